@@ -1,0 +1,21 @@
+"""costlens: what your training really costs, measured.
+
+Heavy dependencies (torch, pandas, scikit-learn, dash) are imported lazily, so ``import costlens``
+is cheap and safe inside a training script.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "profile"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "profile":
+        from costlens.profiler import profile
+
+        return profile
+    raise AttributeError(f"module 'costlens' has no attribute {name!r}")

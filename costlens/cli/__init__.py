@@ -1,0 +1,107 @@
+"""The ``costlens`` command. Thin: parse, call the library, print.
+
+Each command group lives in its own module with a ``register(app)`` function. Errors go through
+:func:`main`: a :class:`~costlens.errors.CostlensError` becomes one line on stderr and exit 1
+(2 for usage errors); a traceback only with ``COSTLENS_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Annotated
+
+import typer
+
+from costlens import __version__
+from costlens.errors import CostlensError
+from costlens.settings import debug_enabled
+
+
+def _click_exceptions():
+    """Click's exception module(s): Typer >= 0.20 vendors its own copy as ``typer._click``."""
+    mods = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            mods.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    return mods
+
+
+def _classes(attr: str) -> tuple[type[BaseException], ...]:
+    return tuple(getattr(m, attr) for m in _click_exceptions() if hasattr(m, attr))
+
+
+_COMMAND_MODULES = ("runs", "run", "prices", "estimate", "forecast", "dashboard", "demo")
+
+app = typer.Typer(
+    name="costlens",
+    help="What your training really costs: profile runs, price them, estimate scratch vs transfer.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"costlens {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """costlens: measured training cost."""
+
+
+for _name in _COMMAND_MODULES:
+    importlib.import_module(f"costlens.cli.{_name}").register(app)
+
+
+def _fail(message: str, code: int) -> None:
+    sys.stderr.write(f"costlens: error: {message}\n")
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        result = app(args=argv, prog_name="costlens", standalone_mode=False)
+    except _classes("UsageError") as exc:
+        exc.show()
+        sys.exit(2)
+    except _classes("Abort"):
+        sys.stderr.write("costlens: aborted\n")
+        sys.exit(130)
+    except _classes("Exit") as exc:
+        sys.exit(exc.exit_code)
+    except _classes("ClickException") as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except CostlensError as exc:
+        if debug_enabled():
+            raise
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("costlens: interrupted\n")
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+    except Exception as exc:  # a bug: say so plainly, traceback on request
+        if debug_enabled():
+            raise
+        _fail(
+            f"unexpected {type(exc).__name__}: {exc}. This is a costlens bug; rerun with "
+            "COSTLENS_DEBUG=1 for the traceback and report it.",
+            1,
+        )
+    sys.exit(result if isinstance(result, int) else 0)

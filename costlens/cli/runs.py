@@ -1,0 +1,114 @@
+"""CLI: `costlens runs`, `costlens show`, `costlens db info|upgrade`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from costlens.cli.common import DbOption, FormatOption, OutputFormat, emit, emit_record
+
+TABLE_COLUMNS = (
+    "id", "project", "name", "status", "strategy", "started_at", "duration_s", "steps", "flops",
+    "device", "device_count",
+)  # fmt: skip
+
+EMPTY_HINT = (
+    "No runs recorded yet. Record one with `costlens run -- python train.py`, "
+    "`@costlens.profile` or `with costlens.profile(project=...)`; `costlens demo` records a few."
+)
+
+
+def _short(records: list[dict]) -> list[dict]:
+    return [{**r, "id": r["id"][:12]} for r in records]
+
+
+def runs(
+    project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this status: running, completed, failed, interrupted, preempted, lost."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many runs.", min=1)] = 50,
+    db: DbOption = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """List recorded runs, newest first."""
+    from costlens.cli.common import open_cli_store
+    from costlens.reports import run_rows
+
+    store = open_cli_store(db)
+    rows = run_rows(store, project=project, status=status, limit=limit)
+    if fmt is OutputFormat.table:
+        emit(_short(rows), fmt, columns=_table_columns(rows), empty_hint=EMPTY_HINT)
+    else:
+        emit(rows, fmt)
+
+
+def _table_columns(rows: list[dict]) -> list[str]:
+    cols = list(TABLE_COLUMNS)
+    if rows and "cost_usd" in rows[0]:
+        cols += ["gpu_hours", "cost_usd"]
+    return cols
+
+
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    db: DbOption = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Show one run in full."""
+    from costlens.cli.common import open_cli_store
+    from costlens.reports import run_detail
+
+    store = open_cli_store(db)
+    emit_record(run_detail(store, run_id), fmt, title="run")
+
+
+db_app = typer.Typer(
+    help="The run store: where it is, its schema version, upgrades.", no_args_is_help=True
+)
+
+
+@db_app.command("info")
+def db_info(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
+    """Where the store is, its schema version, and how much it holds."""
+    from costlens.store import db as dbmod
+    from costlens.store.queries import count_runs, count_samples
+
+    store = dbmod.open_store(db, migrate=False)
+    rev = dbmod.current_revision(store.engine)
+    head = dbmod.head_revision()
+    info = {
+        "url": store.display_url,
+        "dialect": store.dialect,
+        "schema_revision": rev,
+        "schema_head": head,
+        "up_to_date": rev == head,
+        "runs": count_runs(store) if rev else 0,
+        "samples": count_samples(store) if rev else 0,
+        "file_size_bytes": dbmod.file_size_bytes(store),
+    }
+    emit_record(info, fmt, title="store")
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Create the store or upgrade its schema to this costlens's version (keeps every run)."""
+    from costlens.cli.common import stderr
+    from costlens.store import db as dbmod
+
+    store = dbmod.open_store(db, migrate=False)
+    before, after = dbmod.upgrade(store.engine)
+    if before == after:
+        stderr(f"store {store.display_url} is up to date (schema {after}).")
+    else:
+        stderr(f"store {store.display_url} upgraded: schema {before or 'empty'} -> {after}.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("runs")(runs)
+    app.command("show")(show)
+    app.add_typer(db_app, name="db")

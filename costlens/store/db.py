@@ -1,0 +1,219 @@
+"""Engine factory, schema versions and the :class:`Store` handle.
+
+SQLite runs in WAL mode with a busy timeout so several processes (ranks, a dashboard, the CLI)
+can read and write at once. The schema is versioned by Alembic; opening a store created by an
+older costlens upgrades it in place (under a lock), so recorded runs are never lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
+
+from costlens.errors import StoreError, StoreUnreachableError
+from costlens.settings import mask_url, resolve_db_url
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Arbitrary constant key for PostgreSQL's advisory lock around migrations.
+_PG_MIGRATION_LOCK = 0x636F73746C656E73  # "costlens"
+
+
+def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.close()
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """A SQLAlchemy engine for ``url`` (resolved through :func:`resolve_db_url`)."""
+    url = resolve_db_url(url)
+    try:
+        if url.startswith("sqlite"):
+            path = url.split(":///", 1)[-1]
+            if path and path != ":memory:":
+                parent = Path(path).parent
+                if not parent.is_dir():
+                    raise StoreUnreachableError(
+                        f"cannot open store {mask_url(url)}: folder {parent} does not exist. "
+                        "Create it or pass another --db."
+                    )
+            engine = create_engine(
+                url,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            )
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+            engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    except NoSuchModuleError as exc:
+        raise StoreUnreachableError(
+            f"unsupported store URL {mask_url(url)}: use sqlite:///PATH or "
+            "postgresql://USER@HOST/DB (PostgreSQL needs `pip install 'costlens[postgres]'`)."
+        ) from exc
+    except ModuleNotFoundError as exc:
+        raise StoreUnreachableError(
+            f"the driver for {mask_url(url)} is not installed ({exc.name}): "
+            "run `pip install 'costlens[postgres]'`."
+        ) from exc
+    return engine
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """Serialise schema creation/upgrade between processes."""
+    if engine.dialect.name == "sqlite":
+        db_path = engine.url.database
+        if not db_path or db_path == ":memory:":
+            yield
+            return
+        import fcntl
+
+        with open(f"{db_path}.lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+    elif engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                conn.commit()
+    else:
+        yield
+
+
+def _alembic_config(engine: Engine):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest schema revision this costlens knows."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config(None)).get_current_head()  # type: ignore[arg-type]
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The store's schema revision, or None for an empty store."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
+    """Create or upgrade the schema; returns (revision before, revision after)."""
+    from alembic import command
+
+    with _migration_lock(engine):
+        before = current_revision(engine)
+        command.upgrade(_alembic_config(engine), revision)
+        return before, current_revision(engine) or ""
+
+
+def _is_sqlite_file_corrupt(exc: BaseException) -> bool:
+    msg = str(exc).lower()
+    return "file is not a database" in msg or "malformed" in msg
+
+
+@dataclass
+class Store:
+    """An open run store: an engine and the (masked) URL it came from."""
+
+    engine: Engine
+    url: str
+    upgraded_from: str | None = field(default=None)
+
+    @property
+    def display_url(self) -> str:
+        return mask_url(self.url)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _unreachable(url: str, exc: BaseException) -> StoreError:
+    masked = mask_url(url)
+    if _is_sqlite_file_corrupt(exc):
+        return StoreError(
+            f"store {masked} is not a costlens database (the file is corrupt or of another kind). "
+            "Move it aside or pass another --db."
+        )
+    detail = str(getattr(exc, "orig", exc) or exc).strip().splitlines()
+    reason = detail[0] if detail else type(exc).__name__
+    return StoreUnreachableError(
+        f"cannot reach store {masked}: {reason}. Check that the server is running and the URL "
+        "(--db or COSTLENS_DB) is right."
+    )
+
+
+def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
+    """Open (and create or upgrade, unless ``migrate`` is False) the store at ``url``."""
+    resolved = resolve_db_url(url)
+    try:
+        engine = make_engine(resolved)
+    except ArgumentError as exc:
+        raise StoreUnreachableError(
+            f"malformed store URL {mask_url(resolved)}: use sqlite:///PATH or "
+            "postgresql://USER@HOST:PORT/DB."
+        ) from exc
+    store = Store(engine=engine, url=resolved)
+    try:
+        rev = current_revision(engine)
+        if migrate and rev != head_revision():
+            store.upgraded_from = rev
+            upgrade(engine)
+    except (OperationalError, DBAPIError, sqlite3.DatabaseError) as exc:
+        engine.dispose()
+        raise _unreachable(resolved, exc) from exc
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise StoreError(f"store {mask_url(resolved)} failed: {exc}") from exc
+    except OSError as exc:
+        engine.dispose()
+        raise StoreUnreachableError(f"cannot open store {mask_url(resolved)}: {exc}") from exc
+    return store
+
+
+def sqlite_path(store: Store) -> str | None:
+    """The SQLite file behind a store, or None for other dialects."""
+    if store.dialect != "sqlite":
+        return None
+    return store.engine.url.database
+
+
+def file_size_bytes(store: Store) -> int | None:
+    path = sqlite_path(store)
+    if not path or not os.path.exists(path):
+        return None
+    return os.path.getsize(path)

@@ -1,0 +1,27 @@
+"""Declared hardware (provider, instance) and the measured energy of a run.
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("runs") as batch:
+        batch.add_column(sa.Column("instance_type", sa.String, nullable=True))
+        batch.add_column(sa.Column("provider", sa.String, nullable=True))
+        batch.add_column(sa.Column("energy_j", sa.Float, nullable=True))
+        batch.add_column(sa.Column("energy_source", sa.String, nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("runs") as batch:
+        for name in ("energy_source", "energy_j", "provider", "instance_type"):
+            batch.drop_column(name)

@@ -1,0 +1,123 @@
+"""The store's tables. Runs hold facts only (times, counts, what the user declared); every derived
+figure (dollars, MFU, savings) is computed later from these facts and the dated tables.
+
+Units are in the column names. Byte, millijoule and count columns are 64-bit integers
+(``BigInteger``: a SQLModel ``int`` is a 32-bit INTEGER on PostgreSQL). FLOP counts are doubles:
+a large training run (7e9 params x 2e12 tokens x 6 = 8.4e22) does not fit in a signed 64-bit integer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, DateTime, Float, Index, Integer, String, Text
+from sqlmodel import Field, SQLModel
+
+RUN_STATUSES = ("running", "completed", "failed", "interrupted", "preempted", "lost")
+STRATEGIES = ("scratch", "full-finetune", "lora", "frozen-features", "other")
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8")
+
+
+def _big(**kw) -> Column:
+    return Column(BigInteger, **kw)
+
+
+class Run(SQLModel, table=True):
+    """One training job (all ranks of a distributed job form one run). Times are naive UTC."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_project_started", "project", "started_at"),
+        Index("ix_runs_status", "status"),
+    )
+
+    id: str = Field(sa_column=Column(String(64), primary_key=True))
+    project: str = Field(default="default", sa_column=Column(String(200), nullable=False))
+    name: str = Field(default="", sa_column=Column(String(500), nullable=False))
+    tags_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    status: str = Field(default="running", sa_column=Column(String(20), nullable=False))
+    started_at: datetime = Field(sa_column=Column(DateTime, nullable=False, index=True))
+    ended_at: datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
+    heartbeat_at: datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
+    host: str = ""
+    user: str = ""
+    command: str = Field(default="", sa_column=Column(Text, nullable=False))
+    strategy: str = Field(default="other", sa_column=Column(String(40), nullable=False))
+    base_model: str | None = None
+    params_total: int | None = Field(default=None, sa_column=_big(nullable=True))
+    params_trainable: int | None = Field(default=None, sa_column=_big(nullable=True))
+    steps: int = Field(default=0, sa_column=_big(nullable=False, default=0))
+    samples: int = Field(default=0, sa_column=_big(nullable=False, default=0))
+    tokens: int = Field(default=0, sa_column=_big(nullable=False, default=0))
+    flops: float = Field(default=0.0, sa_column=Column(Float, nullable=False, default=0.0))
+    flops_per_step: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    precision: str = "fp32"
+    world_size: int = 1
+    device_name: str | None = None
+    device_count: int = 0
+    exit_code: int | None = None
+    instance_type: str | None = None
+    provider: str | None = None
+    energy_j: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    energy_source: str | None = None
+    metrics_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+
+
+class RunRank(SQLModel, table=True):
+    """Progress of one rank of a run; the run's counts are the sum over its ranks."""
+
+    __tablename__ = "run_ranks"
+
+    run_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    rank: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    host: str = ""
+    steps: int = Field(default=0, sa_column=_big(nullable=False, default=0))
+    samples: int = Field(default=0, sa_column=_big(nullable=False, default=0))
+    tokens: int = Field(default=0, sa_column=_big(nullable=False, default=0))
+    flops: float = Field(default=0.0, sa_column=Column(Float, nullable=False, default=0.0))
+    updated_at: datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
+
+
+class Sample(SQLModel, table=True):
+    """One telemetry reading of one device (``device_index`` -1: host only, no GPU)."""
+
+    __tablename__ = "samples"
+    __table_args__ = (Index("ix_samples_run_time", "run_id", "t_unix_s"),)
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    run_id: str = Field(sa_column=Column(String(64), nullable=False))
+    t_unix_s: float = Field(sa_column=Column(Float, nullable=False))
+    node_rank: int = 0
+    device_index: int = -1
+    gpu_util_pct: float | None = None
+    mem_used_bytes: int | None = Field(default=None, sa_column=_big(nullable=True))
+    mem_total_bytes: int | None = Field(default=None, sa_column=_big(nullable=True))
+    power_w: float | None = None
+    energy_mj: int | None = Field(default=None, sa_column=_big(nullable=True))
+    sm_clock_mhz: int | None = None
+    temperature_c: int | None = None
+    host_cpu_pct: float | None = None
+    host_ram_bytes: int | None = Field(default=None, sa_column=_big(nullable=True))
+
+
+# Column order of the bulk insert path (tuples, not objects: see costlens.store.ingest).
+SAMPLE_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "t_unix_s",
+    "node_rank",
+    "device_index",
+    "gpu_util_pct",
+    "mem_used_bytes",
+    "mem_total_bytes",
+    "power_w",
+    "energy_mj",
+    "sm_clock_mhz",
+    "temperature_c",
+    "host_cpu_pct",
+    "host_ram_bytes",
+)

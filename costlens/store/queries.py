@@ -1,0 +1,318 @@
+"""Reads. Every function returns plain data (DataFrames or dicts); aggregation and downsampling of
+telemetry happen in SQL so no caller ever loads all samples of a run into memory.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import bindparam, func, select, text
+
+from costlens.errors import RunNotFoundError, UsageError
+from costlens.store.db import Store
+from costlens.store.models import RUN_STATUSES, Run
+
+# A run whose heartbeat is older than this while it says "running" was killed (SIGKILL, power loss).
+LOST_AFTER_S = 60.0
+
+# The stable keys of `costlens runs --format json` (other tools parse them: only add, never rename).
+RUN_KEYS: tuple[str, ...] = (
+    "id",
+    "project",
+    "name",
+    "status",
+    "strategy",
+    "started_at",
+    "ended_at",
+    "duration_s",
+    "steps",
+    "samples",
+    "tokens",
+    "flops",
+    "params_total",
+    "params_trainable",
+    "device",
+    "device_count",
+    "world_size",
+    "precision",
+    "base_model",
+    "tags",
+    "host",
+    "user",
+    "command",
+    "exit_code",
+    "energy_j",
+    "energy_source",
+    "flops_per_step",
+    "instance_type",
+    "provider",
+    "heartbeat_at",
+    "metrics",
+)
+
+
+def utcnow() -> datetime:
+    """Naive UTC now (the store keeps naive UTC datetimes, portable across dialects)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _iso(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    return value.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _effective_status(status: str, heartbeat: datetime | None, now: datetime) -> str:
+    if status == "running" and heartbeat is not None:
+        if (now - heartbeat).total_seconds() > LOST_AFTER_S:
+            return "lost"
+    return status
+
+
+def _as_dt(value: Any) -> datetime | None:
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+def run_record(row: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """A raw ``runs`` row -> the public record (stable keys, ISO times, effective status)."""
+    now = now or utcnow()
+    started = _as_dt(row["started_at"])
+    ended = _as_dt(row.get("ended_at"))
+    heartbeat = _as_dt(row.get("heartbeat_at"))
+    status = _effective_status(row["status"], heartbeat, now)
+    end_for_duration = ended or heartbeat or (now if status == "running" else None)
+    duration_s = (end_for_duration - started).total_seconds() if end_for_duration else None
+    rec = {
+        "id": row["id"],
+        "project": row["project"],
+        "name": row["name"],
+        "status": status,
+        "strategy": row["strategy"],
+        "started_at": _iso(started),
+        "ended_at": _iso(ended),
+        "duration_s": round(duration_s, 3) if duration_s is not None else None,
+        "steps": int(row["steps"] or 0),
+        "samples": int(row["samples"] or 0),
+        "tokens": int(row["tokens"] or 0),
+        "flops": float(row["flops"] or 0.0),
+        "params_total": _int_or_none(row.get("params_total")),
+        "params_trainable": _int_or_none(row.get("params_trainable")),
+        "device": row.get("device_name"),
+        "device_count": int(row.get("device_count") or 0),
+        "world_size": int(row.get("world_size") or 1),
+        "precision": row.get("precision"),
+        "base_model": row.get("base_model"),
+        "tags": json.loads(row.get("tags_json") or "[]"),
+        "host": row.get("host"),
+        "user": row.get("user"),
+        "command": row.get("command"),
+        "exit_code": _int_or_none(row.get("exit_code")),
+        "energy_j": _float_or_none(row.get("energy_j")),
+        "energy_source": row.get("energy_source"),
+        "flops_per_step": _float_or_none(row.get("flops_per_step")),
+        "instance_type": row.get("instance_type"),
+        "provider": row.get("provider"),
+        "heartbeat_at": _iso(heartbeat),
+        "metrics": json.loads(row.get("metrics_json") or "{}"),
+    }
+    return rec
+
+
+def _int_or_none(v: Any) -> int | None:
+    return None if v is None or (isinstance(v, float) and pd.isna(v)) else int(v)
+
+
+def _float_or_none(v: Any) -> float | None:
+    return None if v is None or (isinstance(v, float) and pd.isna(v)) else float(v)
+
+
+def list_runs(
+    store: Store,
+    *,
+    project: str | None = None,
+    status: str | None = None,
+    strategy: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Runs, newest first, as public records (see :data:`RUN_KEYS`)."""
+    if status is not None and status not in RUN_STATUSES:
+        raise UsageError(f"unknown status {status!r}; choose one of {', '.join(RUN_STATUSES)}.")
+    if limit is not None and limit < 1:
+        raise UsageError("--limit must be at least 1.")
+    table = Run.__table__
+    stmt = select(table).order_by(table.c.started_at.desc(), table.c.id)
+    if project:
+        stmt = stmt.where(table.c.project == project)
+    if strategy:
+        stmt = stmt.where(table.c.strategy == strategy)
+    now = utcnow()
+    if status in ("running", "lost"):
+        stmt = stmt.where(table.c.status == "running")
+    elif status:
+        stmt = stmt.where(table.c.status == status)
+    # "running"/"lost" are told apart by the heartbeat, so the limit applies after that filter.
+    sql_limit = limit if status not in ("running", "lost") else None
+    if sql_limit:
+        stmt = stmt.limit(sql_limit)
+    with store.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+    records = [run_record(r, now) for r in rows]
+    if status in ("running", "lost"):
+        records = [r for r in records if r["status"] == status][:limit]
+    return records
+
+
+def runs_frame(store: Store, **filters: Any) -> pd.DataFrame:
+    """:func:`list_runs` as a DataFrame (columns :data:`RUN_KEYS`)."""
+    return pd.DataFrame(list_runs(store, **filters), columns=list(RUN_KEYS))
+
+
+def get_run(store: Store, run_id: str) -> dict[str, Any]:
+    """One run by its id or a unique prefix of it."""
+    if not run_id:
+        raise UsageError("a run id is required.")
+    table = Run.__table__
+    with store.engine.connect() as conn:
+        rows = [
+            dict(r._mapping)
+            for r in conn.execute(
+                select(table).where(table.c.id.like(bindparam("p"))).limit(2),
+                {"p": run_id.replace("%", "").replace("_", r"\_") + "%"},
+            )
+        ]
+    exact = [r for r in rows if r["id"] == run_id]
+    if exact:
+        rows = exact
+    if not rows:
+        raise RunNotFoundError(f"no run with id {run_id!r}; `costlens runs` lists them.")
+    if len(rows) > 1:
+        raise RunNotFoundError(f"run id prefix {run_id!r} is ambiguous; give more characters.")
+    return run_record(rows[0])
+
+
+def count_runs(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(Run.__table__)).scalar() or 0)
+
+
+def count_samples(store: Store, run_id: str | None = None) -> int:
+    sql = "SELECT COUNT(*) FROM samples" + (" WHERE run_id = :r" if run_id else "")
+    with store.engine.connect() as conn:
+        return int(conn.execute(text(sql), {"r": run_id} if run_id else {}).scalar() or 0)
+
+
+def sample_timeline(store: Store, run_id: str, *, max_points: int = 600) -> pd.DataFrame:
+    """A run's telemetry per device, averaged into at most ``max_points`` time buckets (in SQL).
+
+    Columns: device_index, t_unix_s (bucket mean), gpu_util_pct, mem_used_bytes, mem_total_bytes,
+    power_w, host_cpu_pct, host_ram_bytes, n (readings in the bucket).
+    """
+    with store.engine.connect() as conn:
+        lo, hi = conn.execute(
+            text("SELECT MIN(t_unix_s), MAX(t_unix_s) FROM samples WHERE run_id = :r"),
+            {"r": run_id},
+        ).one()
+        if lo is None:
+            return pd.DataFrame(
+                columns=[
+                    "device_index",
+                    "t_unix_s",
+                    "gpu_util_pct",
+                    "mem_used_bytes",
+                    "mem_total_bytes",
+                    "power_w",
+                    "host_cpu_pct",
+                    "host_ram_bytes",
+                    "n",
+                ]
+            )
+        # Slightly wider buckets so the last reading falls in bucket max_points - 1, not its own.
+        width = max((hi - lo) / max(max_points, 1) * (1 + 1e-9), 1e-9)
+        sql = text(
+            """
+            SELECT device_index,
+                   AVG(t_unix_s) AS t_unix_s,
+                   AVG(gpu_util_pct) AS gpu_util_pct,
+                   AVG(mem_used_bytes) AS mem_used_bytes,
+                   MAX(mem_total_bytes) AS mem_total_bytes,
+                   AVG(power_w) AS power_w,
+                   AVG(host_cpu_pct) AS host_cpu_pct,
+                   AVG(host_ram_bytes) AS host_ram_bytes,
+                   COUNT(*) AS n
+            FROM samples
+            WHERE run_id = :r
+            GROUP BY device_index, CAST((t_unix_s - :lo) / :w AS INTEGER)
+            ORDER BY device_index, t_unix_s
+            """
+        )
+        return pd.read_sql_query(sql, conn, params={"r": run_id, "lo": lo, "w": width})
+
+
+def sample_stats(store: Store, run_ids: list[str] | None = None) -> pd.DataFrame:
+    """Per-run telemetry aggregates in SQL: readings, mean GPU utilisation, mean power, span.
+
+    Columns: run_id, n, gpu_devices, gpu_util_mean_pct, power_mean_w, host_cpu_mean_pct,
+    t_first_unix_s, t_last_unix_s.
+    """
+    where = ""
+    params: dict[str, Any] = {}
+    if run_ids is not None:
+        if not run_ids:
+            return pd.DataFrame(
+                columns=[
+                    "run_id",
+                    "n",
+                    "gpu_devices",
+                    "gpu_util_mean_pct",
+                    "power_mean_w",
+                    "host_cpu_mean_pct",
+                    "t_first_unix_s",
+                    "t_last_unix_s",
+                ]
+            )
+        where = "WHERE run_id IN :ids"
+        params["ids"] = list(run_ids)
+    sql = text(
+        f"""
+        SELECT run_id, COUNT(*) AS n,
+               COUNT(DISTINCT CASE WHEN device_index >= 0 THEN device_index END) AS gpu_devices,
+               AVG(gpu_util_pct) AS gpu_util_mean_pct,
+               AVG(power_w) AS power_mean_w,
+               AVG(host_cpu_pct) AS host_cpu_mean_pct,
+               MIN(t_unix_s) AS t_first_unix_s,
+               MAX(t_unix_s) AS t_last_unix_s
+        FROM samples {where}
+        GROUP BY run_id
+        """
+    )
+    if run_ids is not None:
+        sql = sql.bindparams(bindparam("ids", expanding=True))
+    with store.engine.connect() as conn:
+        return pd.read_sql_query(sql, conn, params=params)
+
+
+def mark_lost_runs(store: Store, now: datetime | None = None) -> int:
+    """Persist status ``lost`` for running runs whose heartbeat went stale; returns how many."""
+    now = now or utcnow()
+    table = Run.__table__
+    cutoff = now - timedelta(seconds=LOST_AFTER_S)
+    with store.engine.begin() as conn:
+        res = conn.execute(
+            table.update()
+            .where(table.c.status == "running", table.c.heartbeat_at < cutoff)
+            .values(status="lost")
+        )
+        return res.rowcount or 0
