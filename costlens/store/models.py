@@ -58,6 +58,8 @@ class Run(SQLModel, table=True):
     exit_code: int | None = None
     instance_type: str | None = None
     provider: str | None = None
+    host_cpu_count: int | None = None
+    host_ram_total_bytes: int | None = Field(default=None, sa_column=_big(nullable=True))
     energy_j: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
     energy_source: str | None = None
     metrics_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))

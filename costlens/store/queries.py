@@ -50,6 +50,8 @@ RUN_KEYS: tuple[str, ...] = (
     "instance_type",
     "provider",
     "heartbeat_at",
+    "host_cpu_count",
+    "host_ram_total_bytes",
     "metrics",
 )
 
@@ -126,6 +128,8 @@ def run_record(row: dict[str, Any], now: datetime | None = None) -> dict[str, An
         "instance_type": row.get("instance_type"),
         "provider": row.get("provider"),
         "heartbeat_at": _iso(heartbeat),
+        "host_cpu_count": _int_or_none(row.get("host_cpu_count")),
+        "host_ram_total_bytes": _int_or_none(row.get("host_ram_total_bytes")),
         "metrics": json.loads(row.get("metrics_json") or "{}"),
     }
     return rec

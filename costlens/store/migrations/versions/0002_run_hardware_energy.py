@@ -1,4 +1,4 @@
-"""Declared hardware (provider, instance) and the measured energy of a run.
+"""Declared hardware (provider, instance), the host's size, and the measured energy of a run.
 
 Revision ID: 0002
 Revises: 0001
@@ -19,9 +19,18 @@ def upgrade() -> None:
         batch.add_column(sa.Column("provider", sa.String, nullable=True))
         batch.add_column(sa.Column("energy_j", sa.Float, nullable=True))
         batch.add_column(sa.Column("energy_source", sa.String, nullable=True))
+        batch.add_column(sa.Column("host_cpu_count", sa.Integer, nullable=True))
+        batch.add_column(sa.Column("host_ram_total_bytes", sa.BigInteger, nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("runs") as batch:
-        for name in ("energy_source", "energy_j", "provider", "instance_type"):
+        for name in (
+            "host_ram_total_bytes",
+            "host_cpu_count",
+            "energy_source",
+            "energy_j",
+            "provider",
+            "instance_type",
+        ):
             batch.drop_column(name)
