@@ -28,7 +28,7 @@ def home_dir(create: bool = True) -> Path:
 
 @lru_cache(maxsize=1)
 def data_dir() -> Path:
-    """The folder of shipped reference tables (``data/`` in a checkout, ``costlens/data`` in a wheel)."""
+    """The shipped reference tables: ``data/`` in a checkout, ``costlens/data`` in a wheel."""
     here = Path(__file__).resolve().parent
     for candidate in (here / "data", here.parent / "data"):
         if (candidate / _MARKER).is_file():

@@ -2,8 +2,8 @@
 figure (dollars, MFU, savings) is computed later from these facts and the dated tables.
 
 Units are in the column names. Byte, millijoule and count columns are 64-bit integers
-(``BigInteger``: a SQLModel ``int`` is a 32-bit INTEGER on PostgreSQL). FLOP counts are doubles:
-a large training run (7e9 params x 2e12 tokens x 6 = 8.4e22) does not fit in a signed 64-bit integer.
+(``BigInteger``: a SQLModel ``int`` is a 32-bit INTEGER on PostgreSQL). FLOP counts are
+doubles: a large run (7e9 params x 2e12 tokens x 6 = 8.4e22) does not fit in a signed int64.
 """
 
 from __future__ import annotations

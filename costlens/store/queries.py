@@ -72,10 +72,8 @@ def _iso(value: Any) -> str | None:
 
 
 def _effective_status(status: str, heartbeat: datetime | None, now: datetime) -> str:
-    if status == "running" and heartbeat is not None:
-        if (now - heartbeat).total_seconds() > LOST_AFTER_S:
-            return "lost"
-    return status
+    stale = heartbeat is not None and (now - heartbeat).total_seconds() > LOST_AFTER_S
+    return "lost" if status == "running" and stale else status
 
 
 def _as_dt(value: Any) -> datetime | None:
@@ -245,8 +243,15 @@ def sample_timeline(store: Store, run_id: str, *, max_points: int = 600) -> pd.D
             )
         # Slightly wider buckets so the last reading falls in bucket max_points - 1, not its own.
         width = max((hi - lo) / max(max_points, 1) * (1 + 1e-9), 1e-9)
+        # Bucket number: truncation (SQLite's CAST truncates; PostgreSQL's rounds, so FLOOR there).
+        bucket = "(t_unix_s - :lo) / :w"
+        bucket = (
+            f"FLOOR({bucket})"
+            if conn.dialect.name == "postgresql"
+            else f"CAST({bucket} AS INTEGER)"
+        )
         sql = text(
-            """
+            f"""
             SELECT device_index,
                    AVG(t_unix_s) AS t_unix_s,
                    AVG(gpu_util_pct) AS gpu_util_pct,
@@ -258,7 +263,7 @@ def sample_timeline(store: Store, run_id: str, *, max_points: int = 600) -> pd.D
                    COUNT(*) AS n
             FROM samples
             WHERE run_id = :r
-            GROUP BY device_index, CAST((t_unix_s - :lo) / :w AS INTEGER)
+            GROUP BY device_index, {bucket}
             ORDER BY device_index, t_unix_s
             """
         )

@@ -1,0 +1,129 @@
+"""`costlens runs|show|db` through the real command, and the one error handler."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from costlens.store import insert_run, open_store
+from costlens.store.queries import RUN_KEYS, utcnow
+
+CONTRACT_KEYS = {
+    "id", "project", "name", "status", "strategy", "started_at", "ended_at", "duration_s", "steps",
+    "samples", "tokens", "flops", "params_total", "params_trainable", "device", "device_count",
+    "world_size",
+}  # fmt: skip
+
+
+def _fill(url: str) -> None:
+    store = open_store(url)
+    insert_run(
+        store,
+        {
+            "id": "aaa111",
+            "project": "vision",
+            "name": "resnet",
+            "status": "completed",
+            "started_at": utcnow(),
+            "ended_at": utcnow(),
+            "steps": 7,
+        },
+    )
+    insert_run(
+        store,
+        {
+            "id": "bbb222",
+            "project": "nlp",
+            "name": "bert",
+            "status": "failed",
+            "started_at": utcnow(),
+            "ended_at": utcnow(),
+        },
+    )
+    store.dispose()
+
+
+def test_empty_store_prints_empty_json_list(cli):
+    res = cli("runs", "--format", "json")
+    assert res.code == 0, res.err
+    assert json.loads(res.out) == []
+
+
+def test_empty_store_table_says_how_to_record(cli):
+    res = cli("runs")
+    assert res.code == 0
+    assert "costlens run" in res.out
+
+
+def test_runs_json_contract_and_filters(cli, sqlite_url):
+    _fill(sqlite_url)
+    res = cli("runs", "--db", sqlite_url, "--format", "json")
+    assert res.code == 0, res.err
+    rows = json.loads(res.out)
+    assert [r["id"] for r in rows] == ["bbb222", "aaa111"]
+    for row in rows:
+        assert set(row) >= CONTRACT_KEYS
+    only = json.loads(cli("runs", "--db", sqlite_url, "-f", "json", "--status", "failed").out)
+    assert [r["id"] for r in only] == ["bbb222"]
+    proj = json.loads(cli("runs", "--db", sqlite_url, "-f", "json", "--project", "vision").out)
+    assert [r["steps"] for r in proj] == [7]
+
+
+def test_runs_csv_has_every_key(cli, sqlite_url):
+    _fill(sqlite_url)
+    res = cli("runs", "--db", sqlite_url, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(res.out)))
+    assert len(rows) == 2 and set(RUN_KEYS) <= set(rows[0])
+
+
+def test_db_env_var_and_show(cli, sqlite_url):
+    _fill(sqlite_url)
+    res = cli("show", "aaa", "--format", "json", env={"COSTLENS_DB": sqlite_url})
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["name"] == "resnet"
+    missing = cli("show", "zzz", env={"COSTLENS_DB": sqlite_url})
+    assert missing.code == 1 and "no run with id 'zzz'" in missing.err
+    assert "Traceback" not in missing.err
+
+
+def test_db_info_and_upgrade(cli, sqlite_url):
+    res = cli("db", "upgrade", "--db", sqlite_url)
+    assert res.code == 0 and "upgraded" in res.err
+    info = json.loads(cli("db", "info", "--db", sqlite_url, "-f", "json").out)
+    assert info["up_to_date"] is True and info["runs"] == 0
+    again = cli("db", "upgrade", "--db", sqlite_url)
+    assert "up to date" in again.err
+
+
+def test_wrong_flag_is_usage_error(cli):
+    res = cli("runs", "--bogus")
+    assert res.code == 2
+    assert "No such option" in res.err and "Traceback" not in res.err
+
+
+def test_bad_url_masks_password(cli):
+    res = cli("runs", "--db", "postgresql://bob:hunter2@127.0.0.1:1/costlens")
+    assert res.code == 1
+    assert "hunter2" not in res.err and "bob:***@127.0.0.1:1" in res.err
+    assert "Traceback" not in res.err
+
+
+def test_corrupt_file_is_one_clear_message(cli, tmp_path):
+    bad = tmp_path / "corrupt.db"
+    bad.write_bytes(b"garbage" * 1000)
+    res = cli("runs", "--db", str(bad))
+    assert res.code == 1
+    assert "not a costlens database" in res.err and "Traceback" not in res.err
+    assert bad.read_bytes() == b"garbage" * 1000  # left untouched
+
+
+def test_debug_shows_traceback(cli):
+    res = cli("runs", "--db", "postgresql://x@127.0.0.1:1/y", env={"COSTLENS_DEBUG": "1"})
+    assert res.code != 0 and "Traceback" in res.err
+
+
+def test_version_and_help(cli):
+    assert cli("--version").out.startswith("costlens ")
+    res = cli("--help")
+    assert res.code == 0 and "runs" in res.out

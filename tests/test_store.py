@@ -1,0 +1,249 @@
+"""The store against real SQLite files and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import inspect, text
+
+from costlens.errors import RunNotFoundError, StoreError, StoreUnreachableError, UsageError
+from costlens.settings import mask_url, resolve_db_url
+from costlens.store import db as dbmod
+from costlens.store import insert_run, insert_samples, open_store, update_run, upsert_rank
+from costlens.store.queries import (
+    RUN_KEYS,
+    count_samples,
+    get_run,
+    list_runs,
+    mark_lost_runs,
+    runs_frame,
+    sample_stats,
+    sample_timeline,
+    utcnow,
+)
+from tests.store_helpers import sample_rows
+
+HERE = Path(__file__).resolve().parent
+
+
+def _add_runs(store, n=3):
+    now = utcnow()
+    for i in range(n):
+        insert_run(
+            store,
+            {
+                "id": f"run{i:03d}aaaa",
+                "project": "p" if i % 2 == 0 else "q",
+                "name": f"run {i}",
+                "status": "completed",
+                "started_at": now - timedelta(hours=n - i),
+                "ended_at": now - timedelta(hours=n - i) + timedelta(minutes=30),
+                "steps": 100 * (i + 1),
+                "flops": 8.4e22,  # beyond int64: stored as a double
+                "params_total": 7_000_000_000,
+                "params_trainable": 4_000_000,
+                "device_name": "NVIDIA A100-SXM4-80GB",
+                "device_count": 8,
+                "tags_json": json.dumps(["a", "b"]),
+            },
+        )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request):
+    if request.param == "sqlite":
+        return request.getfixturevalue("store")
+    return request.getfixturevalue("pg_store")
+
+
+def test_runs_round_trip_newest_first(any_store):
+    _add_runs(any_store)
+    runs = list_runs(any_store)
+    assert [r["id"] for r in runs] == ["run002aaaa", "run001aaaa", "run000aaaa"]
+    first = runs[0]
+    assert set(RUN_KEYS) <= set(first)
+    assert first["duration_s"] == pytest.approx(1800.0)
+    assert first["flops"] == pytest.approx(8.4e22)
+    assert first["params_total"] == 7_000_000_000
+    assert first["tags"] == ["a", "b"]
+    assert first["started_at"].endswith("Z")
+    assert [r["id"] for r in list_runs(any_store, project="q")] == ["run001aaaa"]
+    assert len(list_runs(any_store, limit=2)) == 2
+
+
+def test_64bit_columns_hold_large_values(any_store):
+    _add_runs(any_store, 1)
+    insert_samples(any_store, sample_rows("run000aaaa", 10))
+    with any_store.engine.connect() as conn:
+        mem, energy = conn.execute(
+            text("SELECT MAX(mem_used_bytes), MAX(energy_mj) FROM samples")
+        ).one()
+    assert mem == 5 * 2**33 + 9
+    assert energy == 3 * 2**40 + 9 * 150_000
+
+
+def test_get_run_by_prefix_and_errors(any_store):
+    _add_runs(any_store)
+    assert get_run(any_store, "run001")["id"] == "run001aaaa"
+    with pytest.raises(RunNotFoundError, match="ambiguous"):
+        get_run(any_store, "run")
+    with pytest.raises(RunNotFoundError, match="no run"):
+        get_run(any_store, "zzz")
+    with pytest.raises(RunNotFoundError):
+        get_run(any_store, "%")  # LIKE wildcards are not patterns
+
+
+def test_update_and_rank_upsert(any_store):
+    _add_runs(any_store, 1)
+    assert update_run(any_store, "run000aaaa", {"status": "failed", "exit_code": 3}) == 1
+    assert update_run(any_store, "nope", {"status": "failed"}) == 0
+    upsert_rank(any_store, {"run_id": "run000aaaa", "rank": 0, "host": "h", "steps": 5})
+    upsert_rank(any_store, {"run_id": "run000aaaa", "rank": 0, "host": "h", "steps": 9})
+    with any_store.engine.connect() as conn:
+        assert conn.execute(text("SELECT steps FROM run_ranks")).scalars().all() == [9]
+    run = get_run(any_store, "run000aaaa")
+    assert (run["status"], run["exit_code"]) == ("failed", 3)
+
+
+def test_stale_heartbeat_reads_as_lost(any_store):
+    old = utcnow() - timedelta(minutes=10)
+    insert_run(any_store, {"id": "stale", "started_at": old, "heartbeat_at": old})
+    insert_run(any_store, {"id": "alive", "started_at": old, "heartbeat_at": utcnow()})
+    status = {r["id"]: r["status"] for r in list_runs(any_store)}
+    assert status == {"stale": "lost", "alive": "running"}
+    assert [r["id"] for r in list_runs(any_store, status="lost")] == ["stale"]
+    assert mark_lost_runs(any_store) == 1
+
+
+def test_timeline_is_downsampled_in_sql(any_store):
+    _add_runs(any_store, 1)
+    insert_samples(any_store, sample_rows("run000aaaa", 5000))
+    insert_samples(any_store, sample_rows("run000aaaa", 5000, device=1))
+    tl = sample_timeline(any_store, "run000aaaa", max_points=100)
+    assert set(tl["device_index"]) == {0, 1}
+    assert len(tl) <= 2 * 100
+    assert tl.groupby("device_index")["n"].sum().tolist() == [5000, 5000]
+    stats = sample_stats(any_store, ["run000aaaa"])
+    assert int(stats.loc[0, "n"]) == 10000 and int(stats.loc[0, "gpu_devices"]) == 2
+    assert sample_timeline(any_store, "nothing").empty
+
+
+def test_runs_frame_columns(any_store):
+    _add_runs(any_store, 2)
+    frame = runs_frame(any_store)
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == list(RUN_KEYS)
+
+
+def test_bad_filters_are_usage_errors(store):
+    with pytest.raises(UsageError, match="unknown status"):
+        list_runs(store, status="weird")
+
+
+def test_sqlite_runs_in_wal_with_busy_timeout(store):
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == dbmod.SQLITE_BUSY_TIMEOUT_MS
+
+
+def test_indexes_fit_the_reads(store):
+    names = {ix["name"] for ix in inspect(store.engine).get_indexes("samples")}
+    assert "ix_samples_run_time" in names
+
+
+def test_migrates_a_store_created_with_the_first_schema(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = dbmod.make_engine(url)
+    dbmod.upgrade(engine, "0001")
+    assert dbmod.current_revision(engine) == "0001"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO runs (id, project, name, tags_json, status, started_at, host, user,"
+                " command, strategy, steps, samples, tokens, flops, precision, world_size,"
+                " device_count, metrics_json) VALUES ('old1', 'legacy', 'v1 run', '[]',"
+                " 'completed', '2026-01-01 00:00:00', 'h', 'u', 'python t.py', 'scratch', 42,"
+                " 0, 0, 1e15, 'fp32', 1, 0, '{\"acc\": 0.9}')"
+            )
+        )
+    engine.dispose()
+    store = open_store(url)  # upgrades in place
+    assert store.upgraded_from == "0001"
+    assert dbmod.current_revision(store.engine) == dbmod.head_revision()
+    run = get_run(store, "old1")
+    assert (run["steps"], run["metrics"], run["energy_j"]) == (42, {"acc": 0.9}, None)
+
+
+def test_unreachable_and_corrupt_stores_say_what_to_do(tmp_path):
+    with pytest.raises(StoreUnreachableError) as err:
+        open_store("postgresql://alice:s3cret@127.0.0.1:1/db")
+    assert "s3cret" not in str(err.value) and "alice:***@" in str(err.value)
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not a costlens database"):
+        open_store(str(bad))
+    with pytest.raises(StoreUnreachableError, match="does not exist"):
+        open_store(f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
+
+
+def test_url_resolution_and_masking(monkeypatch, tmp_path):
+    assert resolve_db_url("runs.db").startswith("sqlite:////")
+    assert resolve_db_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
+    monkeypatch.setenv("COSTLENS_DB", f"sqlite:///{tmp_path}/env.db")
+    assert resolve_db_url(None) == f"sqlite:///{tmp_path}/env.db"
+    assert mask_url("postgresql://u:pw@h:5432/d") == "postgresql://u:***@h:5432/d"
+    assert mask_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def _concurrent_writers(url: str, n_procs: int = 4, n_rows: int = 50_000) -> None:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.store_helpers", url, f"w{i}", str(n_rows), "2000"],
+            cwd=HERE.parent,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(n_procs)
+    ]
+    errors = []
+    for p in procs:
+        _, err = p.communicate(timeout=240)
+        if p.returncode:
+            errors.append(err)
+    assert not errors, errors[0][-2000:]
+
+
+@pytest.mark.slow
+def test_four_processes_write_one_sqlite_file(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    _concurrent_writers(url)
+    store = open_store(url)
+    assert count_samples(store) == 200_000
+    for i in range(4):
+        assert count_samples(store, f"w{i}") == 50_000
+    assert len(list_runs(store)) == 4
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_four_processes_write_one_postgres_database(pg_store, pg_url):
+    _concurrent_writers(pg_url)
+    assert count_samples(pg_store) == 200_000
+    assert {r["id"] for r in list_runs(pg_store)} == {f"w{i}" for i in range(4)}
+
+
+def test_sqlite3_corruption_detected_after_open(tmp_path):
+    path = tmp_path / "later.db"
+    store = open_store(str(path))
+    store.dispose()
+    with open(path, "r+b") as fh:  # clobber the header
+        fh.write(b"\0" * 100)
+    with pytest.raises((StoreError, sqlite3.DatabaseError)):
+        open_store(str(path))
