@@ -1,0 +1,207 @@
+"""A real, small transfer-learning experiment on the CPU (used by ``costlens demo``).
+
+A small CNN learns scikit-learn's bundled handwritten digits 0-4 (the source task, from scratch).
+The target task is digits 5-9: the same network is brought to a target accuracy from scratch, by
+full fine-tuning of the source model, and by training only a new head on its frozen features,
+each with several labelled-data budgets and two network widths. Every training is a real run
+recorded by :func:`costlens.profile`; nothing here is simulated.
+
+Imports torch (this is training code, on the hot-path side of the house).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+PROJECT = "digits-transfer"
+SOURCE_CLASSES = (0, 1, 2, 3, 4)
+TARGET_CLASSES = (5, 6, 7, 8, 9)
+# Labelled target samples per class (5 classes): 10, 40 and 120 labels a class.
+BUDGETS_PER_CLASS = (10, 40, 120)
+WIDTHS = (2, 4, 8)
+STRATEGIES = ("scratch", "full-finetune", "frozen-features")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    target_accuracy: float = 0.95
+    max_epochs: int = 40
+    batch_size: int = 32
+    budgets_per_class: tuple[int, ...] = BUDGETS_PER_CLASS
+    widths: tuple[int, ...] = WIDTHS
+    strategies: tuple[str, ...] = STRATEGIES
+    source_epochs: int = 10
+    seed: int = 0
+    lr: float = 1e-3
+    head_lr: float = 1e-2  # frozen features: only a linear head trains, a larger rate is usual
+
+
+@dataclass
+class RunOutcome:
+    run_id: str | None
+    name: str
+    strategy: str
+    width: int
+    labelled_samples: int
+    epochs: int
+    accuracy: float
+    reached_target: bool
+    seconds: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _data(seed: int):
+    import numpy as np
+    import torch
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = torch.tensor(digits.images / 16.0, dtype=torch.float32).unsqueeze(1)  # N,1,8,8
+    y = torch.tensor(digits.target, dtype=torch.long)
+    rng = np.random.default_rng(seed)
+
+    def split(classes: tuple[int, ...]):
+        idx = np.flatnonzero(np.isin(digits.target, classes))
+        rng.shuffle(idx)
+        n_test = len(idx) // 4
+        test, train = idx[:n_test], idx[n_test:]
+        yy = y - min(classes)  # classes are consecutive digits: 0-4 or 5-9 -> 0-4
+        return (x[train], yy[train]), (x[test], yy[test])
+
+    return split(SOURCE_CLASSES), split(TARGET_CLASSES)
+
+
+def make_model(width: int, n_classes: int = 5):
+    """Conv(16w) -> Conv(32w) -> Linear(64w) backbone and a linear head (``model.head``)."""
+    import torch.nn as nn
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            c1, c2, h = 16 * width, 32 * width, 64 * width
+            self.features = nn.Sequential(
+                nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Flatten(), nn.Linear(c2 * 16, h), nn.ReLU(),
+            )  # fmt: skip
+            self.head = nn.Linear(h, n_classes)
+
+        def forward(self, x):
+            return self.head(self.features(x))
+
+    return Net()
+
+
+def _per_class_subset(x, y, per_class: int, seed: int):
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    keep = []
+    for c in range(int(y.max()) + 1):
+        idx = torch.nonzero(y == c).flatten()
+        keep.append(idx[torch.randperm(len(idx), generator=g)[:per_class]])
+    sel = torch.cat(keep)
+    return x[sel], y[sel]
+
+
+def _accuracy(model, x, y) -> float:
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        acc = (model(x).argmax(1) == y).float().mean().item()
+    model.train()
+    return acc
+
+
+def train_to_target(model, train, test, cfg: ExperimentConfig, *, max_epochs: int,
+                    target: float | None, lr: float | None = None) -> tuple[int, float]:
+    """Adam on the trainable parameters until test accuracy >= ``target`` (or ``max_epochs``)."""
+    import torch
+    import torch.nn.functional as F
+
+    x, y = train
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr or cfg.lr)
+    g = torch.Generator().manual_seed(cfg.seed)
+    acc = 0.0
+    for epoch in range(1, max_epochs + 1):
+        order = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), cfg.batch_size):
+            b = order[i : i + cfg.batch_size]
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x[b]), y[b]).backward()
+            opt.step()
+        acc = _accuracy(model, *test)
+        if target is not None and acc >= target:
+            return epoch, acc
+    return max_epochs, acc
+
+
+def plan(cfg: ExperimentConfig) -> list[tuple[str, str, int, int]]:
+    """(name, strategy, width, labelled samples per class) for every target-task run."""
+    return [
+        (f"{strategy} w{width} {per_class * len(TARGET_CLASSES)} labels", strategy, width, per_class)
+        for width in cfg.widths
+        for per_class in cfg.budgets_per_class
+        for strategy in cfg.strategies
+    ]
+
+
+def run_experiment(
+    cfg: ExperimentConfig = ExperimentConfig(),
+    *,
+    db: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Iterator[RunOutcome]:
+    """Pretrain each width on the source task, then every target run; yields as runs finish."""
+    import torch
+
+    import costlens
+
+    torch.manual_seed(cfg.seed)
+    (src_train, src_test), (tgt_train, tgt_test) = _data(cfg.seed)
+    say = progress or (lambda _msg: None)
+    pretrained: dict[int, Any] = {}
+    for width in cfg.widths:
+        name = f"pretrain w{width} digits 0-4"
+        say(name)
+        model = make_model(width)
+        t0 = time.perf_counter()
+        with costlens.profile(project=PROJECT, name=name, strategy="scratch", db=db,
+                              tags=["source-task", f"width={width}"]) as run:
+            epochs, acc = train_to_target(model, src_train, src_test, cfg,
+                                          max_epochs=cfg.source_epochs, target=None)
+            run.log(accuracy=acc, epochs=epochs, labelled_samples=len(src_train[0]),
+                    task="digits 0-4")
+        pretrained[width] = model
+        yield RunOutcome(run.id, name, "scratch", width, len(src_train[0]), epochs, acc, True,
+                         time.perf_counter() - t0, {"task": "source"})
+
+    for name, strategy, width, per_class in plan(cfg):
+        say(name)
+        x, y = _per_class_subset(*tgt_train, per_class, cfg.seed)
+        if strategy == "scratch":
+            model, base = make_model(width), None
+        else:
+            model, base = copy.deepcopy(pretrained[width]), f"digits-0-4-cnn-w{width}"
+            model.head.reset_parameters()  # new task, new head
+            if strategy == "frozen-features":
+                for p in model.features.parameters():
+                    p.requires_grad_(False)
+        t0 = time.perf_counter()
+        with costlens.profile(project=PROJECT, name=name, strategy=strategy, base_model=base,
+                              db=db, tags=[f"width={width}", f"labels={len(x)}"]) as run:
+            lr = cfg.head_lr if strategy == "frozen-features" else cfg.lr
+            epochs, acc = train_to_target(model, (x, y), tgt_test, cfg, lr=lr,
+                                          max_epochs=cfg.max_epochs, target=cfg.target_accuracy)
+            reached = acc >= cfg.target_accuracy
+            run.log(accuracy=acc, epochs=epochs, labelled_samples=len(x),
+                    reached_target=reached, target_accuracy=cfg.target_accuracy,
+                    task="digits 5-9")
+        yield RunOutcome(run.id, name, strategy, width, len(x), epochs, acc, reached,
+                         time.perf_counter() - t0)
