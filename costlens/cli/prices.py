@@ -1,9 +1,239 @@
-"""CLI: `costlens prices` (placeholder until its issue lands)."""
+"""CLI: `costlens prices` (list, import), `costlens gpus`, `costlens cost RUN_ID`."""
 
 from __future__ import annotations
 
+import math
+from enum import Enum
+from typing import Annotated, Any
+
 import typer
+
+from costlens.cli.common import DbOption, FormatOption, OutputFormat, emit, emit_record
+
+# The stable keys of `costlens prices --format json` (other tools parse them: only add).
+PRICE_KEYS: tuple[str, ...] = (
+    "provider",
+    "instance_type",
+    "gpu",
+    "gpu_count",
+    "region",
+    "price_usd_hour",
+    "spot_price_usd_hour",
+    "usd_per_gpu_hour",
+    "spot_usd_per_gpu_hour",
+    "vcpus",
+    "memory_gb",
+    "as_of",
+    "source",
+    "note",
+    "origin",
+)
+PRICE_TABLE_COLUMNS = (
+    "provider", "instance_type", "region", "gpu", "gpu_count", "price_usd_hour",
+    "spot_price_usd_hour", "usd_per_gpu_hour", "as_of",
+)  # fmt: skip
+GPU_TABLE_COLUMNS = (
+    "key", "vendor", "memory_gb", "mem_bw_gbs", "tdp_w", "peak_fp32_flops_per_s",
+    "peak_bf16_flops_per_s", "peak_fp8_flops_per_s", "as_of",
+)  # fmt: skip
+
+ALTERNATIVE_COLUMNS = (
+    "provider", "instance_type", "region", "instances", "usd_per_hour", "cost_usd",
+    "spot_instance_type", "spot_usd_per_hour", "spot_cost_usd",
+)  # fmt: skip
+
+ALTERNATIVE_COLUMNS = (
+    "provider", "instance_type", "region", "instances", "usd_per_hour", "cost_usd",
+    "spot_instance_type", "spot_usd_per_hour", "spot_cost_usd",
+)  # fmt: skip
+
+PricesFileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--prices",
+        help="A price file (same columns as data/gpu_prices.csv) overriding the shipped rows. "
+        "Default: ~/.costlens/prices.csv when it exists.",
+        show_default=False,
+    ),
+]
+
+
+def _clean(v: Any) -> Any:
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+def price_rows(
+    *,
+    gpu: str | None = None,
+    provider: str | None = None,
+    spot: bool = False,
+    prices_file: str | None = None,
+) -> list[dict[str, Any]]:
+    """Price rows as plain dicts, cheapest per GPU-hour first (spot per GPU-hour with ``spot``).
+
+    CPU-only rows (gpu "CPU") are priced per instance-hour.
+    """
+    from costlens import catalog
+
+    df = catalog.load_prices(prices_file)
+    if gpu:
+        df = df[df["gpu"] == catalog.resolve_gpu(gpu)]
+    if provider:
+        df = df[df["provider"] == provider.lower()]
+    df = df.assign(
+        spot_usd_per_gpu_hour=df["spot_price_usd_hour"]
+        / df["gpu_count"].where(df["gpu_count"] > 0, 1)
+    )
+    if spot:
+        df = df[df["spot_price_usd_hour"].notna()]
+    order = "spot_usd_per_gpu_hour" if spot else "usd_per_gpu_hour"
+    df = df.sort_values([order, "provider", "instance_type", "region"])
+    return [{k: _clean(r[k]) for k in PRICE_KEYS} for r in df.to_dict("records")]
+
+
+class ImportFormat(str, Enum):
+    skypilot = "skypilot"
+
+
+prices_app = typer.Typer(
+    help="Cloud instance prices (shipped dated tables + your own price file).",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+@prices_app.callback()
+def prices(
+    ctx: typer.Context,
+    gpu: Annotated[
+        str | None, typer.Option("--gpu", help="Only this accelerator (any name).")
+    ] = None,
+    provider: Annotated[str | None, typer.Option("--provider", help="Only this provider.")] = None,
+    spot: Annotated[bool, typer.Option("--spot", help="Spot prices (rows with one).")] = False,
+    prices_file: PricesFileOption = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many rows.", min=1)] = (
+        None
+    ),
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """List instance prices, cheapest per GPU-hour first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = price_rows(gpu=gpu, provider=provider, spot=spot, prices_file=prices_file)
+    if limit:
+        rows = rows[:limit]
+    cols = list(PRICE_TABLE_COLUMNS)
+    if spot:
+        cols[cols.index("usd_per_gpu_hour")] = "spot_usd_per_gpu_hour"
+    emit(rows, fmt, columns=cols, empty_hint="No price rows match.")
+
+
+@prices_app.command("import")
+def prices_import(
+    path: Annotated[str, typer.Argument(help="A SkyPilot catalog vms.csv (schema v8).")],
+    fmt: Annotated[
+        ImportFormat, typer.Option("--format", help="Input format.", case_sensitive=False)
+    ] = ImportFormat.skypilot,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider", help="aws, gcp or lambda (default: from the folder name or the layout)."
+        ),
+    ] = None,
+    prices_out: Annotated[
+        str | None,
+        typer.Option(
+            "--prices-out", help="Write here instead of ~/.costlens/prices.csv.", show_default=False
+        ),
+    ] = None,
+    include_cpu: Annotated[
+        bool, typer.Option("--include-cpu", help="Also import CPU-only instances.")
+    ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Date of the catalog (default: the file's date), YYYY-MM-DD."),
+    ] = None,
+) -> None:
+    """Import a SkyPilot catalog into your price table (merged; validated; atomic)."""
+    from costlens.catalog import import_skypilot
+    from costlens.cli.common import stderr
+
+    res = import_skypilot(
+        path, out=prices_out, provider=provider, include_cpu=include_cpu, as_of=as_of
+    )
+    stderr(
+        f"imported {res.rows_imported} {res.provider} rows into {res.path} "
+        f"({res.rows_total} rows in all)."
+    )
+    if res.skipped:
+        top = sorted(res.skipped.items(), key=lambda kv: -kv[1])[:8]
+        stderr("skipped: " + ", ".join(f"{k} ({v} rows)" for k, v in top))
+
+
+def gpus(fmt: FormatOption = OutputFormat.table) -> None:
+    """The accelerator spec table: dense peak FLOP/s per precision, memory, bandwidth, TDP."""
+    from costlens.catalog import gpu_specs
+
+    rows = [s.as_dict() for s in gpu_specs()]
+    emit(rows, fmt, columns=GPU_TABLE_COLUMNS)
+
+
+def cost(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="Price on this provider.")
+    ] = None,
+    instance: Annotated[
+        str | None, typer.Option("--instance", help="Price on this instance type.")
+    ] = None,
+    spot: Annotated[bool, typer.Option("--spot", help="Spot prices.")] = False,
+    idle_threshold: Annotated[
+        float,
+        typer.Option(
+            "--idle-threshold", help="GPU utilisation (%) under which time counts as idle.", min=0
+        ),
+    ] = 10.0,
+    prices_file: PricesFileOption = None,
+    db: DbOption = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """What a recorded run cost: on its hardware, energy, MFU, idle waste, other providers."""
+    from costlens.cli.common import open_cli_store
+    from costlens.cost import cost_breakdown
+
+    store = open_cli_store(db)
+    out = cost_breakdown(
+        store,
+        run_id,
+        provider=provider,
+        instance=instance,
+        spot=spot,
+        prices_file=prices_file,
+        idle_threshold_pct=idle_threshold,
+    )
+    if fmt is OutputFormat.json:
+        emit_record(out, fmt)
+        return
+    alternatives = out.pop("alternatives")
+    quote = out.pop("quote") or {}
+    flat = {**out, **{f"quote_{k}": v for k, v in quote.items()}}
+    flat["notes"] = "; ".join(out["notes"])
+    emit_record(flat, fmt, title=f"cost of run {out['run_id']}")
+    if fmt is OutputFormat.table and alternatives:
+        emit(
+            alternatives,
+            fmt,
+            columns=ALTERNATIVE_COLUMNS,
+            title="the same run on each provider",
+        )
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    app.add_typer(prices_app, name="prices")
+    app.command("gpus")(gpus)
+    app.command("cost")(cost)
