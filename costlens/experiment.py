@@ -118,8 +118,16 @@ def _accuracy(model, x, y) -> float:
     return acc
 
 
-def train_to_target(model, train, test, cfg: ExperimentConfig, *, max_epochs: int,
-                    target: float | None, lr: float | None = None) -> tuple[int, float]:
+def train_to_target(
+    model,
+    train,
+    test,
+    cfg: ExperimentConfig,
+    *,
+    max_epochs: int,
+    target: float | None,
+    lr: float | None = None,
+) -> tuple[int, float]:
     """Adam on the trainable parameters until test accuracy >= ``target`` (or ``max_epochs``)."""
     import torch
     import torch.nn.functional as F
@@ -145,7 +153,12 @@ def train_to_target(model, train, test, cfg: ExperimentConfig, *, max_epochs: in
 def plan(cfg: ExperimentConfig) -> list[tuple[str, str, int, int]]:
     """(name, strategy, width, labelled samples per class) for every target-task run."""
     return [
-        (f"{strategy} w{width} {per_class * len(TARGET_CLASSES)} labels", strategy, width, per_class)
+        (
+            f"{strategy} w{width} {per_class * len(TARGET_CLASSES)} labels",
+            strategy,
+            width,
+            per_class,
+        )
         for width in cfg.widths
         for per_class in cfg.budgets_per_class
         for strategy in cfg.strategies
@@ -157,6 +170,7 @@ def run_experiment(
     *,
     db: str | None = None,
     progress: Callable[[str], None] | None = None,
+    sample_interval_s: float = 1.0,
 ) -> Iterator[RunOutcome]:
     """Pretrain each width on the source task, then every target run; yields as runs finish."""
     import torch
@@ -172,15 +186,37 @@ def run_experiment(
         say(name)
         model = make_model(width)
         t0 = time.perf_counter()
-        with costlens.profile(project=PROJECT, name=name, strategy="scratch", db=db,
-                              tags=["source-task", f"width={width}"]) as run:
-            epochs, acc = train_to_target(model, src_train, src_test, cfg,
-                                          max_epochs=cfg.source_epochs, target=None)
-            run.log(accuracy=acc, epochs=epochs, labelled_samples=len(src_train[0]),
-                    task="digits 0-4")
+        with costlens.profile(
+            project=PROJECT,
+            name=name,
+            strategy="scratch",
+            db=db,
+            tags=["source-task", f"width={width}"],
+            sample_interval_s=sample_interval_s,
+        ) as run:
+            epochs, acc = train_to_target(
+                model, src_train, src_test, cfg, max_epochs=cfg.source_epochs, target=None
+            )
+            run.log(
+                accuracy=acc,
+                epochs=epochs,
+                labelled_samples=len(src_train[0]),
+                task="digits 0-4",
+                width=width,
+            )
         pretrained[width] = model
-        yield RunOutcome(run.id, name, "scratch", width, len(src_train[0]), epochs, acc, True,
-                         time.perf_counter() - t0, {"task": "source"})
+        yield RunOutcome(
+            run.id,
+            name,
+            "scratch",
+            width,
+            len(src_train[0]),
+            epochs,
+            acc,
+            True,
+            time.perf_counter() - t0,
+            {"task": "source"},
+        )
 
     for name, strategy, width, per_class in plan(cfg):
         say(name)
@@ -194,14 +230,35 @@ def run_experiment(
                 for p in model.features.parameters():
                     p.requires_grad_(False)
         t0 = time.perf_counter()
-        with costlens.profile(project=PROJECT, name=name, strategy=strategy, base_model=base,
-                              db=db, tags=[f"width={width}", f"labels={len(x)}"]) as run:
+        with costlens.profile(
+            project=PROJECT,
+            name=name,
+            strategy=strategy,
+            base_model=base,
+            db=db,
+            tags=[f"width={width}", f"labels={len(x)}"],
+            sample_interval_s=sample_interval_s,
+        ) as run:
             lr = cfg.head_lr if strategy == "frozen-features" else cfg.lr
-            epochs, acc = train_to_target(model, (x, y), tgt_test, cfg, lr=lr,
-                                          max_epochs=cfg.max_epochs, target=cfg.target_accuracy)
+            epochs, acc = train_to_target(
+                model,
+                (x, y),
+                tgt_test,
+                cfg,
+                lr=lr,
+                max_epochs=cfg.max_epochs,
+                target=cfg.target_accuracy,
+            )
             reached = acc >= cfg.target_accuracy
-            run.log(accuracy=acc, epochs=epochs, labelled_samples=len(x),
-                    reached_target=reached, target_accuracy=cfg.target_accuracy,
-                    task="digits 5-9")
-        yield RunOutcome(run.id, name, strategy, width, len(x), epochs, acc, reached,
-                         time.perf_counter() - t0)
+            run.log(
+                accuracy=acc,
+                epochs=epochs,
+                labelled_samples=len(x),
+                reached_target=reached,
+                target_accuracy=cfg.target_accuracy,
+                task="digits 5-9",
+                width=width,
+            )
+        yield RunOutcome(
+            run.id, name, strategy, width, len(x), epochs, acc, reached, time.perf_counter() - t0
+        )

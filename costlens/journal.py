@@ -176,20 +176,25 @@ def _run_exists(store: Any, run_id: str) -> bool:
 
 
 def rank_sums(run_id: str) -> dict[str, Any]:
-    """Column values that set a run's counts to the sums over its ranks (SQL subqueries)."""
+    """Column values that set a run's counts from its ranks (SQL subqueries).
+
+    FLOPs, samples and tokens are summed over ranks (each rank does its own share of the work).
+    Steps are the most any rank took: data-parallel ranks take the same optimizer steps together,
+    so a sum would count each step ``world_size`` times.
+    """
     from sqlalchemy import func, select
 
     from costlens.store.models import RunRank
 
     rr = RunRank.__table__
 
-    def total(col: Any, zero: Any) -> Any:
+    def total(col: Any, zero: Any, agg: Any = func.sum) -> Any:
         return (
-            select(func.coalesce(func.sum(col), zero)).where(rr.c.run_id == run_id)
+            select(func.coalesce(agg(col), zero)).where(rr.c.run_id == run_id)
         ).scalar_subquery()
 
     return {
-        "steps": total(rr.c.steps, 0),
+        "steps": total(rr.c.steps, 0, func.max),
         "samples": total(rr.c.samples, 0),
         "tokens": total(rr.c.tokens, 0),
         "flops": total(rr.c.flops, 0.0),

@@ -1,9 +1,133 @@
-"""CLI: `costlens demo` (placeholder until its issue lands)."""
+"""CLI: `costlens demo`, the main job: a real scratch-versus-transfer experiment end to end."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from costlens.cli.common import DbOption
+
+
+def _pct(v: float | None) -> str:
+    return "" if v is None else f"{v:+.0%}"
+
+
+def _usd(v: float | None) -> str:
+    return "n/a" if v is None else f"${v:.7f}"
+
+
+def demo(
+    db: DbOption = None,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the dashboard at the end.")
+    ] = True,
+    host: Annotated[str, typer.Option(help="Dashboard address (loopback).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Dashboard port.", min=1, max=65535)] = 8050,
+    quick: Annotated[
+        bool, typer.Option(help="One width and two budgets: a smaller experiment (tests).")
+    ] = False,
+) -> None:
+    """Record a real transfer-learning experiment on the CPU, price it, fit, forecast, serve."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from costlens import demo as demo_mod
+    from costlens.cli.common import open_cli_store
+    from costlens.experiment import ExperimentConfig
+    from costlens.paths import home_dir
+
+    if serve:
+        from dashboard.app import is_loopback
+
+        if not is_loopback(host):
+            from costlens.errors import UsageError
+
+            raise UsageError(
+                "the demo serves on loopback only; use `costlens dashboard --host ... --auth` "
+                "to share a dashboard."
+            )
+    console = Console(stderr=True)
+    store = open_cli_store(db)  # fails early, with one message, on a bad --db
+    db_url = store.url
+    store.dispose()
+    cfg = ExperimentConfig(widths=(2,), budgets_per_class=(10, 120))
+    if not quick:
+        cfg = ExperimentConfig()
+    console.print(
+        f"costlens demo: digits 0-4 -> 5-9 transfer experiment on the CPU, recorded into "
+        f"{store.display_url}"
+    )
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("training", total=demo_mod.total_runs(cfg))
+
+        def started(name: str) -> None:
+            progress.update(task, description=f"training: {name}")
+
+        def finished(_outcome) -> None:
+            progress.advance(task)
+
+        def stage(msg: str) -> None:
+            progress.update(task, description=msg)
+
+        result = demo_mod.run_demo(
+            db_url,
+            cfg=cfg,
+            out_dir=home_dir(),
+            on_run=finished,
+            on_start=started,
+            on_stage=stage,
+        )
+        progress.update(task, description="done")
+
+    table = Table(
+        title="Measured on this machine: target task digits 5-9, target accuracy "
+        f"{cfg.target_accuracy:.0%}"
+    )
+    for col in (
+        "width",
+        "labels",
+        "strategy",
+        "reached",
+        "acc",
+        "epochs",
+        "time s",
+        "FLOPs",
+        "cost (CPU instance)",
+        "vs scratch",
+    ):
+        table.add_column(col, justify="right")
+    for r in result.comparison:
+        table.add_row(
+            str(r["width"]), str(r["labelled_samples"]), r["strategy"],
+            "yes" if r["reached_target"] else "NO", f"{r['accuracy']:.3f}", str(r["epochs"]),
+            f"{r['duration_s']:.2f}", f"{r['flops']:.3g}", _usd(r["cost_usd"]),
+            _pct(-r["saving_vs_scratch"]) if r["saving_vs_scratch"] is not None else "",
+        )  # fmt: skip
+    Console().print(table)
+    console.print(
+        "'vs scratch' is the measured cost change against training from scratch on the same "
+        "budget (negative = transfer saved); pretraining is not included (see the dashboard's "
+        "Transfer page for ROI with it)."
+    )
+    console.print(f"estimator fitted on {result.model_runs} recorded runs -> {result.model_path}")
+    tot = result.forecast_total
+    console.print(
+        f"example plan forecast: ${tot['total_cost_usd']:,.0f} "
+        f"(80% interval ${tot['total_cost_usd_low']:,.0f} - ${tot['total_cost_usd_high']:,.0f}) "
+        f"-> {', '.join(str(p) for p in result.forecast_paths)}"
+    )
+    if not serve:
+        return
+    from dashboard.app import create_app
+    from dashboard.app import serve as serve_app
+
+    console.print(f"dashboard: http://{host}:{port}/  (Ctrl-C to stop)")
+    serve_app(create_app(db_url), host=host, port=port)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
+    app.command("demo")(demo)
