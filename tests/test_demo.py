@@ -1,0 +1,69 @@
+"""`costlens demo`: the real experiment end to end (quick size), and its pure pieces."""
+
+from __future__ import annotations
+
+import json
+
+import openpyxl
+import pytest
+
+from costlens.demo import compare_strategies
+from costlens.experiment import ExperimentConfig, plan
+
+
+def _rec(strategy, cost, labels=50, width=2, reached=True):
+    metrics = {"task": "digits 5-9", "labelled_samples": labels, "width": width,
+               "reached_target": reached, "accuracy": 0.95, "epochs": 3}  # fmt: skip
+    return {"strategy": strategy, "cost_usd": cost, "metrics": metrics, "duration_s": 1.0,
+            "flops": 1e9, "tags": []}  # fmt: skip
+
+
+def test_compare_strategies_reports_measured_savings_and_losses():
+    rows = compare_strategies(
+        [
+            _rec("scratch", 2.0),
+            _rec("full-finetune", 0.5),
+            _rec("frozen-features", 3.0, reached=False),
+        ]
+    )
+    by = {r["strategy"]: r for r in rows}
+    assert by["scratch"]["saving_vs_scratch"] is None
+    assert by["full-finetune"]["saving_vs_scratch"] == pytest.approx(0.75)
+    assert by["frozen-features"]["saving_vs_scratch"] == pytest.approx(-0.5)  # cost more: said so
+    assert by["frozen-features"]["reached_target"] is False
+
+
+def test_source_task_runs_are_not_compared():
+    src = _rec("scratch", 9.0)
+    src["metrics"]["task"] = "digits 0-4"
+    assert compare_strategies([src]) == []
+
+
+def test_plan_covers_every_strategy_budget_and_width():
+    cfg = ExperimentConfig()
+    names = plan(cfg)
+    assert len(names) == len(cfg.widths) * len(cfg.budgets_per_class) * len(cfg.strategies)
+    assert len({n for n, *_ in names}) == len(names)
+
+
+@pytest.mark.slow
+def test_demo_records_real_runs_fits_and_forecasts(cli, tmp_path):
+    home = tmp_path / "home"
+    res = cli("demo", "--quick", "--no-serve", env={"COSTLENS_HOME": str(home)}, timeout=600)
+    assert res.code == 0, res.err[-3000:]
+    assert "Measured on this machine" in res.out
+    runs = json.loads(cli("runs", "--format", "json", env={"COSTLENS_HOME": str(home)}).out)
+    # quick: one pretraining run + 2 budgets x 3 strategies, every one a completed real run
+    assert len(runs) == 7
+    assert all(r["status"] == "completed" and r["steps"] > 0 and r["flops"] > 0 for r in runs)
+    assert {r["strategy"] for r in runs} == {"scratch", "full-finetune", "frozen-features"}
+    assert all(r["cost_usd"] and r["cost_usd"] > 0 for r in runs)  # priced on CPU instance rates
+    assert (home / "model.pkl").is_file()
+    wb = openpyxl.load_workbook(home / "demo_forecast.xlsx")
+    assert "Summary" in wb.sheetnames
+    forecast = json.loads((home / "demo_forecast.json").read_text())
+    assert (
+        forecast["total_cost_usd_low"]
+        <= forecast["total_cost_usd"]
+        <= forecast["total_cost_usd_high"]
+    )
