@@ -1,9 +1,76 @@
-"""CLI: `costlens dashboard` (placeholder until its issue lands)."""
+"""CLI: `costlens dashboard`: serve the Dash dashboard (loopback unless access is guarded)."""
 
 from __future__ import annotations
 
+import os
+from typing import Annotated
+
 import typer
+
+from costlens.cli.common import DbOption
+
+TOKEN_ENV = "COSTLENS_DASHBOARD_TOKEN"
+
+
+def access_settings(
+    host: str, auth: str | None, token: str | None
+) -> tuple[tuple[str, str] | None, str | None]:
+    """Check the bind address against the access options; returns (auth pair, token).
+
+    Raises UsageError when a non-loopback address has neither basic auth nor a token, or when
+    ``--auth`` is not USER:PASSWORD.
+    """
+    from costlens.errors import UsageError
+    from dashboard.app import is_loopback, parse_auth
+
+    pair = parse_auth(auth) if auth is not None else None
+    token = token or os.environ.get(TOKEN_ENV) or None
+    if token is not None and len(token) < 16:
+        raise UsageError(
+            f"the dashboard token must be at least 16 characters (--token or {TOKEN_ENV})."
+        )
+    if not is_loopback(host) and pair is None and token is None:
+        raise UsageError(
+            f"refusing to serve the dashboard on {host}, which other machines can reach, without "
+            f"access control: add --auth USER:PASSWORD or --token TOKEN (or set {TOKEN_ENV}), "
+            "or bind 127.0.0.1."
+        )
+    return pair, token
+
+
+def dashboard(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8050,
+    auth: Annotated[
+        str | None,
+        typer.Option(help="USER:PASSWORD for HTTP basic auth (required off loopback, or --token)."),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help="Access token (Bearer header, or ?token= once in the browser). "
+            f"Default: ${TOKEN_ENV}.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Serve the dashboard: spend, runs, transfer vs scratch, estimates, prices, forecasts."""
+    from costlens.cli.common import open_cli_store, stderr
+
+    pair, token = access_settings(host, auth, token)
+    store = open_cli_store(db)  # a bad --db fails here, with its own message, before serving
+    url = store.url
+    store.dispose()
+    from dashboard.app import create_app, serve
+
+    app = create_app(url, auth=pair, token=token)
+    shown = f"[{host}]" if ":" in host else host
+    hint = "" if token is None else " (open it once with ?token=YOUR_TOKEN)"
+    stderr(f"costlens dashboard on http://{shown}:{port}/{hint} (Ctrl+C stops it)")
+    serve(app, host=host, port=port)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    app.command("dashboard")(dashboard)

@@ -1,0 +1,192 @@
+"""Small layout pieces shared by the pages. Store text (names, tags) always goes in as a string
+child, which Dash renders as text: no Markdown, no raw HTML."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from dash import dcc, html
+
+from dashboard import data
+
+
+def navbar(pages: Iterable[dict[str, Any]]) -> html.Nav:
+    """Links to every page that has a fixed path (not the per-run page, not the 404 page)."""
+    links = [
+        dcc.Link(page["name"], href=page["relative_path"], className="nav-link")
+        for page in pages
+        if not page.get("path_template") and page["module"].split(".")[-1] != "not_found_404"
+    ]
+    return html.Nav([html.Span("costlens", className="brand"), *links], className="navbar")
+
+
+def money(value: float | None, digits: int = 2) -> str:
+    """US$ text ("-" when unknown)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"${value:,.{digits}f}"
+
+
+def number(value: float | None, fmt: str = ",.1f", suffix: str = "") -> str:
+    """A number as text with a unit suffix ("-" when unknown)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:{fmt}}{suffix}"
+
+
+def kpi(label: str, value: str, note: str | None = None, *, id: str | None = None) -> html.Div:
+    """One headline figure."""
+    kids: list[Any] = [
+        html.Div(label, className="kpi-label"),
+        html.Div(value, className="kpi-value"),
+    ]
+    if note:
+        kids.append(html.Div(note, className="kpi-note"))
+    return html.Div(kids, className="kpi", **({"id": id} if id else {}))
+
+
+def kpi_row(cards: Sequence[html.Div]) -> html.Div:
+    return html.Div(list(cards), className="kpi-row")
+
+
+def first_run_help() -> html.Div:
+    """What an empty store shows: the three ways to record a first run."""
+    ways = [
+        html.Div([html.H4(title), html.Pre(html.Code(code))], className="way")
+        for title, code in data.FIRST_RUN_WAYS
+    ]
+    return html.Div(
+        [
+            html.H2("No runs recorded yet"),
+            html.P(
+                "costlens records a run while your training runs: GPU and host telemetry, "
+                "FLOPs, time and energy. Record a first run in one of three ways:"
+            ),
+            html.Div(ways, className="ways"),
+            html.P(
+                [
+                    "Or run ",
+                    html.Code("costlens demo"),
+                    " to record a few small example runs. This page updates when runs arrive "
+                    "(reload it).",
+                ]
+            ),
+        ],
+        className="empty-state",
+        id="empty-state",
+    )
+
+
+def notice(message: str, *, kind: str = "info", id: str | None = None) -> html.Div:
+    """A boxed message: kind is info, warning or error."""
+    return html.Div(message, className=f"notice notice-{kind}", **({"id": id} if id else {}))
+
+
+def not_available(module: str) -> html.Div:
+    """Shown by a page whose costlens module is not installed yet."""
+    return notice(data.missing_message(module), kind="warning", id="not-available")
+
+
+def graph(figure: Any, *, id: str | None = None) -> dcc.Graph:
+    """A Plotly figure without the mode bar's logo."""
+    kw = {"id": id} if id else {}
+    return dcc.Graph(figure=figure, config={"displaylogo": False, "responsive": True}, **kw)
+
+
+def key_values(items: Iterable[tuple[str, Any]], *, id: str | None = None) -> html.Table:
+    """A two-column table of labels and values, every value rendered as text."""
+    rows = [html.Tr([html.Th(str(k)), html.Td("-" if v is None else str(v))]) for k, v in items]
+    return html.Table(html.Tbody(rows), className="kv", **({"id": id} if id else {}))
+
+
+def simple_table(
+    columns: Sequence[tuple[str, str]],
+    rows: Iterable[dict[str, Any]],
+    *,
+    link_column: str | None = None,
+    id: str | None = None,
+) -> html.Table:
+    """A plain table: ``columns`` are (key, heading); the ``link_column`` cell links to the run
+    page of the row's ``id``. Every cell is text."""
+    head = html.Thead(html.Tr([html.Th(h) for _, h in columns]))
+    body = []
+    for row in rows:
+        cells = []
+        for key, _ in columns:
+            value = row.get(key)
+            text = "-" if value is None else str(value)
+            if key == link_column and row.get("id"):
+                cells.append(html.Td(dcc.Link(text, href=data.run_link(str(row["id"])))))
+            else:
+                cells.append(html.Td(text))
+        body.append(html.Tr(cells))
+    return html.Table([head, html.Tbody(body)], className="grid", **({"id": id} if id else {}))
+
+
+FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif'
+RUN_TABLE_HEADINGS = {
+    "run": "run",
+    "name": "name",
+    "project": "project",
+    "status": "status",
+    "strategy": "strategy",
+    "started": "started (UTC)",
+    "duration_h": "hours",
+    "device": "hardware",
+    "gpu_hours": "GPU-h",
+    "cost_usd": "US$",
+}
+
+
+def runs_table(
+    rows: list[dict[str, Any]], *, id: str, page_count: int = 1, page_size: int = 25
+) -> Any:
+    """The runs table, sorted and paged on the server (see data.runs_page). Only the ``run``
+    column is Markdown (a link built from the escaped id, HTML off); names and every other cell
+    are plain text."""
+    import warnings
+
+    from dash import dash_table
+
+    columns = []
+    for key in data.RUN_TABLE_COLUMNS:
+        col: dict[str, Any] = {"id": key, "name": RUN_TABLE_HEADINGS[key]}
+        if key == "run":
+            col["presentation"] = "markdown"
+        elif key in ("duration_h", "gpu_hours", "cost_usd"):
+            col["type"] = "numeric"
+        columns.append(col)
+    with warnings.catch_warnings():
+        # Dash 4 flags DataTable for removal in a future major version; it is still the built-in
+        # sortable table of the installed Dash.
+        warnings.filterwarnings(
+            "ignore", category=DeprecationWarning, message=r"\s*The dash_table\.DataTable"
+        )
+        return dash_table.DataTable(
+            id=id,
+            columns=columns,
+            data=rows,
+            sort_action="custom",
+            sort_mode="multi",
+            sort_by=[],
+            page_action="custom",
+            page_current=0,
+            page_size=page_size,
+            page_count=page_count,
+            markdown_options={"html": False, "link_target": "_self"},
+            css=[{"selector": ".dash-cell-value p", "rule": "margin: 0;"}],
+            style_table={"overflowX": "auto"},
+            style_cell={
+                "fontFamily": FONT, "fontSize": 13, "padding": "4px 8px",
+                "textAlign": "left", "maxWidth": 260, "overflow": "hidden",
+                "textOverflow": "ellipsis",
+            },
+            style_header={"fontWeight": "600", "backgroundColor": "#f3f4f6"},
+            style_data_conditional=[
+                {"if": {"filter_query": '{status} = "running"'}, "color": "#1d4ed8"},
+                {"if": {"filter_query": '{status} = "failed"'}, "color": "#b91c1c"},
+                {"if": {"filter_query": '{status} = "lost"'}, "color": "#b45309"},
+            ],
+        )  # fmt: skip

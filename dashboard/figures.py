@@ -1,0 +1,262 @@
+"""Pure figure functions: DataFrames (from :mod:`dashboard.data`) in, Plotly figures out.
+
+No I/O, no store, no Dash: each function is tested without a browser. Text from the store (run
+names, project names) only ever goes into trace names, axis labels and hover text, which Plotly
+renders as text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+
+TEMPLATE = "plotly_white"
+PALETTE = (
+    "#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563",
+    "#65a30d", "#9333ea",
+)  # fmt: skip
+
+
+def _base(title: str, *, height: int = 340) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(
+        template=TEMPLATE,
+        title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 15}},
+        height=height,
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        legend={"orientation": "h", "y": -0.2},
+        colorway=list(PALETTE),
+    )
+    return fig
+
+
+def empty(message: str, *, title: str = "", height: int = 260) -> go.Figure:
+    """A blank figure that says why there is nothing to plot."""
+    fig = _base(title, height=height)
+    fig.add_annotation(
+        text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+        font={"size": 14, "color": "#6b7280"},
+    )  # fmt: skip
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def spend_over_time(spend: pd.DataFrame) -> go.Figure:
+    """Stacked daily spend (US$) by project; ``spend`` has columns day, project, cost_usd."""
+    if spend is None or spend.empty:
+        return empty("No priced runs in this period.", title="Spend by project")
+    fig = _base("Spend by project (US$ per day)")
+    for project, part in spend.groupby("project", sort=True):
+        part = part.sort_values("day")
+        fig.add_bar(
+            x=part["day"], y=part["cost_usd"], name=str(project),
+            hovertemplate="%{x|%Y-%m-%d}<br>%{y:$,.2f}<extra>%{fullData.name}</extra>",
+        )  # fmt: skip
+    fig.update_layout(barmode="stack", yaxis_title="US$", xaxis_title=None)
+    return fig
+
+
+def timeline(
+    tl: pd.DataFrame, column: str, *, title: str, unit: str, gpu: bool = True
+) -> go.Figure:
+    """One telemetry column over elapsed time (h), one line per GPU (or the host when
+    ``gpu`` is False). ``tl`` comes from :func:`dashboard.data.run_timeline`."""
+    if tl is None or tl.empty or column not in tl:
+        return empty("No telemetry recorded for this run.", title=title)
+    rows = tl[tl["device_index"] >= 0] if gpu else tl[tl["device_index"] < 0]
+    if not gpu and rows.empty:  # host readings come with each GPU reading on GPU machines
+        rows = tl[tl["device_index"] == tl["device_index"].min()]
+    rows = rows.dropna(subset=[column])
+    if rows.empty:
+        return empty(f"No {title.lower()} readings.", title=title)
+    fig = _base(f"{title} ({unit})", height=300)
+    for dev, part in rows.groupby("device_index", sort=True):
+        label = f"GPU {int(dev)}" if gpu and dev >= 0 else "host"
+        fig.add_scatter(
+            x=part["elapsed_s"] / 3600, y=part[column], mode="lines", name=label,
+            hovertemplate="%{x:.2f} h<br>%{y:.3g} " + unit + "<extra>%{fullData.name}</extra>",
+        )  # fmt: skip
+    fig.update_layout(xaxis_title="hours since first reading", yaxis_title=unit)
+    return fig
+
+
+def cost_breakdown(
+    parts: Sequence[tuple[str, float]], *, title: str = "Cost breakdown"
+) -> go.Figure:
+    """Horizontal bars of a run's cost components (label, US$)."""
+    parts = [(label, value) for label, value in parts if value is not None]
+    if not parts:
+        return empty("This run could not be priced.", title=title)
+    fig = _base(f"{title} (US$)", height=60 + 45 * len(parts) + 80)
+    fig.add_bar(
+        y=[p[0] for p in parts], x=[p[1] for p in parts], orientation="h",
+        marker_color=PALETTE[0], hovertemplate="%{y}: %{x:$,.2f}<extra></extra>",
+        text=[f"${p[1]:,.2f}" for p in parts], textposition="auto",
+    )  # fmt: skip
+    fig.update_layout(yaxis={"autorange": "reversed"}, xaxis_title="US$", showlegend=False)
+    return fig
+
+
+def provider_costs(alts: pd.DataFrame, *, current_provider: str | None = None) -> go.Figure:
+    """What one run would have cost on each provider's matching instance (US$), on-demand and
+    spot. ``alts`` comes from :func:`dashboard.data.provider_alternatives`."""
+    if alts is None or alts.empty or alts["cost_usd"].isna().all():
+        return empty("No provider prices this run's hardware.", title="On other providers")
+    alts = alts.dropna(subset=["cost_usd"]).sort_values("cost_usd")
+    pairs = zip(alts["provider"], alts["instance_type"], strict=True)
+    labels = [f"{p} ({i})" if i else str(p) for p, i in pairs]
+    fig = _base("This run on each provider (US$)", height=90 + 40 * len(alts) + 60)
+    fig.add_bar(
+        y=labels, x=alts["cost_usd"], orientation="h", name="on-demand", marker_color=PALETTE[0],
+        hovertemplate="%{y}: %{x:$,.2f}<extra>on-demand</extra>",
+    )  # fmt: skip
+    if alts["spot_cost_usd"].notna().any():
+        fig.add_bar(
+            y=labels, x=alts["spot_cost_usd"], orientation="h", name="spot",
+            marker={"color": PALETTE[0], "pattern": {"shape": "/"}, "opacity": 0.55},
+            hovertemplate="%{y}: %{x:$,.2f}<extra>spot</extra>",
+        )  # fmt: skip
+    fig.update_layout(yaxis={"autorange": "reversed"}, xaxis_title="US$", barmode="group")
+    return fig
+
+
+def transfer_bars(runs: pd.DataFrame) -> go.Figure:
+    """Recorded runs side by side: cost (US$), wall time (h), energy (kWh), labelled samples.
+
+    ``runs`` has columns label, cost_usd, duration_h, energy_kwh, labelled.
+    """
+    from plotly.subplots import make_subplots
+
+    if runs is None or runs.empty:
+        return empty("No runs to compare.", title="Runs side by side")
+    panels = (
+        ("cost_usd", "Cost (US$)"), ("duration_h", "Wall time (h)"),
+        ("energy_kwh", "Energy (kWh)"), ("labelled", "Labelled samples"),
+    )  # fmt: skip
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[1] for p in panels])
+    labels = list(runs["label"].astype(str))
+    colors = [PALETTE[i % len(PALETTE)] for i in range(len(labels))]
+    for col, (key, _title) in enumerate(panels, start=1):
+        fig.add_bar(
+            x=labels, y=pd.to_numeric(runs[key], errors="coerce"), marker_color=colors,
+            showlegend=False, row=1, col=col, hovertemplate="%{x}: %{y:,.4g}<extra></extra>",
+        )  # fmt: skip
+    fig.update_layout(
+        template=TEMPLATE, height=360, margin={"l": 50, "r": 20, "t": 60, "b": 90},
+        title={"text": "Recorded runs side by side", "x": 0, "font": {"size": 15}},
+    )  # fmt: skip
+    fig.update_xaxes(tickangle=-30)
+    return fig
+
+
+def savings_bars(savings: pd.DataFrame, *, claimed_pct: float | None) -> go.Figure:
+    """Measured savings (%) of each transfer run against scratch, per budget (cost, time,
+    energy), with the commonly claimed saving as a dashed reference line."""
+    if savings is None or savings.empty:
+        return empty("No transfer run to compare with a scratch run.", title="Measured savings")
+    fig = _base("Measured saving against scratch (%)", height=360)
+    for budget, part in savings.groupby("budget", sort=False):
+        fig.add_bar(
+            x=part["label"], y=part["saving_pct"], name=str(budget),
+            hovertemplate="%{x}<br>%{y:.1f}%<extra>%{fullData.name}</extra>",
+        )  # fmt: skip
+    if claimed_pct is not None:
+        fig.add_hline(
+            y=claimed_pct, line_dash="dash", line_color="#6b7280",
+            annotation_text=f"commonly claimed: {claimed_pct:.0f}% (industry claim, not measured)",
+            annotation_position="top left",
+        )  # fmt: skip
+    fig.add_hline(y=0, line_color="#111827", line_width=1)
+    fig.update_layout(barmode="group", yaxis_title="% saved (negative: cost more)")
+    return fig
+
+
+def estimate_bars(est: pd.DataFrame) -> go.Figure:
+    """Predicted total cost (US$) per strategy and provider with the 80% interval as error bars.
+
+    ``est`` has columns strategy, provider, total_cost_usd, total_cost_usd_low,
+    total_cost_usd_high.
+    """
+    if est is None or est.empty:
+        return empty("No estimate.", title="Predicted cost")
+    fig = _base("Predicted total cost per strategy (US$, 80% interval)", height=380)
+    for provider, part in est.groupby("provider", sort=False):
+        fig.add_bar(
+            x=part["strategy"], y=part["total_cost_usd"], name=str(provider),
+            error_y={
+                "type": "data", "symmetric": False,
+                "array": part["total_cost_usd_high"] - part["total_cost_usd"],
+                "arrayminus": part["total_cost_usd"] - part["total_cost_usd_low"],
+            },
+            customdata=part[["total_cost_usd_low", "total_cost_usd_high"]].to_numpy(),
+            hovertemplate="%{x}: %{y:$,.2f}<br>80%: %{customdata[0]:$,.2f} to "
+            "%{customdata[1]:$,.2f}<extra>%{fullData.name}</extra>",
+        )  # fmt: skip
+    fig.update_layout(barmode="group", yaxis_title="US$", yaxis_type="log")
+    return fig
+
+
+def prices_bars(prices: pd.DataFrame) -> go.Figure:
+    """Cheapest $/GPU-hour by accelerator and provider, on-demand (solid) and spot (hatched)."""
+    if prices is None or prices.empty:
+        return empty("No price table.", title="$/GPU-hour")
+    gpus = [g for g in prices["gpu"].unique() if g != "CPU"]
+    prices = prices[prices["gpu"].isin(gpus)]
+    fig = _base("Cheapest $/GPU-hour by accelerator", height=440)
+    for i, (provider, part) in enumerate(prices.groupby("provider", sort=True)):
+        color = PALETTE[i % len(PALETTE)]
+        fig.add_bar(
+            x=part["gpu"], y=part["usd_per_gpu_hour"], name=f"{provider} on-demand",
+            marker_color=color, legendgroup=str(provider),
+            hovertemplate="%{x}: %{y:$,.2f}/GPU-h<extra>%{fullData.name}</extra>",
+        )  # fmt: skip
+        spot = part.dropna(subset=["spot_usd_per_gpu_hour"])
+        if len(spot):
+            fig.add_bar(
+                x=spot["gpu"], y=spot["spot_usd_per_gpu_hour"], name=f"{provider} spot",
+                marker={"color": color, "pattern": {"shape": "/"}, "opacity": 0.55},
+                legendgroup=str(provider),
+                hovertemplate="%{x}: %{y:$,.2f}/GPU-h<extra>%{fullData.name}</extra>",
+            )  # fmt: skip
+    fig.update_layout(
+        barmode="group", yaxis_title="US$ per GPU-hour",
+        xaxis={"categoryorder": "array", "categoryarray": sorted(gpus)},
+    )  # fmt: skip
+    return fig
+
+
+def forecast_band(
+    months: pd.DataFrame, *, budget_usd: float | None = None, period: str = "month"
+) -> go.Figure:
+    """Monthly forecast (US$): the expected line, its 80% interval as a band, the budget line.
+
+    ``months`` has columns month, cost_usd, cost_usd_low, cost_usd_high.
+    """
+    if months is None or months.empty:
+        return empty("The plan has no job to forecast.", title="Forecast")
+    m = months.sort_values("month")
+    x = list(m["month"].astype(str))
+    fig = _base("Monthly forecast (US$, 80% interval)", height=380)
+    fig.add_scatter(
+        x=x + x[::-1],
+        y=list(m["cost_usd_high"]) + list(m["cost_usd_low"])[::-1],
+        fill="toself", fillcolor="rgba(37,99,235,0.15)", line={"width": 0}, mode="lines",
+        name="80% interval", hoverinfo="skip",
+    )  # fmt: skip
+    fig.add_scatter(
+        x=x, y=m["cost_usd"], mode="lines+markers", name="expected", line={"color": PALETTE[0]},
+        hovertemplate="%{x}: %{y:$,.0f}<extra>expected</extra>",
+    )  # fmt: skip
+    if budget_usd is not None and budget_usd > 0:
+        fig.add_scatter(
+            x=x, y=[budget_usd] * len(x), mode="lines", name=f"budget per {period}",
+            line={"color": PALETTE[1], "dash": "dash"},
+            hovertemplate="budget: %{y:$,.0f}<extra></extra>",
+        )  # fmt: skip
+    fig.update_layout(
+        yaxis_title="US$", yaxis_rangemode="tozero", xaxis_title=None, xaxis_type="category"
+    )
+    return fig

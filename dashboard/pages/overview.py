@@ -1,0 +1,96 @@
+"""Overview: spend, GPU-hours, energy, utilisation, MFU and idle waste; spend over time; the
+costliest runs."""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, callback, dcc, html
+
+from dashboard import components, data, figures
+
+dash.register_page(__name__, path="/", name="Overview", title="costlens: overview", order=0)
+
+
+def body(period: str) -> list:
+    """The overview for one period (also the period dropdown's callback)."""
+    store = data.current_store()
+    ov = data.overview(store, period)
+    cards = [
+        components.kpi("Runs", f"{ov['runs']:,}"),
+        components.kpi(
+            "Total spend",
+            components.money(ov["cost_usd"]),
+            None if ov["priced"] or not ov["runs"] else "prices not available",
+        ),
+        components.kpi("GPU-hours", components.number(ov["gpu_hours"], ",.1f")),
+        components.kpi("Energy", components.number(ov["energy_kwh"], ",.1f", " kWh")),
+        components.kpi(
+            "Avg GPU utilisation", components.number(ov["gpu_util_mean_pct"], ".0f", "%")
+        ),
+        components.kpi(
+            "Avg MFU",
+            components.number(None if ov["mfu_mean"] is None else 100 * ov["mfu_mean"], ".1f", "%"),
+        ),
+        components.kpi(
+            "Idle waste",
+            components.money(ov["idle_waste_usd"]),
+            None
+            if ov["idle_threshold_pct"] is None
+            else f"cost share of GPU readings under {ov['idle_threshold_pct']:g}% utilisation",
+        ),
+    ]
+    costliest = data.table_rows(ov["costliest"])
+    return [
+        components.kpi_row(cards),
+        components.graph(figures.spend_over_time(ov["spend"]), id="spend-graph"),
+        html.H3("Costliest runs"),
+        components.simple_table(
+            [
+                ("run", "run"),
+                ("name", "name"),
+                ("project", "project"),
+                ("strategy", "strategy"),
+                ("device", "hardware"),
+                ("gpu_hours", "GPU-h"),
+                ("cost_usd", "US$"),
+            ],
+            [{**r, "run": r["id"][:12]} for r in costliest],
+            link_column="run",
+            id="costliest-table",
+        )
+        if costliest
+        else components.notice("No priced run in this period."),
+    ]
+
+
+def layout(**_query: str) -> html.Div:
+    store = data.current_store()
+    if data.is_empty(store):
+        return html.Div([html.H1("Overview"), components.first_run_help()])
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.H1("Overview"),
+                    dcc.Dropdown(
+                        id="overview-period",
+                        options=list(data.PERIODS),
+                        value=data.DEFAULT_PERIOD,
+                        clearable=False,
+                        className="period",
+                    ),
+                ],
+                className="title-row",
+            ),
+            dcc.Loading(html.Div(body(data.DEFAULT_PERIOD), id="overview-body")),
+        ]
+    )
+
+
+@callback(
+    Output("overview-body", "children"),
+    Input("overview-period", "value"),
+    prevent_initial_call=True,
+)
+def _period_changed(period: str) -> list:
+    return body(period)

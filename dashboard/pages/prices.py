@@ -1,0 +1,54 @@
+"""Prices: $/GPU-hour by accelerator and provider, on-demand and spot, with each table's date."""
+
+from __future__ import annotations
+
+import dash
+from dash import html
+
+from dashboard import components, data, figures
+
+dash.register_page(__name__, path="/prices", name="Prices", title="costlens: prices", order=5)
+
+
+def layout(**_query: str) -> html.Div:
+    table = data.prices_frame()
+    if table is None:
+        return html.Div([html.H1("Prices"), components.not_available("catalog")])
+    tables = data.price_tables()
+    gpu_rows = data.price_rows(table)
+    return html.Div(
+        [
+            html.H1("Prices"),
+            html.P(
+                "The cheapest listed price per accelerator and provider, per GPU-hour (whole "
+                "instance price divided by its GPUs). Each figure comes from a dated price table "
+                "(listed below); add your own negotiated prices in ~/.costlens/prices.csv.",
+                className="muted",
+            ),
+            components.graph(figures.prices_bars(table), id="prices-graph"),
+            html.H3("$/GPU-hour by accelerator and provider"),
+            components.simple_table(
+                [
+                    ("gpu", "accelerator"),
+                    ("provider", "provider"),
+                    ("on_demand", "on-demand $/GPU-h"),
+                    ("spot", "spot $/GPU-h"),
+                    ("instances", "instance types"),
+                    ("as_of", "as of"),
+                ],
+                gpu_rows,
+                id="prices-table",
+            ),
+            html.H3("Price tables"),
+            components.simple_table(
+                [
+                    ("provider", "provider"),
+                    ("rows", "rows"),
+                    ("as_of", "as of"),
+                    ("source", "source"),
+                ],
+                tables.to_dict("records"),
+                id="price-tables",
+            ),
+        ]
+    )

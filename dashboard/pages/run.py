@@ -1,0 +1,102 @@
+"""One run: telemetry timelines per GPU (or the host's CPU and RAM), FLOPs and MFU, the cost
+breakdown and what the run would have cost on each provider. A running run refreshes itself."""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, State, callback, dcc, html
+
+from costlens.errors import RunNotFoundError
+from dashboard import components, data, figures
+
+dash.register_page(
+    __name__,
+    path_template="/runs/<run_id>",
+    name="Run",
+    title="costlens: run",
+    order=10,
+)
+
+REFRESH_MS = 5_000
+
+
+def timelines(run_id: str) -> list:
+    """The run's timeline graphs (also the refresh callback's output)."""
+    tl = data.run_timeline(data.current_store(), run_id)
+    if data.has_gpu_readings(tl):
+        figs = [
+            figures.timeline(tl, "gpu_util_pct", title="GPU utilisation", unit="%"),
+            figures.timeline(tl, "mem_used_gib", title="GPU memory used", unit="GiB"),
+            figures.timeline(tl, "power_w", title="GPU power", unit="W"),
+        ]
+    else:
+        figs = [
+            figures.timeline(tl, "host_cpu_pct", title="Host CPU", unit="%", gpu=False),
+            figures.timeline(tl, "host_ram_gib", title="Host RAM used", unit="GiB", gpu=False),
+        ]
+    return [html.Div(components.graph(f), className="timeline") for f in figs]
+
+
+def layout(run_id: str | None = None, **_query: str) -> html.Div:
+    store = data.current_store()
+    try:
+        record = data.run(store, run_id or "")
+    except RunNotFoundError as exc:
+        return html.Div([html.H1("Run"), components.notice(str(exc), kind="error", id="run-error")])
+    detail = data.run_cost_detail(store, record["id"])
+    running = record["status"] == "running"
+    cost_parts = data.cost_parts(detail)
+    alts = data.provider_alternatives(detail)
+    return html.Div(
+        [
+            dcc.Store(id="run-id", data=record["id"]),
+            dcc.Interval(id="run-refresh", interval=REFRESH_MS, disabled=not running),
+            html.H1(["Run ", html.Span(record.get("name") or record["id"][:12], id="run-name")]),
+            html.Div(
+                "running: refreshes every 5 s" if running else "",
+                id="run-live",
+                className="muted",
+            ),
+            html.Div(
+                [
+                    html.Div(
+                        components.key_values(data.run_facts(record, detail), id="run-facts"),
+                        className="col",
+                    ),
+                    html.Div(
+                        components.graph(figures.cost_breakdown(cost_parts), id="run-cost"),
+                        className="col",
+                    ),
+                ],
+                className="two-col",
+            ),
+            html.Div(
+                [html.P(t) for t in data.quote_text(detail)], className="muted", id="run-quote"
+            ),
+            html.H3("Telemetry"),
+            html.Div(timelines(record["id"]), id="run-timelines", className="timelines"),
+            html.H3("Logged metrics"),
+            components.key_values(data.metric_items(record), id="run-metrics")
+            if record.get("metrics")
+            else html.P("No metrics logged (run.log(...)).", className="muted"),
+            html.H3("What this run would have cost elsewhere"),
+            components.graph(
+                figures.provider_costs(alts, current_provider=record.get("provider")),
+                id="run-providers",
+            ),
+        ]
+    )
+
+
+@callback(
+    Output("run-timelines", "children"),
+    Output("run-refresh", "disabled"),
+    Output("run-live", "children"),
+    Input("run-refresh", "n_intervals"),
+    State("run-id", "data"),
+    prevent_initial_call=True,
+)
+def _refresh(_n: int, run_id: str):
+    status = data.run_status(data.current_store(), run_id)
+    live = "running: refreshes every 5 s" if status == "running" else f"status: {status}"
+    return timelines(run_id), status != "running", live

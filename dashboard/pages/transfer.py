@@ -1,0 +1,139 @@
+"""Transfer vs scratch: recorded runs of one project side by side, the measured savings and ROI,
+next to the commonly claimed saving (a quoted industry claim, not a costlens figure)."""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, callback, dcc, html
+
+from dashboard import components, data, figures
+
+dash.register_page(
+    __name__, path="/transfer", name="Transfer vs scratch", title="costlens: transfer vs scratch",
+    order=2,
+)  # fmt: skip
+
+
+def claim_box() -> html.Div:
+    c = data.claimed_saving()
+    return html.Div(
+        [
+            html.Strong("Commonly claimed (industry claim, not measured by costlens): "),
+            html.Span(f"\u201c{c['wording']}\u201d", className="claim"),
+            html.Div(f"Source: {c['source']} (as of {c['as_of']}).", className="muted"),
+        ],
+        className="notice notice-info",
+        id="transfer-claim",
+    )
+
+
+def body(project: str | None, metric: str | None) -> list:
+    """The comparison for one project (also the dropdowns' callback)."""
+    if not project:
+        return [components.notice("Choose a project.")]
+    cmp = data.transfer_comparison(data.current_store(), project, metric)
+    claim = data.claimed_saving()
+    verdicts = [html.Li(n) for n in cmp["notes"]]
+    roi_rows = [
+        {"label": r["label"], "savings": components.money(r["savings_usd"]),
+         "roi": f"{r['roi']:.2f}"}
+        for r in cmp["roi"].to_dict("records")
+    ]  # fmt: skip
+    runs_rows = [
+        {**r, "cost": components.money(r["cost_usd"]),
+         "hours": components.number(r["duration_h"], ",.2f"),
+         "energy": components.number(r["energy_kwh"], ",.3f"),
+         "labelled_text": components.number(r["labelled"], ",.0f"),
+         "metric_text": components.number(r["metric"], ".4g")}
+        for r in cmp["runs"].to_dict("records")
+    ]  # fmt: skip
+    return [
+        html.P(
+            f"{len(cmp['runs'])} completed runs; scratch baseline = median of "
+            f"{cmp['scratch_runs']} scratch run(s)."
+            + (f" {cmp['excluded']} unfinished run(s) left out." if cmp["excluded"] else "")
+            + (f" {cmp['older']} older completed run(s) not shown (the newest "
+               f"{data.TRANSFER_RUNS_PER_STRATEGY} of each strategy are compared)."
+               if cmp["older"] else ""),
+            className="muted",
+        ),
+        components.graph(figures.transfer_bars(cmp["runs"]), id="transfer-runs-graph"),
+        components.graph(
+            figures.savings_bars(cmp["savings"], claimed_pct=claim["saving_pct"]),
+            id="transfer-savings-graph",
+        ),
+        html.Ul(verdicts, id="transfer-verdicts") if verdicts else html.Div(),
+        html.H3("Runs"),
+        components.simple_table(
+            [("name", "run"), ("strategy", "strategy"), ("cost", "US$"), ("hours", "hours"),
+             ("energy", "kWh"), ("labelled_text", "labelled samples"),
+             ("metric_text", f"final {cmp['metric']}" if cmp["metric"] else "final metric")],
+            runs_rows,
+            link_column="name",
+            id="transfer-table",
+        ),
+        html.H3("Measured savings and ROI against scratch"),
+        components.simple_table(
+            [("label", "transfer run"), ("savings", "saved US$"),
+             ("roi", "ROI (saved / transfer cost)")],
+            roi_rows,
+            id="transfer-roi",
+        )
+        if roi_rows
+        else components.notice("No priced transfer run to compute an ROI."),
+    ]  # fmt: skip
+
+
+def layout(**_query: str) -> html.Div:
+    store = data.current_store()
+    if data.is_empty(store):
+        return html.Div([html.H1("Transfer vs scratch"), components.first_run_help()])
+    projects = data.transfer_projects(store)
+    head = [html.H1("Transfer vs scratch"), claim_box()]
+    if not projects:
+        return html.Div(
+            [*head, components.notice(
+                "No project has both a scratch run and a transfer run (full-finetune, lora or "
+                "frozen-features) yet. Record both, with the same project name and "
+                "strategy=..., to compare them here.", id="transfer-none")]
+        )  # fmt: skip
+    first = data.transfer_comparison(store, projects[0])
+    return html.Div(
+        [
+            *head,
+            html.Div(
+                [
+                    html.Div([html.Label("Project", htmlFor="transfer-project"),
+                              dcc.Dropdown(id="transfer-project", options=projects,
+                                           value=projects[0], clearable=False)],
+                             className="filter"),
+                    html.Div([html.Label("Final metric", htmlFor="transfer-metric"),
+                              dcc.Dropdown(id="transfer-metric", options=first["metrics"],
+                                           value=first["metric"], clearable=False)],
+                             className="filter"),
+                ],
+                className="filters",
+            ),
+            dcc.Loading(html.Div(body(projects[0], first["metric"]), id="transfer-body")),
+        ]
+    )  # fmt: skip
+
+
+@callback(
+    Output("transfer-body", "children"),
+    Input("transfer-project", "value"),
+    Input("transfer-metric", "value"),
+    prevent_initial_call=True,
+)
+def _changed(project: str | None, metric: str | None) -> list:
+    return body(project, metric)
+
+
+@callback(
+    Output("transfer-metric", "options"),
+    Output("transfer-metric", "value"),
+    Input("transfer-project", "value"),
+    prevent_initial_call=True,
+)
+def _project_changed(project: str | None):
+    return data.transfer_metrics(data.current_store(), project)

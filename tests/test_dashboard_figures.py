@@ -1,0 +1,167 @@
+"""Figure functions: DataFrames in, Plotly figures out (no store, no browser)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from dashboard import figures
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def _texts(fig: go.Figure) -> str:
+    return " ".join(a.text or "" for a in fig.layout.annotations)
+
+
+def test_empty_says_why():
+    fig = figures.empty("Nothing here.", title="T")
+    assert "Nothing here." in _texts(fig) and not fig.data
+
+
+def test_spend_over_time_stacks_projects():
+    spend = pd.DataFrame(
+        {
+            "day": pd.to_datetime(["2026-11-01", "2026-11-01", "2026-11-02"]),
+            "project": ["a", XSS, "a"],
+            "cost_usd": [1.0, 2.0, 3.5],
+        }
+    )
+    fig = figures.spend_over_time(spend)
+    assert fig.layout.barmode == "stack"
+    by_name = {t.name: t for t in fig.data}
+    assert set(by_name) == {"a", XSS}  # a project name is only ever a trace name (text)
+    assert list(by_name["a"].y) == [1.0, 3.5]
+    assert "No priced runs" in _texts(figures.spend_over_time(spend.head(0)))
+
+
+def _timeline(devices=(0, 1)) -> pd.DataFrame:
+    rows = []
+    for d in devices:
+        for i in range(5):
+            rows.append(
+                {"device_index": d, "elapsed_s": i * 3600.0, "gpu_util_pct": 50.0 + d,
+                 "mem_used_gib": 10.0, "power_w": 300.0, "host_cpu_pct": 20.0 + i,
+                 "host_ram_gib": 4.0}
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_timeline_one_line_per_gpu_in_hours():
+    fig = figures.timeline(_timeline(), "gpu_util_pct", title="GPU utilisation", unit="%")
+    assert [t.name for t in fig.data] == ["GPU 0", "GPU 1"]
+    assert list(fig.data[1].x) == [0, 1, 2, 3, 4]  # hours
+    assert list(fig.data[1].y) == [51.0] * 5
+    assert "(%)" in fig.layout.title.text
+
+
+def test_timeline_host_for_cpu_runs_and_empty():
+    cpu = _timeline(devices=(-1,))
+    fig = figures.timeline(cpu, "host_cpu_pct", title="Host CPU", unit="%", gpu=False)
+    assert [t.name for t in fig.data] == ["host"] and list(fig.data[0].y)[-1] == 24.0
+    empty = figures.timeline(cpu.head(0), "host_cpu_pct", title="Host CPU", unit="%", gpu=False)
+    assert not empty.data and "No telemetry" in _texts(empty)
+
+
+def test_cost_breakdown_bars_and_unpriced():
+    fig = figures.cost_breakdown([("instance time", 10.0), ("idle", 2.5), ("energy", None)])
+    assert list(fig.data[0].y) == ["instance time", "idle"]
+    assert list(fig.data[0].x) == [10.0, 2.5]
+    assert "could not be priced" in _texts(figures.cost_breakdown([]))
+
+
+def test_provider_costs_on_demand_and_spot_cheapest_first():
+    alts = pd.DataFrame(
+        {
+            "provider": ["aws", "lambda", "gcp"],
+            "instance_type": ["p4d", "gpu_8x", None],
+            "cost_usd": [30.0, 10.0, None],
+            "spot_instance_type": ["p4d", None, None],
+            "spot_cost_usd": [12.0, None, None],
+            "as_of": ["2026-11-23"] * 3,
+        }
+    )
+    fig = figures.provider_costs(alts)
+    on_demand, spot = fig.data
+    assert list(on_demand.y) == ["lambda (gpu_8x)", "aws (p4d)"]  # unpriced gcp left out
+    assert list(on_demand.x) == [10.0, 30.0]
+    assert spot.name == "spot" and list(spot.x)[1] == 12.0
+
+
+def test_transfer_bars_four_budgets():
+    runs = pd.DataFrame(
+        {"label": ["scratch: a", "lora: b"], "cost_usd": [10.0, 2.0], "duration_h": [4, 1],
+         "energy_kwh": [5.0, None], "labelled": [1e6, 2e4]}
+    )  # fmt: skip
+    fig = figures.transfer_bars(runs)
+    assert len(fig.data) == 4
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == ["Cost (US$)", "Wall time (h)", "Energy (kWh)", "Labelled samples"]
+    assert pd.isna(fig.data[2].y[1])
+
+
+def test_savings_bars_show_the_claim_as_a_labelled_reference():
+    sav = pd.DataFrame(
+        {"label": ["lora: b", "lora: b"], "budget": ["cost", "energy"],
+         "scratch": [10, 5], "transfer": [2, 6], "saving_pct": [80.0, -20.0]}
+    )  # fmt: skip
+    fig = figures.savings_bars(sav, claimed_pct=80)
+    assert [t.name for t in fig.data] == ["cost", "energy"]
+    assert list(fig.data[1].y) == [-20.0]
+    hlines = [s for s in fig.layout.shapes if s.y0 == s.y1]
+    assert {s.y0 for s in hlines} == {80, 0}
+    assert "industry claim, not measured" in _texts(fig)
+    fig_none = figures.savings_bars(sav, claimed_pct=None)
+    assert {s.y0 for s in fig_none.layout.shapes} == {0}
+
+
+def test_estimate_bars_have_asymmetric_error_bars_per_provider():
+    est = pd.DataFrame(
+        {"strategy": ["scratch", "lora", "scratch", "lora"],
+         "provider": ["aws", "aws", "gcp", "gcp"],
+         "total_cost_usd": [100.0, 20.0, 90.0, 18.0],
+         "total_cost_usd_low": [80.0, 15.0, 70.0, 14.0],
+         "total_cost_usd_high": [130.0, 30.0, 120.0, 25.0]}
+    )  # fmt: skip
+    fig = figures.estimate_bars(est)
+    assert [t.name for t in fig.data] == ["aws", "gcp"]
+    aws = fig.data[0]
+    assert list(aws.error_y.array) == [30.0, 10.0]
+    assert list(aws.error_y.arrayminus) == [20.0, 5.0]
+    assert aws.error_y.symmetric is False
+
+
+def test_prices_bars_on_demand_and_spot_without_cpu():
+    prices = pd.DataFrame(
+        {"gpu": ["H100-SXM", "H100-SXM", "CPU"], "provider": ["aws", "lambda", "aws"],
+         "usd_per_gpu_hour": [6.9, 3.99, 0.1], "spot_usd_per_gpu_hour": [1.4, None, 0.04]}
+    )  # fmt: skip
+    fig = figures.prices_bars(prices)
+    names = [t.name for t in fig.data]
+    assert names == ["aws on-demand", "aws spot", "lambda on-demand"]
+    assert all("CPU" not in list(t.x) for t in fig.data)
+    assert fig.data[1].marker.pattern.shape == "/"
+
+
+def test_forecast_band_with_budget_line():
+    months = pd.DataFrame(
+        {"month": ["2027-01", "2027-02"], "cost_usd": [100.0, 200.0],
+         "cost_usd_low": [80.0, 150.0], "cost_usd_high": [130.0, 260.0]}
+    )  # fmt: skip
+    fig = figures.forecast_band(months, budget_usd=150.0)
+    band, line, budget = fig.data
+    assert band.fill == "toself" and list(band.y) == [130.0, 260.0, 150.0, 80.0]
+    assert list(line.y) == [100.0, 200.0]
+    assert list(budget.y) == [150.0, 150.0] and budget.line.dash == "dash"
+    assert len(figures.forecast_band(months).data) == 2  # no budget, no line
+    assert "no job" in _texts(figures.forecast_band(months.head(0)))
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [figures.transfer_bars, figures.estimate_bars, figures.prices_bars, figures.forecast_band],
+)
+def test_empty_inputs_give_an_explaining_figure(fn):
+    fig = fn(pd.DataFrame())
+    assert not fig.data and _texts(fig)
