@@ -23,6 +23,7 @@ import pandas as pd
 from sqlalchemy import and_, bindparam, case, func, not_, or_, select, text
 
 from costlens.errors import CostlensError, UsageError
+from costlens.paths import data_dir
 from costlens.store.db import Store, open_store
 from costlens.store.models import Run
 from costlens.store.queries import (
@@ -1129,8 +1130,8 @@ def choose_plan(
 
 TRANSFER_STRATEGIES = ("full-finetune", "lora", "frozen-features")
 TRANSFER_RUNS_PER_STRATEGY = 10  # the newest completed runs of each strategy are compared
-# Shipped with the package's assets (the wheel includes dashboard/assets/*).
-CLAIMS_FILE = Path(__file__).resolve().parent / "assets" / "claims.csv"
+# A dated reference table like the others in data/ (shipped in the wheel as costlens/data).
+CLAIMS_FILE = data_dir() / "claims.csv"
 BUDGETS = (
     ("cost", "cost_usd"),
     ("time", "duration_h"),
@@ -1141,7 +1142,7 @@ BUDGETS = (
 
 def claimed_saving() -> dict[str, Any]:
     """The commonly claimed transfer-learning saving: its wording, percentage, source and date
-    (a quoted industry claim from dashboard/assets/claims.csv, never a costlens figure)."""
+    (a quoted industry claim from data/claims.csv, never a costlens figure)."""
     df = pd.read_csv(CLAIMS_FILE, dtype={"as_of": str})
     row = df[df["key"] == "transfer_learning_saving"].iloc[0]
     return {

@@ -1,9 +1,292 @@
-"""CLI: `costlens estimate` (placeholder until its issue lands)."""
+"""CLI: `costlens estimate` (scratch vs transfer cost with 80% intervals) and `costlens fit`.
+
+`--format json` is parsed by other tools: one JSON object with at least strategy, gpu_hours,
+gpu_hours_low, gpu_hours_high, wall_hours, cost_usd, cost_usd_low, cost_usd_high, mfu_assumed,
+extrapolation (`--compare`: every strategy under "strategies" plus savings_usd and roi).
+"""
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import typer
+
+from costlens.cli.common import DbOption, FormatOption, OutputFormat, emit, emit_record
+from costlens.errors import UsageError
+
+TABLE_FIELDS = (
+    "strategy", "flops", "wall_hours", "wall_hours_low", "wall_hours_high", "gpu_hours",
+    "gpu_hours_low", "gpu_hours_high", "cost_usd", "cost_usd_low", "cost_usd_high",
+    "energy_kwh", "label_cost_usd", "total_cost_usd", "mfu_assumed", "extrapolation",
+)  # fmt: skip
+COMPARE_COLUMNS = ("strategy", "gpu_hours", "cost_usd", "total_cost_usd", "savings_usd", "roi")
+
+
+def estimate(
+    params: Annotated[
+        float | None, typer.Option(help="Model size in parameters (e.g. 7e9).", show_default=False)
+    ] = None,
+    tokens: Annotated[
+        float | None,
+        typer.Option(help="Training data in tokens (or samples x epochs).", show_default=False),
+    ] = None,
+    gpu: Annotated[
+        str | None,
+        typer.Option(help="Accelerator (default A100-80GB; a --from-run: the run's own)."),
+    ] = None,
+    gpus: Annotated[int | None, typer.Option(help="Number of accelerators (default 1).")] = None,
+    strategy: Annotated[
+        str, typer.Option(help="scratch, full-finetune, lora or frozen-features.")
+    ] = "scratch",
+    precision: Annotated[
+        str | None, typer.Option(help="fp32, tf32, bf16, fp16 or fp8 (default bf16).")
+    ] = None,
+    provider: Annotated[str | None, typer.Option(help="Price on this provider.")] = None,
+    instance: Annotated[str | None, typer.Option(help="Price on this instance type.")] = None,
+    spot: Annotated[bool, typer.Option("--spot", help="Spot prices instead of on-demand.")] = False,
+    trainable_fraction: Annotated[
+        float | None,
+        typer.Option(help="LoRA: trainable share in (0, 1]; frozen-features: the head's share."),
+    ] = None,
+    labelled_samples: Annotated[
+        float | None, typer.Option(help="Labelled samples the job needs.")
+    ] = None,
+    usd_per_label: Annotated[
+        float | None, typer.Option(help="Dollars per labelled sample.")
+    ] = None,
+    n_layers: Annotated[
+        int | None, typer.Option(help="Transformer layers (attention FLOPs).")
+    ] = None,
+    d_model: Annotated[int | None, typer.Option(help="Transformer hidden size.")] = None,
+    seq_len: Annotated[int | None, typer.Option(help="Sequence length.")] = None,
+    tokens_per_step: Annotated[
+        float | None, typer.Option(help="Tokens (or samples) per step per device.")
+    ] = None,
+    from_run: Annotated[
+        str | None, typer.Option(help="Scale this recorded run (id or prefix).")
+    ] = None,
+    scale_tokens: Annotated[float, typer.Option(help="With --from-run: data x K.")] = 1.0,
+    scale_params: Annotated[float, typer.Option(help="With --from-run: model size x K.")] = 1.0,
+    compare: Annotated[
+        bool, typer.Option("--compare", help="Every strategy side by side, savings and ROI.")
+    ] = False,
+    scratch_tokens: Annotated[
+        float | None, typer.Option(help="With --compare: data scratch training needs.")
+    ] = None,
+    scratch_labelled_samples: Annotated[
+        float | None, typer.Option(help="With --compare: labelled samples scratch needs.")
+    ] = None,
+    db: DbOption = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Estimate a training job's time, GPU-hours, dollars and energy, each with an 80% interval."""
+    import warnings
+
+    from costlens import estimator as est
+
+    warnings.filterwarnings("default", category=est.ModelWarning)
+    model = est.load_model()
+    common: dict[str, Any] = {
+        "provider": provider,
+        "instance": instance,
+        "spot": spot,
+        "trainable_fraction": trainable_fraction,
+        "labelled_samples": labelled_samples,
+        "usd_per_label": usd_per_label,
+        "n_layers": n_layers,
+        "d_model": d_model,
+        "seq_len": seq_len,
+        "tokens_per_step": tokens_per_step,
+    }
+    if (labelled_samples is None) != (usd_per_label is None):
+        raise UsageError("--labelled-samples and --usd-per-label go together.")
+    if from_run:
+        if params is not None or tokens is not None:
+            raise UsageError(
+                "--from-run takes the size and data from the run: use --scale-params and "
+                "--scale-tokens instead of --params and --tokens."
+            )
+        from costlens.cli.common import open_cli_store
+        from costlens.store.queries import get_run
+
+        store = open_cli_store(db)
+        try:
+            record = get_run(store, from_run)
+        finally:
+            store.dispose()
+        overrides = {**common, "gpu": gpu, "gpus": gpus, "precision": precision}
+        if strategy != "scratch":
+            overrides["strategy"] = strategy
+        if compare:
+            scenario = est.scenario_from_run(
+                record, scale_tokens=scale_tokens, scale_params=scale_params, **overrides
+            )
+            offset = None
+            if (gpu is None or est._catalog().resolve_gpu(gpu) == scenario.gpu) and (
+                precision is None or precision == (record.get("precision") or "fp32")
+            ):
+                offset = est.run_anchor_offset(record, model=model)
+            result_c = est.compare(
+                scenario,
+                model=model,
+                scratch_tokens=scratch_tokens,
+                scratch_labelled_samples=scratch_labelled_samples,
+                log_eff_offset=offset,
+            )
+            _emit_compare(result_c, fmt)
+            return
+        result = est.estimate_from_run(
+            record, scale_tokens=scale_tokens, scale_params=scale_params, model=model, **overrides
+        )
+        _emit_one({**result.as_dict(), "from_run": record["id"]}, fmt)
+        return
+    if params is None or tokens is None:
+        raise UsageError("give --params and --tokens (or --from-run RUN_ID).")
+    if scale_tokens != 1.0 or scale_params != 1.0:
+        raise UsageError("--scale-tokens and --scale-params need --from-run.")
+    scenario = est.Scenario(
+        params=params,
+        tokens=tokens,
+        strategy=strategy,
+        gpu=gpu or "A100-80GB",
+        gpus=1 if gpus is None else gpus,
+        precision=precision or "bf16",
+        **common,
+    )
+    if compare:
+        result_c = est.compare(
+            scenario,
+            model=model,
+            scratch_tokens=scratch_tokens,
+            scratch_labelled_samples=scratch_labelled_samples,
+        )
+        _emit_compare(result_c, fmt)
+        return
+    _emit_one(est.estimate(scenario, model=model).as_dict(), fmt)
+
+
+def _emit_one(record: dict[str, Any], fmt: OutputFormat) -> None:
+    if fmt is OutputFormat.table:
+        shown = {k: record.get(k) for k in TABLE_FIELDS}
+        shown["priced_on"] = (
+            f"{record['provider']} {record['instance_type']} "
+            f"(${record['usd_per_gpu_hour']:.2f} per device-hour)"
+            if record.get("usd_per_gpu_hour")
+            else "no price known"
+        )
+        emit_record(
+            shown, fmt, title=f"estimate ({record['gpus']} x {record['gpu']}), 80% interval"
+        )
+    else:
+        emit_record(record, fmt)
+
+
+def _emit_compare(result: dict[str, Any], fmt: OutputFormat) -> None:
+    if fmt is OutputFormat.json:
+        emit_record(result, fmt)
+        return
+    if fmt is OutputFormat.csv:
+        emit(result["strategies"], fmt)
+        return
+    rows = [
+        {
+            "strategy": r["strategy"] + (" *" if r["extrapolation"] else ""),
+            "gpu_hours": _range(r, "gpu_hours"),
+            "cost_usd": _range(r, "cost_usd"),
+            "total_cost_usd": _range(r, "total_cost_usd"),
+            "savings_usd": _fmt(r.get("savings_usd")),
+            "roi": _fmt(r.get("roi")),
+        }
+        for r in result["strategies"]
+    ]
+    emit(rows, fmt, columns=COMPARE_COLUMNS, title="value (80% interval); * extrapolation")
+    from rich.console import Console
+
+    tail = {
+        k: result.get(k)
+        for k in ("compared_strategy", "savings_usd", "roi", "break_even_jobs", "best_strategy")
+    }
+    Console().print("  ".join(f"{k}={_fmt(v)}" for k, v in tail.items()))
+
+
+def _range(r: dict[str, Any], key: str) -> str:
+    if r.get(key) is None:
+        return "unknown"
+    return f"{_fmt(r[key])} ({_fmt(r[key + '_low'])}..{_fmt(r[key + '_high'])})"
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+    return str(v)
+
+
+def fit(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
+    """Refit the cost model from the recorded runs and save it (~/.costlens/model.pkl)."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from costlens import estimator as est
+    from costlens.cli.common import open_cli_store
+    from costlens.store.queries import list_runs
+
+    steps = ("reading runs", "building features", "fitting groups and calibrating intervals")
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), transient=True, console=_err_console()
+    ) as bar:
+        task = bar.add_task(steps[0], total=len(steps) + 1)
+        store = open_cli_store(db)
+        try:
+            records = list_runs(store)
+        finally:
+            store.dispose()
+
+        def advance(what: str) -> None:
+            bar.update(task, description=what, advance=1)
+
+        model = est.fit_records(records, progress=advance)
+        advance("saving")
+        path = est.save_model(model)
+    summary = model.summary()
+    out = {
+        "runs_seen": len(records),
+        "runs_used": summary["runs"],
+        "runs_skipped": model.n_skipped_,
+        "groups": summary["groups"],
+        "interval_low_factor": summary["interval_low_factor"],
+        "interval_high_factor": summary["interval_high_factor"],
+        "fingerprint": model.fingerprint_,
+        "saved_to": str(path),
+    }
+    if fmt is OutputFormat.json:
+        emit_record(out, fmt)
+        return
+    emit(
+        summary["groups"],
+        fmt,
+        title="learned efficiency per accelerator and precision",
+        empty_hint="no usable runs (completed, with FLOPs and a duration): prior-only model.",
+    )
+    lo, hi = out["interval_low_factor"], out["interval_high_factor"]
+    width = (
+        f"80% interval of throughput: x{lo:.2f} .. x{hi:.2f} of the prediction"
+        if lo is not None and hi is not None
+        else "80% interval: too few runs to calibrate (prior ranges are used)"
+    )
+    typer.echo(
+        f"runs used {out['runs_used']} of {out['runs_seen']} ({out['runs_skipped']} skipped: "
+        f"not completed, no FLOPs or unknown device); {width}; saved to {path}"
+    )
+
+
+def _err_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    app.command("estimate")(estimate)
+    app.command("fit")(fit)
