@@ -160,6 +160,21 @@ def _instances_needed(devices: int, per_instance: int) -> int:
     return max(1, math.ceil(max(devices, 1) / per_instance))
 
 
+# Look-ups against the price table last used: pricing many runs (a dashboard page, `costlens
+# runs`) asks the same few questions again and again. Keyed on the table object itself, so a new
+# table (load_prices returns a fresh copy) starts a fresh memo.
+_memo: tuple[Any, dict[tuple, Any]] = (None, {})
+
+
+def _memo_for(prices: pandas.DataFrame) -> dict[tuple, Any]:
+    global _memo
+    table, memo = _memo
+    if table is not prices:
+        memo = {}
+        _memo = (prices, memo)
+    return memo
+
+
 def _quote_for(
     key: str,
     devices: int,
@@ -170,15 +185,25 @@ def _quote_for(
     spot: bool,
     min_vcpus: int | None,
 ) -> catalog.PriceQuote:
-    return catalog.cheapest_instance(
-        key,
-        max(devices, 1),
-        provider=provider,
-        spot=spot,
-        instance_type=instance,
-        prices=prices,
-        min_vcpus=min_vcpus,
-    )
+    memo = _memo_for(prices)
+    k = ("quote", key, devices, provider, instance, spot, min_vcpus)
+    if k not in memo:
+        try:
+            memo[k] = catalog.cheapest_instance(
+                key,
+                max(devices, 1),
+                provider=provider,
+                spot=spot,
+                instance_type=instance,
+                prices=prices,
+                min_vcpus=min_vcpus,
+            )
+        except PriceNotFoundError as exc:
+            memo[k] = str(exc)
+    found = memo[k]
+    if isinstance(found, str):
+        raise PriceNotFoundError(found)
+    return found
 
 
 def _choose_quote(
@@ -291,6 +316,14 @@ def _row_note(prices: pandas.DataFrame, quote: catalog.PriceQuote | None) -> str
     """The price row's own caveat (e.g. an UNCONFIRMED flag), if any."""
     if quote is None or "note" not in prices.columns:
         return None
+    memo = _memo_for(prices)
+    k = ("note", quote.provider, quote.instance_type, quote.region)
+    if k not in memo:
+        memo[k] = _find_note(prices, quote)
+    return memo[k]
+
+
+def _find_note(prices: pandas.DataFrame, quote: catalog.PriceQuote) -> str | None:
     m = prices[
         (prices["provider"] == quote.provider)
         & (prices["instance_type"] == quote.instance_type)

@@ -120,6 +120,8 @@ def test_stale_heartbeat_reads_as_lost(any_store):
     assert status == {"stale": "lost", "alive": "running"}
     assert [r["id"] for r in list_runs(any_store, status="lost")] == ["stale"]
     assert mark_lost_runs(any_store) == 1
+    assert [r["id"] for r in list_runs(any_store, status="lost")] == ["stale"]  # stored as lost
+    assert [r["id"] for r in list_runs(any_store, status="running")] == ["alive"]
 
 
 def test_timeline_is_downsampled_in_sql(any_store):
@@ -155,7 +157,7 @@ def test_sqlite_runs_in_wal_with_busy_timeout(store):
 
 def test_indexes_fit_the_reads(store):
     names = {ix["name"] for ix in inspect(store.engine).get_indexes("samples")}
-    assert "ix_samples_run_time" in names
+    assert {"ix_samples_run_time", "ix_samples_run_device_cov"} <= names
 
 
 def test_migrates_a_store_created_with_the_first_schema(tmp_path):

@@ -1,9 +1,254 @@
-"""CLI: `costlens forecast` (placeholder until its issue lands)."""
+"""CLI: `costlens forecast PLAN`: a plan of training jobs -> budget with 80% intervals."""
 
 from __future__ import annotations
 
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from costlens.cli.common import DbOption, FormatOption, OutputFormat
+
+PROGRESS_MIN_JOBS = 500  # plans at least this long get a progress bar on stderr
+
+
+class BudgetPeriod(str, Enum):
+    month = "month"
+    total = "total"
+
+
+def _usd(value: Any) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return ""
+    return "" if v != v else f"${v:,.0f}" if abs(v) >= 1000 else f"${v:,.2f}"
+
+
+def _range(rec: dict, key: str, fmt=_usd) -> str:
+    return f"{fmt(rec[f'{key}_low'])}-{fmt(rec[f'{key}_high'])}"
+
+
+def _table(title: str, rows: list[dict]) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    for i, col in enumerate(rows[0]):
+        table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i > 0)
+    for r in rows:
+        table.add_row(*(str(v) for v in r.values()))
+    return table
+
+
+def _summary_rows(records: list[dict], key: str, budget: bool) -> list[dict]:
+    rows = []
+    for r in records:
+        row = {
+            key: r[key],
+            "runs": r["runs"],
+            "cost": _usd(r["cost_usd"]),
+            "cost P10-P90": _range(r, "cost_usd"),
+            "GPU-h": f"{r['gpu_hours']:,.0f}",
+            "kWh": f"{r['energy_kwh']:,.0f}",
+        }
+        if budget:
+            p = r.get("p_over_budget")
+            row["P(over)"] = "" if p is None or p != p else f"{p:.0%}"
+        rows.append(row)
+    return rows
+
+
+def _print_table(fc: Any) -> None:
+    from rich.console import Console
+
+    console = Console()
+    month_budget = bool(fc.budget and fc.budget["period"] == "month")
+    months = fc.months.to_dict(orient="records")
+    total = {"month": "total", **fc.total}
+    if fc.budget and not month_budget:
+        total["p_over_budget"] = fc.budget["periods"][0]["p_over_budget"]
+    console.print(
+        _table(
+            "Forecast by month (USD; P10-P90 = 80% interval)",
+            _summary_rows([*months, total], "month", bool(fc.budget)),
+        )
+    )
+    console.print(
+        _table("By project", _summary_rows(fc.projects.to_dict(orient="records"), "project", False))
+    )
+    if fc.what_ifs:
+        rows = [
+            {
+                "what-if": name,
+                "jobs changed": w["jobs_changed"],
+                "cost": _usd(w["total_cost_usd"]),
+                "savings": _usd(w["savings_usd"]),
+                "savings P10-P90": _range(w, "savings_usd"),
+            }
+            for name, w in fc.what_ifs.items()
+        ]
+        console.print(_table("What-ifs (same plan, same random draws)", rows))
+        for name, w in fc.what_ifs.items():
+            console.print(f"[dim]{name}: {w['description']}[/dim]")
+    if fc.budget:
+        b = fc.budget
+        over = ", ".join(b["over_months"]) or "none"
+        console.print(
+            f"Budget {_usd(b['budget_usd'])} per {b['period']}: over in {over} "
+            "(expected cost above the budget; P(over) from the simulation)."
+        )
+    unknown = fc.total.get("energy_unknown_jobs")
+    if unknown:
+        console.print(f"[dim]energy unknown for {unknown} job(s) (no TDP in the spec table).[/dim]")
+    sim = fc.assumptions["simulation"]
+    console.print(
+        f"[dim]{fc.total['jobs']} jobs, {fc.total['runs']} runs; {sim['n_sims']} simulations, "
+        f"seed {sim['seed']}, correlation between jobs {sim['correlation']}.[/dim]"
+    )
+
+
+class _Progress:
+    """A rich progress bar on stderr, one task per stage (estimating, simulating, what-ifs)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(stage, total=total)
+        self.bar.update(self.tasks[stage], completed=done, total=total)
+
+    def __enter__(self) -> _Progress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.stop()
+
+
+def forecast_cmd(
+    plan: Annotated[
+        Path,
+        typer.Argument(
+            help="Plan file (.csv, .toml or .yaml): one planned job per row; see "
+            "data/example_plan.csv.",
+            show_default=False,
+        ),
+    ],
+    budget: Annotated[
+        float | None,
+        typer.Option("--budget", help="Budget in USD (per month, or see --budget-period)."),
+    ] = None,
+    budget_period: Annotated[
+        BudgetPeriod,
+        typer.Option("--budget-period", help="Whether --budget is per month or for the total."),
+    ] = BudgetPeriod.month,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Also write the forecast to FILE.xlsx, .csv or .json."),
+    ] = None,
+    sims: Annotated[int, typer.Option("--sims", help="Monte Carlo simulations.", min=100)] = (
+        10_000
+    ),
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same figures).")] = (
+        20_240_601
+    ),
+    correlation: Annotated[
+        float,
+        typer.Option(
+            "--correlation",
+            help="Shared error between jobs, 0 (independent) to 1 (all off together).",
+            min=0.0,
+            max=1.0,
+        ),
+    ] = 0.0,
+    transfer_strategy: Annotated[
+        str,
+        typer.Option(
+            "--transfer-strategy", help="Strategy of the transfer what-if: lora or full-finetune."
+        ),
+    ] = "lora",
+    prices: Annotated[
+        Path | None,
+        typer.Option("--prices", help="Price file overriding the shipped tables (CSV)."),
+    ] = None,
+    db: DbOption = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Forecast a plan of training jobs: cost per job, month and project with 80% intervals."""
+    from costlens.errors import UsageError
+
+    if budget is not None and not budget > 0:
+        raise UsageError(f"--budget must be a positive amount in USD (got {budget}).")
+    if out is not None:
+        from costlens.export import format_for
+
+        format_for(out)  # a bad suffix is refused before any work
+    from costlens import forecast as fcmod
+
+    price_table = None
+    if prices is not None:
+        from costlens.catalog import load_prices
+
+        price_table = load_prices(prices)
+    jobs = fcmod.load_plan(plan, prices=price_table)
+    model = None
+    if db is not None:
+        from costlens.estimator import load_model
+
+        model = load_model(db)
+    kwargs = dict(
+        budget_usd=budget,
+        budget_period=budget_period.value,
+        model=model,
+        n_sims=sims,
+        seed=seed,
+        correlation=correlation,
+        transfer_strategy=transfer_strategy,
+        prices=price_table,
+    )
+    if len(jobs) >= PROGRESS_MIN_JOBS:
+        with _Progress() as progress:
+            fc = fcmod.forecast(jobs, progress=progress, **kwargs)
+    else:
+        fc = fcmod.forecast(jobs, **kwargs)
+    fc.assumptions["plan"] = str(plan)
+    fc.assumptions["plan_sha256"] = fcmod.plan_fingerprint(plan)
+    if out is not None:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if len(jobs) >= PROGRESS_MIN_JOBS:
+            with console.status(f"writing {out}"):
+                fc.write(out)
+        else:
+            fc.write(out)
+        console.print(f"wrote {out}")
+    if fmt is OutputFormat.json:
+        from costlens.export import to_json
+
+        sys.stdout.write(to_json(fc) + "\n")
+    elif fmt is OutputFormat.csv:
+        from costlens.export import to_csv
+
+        to_csv(fc, sys.stdout)
+    else:
+        _print_table(fc)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    app.command("forecast")(forecast_cmd)

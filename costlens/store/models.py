@@ -84,7 +84,20 @@ class Sample(SQLModel, table=True):
     """One telemetry reading of one device (``device_index`` -1: host only, no GPU)."""
 
     __tablename__ = "samples"
-    __table_args__ = (Index("ix_samples_run_time", "run_id", "t_unix_s"),)
+    __table_args__ = (
+        Index("ix_samples_run_time", "run_id", "t_unix_s"),
+        # Covering index of the per-run, per-device aggregates (migration 0003).
+        Index(
+            "ix_samples_run_device_cov",
+            "run_id",
+            "node_rank",
+            "device_index",
+            "gpu_util_pct",
+            "power_w",
+            "energy_mj",
+            "t_unix_s",
+        ),
+    )
 
     id: int | None = Field(
         default=None,

@@ -163,8 +163,10 @@ def list_runs(
     if strategy:
         stmt = stmt.where(table.c.strategy == strategy)
     now = utcnow()
-    if status in ("running", "lost"):
+    if status == "running":
         stmt = stmt.where(table.c.status == "running")
+    elif status == "lost":  # stored as lost (mark_lost_runs), or running with a stale heartbeat
+        stmt = stmt.where(table.c.status.in_(("running", "lost")))
     elif status:
         stmt = stmt.where(table.c.status == status)
     # "running"/"lost" are told apart by the heartbeat, so the limit applies after that filter.
