@@ -38,6 +38,8 @@ COST_KEYS: tuple[str, ...] = ("cost_usd", "gpu_hours", "energy_kwh", "mfu")
 # Per-run sample summary (SQL aggregate: no sample is loaded into Python)
 # --------------------------------------------------------------------------------------------
 
+_ID_CHUNK = 5000  # run ids per statement (SQLite allows 32,766 bound parameters, PostgreSQL 65,535)
+
 _UTIL_SQL = """
 SELECT run_id,
        SUM(CASE WHEN device_index >= 0 AND gpu_util_pct IS NOT NULL THEN 1 ELSE 0 END)
@@ -69,8 +71,13 @@ def sample_summary(
     run_ids: Sequence[str],
     *,
     idle_threshold_pct: float = DEFAULT_IDLE_THRESHOLD_PCT,
+    power: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Per-run telemetry aggregates computed in SQL (bound parameters, any dialect).
+
+    ``power=False`` skips the per-device power and energy pass (utilisation keys only), for
+    callers that price many runs at once. Ids go in chunks that stay under every database's
+    bound-parameter limit.
 
     For each run id that has samples: ``n_util_readings`` / ``n_idle_readings`` (GPU readings with
     utilisation, and those under ``idle_threshold_pct``), ``idle_fraction`` (None without GPU
@@ -85,9 +92,15 @@ def sample_summary(
         return {}
     out: dict[str, dict[str, Any]] = {}
     util = text(_UTIL_SQL).bindparams(bindparam("run_ids", expanding=True))
-    power = text(_POWER_SQL).bindparams(bindparam("run_ids", expanding=True))
+    power_sql = text(_POWER_SQL).bindparams(bindparam("run_ids", expanding=True))
+    chunks = [ids[i : i + _ID_CHUNK] for i in range(0, len(ids), _ID_CHUNK)]
     with store.engine.connect() as conn:
-        for row in conn.execute(util, {"run_ids": ids, "threshold_pct": idle_threshold_pct}):
+        util_rows = (
+            row
+            for chunk in chunks
+            for row in conn.execute(util, {"run_ids": chunk, "threshold_pct": idle_threshold_pct})
+        )
+        for row in util_rows:
             m = row._mapping
             n_util = int(m["n_util_readings"] or 0)
             n_idle = int(m["n_idle_readings"] or 0)
@@ -102,7 +115,12 @@ def sample_summary(
                 "power_span_s": None,
                 "energy_counter_j": None,
             }
-        for row in conn.execute(power, {"run_ids": ids}):
+        power_rows = (
+            row
+            for chunk in (chunks if power else [])
+            for row in conn.execute(power_sql, {"run_ids": chunk})
+        )
+        for row in power_rows:
             m = row._mapping
             s = out.setdefault(
                 m["run_id"],

@@ -570,33 +570,6 @@ def plan_fingerprint(path: str | Path) -> str:
 # --------------------------------------------------------------------------- estimation
 
 
-def _scenario_cls():
-    try:
-        from costlens.estimator import Scenario
-    except ImportError:  # the estimator lands with its own issue; tests inject a fake one
-        return _FallbackScenario
-    return Scenario
-
-
-@dataclass(frozen=True)
-class _FallbackScenario:  # the Scenario fields agreed in CONTRACTS.md
-    params: float
-    tokens: float
-    strategy: str = "scratch"
-    gpu: str = "A100-80GB"
-    gpus: int = 1
-    precision: str = "bf16"
-    provider: str | None = None
-    instance: str | None = None
-    spot: bool = False
-    trainable_fraction: float | None = None
-    labelled_samples: float | None = None
-    usd_per_label: float | None = None
-    n_layers: int | None = None
-    d_model: int | None = None
-    seq_len: int | None = None
-
-
 def job_scenario(job: PlannedJob, **override: Any):
     """The estimator ``Scenario`` for one run of ``job`` (``override`` replaces fields)."""
     fields = {
@@ -613,11 +586,11 @@ def job_scenario(job: PlannedJob, **override: Any):
         "labelled_samples": job.labelled_samples,
         "usd_per_label": job.usd_per_label,
     }
-    cls = _scenario_cls()
-    if "epochs" in getattr(cls, "__dataclass_fields__", {}):
-        fields["epochs"] = job.epochs  # frozen-features: the frozen forward runs once per sample
+    from costlens.estimator import Scenario
+
+    fields["epochs"] = job.epochs  # frozen-features: the frozen forward runs once per sample
     fields.update(override)
-    return cls(**fields)
+    return Scenario(**fields)
 
 
 EstimateFn = Callable[..., list]

@@ -437,46 +437,13 @@ def idle_threshold_pct() -> float | None:
     return None if cost is None else float(cost.DEFAULT_IDLE_THRESHOLD_PCT)
 
 
-_UTIL_SQL = """
-SELECT run_id,
-       SUM(CASE WHEN device_index >= 0 AND gpu_util_pct IS NOT NULL THEN 1 ELSE 0 END)
-           AS n_util_readings,
-       SUM(CASE WHEN device_index >= 0 AND gpu_util_pct < :threshold_pct THEN 1 ELSE 0 END)
-           AS n_idle_readings,
-       AVG(CASE WHEN device_index >= 0 THEN gpu_util_pct END) AS gpu_util_mean_pct
-FROM samples
-WHERE run_id IN :run_ids
-GROUP BY run_id
-"""
-
-
 def sample_summaries(store: Store, run_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Per-run GPU utilisation aggregates in SQL: n_util_readings, n_idle_readings (readings
-    under costlens.cost's idle threshold), idle_fraction and gpu_util_mean_pct, the same
-    definitions as ``costlens.cost.sample_summary`` without its per-device power pass (the
-    overview needs utilisation only). Chunks of 5,000 ids keep each statement under the
-    database's bound-parameter limit. Empty without costlens.cost."""
-    threshold = idle_threshold_pct()
-    if threshold is None or not run_ids:
+    """Per-run GPU utilisation aggregates (``costlens.cost.sample_summary`` without its power
+    pass: the overview needs utilisation only). Empty without costlens.cost."""
+    cost = optional_module("cost")
+    if cost is None or not run_ids:
         return {}
-    sql = text(_UTIL_SQL).bindparams(bindparam("run_ids", expanding=True))
-    out: dict[str, dict[str, Any]] = {}
-    with store.engine.connect() as conn:
-        for i in range(0, len(run_ids), 5000):
-            params = {"run_ids": list(run_ids[i : i + 5000]), "threshold_pct": threshold}
-            for row in conn.execute(sql, params):
-                m = row._mapping
-                n_util = int(m["n_util_readings"] or 0)
-                n_idle = int(m["n_idle_readings"] or 0)
-                out[m["run_id"]] = {
-                    "n_util_readings": n_util,
-                    "n_idle_readings": n_idle,
-                    "idle_fraction": n_idle / n_util if n_util else None,
-                    "gpu_util_mean_pct": None
-                    if m["gpu_util_mean_pct"] is None
-                    else float(m["gpu_util_mean_pct"]),
-                }
-    return out
+    return cost.sample_summary(store, run_ids, power=False)
 
 
 def idle_waste_usd(runs: pd.DataFrame, summary: dict[str, dict[str, Any]]) -> float | None:
