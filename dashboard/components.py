@@ -3,13 +3,13 @@ child, which Dash renders as text: no Markdown, no raw HTML."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from dash import dcc, html
 
 from dashboard import data
+from dashboard.fmt import money, number  # noqa: F401  (pages use components.money)
 
 
 def navbar(pages: Iterable[dict[str, Any]]) -> html.Nav:
@@ -20,20 +20,6 @@ def navbar(pages: Iterable[dict[str, Any]]) -> html.Nav:
         if not page.get("path_template") and page["module"].split(".")[-1] != "not_found_404"
     ]
     return html.Nav([html.Span("costlens", className="brand"), *links], className="navbar")
-
-
-def money(value: float | None, digits: int = 2) -> str:
-    """US$ text ("-" when unknown)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"${value:,.{digits}f}"
-
-
-def number(value: float | None, fmt: str = ",.1f", suffix: str = "") -> str:
-    """A number as text with a unit suffix ("-" when unknown)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:{fmt}}{suffix}"
 
 
 def kpi(label: str, value: str, note: str | None = None, *, id: str | None = None) -> html.Div:

@@ -306,17 +306,23 @@ def runs_page(
 def _fmt_hours(duration_s: Any) -> float | None:
     if duration_s is None or (isinstance(duration_s, float) and math.isnan(duration_s)):
         return None
-    return round(float(duration_s) / 3600, 2)
+    return _round(float(duration_s) / 3600, 2)
 
 
 def _round(value: Any, digits: int = 2) -> float | None:
+    """``value`` rounded to ``digits`` decimals, or to two significant digits when those
+    decimals would show a non-zero value as 0 (a $0.0000056 CPU run is not free)."""
     if value is None:
         return None
     try:
         f = float(value)
     except (TypeError, ValueError):
         return None
-    return None if math.isnan(f) else round(f, digits)
+    if math.isnan(f):
+        return None
+    if f and abs(f) < 10**-digits:
+        digits = -math.floor(math.log10(abs(f))) + 1
+    return round(f, digits)
 
 
 def run_link(run_id: str) -> str:
@@ -1153,15 +1159,28 @@ def _metric_keys(records: list[dict[str, Any]]) -> list[str]:
     return sorted(keys, key=lambda k: (-keys[k], k))
 
 
+def matched_scratch(scratch: pd.DataFrame, t: dict[str, Any]) -> tuple[pd.DataFrame, str]:
+    """The scratch runs to compare transfer run ``t`` with, and a phrase saying which."""
+    same_size = scratch[scratch["params"] == t.get("params")] if t.get("params") else scratch[:0]
+    same_data = same_size[same_size["labelled"] == t.get("labelled")]
+    if t.get("labelled") is not None and not same_data.empty:
+        return same_data, "same model size and labelled data"
+    if not same_size.empty:
+        return same_size, "same model size"
+    return scratch, "median of all scratch runs: none of the same size"
+
+
 def transfer_comparison(store: Store, project: str, metric: str | None = None) -> dict[str, Any]:
     """Recorded runs of one project side by side, and what transfer saved against scratch.
 
-    Only completed runs count, the newest TRANSFER_RUNS_PER_STRATEGY of each strategy. The
-    scratch baseline is the median of those scratch runs. Returns {"runs": DataFrame (label,
-    id, name, strategy, cost_usd, duration_h, energy_kwh, labelled, metric), "savings":
-    DataFrame (label, budget, scratch, transfer, saving_pct), "roi": DataFrame (label,
-    savings_usd, roi), "notes": [str], "metric": str|None, "metrics": [str], "excluded": int,
-    "scratch_runs": int, "older": int}.
+    Only completed runs count, the newest TRANSFER_RUNS_PER_STRATEGY of each strategy. Each
+    transfer run is compared with the scratch runs of the same model size and the same labelled
+    data when there are any (the median of them), else of the same model size, else with the
+    median of every scratch run shown (its ``basis`` says which). Returns {"runs": DataFrame
+    (label, id, name, strategy, cost_usd, duration_h, energy_kwh, labelled, metric, params),
+    "savings": DataFrame (label, budget, scratch, transfer, saving_pct, basis), "roi":
+    DataFrame (label, savings_usd, roi, basis), "notes": [str], "verdict": str, "metric":
+    str|None, "metrics": [str], "excluded": int, "scratch_runs": int, "older": int}.
     """
     df = runs_frame(store, project=project, with_costs=False)
     compared = df[df["strategy"].isin(("scratch", *TRANSFER_STRATEGIES))]
@@ -1192,12 +1211,13 @@ def transfer_comparison(store: Store, project: str, metric: str | None = None) -
                 "energy_kwh": _round(energy, 6),
                 "labelled": _round(labelled, 0),
                 "metric": _round(m.get(metric), 6) if metric else None,
+                "params": r.get("params_total"),
             }
         )
     runs_df = pd.DataFrame(
         rows,
         columns=["label", "id", "name", "strategy", "cost_usd", "duration_h", "energy_kwh",
-                 "labelled", "metric"],
+                 "labelled", "metric", "params"],
     )  # fmt: skip
     scratch = runs_df[runs_df["strategy"] == "scratch"]
     transfer = runs_df[runs_df["strategy"] != "scratch"]
@@ -1208,9 +1228,11 @@ def transfer_comparison(store: Store, project: str, metric: str | None = None) -
             "A comparison needs at least one completed scratch run and one completed transfer "
             "run in this project."
         )
-    base = {key: pd.to_numeric(scratch[key], errors="coerce").median() for _, key in BUDGETS}
-    base_metric = pd.to_numeric(scratch["metric"], errors="coerce").median()
+    n_saved = n_priced = 0
     for t in transfer.to_dict("records"):
+        peers, basis = matched_scratch(scratch, t)
+        base = {key: pd.to_numeric(peers[key], errors="coerce").median() for _, key in BUDGETS}
+        base_metric = pd.to_numeric(peers["metric"], errors="coerce").median()
         for budget, key in BUDGETS:
             b, v = base[key], t[key]
             if v is None or b is None or pd.isna(b) or pd.isna(v) or b <= 0:
@@ -1218,30 +1240,42 @@ def transfer_comparison(store: Store, project: str, metric: str | None = None) -
             pct = 100.0 * (b - v) / b
             savings.append(
                 {"label": t["label"], "budget": budget, "scratch": b, "transfer": v,
-                 "saving_pct": pct}
+                 "saving_pct": pct, "basis": basis}
             )  # fmt: skip
             if pct < 0:
                 notes.append(
                     f"{t['label']} did not save on {budget}: it used {-pct:.0f}% more than "
-                    "training from scratch."
+                    f"training from scratch ({basis})."
                 )
         if t["cost_usd"] is not None and not pd.isna(base["cost_usd"]) and t["cost_usd"] > 0:
             saved = base["cost_usd"] - t["cost_usd"]
-            roi.append({"label": t["label"], "savings_usd": saved, "roi": saved / t["cost_usd"]})
+            n_priced += 1
+            n_saved += saved > 0
+            roi.append(
+                {"label": t["label"], "savings_usd": saved, "roi": saved / t["cost_usd"],
+                 "basis": basis}
+            )  # fmt: skip
         if metric and t["metric"] is not None and not pd.isna(base_metric):
             notes.append(
                 f"{t['label']}: final {metric} {t['metric']:.4g} against {base_metric:.4g} "
-                "from scratch."
+                f"from scratch ({basis})."
             )
+    verdict = (
+        f"Measured on this project's runs: transfer cost less than training from scratch in "
+        f"{n_saved} of {n_priced} priced comparisons."
+        if n_priced
+        else ""
+    )
     if not transfer.empty and runs_df["cost_usd"].isna().all():
         notes.append("Costs need costlens.cost (prices); cost savings and ROI are not shown.")
     return {
         "runs": runs_df,
         "savings": pd.DataFrame(
-            savings, columns=["label", "budget", "scratch", "transfer", "saving_pct"]
+            savings, columns=["label", "budget", "scratch", "transfer", "saving_pct", "basis"]
         ),
-        "roi": pd.DataFrame(roi, columns=["label", "savings_usd", "roi"]),
+        "roi": pd.DataFrame(roi, columns=["label", "savings_usd", "roi", "basis"]),
         "notes": notes,
+        "verdict": verdict,
         "metric": metric,
         "metrics": metrics,
         "excluded": excluded,

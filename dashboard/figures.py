@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.fmt import money
+
 TEMPLATE = "plotly_white"
 PALETTE = (
     "#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563",
@@ -49,13 +51,16 @@ def spend_over_time(spend: pd.DataFrame) -> go.Figure:
     if spend is None or spend.empty:
         return empty("No priced runs in this period.", title="Spend by project")
     fig = _base("Spend by project (US$ per day)")
-    for project, part in spend.groupby("project", sort=True):
+    days = pd.to_datetime(spend["day"])
+    for project, part in spend.assign(day=days).groupby("project", sort=True):
         part = part.sort_values("day")
         fig.add_bar(
-            x=part["day"], y=part["cost_usd"], name=str(project),
-            hovertemplate="%{x|%Y-%m-%d}<br>%{y:$,.2f}<extra>%{fullData.name}</extra>",
+            x=part["day"].dt.strftime("%Y-%m-%d"), y=part["cost_usd"], name=str(project),
+            hovertemplate="%{x}<br>$%{y:,.3~g}<extra>%{fullData.name}</extra>",
         )  # fmt: skip
+    # Days as categories: a single day (or a few) must not be stretched into a sub-second axis.
     fig.update_layout(barmode="stack", yaxis_title="US$", xaxis_title=None)
+    fig.update_xaxes(type="category", categoryorder="category ascending")
     return fig
 
 
@@ -93,8 +98,8 @@ def cost_breakdown(
     fig = _base(f"{title} (US$)", height=60 + 45 * len(parts) + 80)
     fig.add_bar(
         y=[p[0] for p in parts], x=[p[1] for p in parts], orientation="h",
-        marker_color=PALETTE[0], hovertemplate="%{y}: %{x:$,.2f}<extra></extra>",
-        text=[f"${p[1]:,.2f}" for p in parts], textposition="auto",
+        marker_color=PALETTE[0], hovertemplate="%{y}: $%{x:,.3~g}<extra></extra>",
+        text=[money(p[1]) for p in parts], textposition="auto",
     )  # fmt: skip
     fig.update_layout(yaxis={"autorange": "reversed"}, xaxis_title="US$", showlegend=False)
     return fig
@@ -149,7 +154,15 @@ def transfer_bars(runs: pd.DataFrame) -> go.Figure:
         title={"text": "Recorded runs side by side", "x": 0, "font": {"size": 15}},
     )  # fmt: skip
     fig.update_xaxes(tickangle=-30)
+    _hide_crowded_labels(fig, len(labels))
     return fig
+
+
+def _hide_crowded_labels(fig: go.Figure, n: int, most: int = 8) -> None:
+    """More bars than ``most``: run names cannot be read under them, so hover shows them."""
+    if n > most:
+        fig.update_xaxes(showticklabels=False, title_text="runs (hover a bar for its name)")
+        fig.update_layout(margin={"b": 40})
 
 
 def savings_bars(savings: pd.DataFrame, *, claimed_pct: float | None) -> go.Figure:
@@ -171,6 +184,7 @@ def savings_bars(savings: pd.DataFrame, *, claimed_pct: float | None) -> go.Figu
         )  # fmt: skip
     fig.add_hline(y=0, line_color="#111827", line_width=1)
     fig.update_layout(barmode="group", yaxis_title="% saved (negative: cost more)")
+    _hide_crowded_labels(fig, savings["label"].nunique())
     return fig
 
 

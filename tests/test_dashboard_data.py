@@ -515,3 +515,20 @@ def test_overview_utilisation_matches_costlens_cost(filled):
         assert v["idle_fraction"] == theirs[rid]["idle_fraction"]
         assert v["gpu_util_mean_pct"] == pytest.approx(theirs[rid]["gpu_util_mean_pct"])
     assert ours[ids["scratch"]]["idle_fraction"] == pytest.approx(0.2)  # every fifth reading
+
+
+def test_transfer_runs_are_compared_with_matching_scratch_runs():
+    import pandas as pd
+
+    from dashboard.data import matched_scratch
+
+    scratch = pd.DataFrame(
+        {"params": [100, 100, 400], "labelled": [50, 600, 50], "cost_usd": [1.0, 9.0, 20.0],
+         "metric": [0.9, 0.9, 0.9]}
+    )  # fmt: skip
+    peers, basis = matched_scratch(scratch, {"params": 100, "labelled": 600})
+    assert list(peers["cost_usd"]) == [9.0] and basis == "same model size and labelled data"
+    peers, basis = matched_scratch(scratch, {"params": 100, "labelled": 200})
+    assert list(peers["cost_usd"]) == [1.0, 9.0] and basis == "same model size"
+    peers, basis = matched_scratch(scratch, {"params": 7, "labelled": 50})
+    assert len(peers) == 3 and basis.startswith("median of all scratch runs")

@@ -165,3 +165,26 @@ def test_forecast_band_with_budget_line():
 def test_empty_inputs_give_an_explaining_figure(fn):
     fig = fn(pd.DataFrame())
     assert not fig.data and _texts(fig)
+
+
+def test_small_amounts_keep_significant_digits():
+    from dashboard.fmt import money, number
+
+    assert money(0.0000056) == "$0.0000056"  # a short CPU run is cheap, not free
+    assert money(-0.00012) == "-$0.00012"
+    assert money(1234.5) == "$1,234.50"
+    assert money(0) == "$0.00" and money(None) == "-"
+    assert number(0.0004, ",.2f", " h") == "0.0004 h"
+    assert number(12.345, ",.1f") == "12.3"
+
+
+def test_spend_over_one_day_is_a_day_not_a_millisecond_axis():
+    import pandas as pd
+
+    from dashboard.figures import spend_over_time
+
+    fig = spend_over_time(
+        pd.DataFrame({"day": ["2026-11-23"], "project": ["p"], "cost_usd": [0.00094]})
+    )
+    assert fig.layout.xaxis.type == "category"
+    assert list(fig.data[0].x) == ["2026-11-23"]

@@ -34,9 +34,22 @@ def body(project: str | None, metric: str | None) -> list:
     cmp = data.transfer_comparison(data.current_store(), project, metric)
     claim = data.claimed_saving()
     verdicts = [html.Li(n) for n in cmp["notes"]]
+    details = (
+        html.Details(
+            [
+                html.Summary(
+                    f"What each transfer run did against its scratch runs ({len(verdicts)} notes)"
+                ),
+                html.Ul(verdicts),
+            ],
+            id="transfer-verdicts",
+        )
+        if verdicts
+        else html.Div()
+    )
     roi_rows = [
         {"label": r["label"], "savings": components.money(r["savings_usd"]),
-         "roi": f"{r['roi']:.2f}"}
+         "roi": f"{r['roi']:.2f}", "basis": r["basis"]}
         for r in cmp["roi"].to_dict("records")
     ]  # fmt: skip
     runs_rows = [
@@ -49,8 +62,9 @@ def body(project: str | None, metric: str | None) -> list:
     ]  # fmt: skip
     return [
         html.P(
-            f"{len(cmp['runs'])} completed runs; scratch baseline = median of "
-            f"{cmp['scratch_runs']} scratch run(s)."
+            f"{len(cmp['runs'])} completed runs; each transfer run is compared with the "
+            f"median of the scratch runs of the same model size and labelled data (of "
+            f"{cmp['scratch_runs']} scratch run(s))."
             + (f" {cmp['excluded']} unfinished run(s) left out." if cmp["excluded"] else "")
             + (f" {cmp['older']} older completed run(s) not shown (the newest "
                f"{data.TRANSFER_RUNS_PER_STRATEGY} of each strategy are compared)."
@@ -62,7 +76,10 @@ def body(project: str | None, metric: str | None) -> list:
             figures.savings_bars(cmp["savings"], claimed_pct=claim["saving_pct"]),
             id="transfer-savings-graph",
         ),
-        html.Ul(verdicts, id="transfer-verdicts") if verdicts else html.Div(),
+        html.P(cmp["verdict"], className="verdict", id="transfer-verdict")
+        if cmp.get("verdict")
+        else html.Div(),
+        details,
         html.H3("Runs"),
         components.simple_table(
             [("name", "run"), ("strategy", "strategy"), ("cost", "US$"), ("hours", "hours"),
@@ -75,7 +92,7 @@ def body(project: str | None, metric: str | None) -> list:
         html.H3("Measured savings and ROI against scratch"),
         components.simple_table(
             [("label", "transfer run"), ("savings", "saved US$"),
-             ("roi", "ROI (saved / transfer cost)")],
+             ("roi", "ROI (saved / transfer cost)"), ("basis", "compared with scratch runs of")],
             roi_rows,
             id="transfer-roi",
         )
