@@ -164,3 +164,9 @@ def test_runs_lists_a_recorded_run(cli, sqlite_url, tmp_path: Path):
     assert res.code == 0
     (rec,) = json.loads(res.out)
     assert rec["name"] == "listed" and rec["status"] == "completed"
+
+
+def test_unknown_option_is_named(cli):
+    res = cli("run", "--bogus", "--", "python", "x.py")
+    assert res.code == 2
+    assert "unknown option '--bogus'" in res.err and "Traceback" not in res.err

@@ -194,6 +194,11 @@ def run(
     cmd = [*(command or []), *ctx.args]
     if not cmd:
         raise UsageError("give the command to profile after `--`: costlens run -- python train.py")
+    if cmd[0].startswith("-"):
+        raise UsageError(
+            f"unknown option {cmd[0]!r} for costlens run (see `costlens run --help`); options go "
+            "before `--`, the command after it: costlens run --project P -- python train.py"
+        )
     if strategy is not None and strategy not in _STRATEGIES:
         raise UsageError(
             f"unknown --strategy {strategy!r}; choose one of {', '.join(_STRATEGIES)}."
