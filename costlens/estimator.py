@@ -289,6 +289,10 @@ def default_trainable_fraction(strategy: str, priors: pd.DataFrame | None = None
 # --------------------------------------------------------------------------------------------
 
 
+# Penalties (in runs) tried on the slopes when ``alpha`` is None; the leave-one-out error picks.
+ALPHA_GRID: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0, 30.0)
+
+
 class CostModel(BaseEstimator, RegressorMixin):
     """Learns the sustained per-device FLOP/s (log) of training runs.
 
@@ -298,7 +302,8 @@ class CostModel(BaseEstimator, RegressorMixin):
     learned per (accelerator, precision) group from strategy, workload, log model size, log
     tokens per step and log world size. Penalties: ``prior_strength`` on the intercept (a group
     with n runs keeps about n / (n + prior_strength) of its mean deviation from the prior) and
-    ``alpha`` on the standardised slopes and category effects. Groups without runs get the prior
+    ``alpha`` on the standardised slopes and category effects (None: chosen per group from
+    :data:`ALPHA_GRID` by leave-one-out error). Groups without runs get the prior
     and its published range as the interval.
 
     Parameters (keyword-only): ``alpha`` and ``prior_strength`` ridge penalties (in runs),
@@ -311,7 +316,7 @@ class CostModel(BaseEstimator, RegressorMixin):
     def __init__(
         self,
         *,
-        alpha: float = 10.0,
+        alpha: float | None = None,
         prior_strength: float = 1.0,
         coverage: float = COVERAGE,
         priors: str | None = None,
@@ -328,7 +333,7 @@ class CostModel(BaseEstimator, RegressorMixin):
     # ---- fitting ------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> CostModel:
         """Fit on recorded runs (zero rows gives the prior-only model). Returns self."""
-        if not (self.alpha > 0 and self.prior_strength > 0):
+        if not ((self.alpha is None or self.alpha > 0) and self.prior_strength > 0):
             raise EstimatorError(
                 f"alpha and prior_strength must be positive (got {self.alpha}, "
                 f"{self.prior_strength})."
@@ -371,14 +376,14 @@ class CostModel(BaseEstimator, RegressorMixin):
         strategies = sorted(set(frame["strategy"]))
         workloads = sorted(set(frame["workload"]))
         design = _design(frame, filled, center, scale, strategies, workloads)
-        penalty = np.full(design.shape[1], float(self.alpha))
-        penalty[0] = float(self.prior_strength)  # the intercept: shrinkage towards the prior
-        gram = design.T @ design + np.diag(penalty)
-        inv = np.linalg.inv(gram)
-        coef = inv @ design.T @ resid
-        hat = np.einsum("ij,jk,ik->i", design, inv, design)
-        loo = (resid - design @ coef) / np.clip(1.0 - hat, 1e-9, None)
+        alphas = ALPHA_GRID if self.alpha is None else (float(self.alpha),)
+        # alpha=None: the penalty with the smallest leave-one-out error (closed form, as in
+        # scikit-learn's RidgeCV); held-out runs of a benchmark never take part in this choice.
+        alpha, coef, loo = min(
+            (self._ridge(design, resid, a) for a in alphas), key=lambda f: np.mean(f[2] ** 2)
+        )
         return {
+            "alpha": alpha,
             "coef": coef,
             "center": center,
             "scale": scale,
@@ -390,6 +395,17 @@ class CostModel(BaseEstimator, RegressorMixin):
             "mean_resid": float(np.mean(resid)),
             "loo_resid": loo,
         }
+
+    def _ridge(
+        self, design: np.ndarray, resid: np.ndarray, alpha: float
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        """(alpha, coefficients, leave-one-out residuals) of one ridge fit."""
+        penalty = np.full(design.shape[1], alpha)
+        penalty[0] = float(self.prior_strength)  # the intercept: shrinkage towards the prior
+        inv = np.linalg.inv(design.T @ design + np.diag(penalty))
+        coef = inv @ design.T @ resid
+        hat = np.einsum("ij,jk,ik->i", design, inv, design)
+        return alpha, coef, (resid - design @ coef) / np.clip(1.0 - hat, 1e-9, None)
 
     # ---- prediction ---------------------------------------------------------------------
     def predict(self, X: Any) -> np.ndarray:
@@ -490,6 +506,7 @@ class CostModel(BaseEstimator, RegressorMixin):
                     "runs": g["n"],
                     "efficiency_vs_prior": math.exp(g["mean_resid"]),
                     "strategies": ",".join(g["strategies"]),
+                    "alpha": g.get("alpha"),
                 }
             )
         return {
