@@ -8,19 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from dashboard.screenshots import CHROMIUM_ARGS
 from tests.test_dashboard_data import XSS_NAME, fill_store
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TIMEOUT_MS = 20_000
 
 
