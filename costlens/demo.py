@@ -25,6 +25,7 @@ class DemoResult:
     db_url: str
     outcomes: list[RunOutcome]
     comparison: list[dict[str, Any]]
+    payback: list[dict[str, Any]] = field(default_factory=list)
     model_path: Path | None = None
     model_runs: int = 0
     forecast_paths: list[Path] = field(default_factory=list)
@@ -93,6 +94,44 @@ def compare_strategies(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def pretraining_payback(
+    records: list[dict[str, Any]], comparison: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Per width: what pretraining on the source task cost, and after how many fine-tunes that
+    saved money (on the same width, per labelled-data budget) it pays for itself.
+
+    ``break_even_jobs`` = pretraining cost / (scratch cost - fine-tune cost); None where the
+    fine-tune did not save. Measured figures only.
+    """
+    pretrain = {
+        int(r["metrics"].get("width", 0)): r.get("cost_usd")
+        for r in records
+        if r.get("metrics", {}).get("task") == "digits 0-4"
+    }
+    scratch = {(c["width"], c["labelled_samples"]): c["cost_usd"] for c in comparison
+               if c["strategy"] == "scratch"}  # fmt: skip
+    rows = []
+    for c in comparison:
+        if c["strategy"] != "full-finetune":
+            continue
+        p, s, f = (
+            pretrain.get(c["width"]),
+            scratch.get((c["width"], c["labelled_samples"])),
+            c["cost_usd"],
+        )
+        saved = None if s is None or f is None else s - f
+        rows.append(
+            {
+                "width": c["width"],
+                "labelled_samples": c["labelled_samples"],
+                "pretrain_cost_usd": p,
+                "saved_per_job_usd": saved,
+                "break_even_jobs": (p / saved) if p is not None and saved and saved > 0 else None,
+            }
+        )
+    return rows
+
+
 def fit_estimator(db_url: str) -> tuple[Path, int]:
     """Fit the estimator on every usable run in the store and save it; (path, runs used)."""
     from costlens import estimator
@@ -142,7 +181,13 @@ def run_demo(
         rows = [r for r in run_rows(store, project=PROJECT) if r["id"] in ids]
     finally:
         store.dispose()
-    result = DemoResult(db_url=db_url, outcomes=outcomes, comparison=compare_strategies(rows))
+    comparison = compare_strategies(rows)
+    result = DemoResult(
+        db_url=db_url,
+        outcomes=outcomes,
+        comparison=comparison,
+        payback=pretraining_payback(rows, comparison),
+    )
     stage("fitting the estimator on the recorded runs")
     result.model_path, result.model_runs = fit_estimator(db_url)
     stage("forecasting the example plan")

@@ -67,3 +67,17 @@ def test_demo_records_real_runs_fits_and_forecasts(cli, tmp_path):
         <= forecast["total_cost_usd"]
         <= forecast["total_cost_usd_high"]
     )
+
+
+def test_pretraining_payback_is_measured_cost_over_measured_saving():
+    from costlens.demo import pretraining_payback
+
+    src = _rec("scratch", 3.0)
+    src["metrics"]["task"] = "digits 0-4"
+    cmp_rows = compare_strategies(
+        [_rec("scratch", 2.0), _rec("full-finetune", 0.5),
+         _rec("scratch", 1.0, labels=600), _rec("full-finetune", 1.5, labels=600)]
+    )  # fmt: skip
+    rows = {r["labelled_samples"]: r for r in pretraining_payback([src], cmp_rows)}
+    assert rows[50]["break_even_jobs"] == pytest.approx(3.0 / 1.5)  # pays back after 2 jobs
+    assert rows[600]["break_even_jobs"] is None  # the fine-tune cost more: never pays back

@@ -110,9 +110,20 @@ def demo(
     Console().print(table)
     console.print(
         "'vs scratch' is the measured cost change against training from scratch on the same "
-        "budget (negative = transfer saved); pretraining is not included (see the dashboard's "
-        "Transfer page for ROI with it)."
+        "budget (negative = transfer saved). It leaves out pretraining on digits 0-4, paid once "
+        "and shared by every fine-tune:"
     )
+    pay = Table(title="Pretraining, measured: after how many fine-tunes it pays for itself")
+    for col in ("width", "labels", "pretraining cost", "fine-tune saves per job", "break-even"):
+        pay.add_column(col, justify="right")
+    for r in result.payback:
+        saved = r["saved_per_job_usd"]
+        pay.add_row(
+            str(r["width"]), str(r["labelled_samples"]), _usd(r["pretrain_cost_usd"]),
+            _usd(saved) if saved is not None and saved > 0 else "no saving",
+            f"{r['break_even_jobs']:.1f} jobs" if r["break_even_jobs"] else "never",
+        )  # fmt: skip
+    Console().print(pay)
     console.print(f"estimator fitted on {result.model_runs} recorded runs -> {result.model_path}")
     tot = result.forecast_total
     console.print(
