@@ -910,6 +910,16 @@ def _gpu_lookup(gpus: np.ndarray, precisions: np.ndarray, catalog: Any) -> dict[
     return {"key": keys, "peak": peak, "tdp_w": tdp}
 
 
+def _billed_per_gpu_hour(quote: Any, gpus: int) -> float:
+    """Dollars per GPU-hour actually billed: whole instances are rented, so 3 GPUs on an
+    8-GPU instance pay for the instance (8/3 of its per-GPU rate)."""
+    per_instance = int(getattr(quote, "gpu_count", 0) or 0)
+    if per_instance <= 0 or gpus <= 0:  # CPU-only instances are priced per instance-hour
+        return float(quote.usd_per_gpu_hour)
+    instances = math.ceil(gpus / per_instance)
+    return float(quote.usd_per_hour) * instances / gpus
+
+
 def _price_lookup(
     keys: np.ndarray, c: dict[str, np.ndarray], catalog: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -925,7 +935,7 @@ def _price_lookup(
                 q = catalog.cheapest_instance(
                     k[0], k[1], provider=k[2], spot=k[4], instance_type=k[3]
                 )
-                cache[k] = (float(q.usd_per_gpu_hour), q.provider, q.instance_type)
+                cache[k] = (_billed_per_gpu_hour(q, k[1]), q.provider, q.instance_type)
             except PriceNotFoundError:
                 if k[2] or k[3]:  # the user asked for this provider / instance: say so
                     raise

@@ -127,3 +127,14 @@ def test_version_and_help(cli):
     assert cli("--version").out.startswith("costlens ")
     res = cli("--help")
     assert res.code == 0 and "runs" in res.out
+
+
+def test_reading_a_mistyped_store_creates_nothing(cli, tmp_path):
+    typo = tmp_path / "runs-typo.db"
+    for args in (("runs",), ("show", "abc"), ("db", "info")):
+        res = cli(*args, "--db", str(typo))
+        assert res.code == 1, args
+        assert f"no store at {typo}" in res.err and "Traceback" not in res.err
+    assert list(tmp_path.iterdir()) == []  # no empty store, no lock file
+    res = cli("runs", "--db", "mysql://u@h/db")
+    assert res.code == 1 and "SQLite" in res.err and "PostgreSQL" in res.err

@@ -468,6 +468,9 @@ def test_cli_serves_the_dashboard_with_a_token(sqlite_url, tmp_path):
     import urllib.error
     import urllib.request
 
+    from costlens.store import open_store
+
+    open_store(sqlite_url).dispose()  # the dashboard reads an existing store; it creates none
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

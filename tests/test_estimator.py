@@ -430,3 +430,14 @@ def test_full_finetune_counts_as_the_same_computation_as_scratch(fitted):
     b = fitted.predict_interval(X)
     np.testing.assert_allclose(a[0], b[0])
     assert a[3].tolist() == b[3].tolist()
+
+
+def test_partial_instance_pays_for_the_whole_instance():
+    from types import SimpleNamespace
+
+    p5 = SimpleNamespace(gpu_count=8, usd_per_hour=55.04, usd_per_gpu_hour=6.88)
+    assert est._billed_per_gpu_hour(p5, 8) == pytest.approx(6.88)
+    assert est._billed_per_gpu_hour(p5, 3) == pytest.approx(55.04 / 3)  # one whole p5
+    assert est._billed_per_gpu_hour(p5, 9) == pytest.approx(2 * 55.04 / 9)  # two of them
+    cpu = SimpleNamespace(gpu_count=0, usd_per_hour=0.1, usd_per_gpu_hour=0.1)
+    assert est._billed_per_gpu_hour(cpu, 1) == pytest.approx(0.1)

@@ -170,3 +170,9 @@ def test_unknown_option_is_named(cli):
     res = cli("run", "--bogus", "--", "python", "x.py")
     assert res.code == 2
     assert "unknown option '--bogus'" in res.err and "Traceback" not in res.err
+
+
+def test_command_without_double_dash_is_refused(cli):
+    res = cli("run", "python", "train.py", "--steps", "3")
+    assert res.code == 2
+    assert "put `--` before the command" in res.err

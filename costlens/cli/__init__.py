@@ -72,8 +72,17 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+_argv: list[str] = []
+
+
+def invoked_args() -> list[str]:
+    """The arguments ``costlens`` was called with (``costlens run`` checks for ``--``)."""
+    return list(_argv)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    _argv[:] = sys.argv[1:] if argv is None else argv
     try:
         result = app(args=argv, prog_name="costlens", standalone_mode=False)
     except _classes("UsageError") as exc:

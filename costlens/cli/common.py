@@ -35,10 +35,17 @@ FormatOption = Annotated[
 ]
 
 
-def open_cli_store(db: str | None):
-    """Open the store for a CLI command (replays the offline journal first, when there is one)."""
-    from costlens.store.db import open_store
+def open_cli_store(db: str | None, *, create: bool = True):
+    """Open the store for a CLI command (replays the offline journal first, when there is one).
 
+    ``create=False`` (commands that only read): a SQLite file named by ``--db`` or
+    ``$COSTLENS_DB`` must exist, so a typo is an error rather than a new empty store. The default
+    store in the home folder is always created.
+    """
+    from costlens.store.db import open_store, require_existing
+
+    if not create:
+        require_existing(db)
     store = open_store(db)
     try:
         from costlens.journal import replay_pending

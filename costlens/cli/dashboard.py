@@ -59,7 +59,7 @@ def dashboard(
     from costlens.cli.common import open_cli_store, stderr
 
     pair, token = access_settings(host, auth, token)
-    store = open_cli_store(db)  # a bad --db fails here, with its own message, before serving
+    store = open_cli_store(db, create=False)  # a bad --db fails here, before serving
     url = store.url
     store.dispose()
     from dashboard.app import create_app, serve

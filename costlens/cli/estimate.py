@@ -109,7 +109,7 @@ def estimate(
         from costlens.cli.common import open_cli_store
         from costlens.store.queries import get_run
 
-        store = open_cli_store(db)
+        store = open_cli_store(db, create=False)
         try:
             record = get_run(store, from_run)
         finally:
@@ -236,7 +236,7 @@ def fit(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
         TextColumn("{task.description}"), BarColumn(), transient=True, console=_err_console()
     ) as bar:
         task = bar.add_task(steps[0], total=len(steps) + 1)
-        store = open_cli_store(db)
+        store = open_cli_store(db, create=False)
         try:
             records = list_runs(store)
         finally:

@@ -205,7 +205,7 @@ def cost(
     from costlens.cli.common import open_cli_store
     from costlens.cost import cost_breakdown
 
-    store = open_cli_store(db)
+    store = open_cli_store(db, create=False)
     out = cost_breakdown(
         store,
         run_id,

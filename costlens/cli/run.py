@@ -194,6 +194,13 @@ def run(
     cmd = [*(command or []), *ctx.args]
     if not cmd:
         raise UsageError("give the command to profile after `--`: costlens run -- python train.py")
+    from costlens.cli import invoked_args
+
+    if "--" not in invoked_args():
+        raise UsageError(
+            "put `--` before the command, so that its own options stay its own: "
+            f"costlens run [OPTIONS] -- {shlex.join(cmd)}"
+        )
     if cmd[0].startswith("-"):
         raise UsageError(
             f"unknown option {cmd[0]!r} for costlens run (see `costlens run --help`); options go "

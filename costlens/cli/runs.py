@@ -39,7 +39,7 @@ def runs(
     from costlens.cli.common import open_cli_store
     from costlens.reports import run_rows
 
-    store = open_cli_store(db)
+    store = open_cli_store(db, create=False)
     rows = run_rows(store, project=project, status=status, limit=limit)
     if fmt is OutputFormat.table:
         emit(_short(rows), fmt, columns=_table_columns(rows), empty_hint=EMPTY_HINT)
@@ -63,7 +63,7 @@ def show(
     from costlens.cli.common import open_cli_store
     from costlens.reports import run_detail
 
-    store = open_cli_store(db)
+    store = open_cli_store(db, create=False)
     emit_record(run_detail(store, run_id), fmt, title="run")
 
 
@@ -78,6 +78,7 @@ def db_info(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None
     from costlens.store import db as dbmod
     from costlens.store.queries import count_runs, count_samples
 
+    dbmod.require_existing(db)
     store = dbmod.open_store(db, migrate=False)
     rev = dbmod.current_revision(store.engine)
     head = dbmod.head_revision()

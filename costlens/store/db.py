@@ -44,6 +44,11 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
 def make_engine(url: str | None = None) -> Engine:
     """A SQLAlchemy engine for ``url`` (resolved through :func:`resolve_db_url`)."""
     url = resolve_db_url(url)
+    if not url.startswith(("sqlite", "postgresql")):
+        raise StoreUnreachableError(
+            f"unsupported store URL {mask_url(url)}: costlens stores runs in SQLite "
+            "(sqlite:///PATH) or PostgreSQL (postgresql://USER@HOST/DB)."
+        )
     try:
         if url.startswith("sqlite"):
             path = url.split(":///", 1)[-1]
@@ -64,8 +69,9 @@ def make_engine(url: str | None = None) -> Engine:
             engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     except NoSuchModuleError as exc:
         raise StoreUnreachableError(
-            f"unsupported store URL {mask_url(url)}: use sqlite:///PATH or "
-            "postgresql://USER@HOST/DB (PostgreSQL needs `pip install 'costlens[postgres]'`)."
+            f"unsupported store URL {mask_url(url)}: costlens stores runs in SQLite "
+            "(sqlite:///PATH) or PostgreSQL (postgresql://USER@HOST/DB, with "
+            "`pip install 'costlens[postgres]'`)."
         ) from exc
     except ModuleNotFoundError as exc:
         raise StoreUnreachableError(
@@ -175,6 +181,27 @@ def _unreachable(url: str, exc: BaseException) -> StoreError:
         f"cannot reach store {masked}: {reason}. Check that the server is running and the URL "
         "(--db or COSTLENS_DB) is right."
     )
+
+
+def require_existing(url: str | None) -> None:
+    """Refuse a SQLite file that does not exist when the URL was given (``--db``/``$COSTLENS_DB``):
+    reading commands must not create an empty store from a typo."""
+    explicit = url or os.environ.get("COSTLENS_DB")
+    if not explicit:
+        return
+    resolved = resolve_db_url(explicit)
+    if not resolved.startswith("sqlite"):
+        return
+    path = resolved.split(":///", 1)[-1]
+    if not path or path == ":memory:":
+        raise StoreUnreachableError(
+            f"store URL {mask_url(resolved)} names no file: use sqlite:///PATH/costlens.db."
+        )
+    if not os.path.exists(path):
+        raise StoreUnreachableError(
+            f"no store at {path}: check --db or COSTLENS_DB. A store is created when a run is "
+            "recorded there, or by `costlens db upgrade --db ...`."
+        )
 
 
 def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
