@@ -5,7 +5,8 @@ from those facts and the dated tables in ``data/`` (see :mod:`costlens.catalog`)
 table re-prices old runs. Nothing here imports torch.
 
 Conventions (units in names):
-- ``gpu_hours`` = duration_s * device_count / 3600; for a CPU-only run it is instance-hours.
+- ``gpu_hours`` = duration_s * device_count / 3600 (0 for a CPU-only run, which used no GPU);
+  ``instance_hours`` = duration_s * instances rented / 3600, what the dollars are for.
 - ``cost_usd`` = whole instances x hours x the instance's $/h: a run on 1 GPU of an 8-GPU instance
   pays for the instance. Which instance was used, and why, is in ``quote`` and ``quote_reason``.
 - ``energy_kwh`` comes from the run's energy counter (``energy_j``), else from its samples (NVML
@@ -387,9 +388,7 @@ def run_cost(
         key = None
         notes.append(str(exc))
 
-    gpu_hours = None
-    if hours is not None:
-        gpu_hours = hours if cpu_run else hours * devices
+    gpu_hours = None if hours is None else hours * devices  # 0 for CPU-only runs
 
     quote: catalog.PriceQuote | None = None
     quote_reason = None
@@ -408,6 +407,7 @@ def run_cost(
         instances = 1 if cpu_run else _instances_needed(devices, quote.gpu_count)
         if hours is not None:
             cost_usd = instances * quote.usd_per_hour * hours
+    instance_hours = None if hours is None else hours * (instances or 1)
 
     # Energy: the run's own counter, else the samples' counter, else the power integral.
     energy_j = record.get("energy_j")
@@ -451,7 +451,7 @@ def run_cost(
         "cpu_only": cpu_run,
         "duration_s": duration_s,
         "gpu_hours": gpu_hours,
-        "hours_unit": "instance-hours" if cpu_run else "GPU-hours",
+        "instance_hours": instance_hours,
         "instances": instances,
         "cost_usd": cost_usd,
         "spot": spot,
@@ -504,8 +504,7 @@ def add_cost_columns(
             extra = dict.fromkeys(COST_KEYS)
             if rec.get("duration_s") is not None:
                 d = float(rec["duration_s"])
-                n = int(rec.get("device_count") or 0)
-                extra["gpu_hours"] = d / 3600.0 * (n if n > 0 else 1)
+                extra["gpu_hours"] = d / 3600.0 * int(rec.get("device_count") or 0)
         out.append({**rec, **extra})
     return out
 

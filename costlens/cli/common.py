@@ -104,10 +104,9 @@ def emit(
             writer.writerow({k: _csv_cell(row.get(k)) for k in keys})
         sys.stdout.write(buf.getvalue())
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = stdout_console()
     if not rows:
         console.print(empty_hint or "nothing to show.")
         return
@@ -146,6 +145,14 @@ def emit_record(record: Mapping[str, Any], fmt: OutputFormat, *, title: str | No
 def require_positive(name: str, value: float | None) -> None:
     if value is not None and not value > 0:
         raise UsageError(f"{name} must be positive (got {value}).")
+
+
+def stdout_console():
+    """A rich console for tables on stdout. Piped or redirected output is not wrapped at rich's
+    80-column default (a file or a pager is as wide as the table)."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=240)
 
 
 def stderr(message: str) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from costlens.cli.common import DbOption
+from costlens.cli.common import DbOption, stdout_console
 
 
 def _pct(v: float | None) -> str:
@@ -107,7 +107,7 @@ def demo(
             f"{r['duration_s']:.2f}", f"{r['flops']:.3g}", _usd(r["cost_usd"]),
             _pct(-r["saving_vs_scratch"]) if r["saving_vs_scratch"] is not None else "",
         )  # fmt: skip
-    Console().print(table)
+    stdout_console().print(table)
     console.print(
         "'vs scratch' is the measured cost change against training from scratch on the same "
         "budget (negative = transfer saved). It leaves out pretraining on digits 0-4, paid once "
@@ -123,7 +123,7 @@ def demo(
             _usd(saved) if saved is not None and saved > 0 else "no saving",
             f"{r['break_even_jobs']:.1f} jobs" if r["break_even_jobs"] else "never",
         )  # fmt: skip
-    Console().print(pay)
+    stdout_console().print(pay)
     console.print(f"estimator fitted on {result.model_runs} recorded runs -> {result.model_path}")
     tot = result.forecast_total
     console.print(

@@ -11,7 +11,14 @@ from typing import Annotated, Any
 
 import typer
 
-from costlens.cli.common import DbOption, FormatOption, OutputFormat, emit, emit_record
+from costlens.cli.common import (
+    DbOption,
+    FormatOption,
+    OutputFormat,
+    emit,
+    emit_record,
+    stdout_console,
+)
 from costlens.errors import UsageError
 
 TABLE_FIELDS = (
@@ -200,13 +207,12 @@ def _emit_compare(result: dict[str, Any], fmt: OutputFormat) -> None:
         for r in result["strategies"]
     ]
     emit(rows, fmt, columns=COMPARE_COLUMNS, title="value (80% interval); * extrapolation")
-    from rich.console import Console
 
     tail = {
         k: result.get(k)
         for k in ("compared_strategy", "savings_usd", "roi", "break_even_jobs", "best_strategy")
     }
-    Console().print("  ".join(f"{k}={_fmt(v)}" for k, v in tail.items()))
+    stdout_console().print("  ".join(f"{k}={_fmt(v)}" for k, v in tail.items()))
 
 
 def _range(r: dict[str, Any], key: str) -> str:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from costlens.cli.common import DbOption, FormatOption, OutputFormat
+from costlens.cli.common import DbOption, FormatOption, OutputFormat, stdout_console
 
 PROGRESS_MIN_JOBS = 500  # plans at least this long get a progress bar on stderr
 
@@ -62,9 +62,8 @@ def _summary_rows(records: list[dict], key: str, budget: bool) -> list[dict]:
 
 
 def _print_table(fc: Any) -> None:
-    from rich.console import Console
 
-    console = Console()
+    console = stdout_console()
     month_budget = bool(fc.budget and fc.budget["period"] == "month")
     months = fc.months.to_dict(orient="records")
     total = {"month": "total", **fc.total}

@@ -22,11 +22,7 @@ def body(period: str) -> list:
             components.money(ov["cost_usd"]),
             None if ov["priced"] or not ov["runs"] else "prices not available",
         ),
-        components.kpi(
-            "GPU-hours",
-            components.number(ov["gpu_hours"], ",.1f"),
-            "CPU-only runs count instance-hours",
-        ),
+        components.kpi("GPU-hours", components.number(ov["gpu_hours"], ",.1f")),
         components.kpi("Energy", components.number(ov["energy_kwh"], ",.1f", " kWh")),
         components.kpi(
             "Avg GPU utilisation", components.number(ov["gpu_util_mean_pct"], ".0f", "%")
