@@ -85,8 +85,6 @@ OPTIONAL_COLUMNS = (
 PLAN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
 # Agreed in CONTRACTS.md; the estimator's own tuples win when it is importable.
-_STRATEGIES = ("scratch", "full-finetune", "lora", "frozen-features")
-_PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8")
 ANY_PROVIDER = ("any", "cheapest", "*")
 DEFAULT_PROJECT = "unassigned"
 DEFAULT_SIMS = 10_000
@@ -236,22 +234,6 @@ def _text(value: Any) -> str:
     return text
 
 
-def _known_strategies() -> tuple[str, ...]:
-    try:
-        from costlens.estimator import STRATEGIES
-    except ImportError:
-        return _STRATEGIES
-    return tuple(STRATEGIES)
-
-
-def _known_precisions() -> tuple[str, ...]:
-    try:
-        from costlens.catalog import PRECISIONS
-    except ImportError:
-        return _PRECISIONS
-    return tuple(PRECISIONS)
-
-
 def _choice(options: tuple[str, ...], what: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         text = str(value).strip().lower().replace("_", "-")
@@ -268,8 +250,11 @@ class _Validator:
     def __init__(self, path: str, prices: Any = None) -> None:
         self.path = path
         self.problems: list[_Problem] = []
-        self.strategy = _choice(_known_strategies(), "strategy")
-        self.precision = _choice(_known_precisions(), "precision")
+        from costlens.catalog import PRECISIONS
+        from costlens.estimator import STRATEGIES
+
+        self.strategy = _choice(tuple(STRATEGIES), "strategy")
+        self.precision = _choice(tuple(PRECISIONS), "precision")
         self._gpu_cache: dict[str, tuple[str | None, str | None]] = {}
         self._quote_cache: dict[tuple, str | None] = {}
         self._prices = prices
@@ -278,10 +263,8 @@ class _Validator:
 
     # -- catalog lookups (cached: plans repeat the same few accelerators and providers)
     def _catalog(self):
-        try:
-            from costlens import catalog
-        except ImportError:  # the catalog lands with its own issue; until then names pass through
-            return None
+        from costlens import catalog
+
         if not self._catalog_loaded:
             self._catalog_loaded = True
             if self._prices is None:
@@ -292,14 +275,10 @@ class _Validator:
     def gpu(self, value: Any) -> str:
         name = _text(value)
         if name not in self._gpu_cache:
-            catalog = self._catalog()
-            if catalog is None:
-                self._gpu_cache[name] = (name, None)
-            else:
-                try:
-                    self._gpu_cache[name] = (catalog.resolve_gpu(name), None)
-                except UnknownAcceleratorError as exc:
-                    self._gpu_cache[name] = (None, str(exc))
+            try:
+                self._gpu_cache[name] = (self._catalog().resolve_gpu(name), None)
+            except UnknownAcceleratorError as exc:
+                self._gpu_cache[name] = (None, str(exc))
         key, error = self._gpu_cache[name]
         if error:
             raise ValueError(error)
@@ -318,8 +297,6 @@ class _Validator:
     def quote_problem(self, job: PlannedJob) -> str | None:
         """Why no price row fits this job (None when one does)."""
         catalog = self._catalog()
-        if catalog is None:
-            return None
         key = (job.gpu, job.gpus, job.provider, job.instance, job.spot)
         if key not in self._quote_cache:
             try:
@@ -1130,10 +1107,12 @@ def forecast(
         raise CostlensError(f"budget period must be 'month' or 'total' (got {budget_period!r}).")
     if budget_usd is not None and not budget_usd > 0:
         raise CostlensError(f"the budget must be positive (got {budget_usd}).")
-    if transfer_strategy == "scratch" or transfer_strategy not in _known_strategies():
+    from costlens.estimator import STRATEGIES
+
+    if transfer_strategy == "scratch" or transfer_strategy not in STRATEGIES:
         raise CostlensError(
             f"transfer strategy {transfer_strategy!r} is not a transfer strategy; use one of "
-            f"{', '.join(s for s in _known_strategies() if s != 'scratch')}."
+            f"{', '.join(s for s in STRATEGIES if s != 'scratch')}."
         )
     if estimate_fn is None:
         estimate_fn = _default_estimate_fn()
@@ -1398,21 +1377,15 @@ def _what_if_scenarios(
     cheap_idx, cheap_sc = [], []
     unpriced = 0
     quotes: dict[tuple, Any] = {}
-    try:
-        from costlens import catalog
-    except ImportError:
-        catalog = None
+    from costlens import catalog
+
     for i, (j, s) in enumerate(zip(jobs, scenarios, strict=True)):
         key = (j.gpu, j.gpus, j.spot)
         if key not in quotes:
-            quotes[key] = None
-            if catalog is not None:
-                try:
-                    quotes[key] = catalog.cheapest_instance(
-                        j.gpu, j.gpus, spot=j.spot, prices=prices
-                    )
-                except (PriceNotFoundError, UnknownAcceleratorError):
-                    quotes[key] = None
+            try:
+                quotes[key] = catalog.cheapest_instance(j.gpu, j.gpus, spot=j.spot, prices=prices)
+            except (PriceNotFoundError, UnknownAcceleratorError):
+                quotes[key] = None
         q = quotes[key]
         if q is None:
             unpriced += 1

@@ -1,7 +1,7 @@
 """Run records for people and tools: the stored facts plus what is derived from them.
 
 The one place the CLI and the dashboard get run rows from, so both show the same figures.
-Cost columns are added by :mod:`costlens.cost` when the price tables are available.
+Cost columns are added by :mod:`costlens.cost`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from costlens.store.queries import get_run, list_runs
 
 
 def _with_costs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    try:
-        from costlens.cost import add_cost_columns
-    except ImportError:  # cost lands with the prices issue
-        return records
+    from costlens.cost import add_cost_columns
+
     return add_cost_columns(records)
 
 

@@ -46,11 +46,9 @@ def open_cli_store(db: str | None, *, create: bool = True):
 
     if not create:
         require_existing(db)
+    from costlens.journal import replay_pending
+
     store = open_store(db)
-    try:
-        from costlens.journal import replay_pending
-    except ImportError:  # the journal lands with the profiler
-        return store
     replay_pending(store)
     return store
 

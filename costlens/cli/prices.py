@@ -42,11 +42,6 @@ ALTERNATIVE_COLUMNS = (
     "spot_instance_type", "spot_usd_per_hour", "spot_cost_usd",
 )  # fmt: skip
 
-ALTERNATIVE_COLUMNS = (
-    "provider", "instance_type", "region", "instances", "usd_per_hour", "cost_usd",
-    "spot_instance_type", "spot_usd_per_hour", "spot_cost_usd",
-)  # fmt: skip
-
 PricesFileOption = Annotated[
     str | None,
     typer.Option(
