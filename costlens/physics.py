@@ -1,0 +1,104 @@
+"""Training FLOPs from first principles, defined once (no torch; numpy only where vectorised).
+
+Per token with N parameters: forward 2N, backward 4N, plus the attention score and value matmuls,
+12 L d T forward and backward (Chowdhery et al. 2022, "PaLM", Appendix B). The estimator, the
+forecast and the FLOP meter's analytic cross-check all use these functions.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+def attention_train_flops_per_token(n_layers: Any, d_model: Any, seq_len: Any) -> Any:
+    """``12 * L * d * T``: attention matmuls (scores and values), forward plus backward, per token.
+
+    Works on floats and on numpy arrays alike; the forward alone is a third of it.
+    """
+    return 12.0 * n_layers * d_model * seq_len
+
+
+def gpt_train_flops_per_token(n_params: float, n_layers: int, d_model: int, seq_len: int) -> float:
+    """Training FLOPs per token of a decoder-only transformer: ``6N + 12*L*H*Q*T``.
+
+    ``N`` is the number of parameters that take part in matrix multiplies (non-embedding
+    parameters in Kaplan et al. 2020, "Scaling Laws for Neural Language Models", Sec. 2.1; with a
+    tied output head the shared matrix counts once, as the head). ``H*Q = d_model`` (heads times
+    head size), ``T = seq_len``, ``L = n_layers``. ``6N`` is forward (2N) plus backward (4N);
+    ``12LHQT`` is the attention score and value matmuls, forward and backward (Chowdhery et al.
+    2022, "PaLM", Appendix B, the model-FLOPs-utilisation definition; Hoffmann et al. 2022,
+    "Chinchilla", Appendix F, count the same terms plus small ones). Full (non-causal) attention
+    is counted, as PaLM does. Flash-style kernels recompute the scores in backward, so what a GPU
+    really executes is about ``6N + 14LHQT``.
+    """
+    return 6.0 * n_params + attention_train_flops_per_token(n_layers, d_model, seq_len)
+
+
+def gpt_forward_flops_per_token(
+    n_params: float, n_layers: int, d_model: int, seq_len: int
+) -> float:
+    """Forward-only (inference) FLOPs per token: ``2N + 4*L*H*Q*T``.
+
+    One third of `gpt_train_flops_per_token` (PaLM, Appendix B). Kaplan et al. 2020 (Table 1)
+    write ``2N + 2*n_layer*n_ctx*d_attn``: they count the attention logits matmul but not the
+    product with the values, so their attention term is half of this one.
+    """
+    return 2.0 * n_params + attention_train_flops_per_token(n_layers, d_model, seq_len) / 3.0
+
+
+def strategy_flops(
+    params: Any,
+    tokens: Any,
+    strategy: Any = "scratch",
+    *,
+    trainable_fraction: Any = None,
+    n_layers: Any = None,
+    d_model: Any = None,
+    seq_len: Any = None,
+    epochs: Any = None,
+) -> np.ndarray:
+    """Training FLOPs (forward + backward) per strategy; vectorised over numpy arrays.
+
+    Per token (or sample) with N parameters, f the trainable share, A = 12 L d T (PaLM, App. B;
+    0 unless n_layers, d_model and seq_len are all given):
+    scratch / full-finetune 6N + A; lora 4N + 2fN + A (no weight gradients for frozen weights);
+    frozen-features (2(1-f)N + A/3) per unique sample (the frozen forward, cacheable: tokens /
+    epochs when epochs is given) + 6fN per sample (the head).
+    """
+    import numpy as np
+
+    n = np.asarray(params, dtype=float)
+    d = np.asarray(tokens, dtype=float)
+    strat = np.asarray(strategy, dtype=object)
+    n, d, strat = np.broadcast_arrays(n, d, strat)
+    f = _fill(trainable_fraction, n.shape, np.nan)
+    attn = attention_train_flops_per_token(
+        _fill(n_layers, n.shape, 0.0), _fill(d_model, n.shape, 0.0), _fill(seq_len, n.shape, 0.0)
+    )
+    attn = np.where(np.isfinite(attn), attn, 0.0)
+    ep = _fill(epochs, n.shape, 1.0)
+    ep = np.where(np.isfinite(ep) & (ep > 0), ep, 1.0)
+    full = (6.0 * n + attn) * d
+    f_lora = np.where(np.isfinite(f), f, 1.0)
+    lora = (4.0 * n + 2.0 * f_lora * n + attn) * d
+    frozen = (2.0 * (1.0 - f_lora) * n + attn / 3.0) * (d / ep) + 6.0 * f_lora * n * d
+    out = np.where(strat == "lora", lora, full)
+    return np.where(strat == "frozen-features", frozen, out)
+
+
+def _fill(value: Any, shape: tuple[int, ...], default: float) -> np.ndarray:
+    import numpy as np
+
+    if value is None:
+        return np.full(shape, default)
+    arr = np.asarray(value, dtype=float)
+    arr = np.where(np.isnan(arr), default, arr) if arr.ndim else arr
+    return np.broadcast_to(arr, shape).astype(float)
+
+
+# --------------------------------------------------------------------------------------------
+# Priors table
+# --------------------------------------------------------------------------------------------
