@@ -1,0 +1,91 @@
+"""Reference tables: accelerator specs, prices, electricity; and the one :class:`PriceTable`.
+
+Every figure comes from a dated table in ``data/`` (see ``data/README.md``), never from a literal.
+A malformed table is refused with a :class:`~costlens.errors.DataTableError` that names the
+file, the line (1 = header) and the column. This package never imports torch; pandas only where
+a DataFrame is asked for.
+"""
+
+from __future__ import annotations
+
+from costlens.catalog.accelerators import (
+    ALIAS_COLUMNS,
+    ALIASES_FILE,
+    SPEC_COLUMNS,
+    SPECS_FILE,
+    Accelerators,
+    GpuSpec,
+    gpu_spec,
+    gpu_specs,
+    resolve_gpu,
+    shipped_accelerators,
+    suggest_gpus,
+)
+from costlens.catalog.compat import (
+    cheapest_instance,
+    clear_caches,
+    electricity_usd_per_kwh,
+    gpu_specs_frame,
+    load_prices,
+    validate_price_file,
+)
+from costlens.catalog.electricity import ELECTRICITY_COLUMNS, ELECTRICITY_FILE, ElectricityRate
+from costlens.catalog.prices import (
+    CPU_PRICES_FILE,
+    GPU_PRICES_FILE,
+    PRICE_COLUMNS,
+    PRICE_KEY,
+    USER_PRICES_FILE,
+    PriceWarning,
+)
+from costlens.catalog.quotes import PriceQuote, quote_from_row
+from costlens.catalog.skypilot import (
+    SKYPILOT_PROVIDERS,
+    ImportResult,
+    import_skypilot,
+    read_skypilot_catalog,
+    write_price_table,
+)
+from costlens.catalog.table import FRAME_COLUMNS, PriceTable, user_prices_path
+from costlens.vocab import CPU_KEY, PRECISIONS
+
+__all__ = [
+    "ALIASES_FILE",
+    "ALIAS_COLUMNS",
+    "CPU_KEY",
+    "CPU_PRICES_FILE",
+    "ELECTRICITY_COLUMNS",
+    "ELECTRICITY_FILE",
+    "FRAME_COLUMNS",
+    "GPU_PRICES_FILE",
+    "PRECISIONS",
+    "PRICE_COLUMNS",
+    "PRICE_KEY",
+    "SKYPILOT_PROVIDERS",
+    "SPECS_FILE",
+    "SPEC_COLUMNS",
+    "USER_PRICES_FILE",
+    "Accelerators",
+    "ElectricityRate",
+    "GpuSpec",
+    "ImportResult",
+    "PriceQuote",
+    "PriceTable",
+    "PriceWarning",
+    "cheapest_instance",
+    "clear_caches",
+    "electricity_usd_per_kwh",
+    "gpu_spec",
+    "gpu_specs",
+    "gpu_specs_frame",
+    "import_skypilot",
+    "load_prices",
+    "quote_from_row",
+    "read_skypilot_catalog",
+    "resolve_gpu",
+    "shipped_accelerators",
+    "suggest_gpus",
+    "user_prices_path",
+    "validate_price_file",
+    "write_price_table",
+]
