@@ -39,6 +39,12 @@ class ExperimentConfig:
     lr: float = 1e-3
     head_lr: float = 1e-2  # frozen features: only a linear head trains, a larger rate is usual
 
+    @classmethod
+    def quick(cls) -> ExperimentConfig:
+        """The smallest experiment that still has every strategy (``costlens demo --quick``,
+        the tests): one width, two budgets, a few epochs. Its runs rarely reach the target."""
+        return cls(widths=(2,), budgets_per_class=(10, 40), max_epochs=3, source_epochs=2)
+
 
 @dataclass
 class RunOutcome:

@@ -12,7 +12,9 @@ import base64
 import binascii
 import hmac
 import ipaddress
-import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from dashboard import components, data
 HERE = Path(__file__).resolve().parent
 TOKEN_COOKIE = "costlens_token"
 TOKEN_ENV = "COSTLENS_DASHBOARD_TOKEN"
+THREADS = 8  # waitress worker threads
 
 
 def create_app(
@@ -158,15 +161,37 @@ def install_access_control(server: Any, *, auth: tuple[str, str] | None, token: 
 
 
 def serve(app: dash.Dash, host: str = "127.0.0.1", port: int = 8050) -> None:
-    """Serve until interrupted: waitress when installed, else Werkzeug's server, quietly."""
-    try:
-        from waitress import serve as waitress_serve
-    except ImportError:
-        waitress_serve = None
-    if waitress_serve is not None:
-        waitress_serve(app.server, host=host, port=port, threads=8, _quiet=True)
-        return
-    from werkzeug.serving import make_server
+    """Serve until interrupted, with waitress (8 threads: the pages' callbacks run in parallel)."""
+    from waitress import serve as waitress_serve
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    make_server(host, port, app.server, threaded=True).serve_forever()
+    waitress_serve(app.server, host=host, port=port, threads=THREADS, _quiet=True)
+
+
+@contextmanager
+def serving(app: dash.Dash, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``app`` with waitress on a background thread; yields the base URL, stops on exit.
+
+    ``port=0`` picks a free port. Used by the screenshots and the browser tests, so they exercise
+    the same server as ``costlens dashboard``.
+    """
+    from waitress import create_server, wasyncore
+
+    sockets: dict[int, Any] = {}  # our own socket map: we run and stop the loop ourselves
+    server = create_server(app.server, map=sockets, host=host, port=port, threads=THREADS)
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            wasyncore.loop(timeout=0.1, map=sockets, count=1)
+        for channel in list(sockets.values()):  # the listener, its trigger, open connections
+            channel.close()
+        server.task_dispatcher.shutdown()
+
+    thread = threading.Thread(target=loop, name="costlens-dashboard", daemon=True)
+    thread.start()
+    shown = f"[{host}]" if ":" in host else host
+    try:
+        yield f"http://{shown}:{server.effective_port}"
+    finally:
+        stop.set()
+        thread.join(timeout=10)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
@@ -63,9 +62,8 @@ def take(
     ``budget_usd`` (optional) is typed into the forecast page's budget field first.
     """
     from playwright.sync_api import sync_playwright
-    from werkzeug.serving import make_server
 
-    from dashboard.app import create_app
+    from dashboard.app import create_app, serving
 
     out.mkdir(parents=True, exist_ok=True)
     pages = dict(PAGES)
@@ -73,35 +71,27 @@ def take(
     if run_id:
         pages["run"] = (f"/runs/{run_id}", "#run-timelines .main-svg, #run-error")
     app = create_app(db_url)
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
     written = []
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": width, "height": 900})
-            page.set_default_timeout(30_000)
-            for name, (path, selector) in pages.items():
-                page.goto(base + path)
-                page.wait_for_selector(selector)
-                if name == "forecast" and budget_usd and page.locator("#forecast-budget").count():
-                    page.fill("#forecast-budget", str(budget_usd))
-                    page.press("#forecast-budget", "Enter")
-                    page.wait_for_selector("#forecast-graph .main-svg")
-                    page.wait_for_timeout(1500)
-                page.wait_for_load_state("networkidle")
-                page.wait_for_timeout(400)  # let Plotly finish its transitions
-                target = out / f"{name}.png"
-                tmp = target.with_suffix(".png.partial")
-                page.screenshot(path=str(tmp), full_page=True, type="png")
-                tmp.replace(target)
-                written.append(target)
-            browser.close()
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serving(app) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        page.set_default_timeout(30_000)
+        for name, (path, selector) in pages.items():
+            page.goto(base + path)
+            page.wait_for_selector(selector)
+            if name == "forecast" and budget_usd and page.locator("#forecast-budget").count():
+                page.fill("#forecast-budget", str(budget_usd))
+                page.press("#forecast-budget", "Enter")
+                page.wait_for_selector("#forecast-graph .main-svg")
+                page.wait_for_timeout(1500)
+            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(400)  # let Plotly finish its transitions
+            target = out / f"{name}.png"
+            tmp = target.with_suffix(".png.partial")
+            page.screenshot(path=str(tmp), full_page=True, type="png")
+            tmp.replace(target)
+            written.append(target)
+        browser.close()
     return written
 
 

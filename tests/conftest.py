@@ -6,12 +6,17 @@ chromium, and fail in CI (``CI`` set), where both must be present.
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import traceback
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +26,7 @@ PG_ADMIN_URL = os.environ.get(
     "COSTLENS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 CHROMIUM = os.environ.get("COSTLENS_TEST_CHROMIUM", "/usr/bin/chromium")
-IN_CI = bool(os.environ.get("CI"))
+IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -102,7 +107,85 @@ class CliResult:
     err: str
 
 
+class _Capture(io.TextIOWrapper):
+    """A text stream like a pipe's: not a terminal, with a ``.buffer``, read back at the end."""
+
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO(), encoding="utf-8", errors="backslashreplace", newline="\n")
+
+    def isatty(self) -> bool:
+        return False
+
+    def text(self) -> str:
+        self.flush()
+        return self.buffer.getvalue().decode("utf-8", "replace")
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def _process_state(env: dict[str, str] | None, cwd: str | None) -> Iterator[None]:
+    """What a ``costlens`` process owns, put back afterwards: environment, working directory,
+    argv, sys.path, import hooks, ``__main__``, signal handlers and the ``costlens`` logger."""
+    saved_env = dict(os.environ)
+    saved_cwd = os.getcwd()
+    saved_argv, saved_path, saved_meta = sys.argv[:], sys.path[:], sys.meta_path[:]
+    saved_main = sys.modules.get("__main__")
+    saved_signals = {s: signal.getsignal(s) for s in _SIGNALS}
+    logger = logging.getLogger("costlens")
+    saved_log = (logger.handlers[:], logger.level, logger.propagate)
+    os.environ.update(env or {})
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.argv[:], sys.path[:], sys.meta_path[:] = saved_argv, saved_path, saved_meta
+        if saved_main is not None:
+            sys.modules["__main__"] = saved_main
+        for sig, handler in saved_signals.items():
+            signal.signal(sig, handler)
+        logger.handlers[:], logger.level, logger.propagate = saved_log
+
+
 def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: str | None = None, timeout: float = 120
+) -> CliResult:
+    """Run ``costlens ARGS`` in this process through :func:`costlens.cli.main`, as the console
+    script does: same exit code, stdout and stderr (an escaping exception is printed as Python
+    would, exit 1). ``timeout`` is for :func:`run_cli_subprocess`'s signature; pytest-timeout
+    guards in-process runs. For what only a real process shows (signals, child processes writing
+    to the terminal, the interpreter's own start-up), use :func:`run_cli_subprocess`.
+    """
+    from costlens.cli import main
+
+    out, err = _Capture(), _Capture()
+    code = 0
+    with _process_state(env, cwd):
+        saved_streams = sys.stdin, sys.stdout, sys.stderr
+        sys.stdin, sys.stdout, sys.stderr = io.StringIO(""), out, err
+        try:
+            sys.argv = ["costlens", *args]
+            main(list(args))
+        except SystemExit as exc:
+            if exc.code is None or isinstance(exc.code, int):
+                code = exc.code or 0
+            else:  # sys.exit("message"): Python prints it and exits 1
+                err.write(f"{exc.code}\n")
+                code = 1
+        except BaseException:  # what the interpreter does with an uncaught exception
+            err.write(traceback.format_exc())
+            code = 1
+        finally:
+            sys.stdin, sys.stdout, sys.stderr = saved_streams
+    return CliResult(code, out.text(), err.text())
+
+
+def run_cli_subprocess(
     *args: str, env: dict[str, str] | None = None, cwd: str | None = None, timeout: float = 120
 ) -> CliResult:
     """Run the real ``costlens`` command in a subprocess (as a user would)."""
@@ -120,7 +203,14 @@ def run_cli(
 
 @pytest.fixture
 def cli():
+    """``costlens`` in this process (fast); see :func:`run_cli`."""
     return run_cli
+
+
+@pytest.fixture
+def cli_subprocess():
+    """The real ``costlens`` command in a child process: for the few tests that need one."""
+    return run_cli_subprocess
 
 
 @pytest.fixture(scope="session")

@@ -118,14 +118,17 @@ def test_corrupt_file_is_one_clear_message(cli, tmp_path):
     assert bad.read_bytes() == b"garbage" * 1000  # left untouched
 
 
-def test_debug_shows_traceback(cli):
-    res = cli("runs", "--db", "postgresql://x@127.0.0.1:1/y", env={"COSTLENS_DEBUG": "1"})
+def test_debug_shows_traceback(cli_subprocess):
+    res = cli_subprocess(
+        "runs", "--db", "postgresql://x@127.0.0.1:1/y", env={"COSTLENS_DEBUG": "1"}
+    )
     assert res.code != 0 and "Traceback" in res.err
 
 
-def test_version_and_help(cli):
-    assert cli("--version").out.startswith("costlens ")
-    res = cli("--help")
+def test_version_and_help(cli_subprocess):
+    """The real entry point (``python -m costlens``), in a child process."""
+    assert cli_subprocess("--version").out.startswith("costlens ")
+    res = cli_subprocess("--help")
     assert res.code == 0 and "runs" in res.out
 
 

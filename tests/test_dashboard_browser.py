@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -19,24 +18,15 @@ TIMEOUT_MS = 20_000
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     """The dashboard over a store with a few runs, served in a background thread."""
-    from werkzeug.serving import make_server
-
     from costlens.store import open_store
-    from dashboard.app import create_app
+    from dashboard.app import create_app, serving
 
     url = f"sqlite:///{tmp_path_factory.mktemp('dash') / 'runs.db'}"
     store = open_store(url)
     ids = fill_store(store)
     store.dispose()
-    app = create_app(url)
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", ids
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serving(create_app(url)) as base:
+        yield base, ids
 
 
 @pytest.fixture(scope="module")

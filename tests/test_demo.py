@@ -7,7 +7,7 @@ import json
 import openpyxl
 import pytest
 
-from costlens.demo import compare_strategies
+from costlens.demo import compare_strategies, total_runs
 from costlens.experiment import ExperimentConfig, plan
 
 
@@ -54,7 +54,7 @@ def test_demo_records_real_runs_fits_and_forecasts(cli, tmp_path):
     assert "Measured on this machine" in res.out
     runs = json.loads(cli("runs", "--format", "json", env={"COSTLENS_HOME": str(home)}).out)
     # quick: one pretraining run + 2 budgets x 3 strategies, every one a completed real run
-    assert len(runs) == 7
+    assert len(runs) == 7 == total_runs(ExperimentConfig.quick())
     assert all(r["status"] == "completed" and r["steps"] > 0 and r["flops"] > 0 for r in runs)
     assert {r["strategy"] for r in runs} == {"scratch", "full-finetune", "frozen-features"}
     assert all(r["cost_usd"] and r["cost_usd"] > 0 for r in runs)  # priced on CPU instance rates

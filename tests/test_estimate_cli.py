@@ -1,4 +1,4 @@
-"""`costlens estimate` and `costlens fit` through the real CLI (subprocess)."""
+"""`costlens estimate` and `costlens fit` through the CLI (in-process)."""
 
 from __future__ import annotations
 

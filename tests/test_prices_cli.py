@@ -1,4 +1,4 @@
-"""The real `costlens prices|gpus|cost` commands in a subprocess: JSON contract, errors, import."""
+"""The `costlens prices|gpus|cost` commands (in-process): JSON contract, errors, import."""
 
 from __future__ import annotations
 

@@ -30,8 +30,9 @@ def _only_run(store) -> dict:
 
 
 @pytest.mark.slow
-def test_records_the_torch_optim_example_with_steps_and_flops(cli, store, sqlite_url):
-    res = cli(
+def test_records_the_torch_optim_example_with_steps_and_flops(cli_subprocess, store, sqlite_url):
+    """A real `costlens run -- python train.py` process, end to end."""
+    res = cli_subprocess(
         "run", "--project", "ex", "--name", "mlp", "--strategy", "scratch", "--tag", "cpu",
         "--db", sqlite_url, "--", "python", str(EXAMPLES / "train_mlp.py"), "--steps", "6",
         "--width", "64", "--batch", "16",
@@ -81,11 +82,11 @@ PROBE = textwrap.dedent(
 )
 
 
-def test_script_sees_python_semantics(cli, store, sqlite_url, tmp_path):
+def test_script_sees_python_semantics(cli_subprocess, store, sqlite_url, tmp_path):
     sub = tmp_path / "proj"
     sub.mkdir()
     (sub / "probe.py").write_text(PROBE)
-    res = cli(
+    res = cli_subprocess(
         "run", "--db", sqlite_url, "--", "python", "proj/probe.py", "a", "--b", cwd=str(tmp_path)
     )
     assert res.code == 0, res.err
@@ -118,10 +119,10 @@ def test_exit_code_is_the_scripts(cli, store, sqlite_url, tmp_path):
     assert rec["status"] == "failed" and rec["exit_code"] == 3
 
 
-def test_traceback_is_the_scripts_own(cli, store, sqlite_url, tmp_path):
+def test_traceback_is_the_scripts_own(cli_subprocess, store, sqlite_url, tmp_path):
     script = tmp_path / "breaks.py"
     script.write_text("def f():\n    raise ValueError('bad batch')\n\nf()\n")
-    res = cli("run", "--db", sqlite_url, "--", "python", str(script))
+    res = cli_subprocess("run", "--db", sqlite_url, "--", "python", str(script))
     assert res.code == 1
     assert "Traceback (most recent call last)" in res.err
     assert "ValueError: bad batch" in res.err
@@ -131,8 +132,8 @@ def test_traceback_is_the_scripts_own(cli, store, sqlite_url, tmp_path):
     assert _only_run(store)["status"] == "failed"
 
 
-def test_non_python_command_gets_telemetry_and_its_exit_code(cli, store, sqlite_url):
-    res = cli(
+def test_non_python_command_gets_telemetry_and_its_exit_code(cli_subprocess, store, sqlite_url):
+    res = cli_subprocess(
         "run", "--db", sqlite_url, "--sample-interval-s", "0.05", "--", "sh", "-c",
         "sleep 0.3; exit 5",
     )  # fmt: skip
