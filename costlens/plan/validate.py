@@ -105,7 +105,7 @@ class Validator:
             try:
                 values[col] = self._parse(col, value)
             except (ValueError, UsageError) as exc:
-                self.add(line, col, str(exc))
+                self.add(line, col, str(exc).rstrip("."))
                 ok = False
         for col in REQUIRED_COLUMNS:
             if col not in row_cells:
