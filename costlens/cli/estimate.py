@@ -3,6 +3,7 @@
 `--format json` is parsed by other tools: one JSON object with at least strategy, gpu_hours,
 gpu_hours_low, gpu_hours_high, wall_hours, cost_usd, cost_usd_low, cost_usd_high, mfu_assumed,
 extrapolation (`--compare`: every strategy under "strategies" plus savings_usd and roi).
+Counts (--params, --tokens, ...) take suffixes as in plans: 7B, 2T, 4k.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from costlens.cli.common import (
     stdout_console,
 )
 from costlens.errors import UsageError
+from costlens.numbers import parse_quantity
+from costlens.vocab import ESTIMABLE_STRATEGIES, normalize_precision, normalize_strategy
 
 TABLE_FIELDS = (
     "strategy", "flops", "wall_hours", "wall_hours_low", "wall_hours_high", "gpu_hours",
@@ -29,35 +32,47 @@ TABLE_FIELDS = (
 COMPARE_COLUMNS = ("strategy", "gpu_hours", "cost_usd", "total_cost_usd", "savings_usd", "roi")
 
 
+def _count(help_text: str) -> Any:
+    """An option for a count written as people write it (7B, 2T, 4k, 1.5e9)."""
+    return Annotated[str | None, typer.Option(help=help_text, metavar="COUNT", show_default=False)]
+
+
+ParamsOption = _count("Model size in parameters (e.g. 7B or 7e9).")
+TokensOption = _count("Training data in tokens (or samples x epochs), e.g. 2T.")
+LabelsOption = _count("Labelled samples the job needs.")
+TokensPerStepOption = _count("Tokens (or samples) per step per device.")
+ScratchTokensOption = _count("With --compare: data scratch training needs.")
+ScratchLabelsOption = _count("With --compare: labelled samples scratch needs.")
+GpuOption = Annotated[
+    str | None, typer.Option(help="Accelerator (default A100-80GB; a --from-run: the run's own).")
+]
+StrategyOption = Annotated[
+    str, typer.Option(help="scratch, full-finetune, lora or frozen-features.")
+]
+PrecisionOption = Annotated[
+    str | None, typer.Option(help="fp32, tf32, bf16, fp16 or fp8 (default bf16).")
+]
+FractionOption = Annotated[
+    float | None,
+    typer.Option(help="LoRA: trainable share in (0, 1]; frozen-features: the head's share."),
+]
+CompareOption = Annotated[
+    bool, typer.Option("--compare", help="Every strategy side by side, savings and ROI.")
+]
+
+
 def estimate(
-    params: Annotated[
-        float | None, typer.Option(help="Model size in parameters (e.g. 7e9).", show_default=False)
-    ] = None,
-    tokens: Annotated[
-        float | None,
-        typer.Option(help="Training data in tokens (or samples x epochs).", show_default=False),
-    ] = None,
-    gpu: Annotated[
-        str | None,
-        typer.Option(help="Accelerator (default A100-80GB; a --from-run: the run's own)."),
-    ] = None,
+    params: ParamsOption = None,
+    tokens: TokensOption = None,
+    gpu: GpuOption = None,
     gpus: Annotated[int | None, typer.Option(help="Number of accelerators (default 1).")] = None,
-    strategy: Annotated[
-        str, typer.Option(help="scratch, full-finetune, lora or frozen-features.")
-    ] = "scratch",
-    precision: Annotated[
-        str | None, typer.Option(help="fp32, tf32, bf16, fp16 or fp8 (default bf16).")
-    ] = None,
+    strategy: StrategyOption = "scratch",
+    precision: PrecisionOption = None,
     provider: Annotated[str | None, typer.Option(help="Price on this provider.")] = None,
     instance: Annotated[str | None, typer.Option(help="Price on this instance type.")] = None,
     spot: Annotated[bool, typer.Option("--spot", help="Spot prices instead of on-demand.")] = False,
-    trainable_fraction: Annotated[
-        float | None,
-        typer.Option(help="LoRA: trainable share in (0, 1]; frozen-features: the head's share."),
-    ] = None,
-    labelled_samples: Annotated[
-        float | None, typer.Option(help="Labelled samples the job needs.")
-    ] = None,
+    trainable_fraction: FractionOption = None,
+    labelled_samples: LabelsOption = None,
     usd_per_label: Annotated[
         float | None, typer.Option(help="Dollars per labelled sample.")
     ] = None,
@@ -66,123 +81,109 @@ def estimate(
     ] = None,
     d_model: Annotated[int | None, typer.Option(help="Transformer hidden size.")] = None,
     seq_len: Annotated[int | None, typer.Option(help="Sequence length.")] = None,
-    tokens_per_step: Annotated[
-        float | None, typer.Option(help="Tokens (or samples) per step per device.")
-    ] = None,
+    tokens_per_step: TokensPerStepOption = None,
     from_run: Annotated[
         str | None, typer.Option(help="Scale this recorded run (id or prefix).")
     ] = None,
     scale_tokens: Annotated[float, typer.Option(help="With --from-run: data x K.")] = 1.0,
     scale_params: Annotated[float, typer.Option(help="With --from-run: model size x K.")] = 1.0,
-    compare: Annotated[
-        bool, typer.Option("--compare", help="Every strategy side by side, savings and ROI.")
-    ] = False,
-    scratch_tokens: Annotated[
-        float | None, typer.Option(help="With --compare: data scratch training needs.")
-    ] = None,
-    scratch_labelled_samples: Annotated[
-        float | None, typer.Option(help="With --compare: labelled samples scratch needs.")
-    ] = None,
+    compare: CompareOption = False,
+    scratch_tokens: ScratchTokensOption = None,
+    scratch_labelled_samples: ScratchLabelsOption = None,
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """Estimate a training job's time, GPU-hours, dollars and energy, each with an 80% interval."""
+    """Estimate a training job's time, GPU-hours, dollars and energy, each with an 80% interval.
+
+    (Long only by its list of options, one parameter per flag; the body parses the flags, makes
+    one library call and emits.)
+    """
     import warnings
 
     from costlens import estimator as est
     from costlens.catalog import PriceTable
 
-    warnings.filterwarnings("default", category=est.ModelWarning)
-    model = est.load_model()
-    prices = PriceTable.load()
-    common: dict[str, Any] = {
+    fields: dict[str, Any] = {
         "provider": provider,
         "instance": instance,
         "spot": spot,
         "trainable_fraction": trainable_fraction,
-        "labelled_samples": labelled_samples,
+        "labelled_samples": _quantity(labelled_samples, "--labelled-samples"),
         "usd_per_label": usd_per_label,
         "n_layers": n_layers,
         "d_model": d_model,
         "seq_len": seq_len,
-        "tokens_per_step": tokens_per_step,
+        "tokens_per_step": _quantity(tokens_per_step, "--tokens-per-step", strict=True),
+        "gpu": gpu,
+        "gpus": gpus,
+        "precision": normalize_precision(precision) if precision is not None else None,
     }
     if (labelled_samples is None) != (usd_per_label is None):
         raise UsageError("--labelled-samples and --usd-per-label go together.")
+    strategy = normalize_strategy(strategy, allowed=ESTIMABLE_STRATEGIES)
+    vs_scratch: dict[str, Any] | None = {
+        "scratch_tokens": _quantity(scratch_tokens, "--scratch-tokens", strict=True),
+        "scratch_labelled_samples": _quantity(
+            scratch_labelled_samples, "--scratch-labelled-samples"
+        ),
+    }
+    vs_scratch = vs_scratch if compare else None
+    warnings.filterwarnings("default", category=est.ModelWarning)
+    lib = {"model": est.load_model(), "prices": PriceTable.load()}
     if from_run:
         if params is not None or tokens is not None:
             raise UsageError(
                 "--from-run takes the size and data from the run: use --scale-params and "
                 "--scale-tokens instead of --params and --tokens."
             )
-        from costlens.cli.common import open_cli_store
-        from costlens.store.queries import get_run
-
-        store = open_cli_store(db, create=False)
-        try:
-            record = get_run(store, from_run)
-        finally:
-            store.dispose()
-        overrides = {**common, "gpu": gpu, "gpus": gpus, "precision": precision}
-        if strategy != "scratch":
-            overrides["strategy"] = strategy
-        if compare:
-            scenario = est.scenario_from_run(
-                record,
-                scale_tokens=scale_tokens,
-                scale_params=scale_params,
-                prices=prices,
-                **overrides,
-            )
-            offset = None
-            if (gpu is None or prices.resolve(gpu) == scenario.gpu) and (
-                precision is None or precision == (record.get("precision") or "fp32")
-            ):
-                offset = est.run_anchor_offset(record, model=model, prices=prices)
-            result_c = est.compare(
-                scenario,
-                model=model,
-                prices=prices,
-                scratch_tokens=scratch_tokens,
-                scratch_labelled_samples=scratch_labelled_samples,
-                log_eff_offset=offset,
-            )
-            _emit_compare(result_c, fmt)
-            return
-        result = est.estimate_from_run(
-            record,
-            scale_tokens=scale_tokens,
-            scale_params=scale_params,
-            model=model,
-            prices=prices,
-            **overrides,
-        )
-        _emit_one({**result.as_dict(), "from_run": record["id"]}, fmt)
+        if strategy != "scratch":  # scratch (the default): the run's own strategy
+            fields["strategy"] = strategy
+        scale = {"scale_tokens": scale_tokens, "scale_params": scale_params}
+        _estimate_run(_recorded_run(db, from_run), {**lib, **scale, **fields}, vs_scratch, fmt)
         return
     if params is None or tokens is None:
         raise UsageError("give --params and --tokens (or --from-run RUN_ID).")
     if scale_tokens != 1.0 or scale_params != 1.0:
         raise UsageError("--scale-tokens and --scale-params need --from-run.")
+    defaults = {"gpu": "A100-80GB", "gpus": 1, "precision": "bf16"}
     scenario = est.Scenario(
-        params=params,
-        tokens=tokens,
+        params=_quantity(params, "--params", strict=True),
+        tokens=_quantity(tokens, "--tokens", strict=True),
         strategy=strategy,
-        gpu=gpu or "A100-80GB",
-        gpus=1 if gpus is None else gpus,
-        precision=precision or "bf16",
-        **common,
+        **{k: defaults[k] if v is None and k in defaults else v for k, v in fields.items()},
     )
-    if compare:
-        result_c = est.compare(
-            scenario,
-            model=model,
-            prices=prices,
-            scratch_tokens=scratch_tokens,
-            scratch_labelled_samples=scratch_labelled_samples,
-        )
-        _emit_compare(result_c, fmt)
-        return
-    _emit_one(est.estimate(scenario, model=model, prices=prices).as_dict(), fmt)
+    if vs_scratch is not None:
+        _emit_compare(est.compare(scenario, **lib, **vs_scratch), fmt)
+    else:
+        _emit_one(est.estimate(scenario, **lib).as_dict(), fmt)
+
+
+def _estimate_run(
+    record: dict[str, Any], kw: dict[str, Any], vs_scratch: dict[str, Any] | None, fmt: OutputFormat
+) -> None:
+    """``--from-run``: the recorded run scaled (``vs_scratch`` given: every strategy compared)."""
+    from costlens import estimator as est
+
+    if vs_scratch is not None:
+        _emit_compare(est.compare_from_run(record, **kw, **vs_scratch), fmt)
+    else:
+        result = est.estimate_from_run(record, **kw)
+        _emit_one({**result.as_dict(), "from_run": record["id"]}, fmt)
+
+
+def _quantity(value: str | None, flag: str, *, strict: bool = False) -> float | None:
+    return parse_quantity(value, flag, required=False, strict=strict)
+
+
+def _recorded_run(db: str | None, run_id: str) -> dict[str, Any]:
+    from costlens.cli.common import open_cli_store
+    from costlens.store.queries import get_run
+
+    store = open_cli_store(db, create=False)
+    try:
+        return get_run(store, run_id)
+    finally:
+        store.dispose()
 
 
 def _emit_one(record: dict[str, Any], fmt: OutputFormat) -> None:

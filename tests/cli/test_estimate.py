@@ -46,6 +46,17 @@ def test_compare_gives_every_strategy_savings_and_roi(cli):
     assert rows["lora"]["label_cost_usd"] == 500.0
 
 
+def test_counts_take_suffixes_and_strategies_any_case(cli):
+    args = ("--gpu", "H100", "--gpus", "8", "--compare", "--format", "json")
+    a = cli("estimate", "--params", "1B", "--tokens", "10B", "--strategy", "LoRA", *args)
+    b = cli("estimate", "--params", "1e9", "--tokens", "1e10", "--strategy", "lora", *args)
+    assert a.code == 0 and b.code == 0, a.err + b.err
+    assert json.loads(a.out) == json.loads(b.out)
+    assert json.loads(a.out)["compared_strategy"] == "lora"
+    r = cli("estimate", "--params", "7 bananas", "--tokens", "1e9")
+    assert r.code == 2 and "--params" in r.err and "7B" in r.err
+
+
 def test_table_output_for_people(cli):
     r = cli("estimate", "--params", "1e8", "--tokens", "1e9", "--gpu", "T4", "--precision", "fp16")
     assert r.code == 0, r.err

@@ -1,0 +1,91 @@
+"""The model's feature frame: the columns of ``X``, their cleaning and the ridge design matrix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from costlens.errors import EstimatorError
+
+# Columns of the feature frame X that CostModel.fit/predict take (one row per run or scenario).
+FEATURES = (
+    "accelerator",  # catalog key ("A100-80GB-SXM", "CPU", ...)
+    "precision",
+    "strategy",
+    "workload",  # the script / run name ("" when unknown)
+    "params",  # total parameters
+    "tokens_per_step",  # tokens (or samples) per optimizer step per device; NaN when unknown
+    "world_size",  # devices working on the job
+    "peak_flops_per_s",  # dense peak per device at the precision; NaN when none (CPU)
+)
+CONTINUOUS = ("log_params", "log_tokens_per_step", "log_world_size")
+_NUMERIC = ("params", "tokens_per_step", "world_size", "peak_flops_per_s")
+
+
+def as_frame(X: Any) -> pd.DataFrame:
+    """``X`` (a DataFrame with the :data:`FEATURES` columns, or a 2-D array in that order) as a
+    clean frame; full fine-tuning counts as scratch (the same computation). An optional
+    ``energy_j_per_flop`` column is kept."""
+    if isinstance(X, pd.DataFrame):
+        missing = [c for c in FEATURES if c not in X.columns]
+        if missing:
+            raise EstimatorError(f"X lacks the columns {', '.join(missing)} (see FEATURES).")
+        frame = X
+    else:
+        arr = np.asarray(X, dtype=object)
+        if arr.ndim != 2 or (arr.size and arr.shape[1] < len(FEATURES)):
+            raise EstimatorError(f"X must have the {len(FEATURES)} columns of FEATURES.")
+        frame = pd.DataFrame(arr[:, : len(FEATURES)] if arr.size else None, columns=list(FEATURES))
+    out = pd.DataFrame(
+        {
+            "accelerator": frame["accelerator"].astype(str).to_numpy(),
+            "precision": frame["precision"].astype(str).to_numpy(),
+            "strategy": frame["strategy"]
+            .astype(str)
+            .replace("full-finetune", "scratch")
+            .to_numpy(),
+            "workload": frame["workload"].fillna("").astype(str).to_numpy(),
+            **{c: _numeric(frame[c]) for c in _NUMERIC},
+        }
+    )
+    if "energy_j_per_flop" in frame.columns:
+        out["energy_j_per_flop"] = _numeric(frame["energy_j_per_flop"])
+    return out
+
+
+def _numeric(column: pd.Series) -> np.ndarray:
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+
+
+def continuous(frame: pd.DataFrame) -> np.ndarray:
+    """The :data:`CONTINUOUS` columns (natural logs; NaN where unknown), one row per run."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        params = np.log(frame["params"].to_numpy(dtype=float))
+        tps = np.log(frame["tokens_per_step"].to_numpy(dtype=float))
+        ws = np.log(np.clip(frame["world_size"].to_numpy(dtype=float), 1, None))
+    cont = np.column_stack([params, tps, ws])
+    return np.where(np.isfinite(cont), cont, np.nan)
+
+
+def design(
+    frame: pd.DataFrame,
+    filled: np.ndarray,
+    center: np.ndarray,
+    scale: np.ndarray,
+    strategies: list[str],
+    workloads: list[str],
+) -> np.ndarray:
+    """The ridge design: intercept, one-hot strategy and workload (when a group has several),
+    standardised continuous columns."""
+    n = len(frame)
+    strat = frame["strategy"].to_numpy()
+    work = frame["workload"].to_numpy()
+    cols = [np.ones((n, 1))]
+    if len(strategies) > 1:
+        cols.append((strat[:, None] == np.array(strategies, dtype=object)[None, :]).astype(float))
+    if len(workloads) > 1:
+        cols.append((work[:, None] == np.array(workloads, dtype=object)[None, :]).astype(float))
+    cols.append((filled - center) / scale)
+    return np.hstack(cols)

@@ -1,0 +1,302 @@
+""":class:`CostModel`, the scikit-learn regressor of sustained FLOP/s per device (log).
+
+The contract of scikit-learn: ``__init__`` stores its keyword arguments as given, ``fit``
+returns ``self``, fitted attributes end in ``_``, ``predict`` refuses an unfitted model.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from costlens.errors import EstimatorError
+from costlens.estimator.features import FEATURES, as_frame, continuous, design
+from costlens.estimator.priors import load_priors, prior_row
+from costlens.vocab import COVERAGE
+
+MIN_CALIBRATION_RUNS = 10  # fewer recorded runs: the prior's published range is the interval
+# Penalties (in runs) tried on the slopes when ``alpha`` is None; the leave-one-out error picks.
+ALPHA_GRID: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0, 30.0)
+# A scenario within 0.1 e-folds (about 10%) of the recorded range is not an extrapolation.
+RANGE_TOL = 0.1
+
+
+class CostModel(BaseEstimator, RegressorMixin):
+    """Learns the sustained per-device FLOP/s (log) of training runs.
+
+    ``X``: a DataFrame with the columns in :data:`FEATURES`; ``y``: log of achieved FLOP/s per
+    device (natural log). The prediction is an offset model: the prior anchor (peak x typical MFU
+    from the prior table, or the prior's FLOP/s where no peak is known) plus a ridge correction
+    learned per (accelerator, precision) group from strategy, workload, log model size, log
+    tokens per step and log world size. Penalties: ``prior_strength`` on the intercept (a group
+    with n runs keeps about n / (n + prior_strength) of its mean deviation from the prior) and
+    ``alpha`` on the standardised slopes and category effects (None: chosen per group from
+    :data:`ALPHA_GRID` by leave-one-out error). Groups without runs get the prior
+    and its published range as the interval.
+
+    Parameters (keyword-only): ``alpha`` and ``prior_strength`` ridge penalties (in runs),
+    ``coverage`` of the interval, ``priors`` path of a prior table (None: the shipped one),
+    ``clip_log`` how far (e-folds) beyond the recorded range the learned slopes are followed,
+    ``widen_per_log`` how much the
+    interval widens per e-fold outside the recorded range.
+    """
+
+    # Saved models name the class by its public path, so moving the code never breaks them.
+    __module__ = "costlens.estimator"
+
+    def __init__(
+        self,
+        *,
+        alpha: float | None = None,
+        prior_strength: float = 1.0,
+        coverage: float = COVERAGE,
+        priors: str | None = None,
+        clip_log: float = 2.0,
+        widen_per_log: float = 0.5,
+    ) -> None:
+        self.alpha = alpha
+        self.prior_strength = prior_strength
+        self.coverage = coverage
+        self.priors = priors
+        self.clip_log = clip_log
+        self.widen_per_log = widen_per_log
+
+    # ---- fitting ------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> CostModel:
+        """Fit on recorded runs (zero rows gives the prior-only model). Returns self."""
+        self._check_params()
+        frame = as_frame(X)
+        y = np.asarray(y, dtype=float).ravel()
+        if len(y) != len(frame):
+            raise EstimatorError(f"X has {len(frame)} rows but y has {len(y)}.")
+        if len(y) and not np.all(np.isfinite(y)):
+            raise EstimatorError("y (log FLOP/s per device) must be finite.")
+        self.priors_ = load_priors(self.priors)
+        anchor, _, _ = self._anchor(frame)
+        resid = y - anchor
+        cont = continuous(frame)
+        self.groups_: dict[tuple[str, str], dict[str, Any]] = {}
+        loo = np.empty(len(y))
+        keys = list(zip(frame["accelerator"], frame["precision"], strict=True))
+        for key in dict.fromkeys(keys):
+            idx = np.array([k == key for k in keys])
+            group = self._fit_group(frame[idx], cont[idx], resid[idx])
+            loo[idx] = group.pop("loo_resid")
+            self.groups_[key] = group
+        self.loo_residuals_ = loo
+        self.n_runs_ = len(y)
+        self.resid_lo_, self.resid_hi_ = conformal(loo, self.coverage)
+        self.energy_ = energy_table(frame)
+        self.n_features_in_ = len(FEATURES)
+        self.feature_names_in_ = np.array(FEATURES, dtype=object)
+        return self
+
+    def _check_params(self) -> None:
+        if not ((self.alpha is None or self.alpha > 0) and self.prior_strength > 0):
+            raise EstimatorError(
+                f"alpha and prior_strength must be positive (got {self.alpha}, "
+                f"{self.prior_strength})."
+            )
+        if not 0 < self.coverage < 1:
+            raise EstimatorError(f"coverage must be in (0, 1) (got {self.coverage}).")
+
+    def _fit_group(self, frame: pd.DataFrame, cont: np.ndarray, resid: np.ndarray) -> dict:
+        center = np.nanmedian(cont, axis=0)
+        center = np.where(np.isfinite(center), center, 0.0)
+        filled = np.where(np.isnan(cont), center, cont)
+        scale = filled.std(axis=0)
+        scale = np.where(scale > 1e-9, scale, 1.0)
+        strategies = sorted(set(frame["strategy"]))
+        workloads = sorted(set(frame["workload"]))
+        x = design(frame, filled, center, scale, strategies, workloads)
+        alphas = ALPHA_GRID if self.alpha is None else (float(self.alpha),)
+        # alpha=None: the penalty with the smallest leave-one-out error (closed form, as in
+        # scikit-learn's RidgeCV); held-out runs of a benchmark never take part in this choice.
+        alpha, coef, loo = min(
+            (self._ridge(x, resid, a) for a in alphas), key=lambda f: np.mean(f[2] ** 2)
+        )
+        return {
+            "alpha": alpha,
+            "coef": coef,
+            "center": center,
+            "scale": scale,
+            "strategies": strategies,
+            "workloads": workloads,
+            "lo": np.nanmin(np.where(np.isnan(cont), np.inf, cont), axis=0),
+            "hi": np.nanmax(np.where(np.isnan(cont), -np.inf, cont), axis=0),
+            "n": len(resid),
+            "mean_resid": float(np.mean(resid)),
+            "loo_resid": loo,
+        }
+
+    def _ridge(
+        self, x: np.ndarray, resid: np.ndarray, alpha: float
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        """(alpha, coefficients, leave-one-out residuals) of one ridge fit."""
+        penalty = np.full(x.shape[1], alpha)
+        penalty[0] = float(self.prior_strength)  # the intercept: shrinkage towards the prior
+        inv = np.linalg.inv(x.T @ x + np.diag(penalty))
+        coef = inv @ x.T @ resid
+        hat = np.einsum("ij,jk,ik->i", x, inv, x)
+        return alpha, coef, (resid - x @ coef) / np.clip(1.0 - hat, 1e-9, None)
+
+    # ---- prediction ---------------------------------------------------------------------
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted log FLOP/s per device (natural log), the interval's median."""
+        return self.predict_interval(X)[0]
+
+    def predict_interval(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(median, low, high, extrapolation) of log FLOP/s per device; low/high bound the
+        ``coverage`` interval (10th and 90th percentile for 0.8)."""
+        check_is_fitted(self, "groups_")
+        frame = as_frame(X)
+        anchor, prior_lo, prior_hi = self._anchor(frame)
+        cont = continuous(frame)
+        mean, lo, hi = anchor.copy(), anchor + prior_lo, anchor + prior_hi
+        extrap = np.ones(len(frame), dtype=bool)
+        keys = pd.MultiIndex.from_arrays([frame["accelerator"], frame["precision"]])
+        codes, uniques = pd.factorize(keys)
+        for gi, key in enumerate(uniques):
+            group = self.groups_.get(tuple(key))
+            if group is None:
+                continue
+            idx = codes == gi
+            mean[idx], lo[idx], hi[idx], extrap[idx] = self._predict_group(
+                group, frame[idx], cont[idx], anchor[idx], prior_lo[idx], prior_hi[idx]
+            )
+        # Physical ceiling: no device runs above its peak.
+        peak = np.log(frame["peak_flops_per_s"].to_numpy(dtype=float))
+        has_peak = np.isfinite(peak)
+        for arr in (mean, lo, hi):
+            arr[has_peak] = np.minimum(arr[has_peak], peak[has_peak])
+        return mean, lo, hi, extrap
+
+    def _predict_group(
+        self,
+        group: dict[str, Any],
+        frame: pd.DataFrame,
+        cont: np.ndarray,
+        anchor: np.ndarray,
+        prior_lo: np.ndarray,
+        prior_hi: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(median, low, high, extrapolation) for the rows of one fitted group."""
+        filled = np.where(np.isnan(cont), group["center"], cont)
+        below = np.clip(group["lo"] - RANGE_TOL - filled, 0, None)
+        above = np.clip(filled - group["hi"] - RANGE_TOL, 0, None)
+        outside = (below + above).sum(axis=1)
+        unseen = ~np.isin(frame["strategy"].to_numpy(), group["strategies"])
+        outside = outside + unseen.astype(float)
+        clipped = np.clip(filled, group["lo"] - self.clip_log, group["hi"] + self.clip_log)
+        x = design(
+            frame, clipped, group["center"], group["scale"], group["strategies"],
+            group["workloads"],
+        )  # fmt: skip
+        m = anchor + x @ group["coef"]
+        widen = 1.0 + self.widen_per_log * outside
+        q_lo = self.resid_lo_ if np.isfinite(self.resid_lo_) else None
+        q_hi = self.resid_hi_ if np.isfinite(self.resid_hi_) else None
+        lo_w = (q_lo if q_lo is not None else prior_lo) * widen
+        hi_w = (q_hi if q_hi is not None else prior_hi) * widen
+        return m, m + np.minimum(lo_w, 0.0), m + np.maximum(hi_w, 0.0), outside > 1e-9
+
+    def _anchor(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Prior log FLOP/s per device and its log offsets to the prior's low / high."""
+        priors = getattr(self, "priors_", None)
+        if priors is None:
+            priors = load_priors(self.priors)
+        n = len(frame)
+        anchor, lo, hi = np.empty(n), np.empty(n), np.empty(n)
+        peaks = frame["peak_flops_per_s"].to_numpy(dtype=float)
+        acc = frame["accelerator"].to_numpy()
+        prec = frame["precision"].to_numpy()
+        cache: dict[tuple[str, str, bool], tuple[float, float, float]] = {}
+        for i in range(n):
+            has_peak = bool(np.isfinite(peaks[i]) and peaks[i] > 0)
+            key = (str(acc[i]), str(prec[i]), has_peak)
+            if key not in cache:
+                cache[key] = _prior_anchor(priors, *key)
+            a, lo[i], hi[i] = cache[key]
+            anchor[i] = a + (math.log(peaks[i]) if has_peak else 0.0)
+        return anchor, lo, hi
+
+    def summary(self) -> dict[str, Any]:
+        """What the model learned: runs, groups (typical MFU or FLOP/s), interval width."""
+        check_is_fitted(self, "groups_")
+        groups = [
+            {
+                "accelerator": acc,
+                "precision": prec,
+                "runs": g["n"],
+                "efficiency_vs_prior": math.exp(g["mean_resid"]),
+                "strategies": ",".join(g["strategies"]),
+                "alpha": g.get("alpha"),
+            }
+            for (acc, prec), g in self.groups_.items()
+        ]
+        return {
+            "runs": self.n_runs_,
+            "groups": groups,
+            "interval_low_factor": _exp_or_none(self.resid_lo_),
+            "interval_high_factor": _exp_or_none(self.resid_hi_),
+            "coverage": self.coverage,
+        }
+
+
+def _prior_anchor(
+    priors: pd.DataFrame, accelerator: str, precision: str, has_peak: bool
+) -> tuple[float, float, float]:
+    """(log of the prior's MFU or FLOP/s, log low/value, log high/value) for one accelerator."""
+    kind = "mfu" if has_peak else "flops_per_s"
+    row = prior_row(priors, kind, accelerator, precision)
+    if row is None:
+        if not has_peak:
+            raise EstimatorError(
+                f"no peak FLOP/s and no prior FLOP/s for accelerator {accelerator!r}: "
+                "add a flops_per_s row to the prior table or record a run on it."
+            )
+        raise EstimatorError("the prior table has no fallback mfu row (key '*').")
+    return (
+        math.log(row["value"]),
+        math.log(row["low"] / row["value"]),
+        math.log(row["high"] / row["value"]),
+    )
+
+
+def _exp_or_none(v: float) -> float | None:
+    return math.exp(v) if math.isfinite(v) else None
+
+
+def conformal(resid: np.ndarray, coverage: float) -> tuple[float, float]:
+    """Interval tails from leave-one-out residuals (jackknife quantiles, interpolated).
+
+    Needs at least :data:`MIN_CALIBRATION_RUNS` residuals; fewer give -inf/inf (prior tails).
+    """
+    r = np.sort(resid[np.isfinite(resid)])
+    if len(r) < MIN_CALIBRATION_RUNS:
+        return -math.inf, math.inf
+    tail = (1.0 - coverage) / 2.0
+    lo, hi = np.quantile(r, [tail, 1.0 - tail])
+    return float(lo), float(hi)
+
+
+def energy_table(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[float, float, float]]:
+    """Measured joules per FLOP per (accelerator, precision): median, 10th, 90th percentile."""
+    if "energy_j_per_flop" not in frame.columns:
+        return {}
+    out = {}
+    for key, sub in frame.groupby(["accelerator", "precision"]):
+        v = sub["energy_j_per_flop"].to_numpy(dtype=float)
+        v = v[np.isfinite(v) & (v > 0)]
+        if len(v):
+            out[(str(key[0]), str(key[1]))] = (
+                float(np.median(v)),
+                float(np.quantile(v, 0.1)),
+                float(np.quantile(v, 0.9)),
+            )
+    return out

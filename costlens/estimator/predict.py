@@ -1,0 +1,232 @@
+"""Estimates for many scenarios at once: FLOPs, throughput, hours, dollars and energy, vectorised.
+
+Wall time = FLOPs / (per-device sustained FLOP/s x devices); the model gives the FLOP/s with its
+interval, the price table the accelerator's peak, TDP and the billed rate (whole instances).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from sklearn.utils.validation import check_is_fitted
+
+from costlens.errors import EstimatorError, PriceNotFoundError
+from costlens.estimator.persistence import load_model
+from costlens.estimator.priors import default_trainable_fraction
+from costlens.estimator.scenarios import scenario_columns
+from costlens.estimator.types import Estimate, Scenario, price_table
+from costlens.physics import strategy_flops
+from costlens.units import J_PER_KWH, S_PER_H
+from costlens.vocab import CPU_KEY
+
+if TYPE_CHECKING:
+    from costlens.catalog import PriceTable
+    from costlens.estimator.model import CostModel
+
+Columns = dict[str, np.ndarray]
+
+
+def estimate_many(
+    scenarios: Sequence[Scenario],
+    *,
+    model: CostModel | None = None,
+    prices: PriceTable | None = None,
+    log_eff_offset: np.ndarray | None = None,
+    flops: np.ndarray | None = None,
+) -> list[Estimate]:
+    """Estimates for many scenarios at once (vectorised; 10,000 in well under a second).
+
+    ``flops`` overrides the physics FLOPs and ``log_eff_offset`` shifts the learned log FLOP/s
+    (both used to scale a recorded run from its own measurements). ``prices`` defaults to the
+    price table in force; ``model`` to the saved (else prior-only) model.
+    """
+    scenarios = list(scenarios)
+    if not scenarios:
+        return []
+    prices = price_table(prices)
+    model = model if model is not None else load_model()
+    check_is_fitted(model, "groups_")
+    c = scenario_columns(scenarios)
+    gl = _gpu_lookup(c["gpu"], c["precision"], prices)
+    total = _physics_flops(c, model) if flops is None else np.asarray(flops, dtype=float)
+    mean, lo, hi, extrap = _log_throughput(model, gl, c, log_eff_offset)
+    thr = np.exp(mean)
+    cols = _hours_and_dollars(c, gl, total, thr, np.exp(lo), np.exp(hi), prices)
+    cols.update(_energy(model, gl, c, total, cols))
+    has_peak = np.isfinite(gl["peak"])
+    cols.update(
+        strategy=c["strategy"],
+        flops=total,
+        mfu_assumed=np.where(has_peak, thr / gl["peak"], np.nan),
+        extrapolation=extrap,
+        spot=c["spot"],
+        gpu=gl["key"],
+        gpus=c["gpus"],
+        precision=c["precision"],
+        flops_per_s_per_device=thr,
+        efficiency_basis=np.where(has_peak, "mfu", "flops_per_s"),
+    )
+    return _estimates(cols)
+
+
+def estimate(
+    s: Scenario, *, model: CostModel | None = None, prices: PriceTable | None = None
+) -> Estimate:
+    """One scenario's estimate (see :func:`estimate_many`)."""
+    return estimate_many([s], model=model, prices=prices)[0]
+
+
+def _gpu_lookup(gpus: np.ndarray, precisions: np.ndarray, prices: PriceTable) -> Columns:
+    """Accelerator key, peak FLOP/s at the precision (NaN for CPUs) and TDP per scenario."""
+    keys = np.empty(len(gpus), dtype=object)
+    peak = np.empty(len(gpus))
+    tdp = np.empty(len(gpus))
+    cache: dict[tuple[str, str], tuple[str, float, float]] = {}
+    for i, (g, p) in enumerate(zip(gpus, precisions, strict=True)):
+        k = (g, p)
+        if k not in cache:
+            spec = prices.spec(g)
+            pk = spec.peak_for(p)
+            if pk is None and spec.key != CPU_KEY:
+                raise EstimatorError(
+                    f"{spec.key} has no {p} peak in the spec table; choose another --precision."
+                )
+            cache[k] = (spec.key, float(pk) if pk else np.nan, float(spec.tdp_w or np.nan))
+        keys[i], peak[i], tdp[i] = cache[k]
+    return {"key": keys, "peak": peak, "tdp_w": tdp}
+
+
+def _physics_flops(c: Columns, model: CostModel) -> np.ndarray:
+    """Training FLOPs per scenario; LoRA / frozen-features without a trainable share take the
+    prior table's default share."""
+    frac = c["trainable_fraction"].copy()
+    for strat in ("lora", "frozen-features"):
+        m = (c["strategy"] == strat) & np.isnan(frac)
+        if m.any():
+            frac[m] = default_trainable_fraction(strat, model.priors_)
+    return strategy_flops(
+        c["params"], c["tokens"], c["strategy"], trainable_fraction=frac,
+        n_layers=c["n_layers"], d_model=c["d_model"], seq_len=c["seq_len"], epochs=c["epochs"],
+    )  # fmt: skip
+
+
+def _log_throughput(
+    model: CostModel, gl: Columns, c: Columns, log_eff_offset: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(median, low, high, extrapolation) of log FLOP/s per device; an offset (anchoring on a
+    recorded run) shifts all three, never above the device's peak."""
+    X = pd.DataFrame(
+        {
+            "accelerator": gl["key"],
+            "precision": c["precision"],
+            "strategy": c["strategy"],
+            "workload": [w or "" for w in c["workload"]],
+            "params": c["params"],
+            "tokens_per_step": c["tokens_per_step"],
+            "world_size": c["gpus"],
+            "peak_flops_per_s": gl["peak"],
+        }
+    )
+    mean, lo, hi, extrap = model.predict_interval(X)
+    if log_eff_offset is not None:
+        off = np.asarray(log_eff_offset, dtype=float)
+        mean, lo, hi = mean + off, lo + off, hi + off
+        peak_log = np.log(gl["peak"])
+        ok = np.isfinite(peak_log)
+        for arr in (mean, lo, hi):
+            arr[ok] = np.minimum(arr[ok], peak_log[ok])
+    return mean, lo, hi, extrap
+
+
+def _hours_and_dollars(
+    c: Columns,
+    gl: Columns,
+    flops: np.ndarray,
+    thr: np.ndarray,
+    thr_lo: np.ndarray,
+    thr_hi: np.ndarray,
+    prices: PriceTable,
+) -> Columns:
+    """Wall and GPU hours, compute, label and total dollars (low: the fast end of throughput)."""
+    gpus = c["gpus"]
+    wall = {
+        "": flops / (thr * gpus) / S_PER_H,
+        "_low": flops / (thr_hi * gpus) / S_PER_H,
+        "_high": flops / (thr_lo * gpus) / S_PER_H,
+    }
+    rate, prov, inst = _price_lookup(gl["key"], c, prices)
+    labels = np.nan_to_num(c["labelled_samples"] * c["usd_per_label"], nan=0.0)
+    out: Columns = {"label_cost_usd": labels, "provider": prov, "instance_type": inst}
+    out["usd_per_gpu_hour"] = rate
+    for tail, hours in wall.items():
+        out["wall_hours" + tail] = hours
+        out["gpu_hours" + tail] = hours * gpus
+        out["cost_usd" + tail] = hours * gpus * rate
+        out["total_cost_usd" + tail] = out["cost_usd" + tail] + labels
+    return out
+
+
+def _price_lookup(
+    keys: np.ndarray, c: Columns, prices: PriceTable
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(billed $ per GPU-hour, provider, instance type) of the cheapest matching instance; NaN
+    and "" where no price is known, unless the user named the provider or instance."""
+    n = len(keys)
+    rate = np.full(n, np.nan)
+    prov = np.empty(n, dtype=object)
+    inst = np.empty(n, dtype=object)
+    cache: dict[tuple, tuple[float, str, str]] = {}
+    for i in range(n):
+        k = (keys[i], int(c["gpus"][i]), c["provider"][i], c["instance"][i], bool(c["spot"][i]))
+        if k not in cache:
+            try:
+                q = prices.cheapest(k[0], k[1], provider=k[2], spot=k[4], instance_type=k[3])
+                cache[k] = (q.billed_usd_per_gpu_hour(k[1]), q.provider, q.instance_type)
+            except PriceNotFoundError:
+                if k[2] or k[3]:  # the user asked for this provider / instance: say so
+                    raise
+                cache[k] = (np.nan, "", "")
+        rate[i], prov[i], inst[i] = cache[k]
+    return rate, prov, inst
+
+
+def _energy(model: CostModel, gl: Columns, c: Columns, flops: np.ndarray, cols: Columns) -> Columns:
+    """kWh: measured J/FLOP of recorded runs on the same accelerator and precision where
+    available, else TDP x devices x hours (an upper bound); NaN when neither is known."""
+    n = len(flops)
+    mid, lo, hi = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    basis = np.full(n, "unknown", dtype=object)
+    tdp_kw = gl["tdp_w"] * c["gpus"] / 1000.0
+    has_tdp = np.isfinite(tdp_kw)
+    mid[has_tdp] = (tdp_kw * cols["wall_hours"])[has_tdp]
+    lo[has_tdp] = (tdp_kw * cols["wall_hours_low"])[has_tdp]
+    hi[has_tdp] = (tdp_kw * cols["wall_hours_high"])[has_tdp]
+    basis[has_tdp] = "tdp_upper_bound"
+    table = getattr(model, "energy_", {}) or {}
+    if table:
+        for i in range(n):
+            e = table.get((gl["key"][i], c["precision"][i]))
+            if e is not None:
+                mid[i], lo[i], hi[i] = (v * flops[i] / J_PER_KWH for v in e)
+                basis[i] = "measured_j_per_flop"
+    return {"energy_kwh": mid, "energy_kwh_low": lo, "energy_kwh_high": hi, "energy_basis": basis}
+
+
+_CASTS = {"float": float, "int": int, "bool": bool, "str": str}
+
+
+def _estimates(cols: Columns) -> list[Estimate]:
+    """One :class:`Estimate` per row of ``cols`` (one array per Estimate field)."""
+    lists = []
+    for f in dataclasses.fields(Estimate):
+        cast = _CASTS[str(f.type)]
+        arr = cols[f.name]
+        lists.append(
+            np.asarray(arr, dtype=float).tolist() if cast is float else [cast(v) for v in arr]
+        )
+    names = [f.name for f in dataclasses.fields(Estimate)]
+    return [Estimate(**dict(zip(names, row, strict=True))) for row in zip(*lists, strict=True)]

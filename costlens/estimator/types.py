@@ -1,0 +1,98 @@
+"""What the estimator takes and gives: :class:`Scenario` (a job to price) and :class:`Estimate`.
+
+Light on purpose (no numpy, pandas or scikit-learn): plans, forecasts and the dashboard build
+scenarios and read estimates without loading the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from costlens.units import json_ready
+
+if TYPE_CHECKING:
+    from costlens.catalog import PriceTable
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One training job to price. ``tokens``: tokens for language models, else samples x epochs.
+
+    Trailing optional fields beyond the contract: ``tokens_per_step`` (per device, for the
+    efficiency model; default: like the recorded runs), ``workload`` (a recorded script name),
+    ``epochs`` (frozen-features: the frozen forward pass runs once per unique sample, cached).
+    """
+
+    params: float
+    tokens: float
+    strategy: str = "scratch"
+    gpu: str = "A100-80GB"
+    gpus: int = 1
+    precision: str = "bf16"
+    provider: str | None = None
+    instance: str | None = None
+    spot: bool = False
+    trainable_fraction: float | None = None
+    labelled_samples: float | None = None
+    usd_per_label: float | None = None
+    n_layers: int | None = None
+    d_model: int | None = None
+    seq_len: int | None = None
+    tokens_per_step: float | None = None
+    workload: str | None = None
+    epochs: float | None = None
+
+
+@dataclass
+class Estimate:
+    """Every figure with its 80% interval (low = 10th, high = 90th percentile).
+
+    Dollar figures are NaN (``None`` in :meth:`as_dict`) when no price is known for the
+    accelerator (e.g. a CPU without a price row); energy likewise without a TDP or measurement.
+    """
+
+    strategy: str
+    flops: float
+    wall_hours: float
+    wall_hours_low: float
+    wall_hours_high: float
+    gpu_hours: float
+    gpu_hours_low: float
+    gpu_hours_high: float
+    cost_usd: float
+    cost_usd_low: float
+    cost_usd_high: float
+    energy_kwh: float
+    energy_kwh_low: float
+    energy_kwh_high: float
+    label_cost_usd: float
+    total_cost_usd: float
+    total_cost_usd_low: float
+    total_cost_usd_high: float
+    mfu_assumed: float
+    extrapolation: bool
+    provider: str
+    instance_type: str
+    usd_per_gpu_hour: float
+    spot: bool
+    gpu: str = ""
+    gpus: int = 1
+    precision: str = ""
+    flops_per_s_per_device: float = float("nan")
+    energy_basis: str = ""
+    efficiency_basis: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-safe dict (NaN becomes None, numpy scalars plain Python)."""
+        return {f.name: json_ready(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+def price_table(prices: PriceTable | None) -> PriceTable:
+    """``prices``, else the price table in force (shipped tables plus the user's file)."""
+    if prices is not None:
+        return prices
+    from costlens.catalog import PriceTable
+
+    return PriceTable.load()
