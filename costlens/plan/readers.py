@@ -62,11 +62,14 @@ def _read_csv(path: Path, v: Validator) -> list[PlannedJob]:
 
 def _read_xlsx(path: Path, v: Validator) -> list[PlannedJob]:
     """The first sheet of a workbook, laid out like a CSV plan (line = spreadsheet row)."""
+    import zipfile
+
     from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
 
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
+    except (OSError, KeyError, zipfile.BadZipFile, InvalidFileException) as exc:
         raise PlanError(f"not a readable XLSX file: {exc}", path=str(path)) from exc
     try:
         rows = wb.worksheets[0].iter_rows(values_only=True)
@@ -76,7 +79,9 @@ def _read_xlsx(path: Path, v: Validator) -> list[PlannedJob]:
             cells = list(row)
             if width is None and any(c is not None for c in cells):
                 width = max(i + 1 for i, c in enumerate(cells) if c is not None)
-            out.append((line, cells[:width] if width else cells))
+            if width is not None and all(c is None for c in cells[width:]):
+                cells = cells[:width]  # blank cells right of the header are not fields
+            out.append((line, cells))
         return _read_rows(out, path, v)
     finally:
         wb.close()

@@ -159,6 +159,15 @@ def test_xlsx_plan_reads_like_the_csv_one(tmp_path: Path, prices) -> None:
     with pytest.raises(PlanError) as info:
         load_plan(path, prices=prices)
     assert (info.value.line, info.value.column) == (5, "gpus")
+    wb.active.cell(row=5, column=table[0].index("gpus") + 1, value=8)
+    wb.active.cell(row=6, column=len(table[0]) + 1, value="stray")
+    wb.save(path)
+    with pytest.raises(PlanError, match="fields where the header has") as info:
+        load_plan(path, prices=prices)
+    assert info.value.line == 6
+    path.write_text("not a workbook")
+    with pytest.raises(PlanError, match="not a readable XLSX file"):
+        load_plan(path, prices=prices)
 
 
 def test_plan_columns_are_the_documented_ones() -> None:
