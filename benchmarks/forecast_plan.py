@@ -91,21 +91,26 @@ def naive_simulate(dist, alternatives, repeats, group, n_groups, n_sims, seed):
     return sums
 
 
-def _inputs(jobs, n_sims):
+def _inputs(jobs, n_sims, prices):
     """The plan's fitted distributions, what-if distributions, repeats and groups."""
-    from costlens import forecast as fcm
     from costlens.estimator import estimate_many, load_model
+    from costlens.forecast import fit, job_scenario, whatifs
 
     model = load_model()
-    scen = [fcm.job_scenario(j) for j in jobs]
-    est = estimate_many(scen, model=model)
-    dist = fcm._fit(est)
+    scen = [job_scenario(j) for j in jobs]
+    est = estimate_many(scen, model=model, prices=prices)
+    dist = fit(est)
     alts = {}
-    for name, (changed, new_scen, _) in fcm._what_if_scenarios(jobs, scen, "lora", None).items():
+    changes = {
+        "transfer": whatifs.transfer_change(jobs, "lora"),
+        "cheapest_provider": whatifs.cheapest_change(jobs, scen, est, prices),
+    }
+    for name, change in changes.items():
         new = list(est)
-        for i, e in zip(changed, estimate_many(new_scen, model=model), strict=True):
+        got = estimate_many(change.scenarios, model=model, prices=prices)
+        for i, e in zip(change.jobs, got, strict=True):
             new[i] = e
-        alts[name] = fcm._fit(new)
+        alts[name] = fit(new)
     pairs = sorted({(j.month, j.project) for j in jobs})
     index = {p: i for i, p in enumerate(pairs)}
     group = np.array([index[(j.month, j.project)] for j in jobs])
@@ -115,18 +120,20 @@ def _inputs(jobs, n_sims):
 
 def measure(n_jobs: int, n_sims: int, repeats: int) -> dict:
     from costlens import export
-    from costlens.forecast import forecast, load_plan, simulate
+    from costlens.catalog import PriceTable
+    from costlens.forecast import ForecastOptions, forecast, load_plan, simulate
 
     folder = Path(tempfile.mkdtemp(prefix="costlens-bench-"))
     plan = generate_plan(folder / "plan.csv", n_jobs)
-    forecast(load_plan(plan), n_sims=200)  # warm imports and caches
+    prices = PriceTable.load()
+    forecast(load_plan(plan, prices=prices), ForecastOptions(n_sims=200), prices=prices)  # warm
     e2e, loads, writes = [], [], {"json": [], "csv": [], "xlsx": []}
     fc = None
     for _ in range(repeats):
         t0 = time.perf_counter()
-        jobs = load_plan(plan)
+        jobs = load_plan(plan, prices=prices)
         t1 = time.perf_counter()
-        fc = forecast(jobs, n_sims=n_sims)
+        fc = forecast(jobs, ForecastOptions(n_sims=n_sims), prices=prices)
         e2e.append(time.perf_counter() - t0)
         loads.append(t1 - t0)
         for fmt in writes:
@@ -134,7 +141,7 @@ def measure(n_jobs: int, n_sims: int, repeats: int) -> dict:
             export.write(fc, folder / f"forecast.{fmt}")
             writes[fmt].append(time.perf_counter() - t)
 
-    dist, alts, reps, group, n_groups = _inputs(jobs, n_sims)
+    dist, alts, reps, group, n_groups = _inputs(jobs, n_sims, prices)
     fast, slow = [], []
     fast_sums = slow_sums = None
     for _ in range(repeats):  # alternate A and B
@@ -159,7 +166,7 @@ def measure(n_jobs: int, n_sims: int, repeats: int) -> dict:
         "sim_naive_s": statistics.median(slow),
         "fast_p10_p90": np.percentile(f_tot, [10, 90]).tolist(),
         "naive_p10_p90": np.percentile(s_tot, [10, 90]).tolist(),
-        "total": fc.total,
+        "total": fc.total.as_dict(),
     }
 
 

@@ -992,20 +992,22 @@ def run_forecast(
         return None
     if budget_usd is not None and not budget_usd > 0:
         budget_usd = None
+    from costlens.catalog import PriceTable
+
     model = estimator_model()
+    prices = PriceTable.load()
+    options = fmod.ForecastOptions(budget_usd=budget_usd, budget_period=budget_period)
     if not upload:
-        return fmod.forecast(
-            example_plan_path(), budget_usd=budget_usd, budget_period=budget_period, model=model
-        )
+        return fmod.forecast(example_plan_path(), options, prices=prices, model=model)
     raw = decode_upload(upload["contents"], upload["name"])
     path = write_temp(raw, Path(upload["name"]).suffix or ".csv")
     try:
-        jobs = fmod.load_plan(path)
+        jobs = fmod.load_plan(path, prices=prices)
     except CostlensError as exc:  # name the user's file, not the temporary copy
         raise type(exc)(str(exc).replace(str(path), upload["name"])) from None
     finally:
         path.unlink(missing_ok=True)
-    return fmod.forecast(jobs, budget_usd=budget_usd, budget_period=budget_period, model=model)
+    return fmod.forecast(jobs, options, prices=prices, model=model)
 
 
 def forecast_file(fc: Any, fmt: str) -> tuple[bytes, str]:
@@ -1050,21 +1052,23 @@ def forecast_rows(fc: Any) -> list[dict[str, str]]:
 
 def forecast_notes(fc: Any) -> list[str]:
     """Totals, budget verdict and what-ifs as sentences."""
-    t = fc.total
+    t = fc.total.as_dict()
+    budget = fc.budget.as_dict() if fc.budget else None
     notes = [
         f"{t['jobs']} planned jobs ({t['runs']} runs): expected ${t['cost_usd']:,.0f} "
         f"(80%: ${t['cost_usd_low']:,.0f} to ${t['cost_usd_high']:,.0f}), "
         f"{t['gpu_hours']:,.0f} GPU-hours, {t['energy_kwh']:,.0f} kWh."
     ]
-    if fc.budget:
-        over = fc.budget.get("over_months") or []
-        per = "a month" if fc.budget["period"] == "month" else "in total"
+    if budget:
+        over = budget.get("over_months") or []
+        per = "a month" if budget["period"] == "month" else "in total"
         notes.append(
-            f"Over the budget of ${fc.budget['budget_usd']:,.0f} {per}: {', '.join(over)}."
+            f"Over the budget of ${budget['budget_usd']:,.0f} {per}: {', '.join(over)}."
             if over
-            else f"Within the budget of ${fc.budget['budget_usd']:,.0f} {per} (expected cost)."
+            else f"Within the budget of ${budget['budget_usd']:,.0f} {per} (expected cost)."
         )
-    for name, w in (fc.what_ifs or {}).items():
+    for name, what_if in fc.what_ifs.items():
+        w = what_if.as_dict()
         if w.get("savings_usd") is None:
             continue
         notes.append(

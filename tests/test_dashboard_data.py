@@ -341,7 +341,7 @@ def test_forecast_upload_checked_and_errors_name_the_file():
     upload = data.plan_upload(_data_url(plan), "my plan.csv")
     assert upload["name"] == "my plan.csv"
     fc = data.run_forecast(upload)
-    assert fc.total["jobs"] == len(plan.strip().splitlines()) - 1
+    assert fc.total.jobs == len(plan.strip().splitlines()) - 1
     with pytest.raises(UsageError, match="plan is a"):
         data.plan_upload(_data_url("x"), "evil.exe")
     with pytest.raises(UsageError):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from costlens.cli.common import DbOption, FormatOption, OutputFormat, stdout_console
+
+if TYPE_CHECKING:  # pragma: no cover
+    from costlens.forecast import Forecast
 
 PROGRESS_MIN_JOBS = 500  # plans at least this long get a progress bar on stderr
 
@@ -61,18 +65,17 @@ def _summary_rows(records: list[dict], key: str, budget: bool) -> list[dict]:
     return rows
 
 
-def _print_table(fc: Any) -> None:
-
+def _print_table(fc: Forecast) -> None:
     console = stdout_console()
-    month_budget = bool(fc.budget and fc.budget["period"] == "month")
+    b = fc.budget
     months = fc.months.to_dict(orient="records")
-    total = {"month": "total", **fc.total}
-    if fc.budget and not month_budget:
-        total["p_over_budget"] = fc.budget["periods"][0]["p_over_budget"]
+    total: dict[str, Any] = {"month": "total", **fc.total.as_dict()}
+    if b and b.period != "month":
+        total["p_over_budget"] = b.periods[0].p_over_budget
     console.print(
         _table(
             "Forecast by month (USD; P10-P90 = 80% interval)",
-            _summary_rows([*months, total], "month", bool(fc.budget)),
+            _summary_rows([*months, total], "month", bool(b)),
         )
     )
     console.print(
@@ -82,29 +85,28 @@ def _print_table(fc: Any) -> None:
         rows = [
             {
                 "what-if": name,
-                "jobs changed": w["jobs_changed"],
-                "cost": _usd(w["total_cost_usd"]),
-                "savings": _usd(w["savings_usd"]),
-                "savings P10-P90": _range(w, "savings_usd"),
+                "jobs changed": w.jobs_changed,
+                "cost": _usd(w.total_cost_usd),
+                "savings": _usd(w.savings_usd),
+                "savings P10-P90": _range(w.as_dict(), "savings_usd"),
             }
             for name, w in fc.what_ifs.items()
         ]
         console.print(_table("What-ifs (same plan, same random draws)", rows))
         for name, w in fc.what_ifs.items():
-            console.print(f"[dim]{name}: {w['description']}[/dim]")
-    if fc.budget:
-        b = fc.budget
-        over = ", ".join(b["over_months"]) or "none"
+            console.print(f"[dim]{name}: {w.description}[/dim]")
+    if b:
+        over = ", ".join(b.over_months) or "none"
         console.print(
-            f"Budget {_usd(b['budget_usd'])} per {b['period']}: over in {over} "
+            f"Budget {_usd(b.budget_usd)} per {b.period}: over in {over} "
             "(expected cost above the budget; P(over) from the simulation)."
         )
-    unknown = fc.total.get("energy_unknown_jobs")
+    unknown = fc.total.energy_unknown_jobs
     if unknown:
         console.print(f"[dim]energy unknown for {unknown} job(s) (no TDP in the spec table).[/dim]")
     sim = fc.assumptions["simulation"]
     console.print(
-        f"[dim]{fc.total['jobs']} jobs, {fc.total['runs']} runs; {sim['n_sims']} simulations, "
+        f"[dim]{fc.total.jobs} jobs, {fc.total.runs} runs; {sim['n_sims']} simulations, "
         f"seed {sim['seed']}, correlation between jobs {sim['correlation']}.[/dim]"
     )
 
@@ -142,7 +144,7 @@ def forecast_cmd(
     plan: Annotated[
         Path,
         typer.Argument(
-            help="Plan file (.csv, .toml or .yaml): one planned job per row; see "
+            help="Plan file (.csv, .xlsx, .toml or .yaml): one planned job per row; see "
             "data/example_plan.csv.",
             show_default=False,
         ),
@@ -192,57 +194,45 @@ def forecast_cmd(
 
     if budget is not None and not budget > 0:
         raise UsageError(f"--budget must be a positive amount in USD (got {budget}).")
+    _run(
+        plan, out=out, prices=prices, db=db, fmt=fmt, n_sims=sims, seed=seed,
+        correlation=correlation, budget_usd=budget, budget_period=budget_period.value,
+        transfer_strategy=transfer_strategy,
+    )  # fmt: skip
+
+
+def _run(plan: Path, *, out, prices, db, fmt: OutputFormat, **options: Any) -> None:
+    """Load the prices and the plan, forecast, write ``out`` and print in ``fmt``."""
+    from costlens.catalog import PriceTable
+    from costlens.export import format_for, to_csv, to_json, write
+    from costlens.forecast import ForecastOptions, forecast
+    from costlens.plan import load_plan
+
     if out is not None:
-        from costlens.export import format_for
-
         format_for(out)  # a bad suffix is refused before any work
-    from costlens import forecast as fcmod
-
-    price_table = None
-    if prices is not None:
-        from costlens.catalog import load_prices
-
-        price_table = load_prices(prices)
-    jobs = fcmod.load_plan(plan, prices=price_table)
+    price_table = PriceTable.load(prices)
+    jobs = load_plan(plan, prices=price_table)
     model = None
     if db is not None:
         from costlens.estimator import load_model
 
         model = load_model(db)
-    kwargs = dict(
-        budget_usd=budget,
-        budget_period=budget_period.value,
-        model=model,
-        n_sims=sims,
-        seed=seed,
-        correlation=correlation,
-        transfer_strategy=transfer_strategy,
-        prices=price_table,
-    )
-    if len(jobs) >= PROGRESS_MIN_JOBS:
-        with _Progress() as progress:
-            fc = fcmod.forecast(jobs, progress=progress, **kwargs)
-    else:
-        fc = fcmod.forecast(jobs, **kwargs)
-    fc.assumptions["plan"] = str(plan)
-    fc.assumptions["plan_sha256"] = fcmod.plan_fingerprint(plan)
+    big = len(jobs) >= PROGRESS_MIN_JOBS
+    with _Progress() if big else contextlib.nullcontext() as progress:
+        fc = forecast(
+            jobs, ForecastOptions(**options), prices=price_table, model=model, progress=progress,
+            source=plan,
+        )  # fmt: skip
     if out is not None:
         from rich.console import Console
 
         console = Console(stderr=True)
-        if len(jobs) >= PROGRESS_MIN_JOBS:
-            with console.status(f"writing {out}"):
-                fc.write(out)
-        else:
-            fc.write(out)
+        with console.status(f"writing {out}") if big else contextlib.nullcontext():
+            write(fc, out)
         console.print(f"wrote {out}")
     if fmt is OutputFormat.json:
-        from costlens.export import to_json
-
         sys.stdout.write(to_json(fc) + "\n")
     elif fmt is OutputFormat.csv:
-        from costlens.export import to_csv
-
         to_csv(fc, sys.stdout)
     else:
         _print_table(fc)

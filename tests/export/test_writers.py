@@ -12,9 +12,9 @@ import pytest
 
 from costlens.errors import CostlensError, UsageError
 from costlens.export import CSV_COLUMNS, USD_FORMAT, write, write_csv, write_json, write_xlsx
-from costlens.forecast import forecast
+from costlens.forecast import ForecastOptions, forecast
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "data" / "example_plan.csv"
 
 
@@ -27,7 +27,7 @@ def fc():
     old = os.environ.get("COSTLENS_HOME")
     os.environ["COSTLENS_HOME"] = tempfile.mkdtemp()  # no saved model: the prior-only one
     try:
-        return forecast(EXAMPLE, n_sims=2000, budget_usd=4000.0)
+        return forecast(EXAMPLE, ForecastOptions(n_sims=2000, budget_usd=4000.0))
     finally:
         if old is None:
             os.environ.pop("COSTLENS_HOME", None)
@@ -157,7 +157,7 @@ def test_a_failed_write_leaves_no_file_and_keeps_the_old_one(
                 a.write_text("half a file")
         raise _Boom("disk full")
 
-    import costlens.export as export
+    import costlens.export.csv_layout as export
 
     if ext == "xlsx":
         monkeypatch.setattr(openpyxl.Workbook, "save", lambda self, p: half_then_fail(Path(p)))

@@ -1,0 +1,48 @@
+"""How to forecast: the simulation's settings, the budget and the what-ifs, checked once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from costlens.errors import CostlensError
+from costlens.forecast.simulate import DEFAULT_SEED, DEFAULT_SIMS
+from costlens.vocab import TRANSFER_STRATEGIES
+
+BUDGET_PERIODS = ("month", "total")
+
+
+@dataclass(frozen=True)
+class ForecastOptions:
+    """Settings of :func:`costlens.forecast.forecast`.
+
+    ``n_sims`` Monte Carlo draws from ``seed`` (same seed, same figures); ``correlation`` in
+    [0, 1] is a shared factor in every draw (use it when the estimator may be off in the same
+    direction for every job). ``budget_usd`` applies per month (``budget_period="month"``) or to
+    the whole plan (``"total"``). ``what_ifs`` runs the transfer (as ``transfer_strategy``) and
+    cheapest-provider what-ifs.
+    """
+
+    n_sims: int = DEFAULT_SIMS
+    seed: int = DEFAULT_SEED
+    correlation: float = 0.0
+    budget_usd: float | None = None
+    budget_period: str = "month"
+    transfer_strategy: str = "lora"
+    what_ifs: bool = True
+
+    def __post_init__(self) -> None:
+        if self.n_sims < 100:
+            raise CostlensError(f"n_sims must be at least 100 (got {self.n_sims}).")
+        if not 0 <= self.correlation <= 1:
+            raise CostlensError(f"correlation must be in [0, 1] (got {self.correlation}).")
+        if self.budget_period not in BUDGET_PERIODS:
+            raise CostlensError(
+                f"budget period must be 'month' or 'total' (got {self.budget_period!r})."
+            )
+        if self.budget_usd is not None and not self.budget_usd > 0:
+            raise CostlensError(f"the budget must be positive (got {self.budget_usd}).")
+        if self.transfer_strategy not in TRANSFER_STRATEGIES:
+            raise CostlensError(
+                f"transfer strategy {self.transfer_strategy!r} is not a transfer strategy; use "
+                f"one of {', '.join(TRANSFER_STRATEGIES)}."
+            )

@@ -1,0 +1,65 @@
+"""The plan's schema: its columns and one validated job (:class:`PlannedJob`).
+
+A *plan* is user input: one planned job per row of a CSV or XLSX file (or one ``[[job]]`` table
+of a TOML file, or one item of a YAML list). Columns (units in brackets):
+
+- required: ``name``, ``month`` (YYYY-MM), ``strategy`` (scratch | full-finetune | lora |
+  frozen-features), ``params`` (model parameters; ``7B``, ``125M`` and ``1.3e9`` all work),
+  ``tokens`` (training tokens of one epoch of one run), ``gpu`` (any name ``costlens gpus``
+  knows), ``gpus`` (accelerators per run), ``provider`` (a provider of the price table, or ``any``
+  for the cheapest), ``repeats`` (independent runs of this job, >= 1);
+- optional: ``project``, ``samples`` (training examples, informational), ``epochs`` (passes over
+  ``tokens``; default 1), ``instance`` (instance type), ``spot`` (true/false),
+  ``trainable_fraction`` ((0, 1]; LoRA adapters or a frozen-features head),
+  ``labelled_samples`` and ``usd_per_label`` (labelling cost, both or neither; bought once per
+  job), ``precision`` (fp32 | tf32 | bf16 | fp16 | fp8; default bf16), ``transfer_tokens``
+  (tokens the transfer what-if of a scratch job would train on; default: the job's own tokens).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from costlens.vocab import DEFAULT_PROJECT
+
+REQUIRED_COLUMNS = (
+    "name", "month", "strategy", "params", "tokens", "gpu", "gpus", "provider", "repeats",
+)  # fmt: skip
+OPTIONAL_COLUMNS = (
+    "project", "samples", "epochs", "instance", "spot", "trainable_fraction", "labelled_samples",
+    "usd_per_label", "precision", "transfer_tokens",
+)  # fmt: skip
+PLAN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+ANY_PROVIDER = ("any", "cheapest", "*")  # a provider cell meaning "the cheapest of any"
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """One validated row of a plan. ``line`` is where it sits in the plan file."""
+
+    name: str
+    month: str
+    strategy: str
+    params: float
+    tokens: float  # one epoch of one run
+    gpu: str  # canonical accelerator key
+    gpus: int
+    provider: str | None  # None = cheapest
+    repeats: int
+    project: str = DEFAULT_PROJECT
+    samples: float | None = None
+    epochs: float = 1.0
+    instance: str | None = None
+    spot: bool = False
+    trainable_fraction: float | None = None
+    labelled_samples: float | None = None
+    usd_per_label: float | None = None
+    precision: str = "bf16"
+    transfer_tokens: float | None = None
+    line: int | None = None
+    path: str | None = None
+
+    @property
+    def total_tokens(self) -> float:
+        """Tokens one run trains on (``tokens * epochs``)."""
+        return self.tokens * self.epochs
