@@ -24,6 +24,8 @@ TARGET_CLASSES = (5, 6, 7, 8, 9)
 BUDGETS_PER_CLASS = (10, 40, 120)
 WIDTHS = (2, 4, 8)
 STRATEGIES = ("scratch", "full-finetune", "frozen-features")
+SOURCE_TASK = "digits 0-4"  # the task each width is pretrained on (logged as metric "task")
+TARGET_TASK = "digits 5-9"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,12 @@ class ExperimentConfig:
     seed: int = 0
     lr: float = 1e-3
     head_lr: float = 1e-2  # frozen features: only a linear head trains, a larger rate is usual
+
+    @classmethod
+    def quick(cls) -> ExperimentConfig:
+        """The smallest experiment that still has every strategy (``costlens demo --quick``,
+        the tests): one width, two budgets, a few epochs. Its runs rarely reach the target."""
+        return cls(widths=(2,), budgets_per_class=(10, 40), max_epochs=3, source_epochs=2)
 
 
 @dataclass
@@ -201,7 +209,7 @@ def run_experiment(
                 accuracy=acc,
                 epochs=epochs,
                 labelled_samples=len(src_train[0]),
-                task="digits 0-4",
+                task=SOURCE_TASK,
                 width=width,
             )
         pretrained[width] = model
@@ -256,7 +264,7 @@ def run_experiment(
                 labelled_samples=len(x),
                 reached_target=reached,
                 target_accuracy=cfg.target_accuracy,
-                task="digits 5-9",
+                task=TARGET_TASK,
                 width=width,
             )
         yield RunOutcome(

@@ -25,7 +25,7 @@ def demo(
     host: Annotated[str, typer.Option(help="Dashboard address (loopback).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Dashboard port.", min=1, max=65535)] = 8050,
     quick: Annotated[
-        bool, typer.Option(help="One width and two budgets: a smaller experiment (tests).")
+        bool, typer.Option(help="One width, two budgets, a few epochs: a small experiment (tests).")
     ] = False,
 ) -> None:
     """Record a real transfer-learning experiment on the CPU, price it, fit, forecast, serve."""
@@ -52,9 +52,7 @@ def demo(
     store = open_cli_store(db)  # fails early, with one message, on a bad --db
     db_url = store.url
     store.dispose()
-    cfg = ExperimentConfig(widths=(2,), budgets_per_class=(10, 120))
-    if not quick:
-        cfg = ExperimentConfig()
+    cfg = ExperimentConfig.quick() if quick else ExperimentConfig()
     console.print(
         f"costlens demo: digits 0-4 -> 5-9 transfer experiment on the CPU, recorded into "
         f"{store.display_url}"
