@@ -4,7 +4,8 @@ Append-only JSON lines under ``<home>/journal/``, one file per writing process, 
 append. :func:`replay_pending` replays closed journals into the store idempotently (runs are
 upserted, samples replaced by their natural key, so a replay interrupted half-way and run again
 writes every record once) and removes them. A journal still held by a live process (an flock) is
-left alone. With no journal folder it returns at once.
+left alone. With no journal folder it returns at once. Every store access is a
+:mod:`costlens.store` function.
 """
 
 from __future__ import annotations
@@ -26,11 +27,6 @@ log = logging.getLogger("costlens")
 
 _DATETIME_KEYS = ("started_at", "ended_at", "heartbeat_at", "updated_at")
 SUFFIX = ".jsonl"
-# Run columns a journalled run header never overwrites (progress and outcome come later).
-RUN_PROGRESS_KEYS = frozenset(
-    {"id", "status", "steps", "samples", "tokens", "flops", "ended_at", "heartbeat_at"}
-    | {"exit_code", "metrics_json"}
-)
 
 
 def journal_dir(create: bool = False) -> Path:
@@ -135,20 +131,25 @@ def _iter_records(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _apply(store: Any, rec: Mapping[str, Any]) -> None:
-    from costlens.store.ingest import insert_run, update_run, upsert_rank
+    from costlens.store.ingest import (
+        insert_run,
+        replace_samples,
+        update_run,
+        update_run_facts,
+        upsert_rank,
+    )
+    from costlens.store.progress import rank_sums, run_exists
 
     kind = rec.get("k")
     if kind == "run":
         values = _decode(rec["v"])
         run_id = values["id"]
-        if not _run_exists(store, run_id):
+        if not run_exists(store, run_id):
             insert_run(store, values)
         elif rec.get("owner"):  # facts only: progress and status come from later records
-            update_run(
-                store, run_id, {k: v for k, v in values.items() if k not in RUN_PROGRESS_KEYS}
-            )
+            update_run_facts(store, run_id, values)
     elif kind == "samples":
-        _replace_samples(store, rec["rows"])
+        replace_samples(store, rec["rows"])
     elif kind == "rank":
         values = _decode(rec["v"])
         upsert_rank(store, values)
@@ -163,65 +164,6 @@ def _replay_lines(store: Any, path: Path) -> int:
         _apply(store, rec)
         n += 1
     return n
-
-
-def _run_exists(store: Any, run_id: str) -> bool:
-    from sqlalchemy import select
-
-    from costlens.store.models import Run
-
-    t = Run.__table__
-    with store.engine.connect() as conn:
-        return conn.execute(select(t.c.id).where(t.c.id == run_id)).first() is not None
-
-
-def rank_sums(run_id: str) -> dict[str, Any]:
-    """Column values that set a run's counts from its ranks (SQL subqueries).
-
-    FLOPs, samples and tokens are summed over ranks (each rank does its own share of the work).
-    Steps are the most any rank took: data-parallel ranks take the same optimizer steps together,
-    so a sum would count each step ``world_size`` times.
-    """
-    from sqlalchemy import func, select
-
-    from costlens.store.models import RunRank
-
-    rr = RunRank.__table__
-
-    def total(col: Any, zero: Any, agg: Any = func.sum) -> Any:
-        return (
-            select(func.coalesce(agg(col), zero)).where(rr.c.run_id == run_id)
-        ).scalar_subquery()
-
-    return {
-        "steps": total(rr.c.steps, 0, func.max),
-        "samples": total(rr.c.samples, 0),
-        "tokens": total(rr.c.tokens, 0),
-        "flops": total(rr.c.flops, 0.0),
-    }
-
-
-def _replace_samples(store: Any, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert rows once: rows with the same (run, node, device, time) are deleted first."""
-    from sqlalchemy import text
-
-    from costlens.store.ingest import insert_samples
-
-    if not rows:
-        return
-    groups: dict[tuple[str, int], list[float]] = {}
-    for r in rows:
-        groups.setdefault((r[0], r[2]), []).append(r[1])
-    with store.engine.begin() as conn:
-        for (run_id, node_rank), times in groups.items():
-            conn.execute(
-                text(
-                    "DELETE FROM samples WHERE run_id = :r AND node_rank = :n "
-                    "AND t_unix_s >= :lo AND t_unix_s <= :hi"
-                ),
-                {"r": run_id, "n": node_rank, "lo": min(times), "hi": max(times)},
-            )
-    insert_samples(store, [tuple(r) for r in rows])
 
 
 def pending_files() -> list[Path]:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from costlens.journal import RUN_PROGRESS_KEYS, Journal
+from costlens.journal import Journal
 from costlens.telemetry import Sampler
 
 log = logging.getLogger("costlens")
@@ -194,17 +194,10 @@ class Recorder:
             return False
 
     def _ensure_run_row(self) -> None:
-        from sqlalchemy.exc import IntegrityError
+        from costlens.store.ingest import ensure_run
 
-        from costlens.store.ingest import insert_run, update_run
-
-        values = self._header()
-        try:
-            insert_run(self._store, values)
-        except IntegrityError:  # another rank (or a restart) made it first
-            if self.is_owner:  # facts only; never reset progress or status
-                facts = {k: v for k, v in values.items() if k not in RUN_PROGRESS_KEYS}
-                update_run(self._store, self.run_id, facts)
+        # another rank (or a restart) may have made it first: the owner then updates facts only
+        ensure_run(self._store, self._header(), update_facts=self.is_owner)
 
     def _sample(self) -> None:
         t = time.time()
@@ -283,12 +276,12 @@ class Recorder:
         self._journal_records(rows, rank_values, run_update)
 
     def _write(self, rows: list[tuple], rank_values: dict, run_update: dict, final: bool) -> None:
-        from costlens.journal import _replace_samples, rank_sums
-        from costlens.store.ingest import insert_samples, update_run, upsert_rank
+        from costlens.store.ingest import insert_samples, replace_samples, update_run, upsert_rank
+        from costlens.store.progress import rank_sums
 
         if rows:
             if self._journal.records:  # after an outage a batch may have landed: write it once
-                _replace_samples(self._store, rows)
+                replace_samples(self._store, rows)
             else:
                 insert_samples(self._store, rows)
         if final and self.is_owner and self.nodes > 1:
@@ -323,20 +316,12 @@ class Recorder:
         if self._store is None or self._store_dead:
             return {}
         try:
-            from sqlalchemy import text
+            from costlens.store.progress import devices_energy_mj
 
-            with self._store.engine.connect() as conn:
-                got = conn.execute(
-                    text(
-                        "SELECT SUM(m) FROM (SELECT MAX(energy_mj) AS m FROM samples "
-                        "WHERE run_id = :r AND device_index >= 0 GROUP BY node_rank, device_index)"
-                        " AS per_device"
-                    ),
-                    {"r": self.run_id},
-                ).scalar()
+            got = devices_energy_mj(self._store, self.run_id)
             if got is None:
                 return {}
-            return {"energy_j": float(got) / 1000.0, "energy_source": self.energy_source}
+            return {"energy_j": got / 1000.0, "energy_source": self.energy_source}
         except Exception as exc:
             self._log_once("energy", exc)
             return {}

@@ -21,7 +21,7 @@ def _fast(monkeypatch):
 
 
 def _flops_available() -> bool:
-    return (REPO / "costlens" / "flops.py").is_file()
+    return (REPO / "costlens" / "flops" / "meter.py").is_file()
 
 
 def _only_run(store) -> dict:

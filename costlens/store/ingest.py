@@ -1,4 +1,4 @@
-"""Fast writes: telemetry samples in bulk, runs upserted.
+"""Fast writes: telemetry samples in bulk, runs upserted, journal replays written once.
 
 The ORM costs about 8,000 rows/s; this path goes to the driver directly (``executemany`` on
 SQLite, ``COPY`` on PostgreSQL). See ``benchmarks/ingest.py`` and BENCHMARKS.md.
@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import delete, insert, update
+from sqlalchemy.exc import IntegrityError
 
 from costlens.store.db import Store
 from costlens.store.models import SAMPLE_COLUMNS, Run, RunRank
@@ -19,6 +20,11 @@ SampleRow = Sequence[Any]  # values in SAMPLE_COLUMNS order
 _COLS = ", ".join(SAMPLE_COLUMNS)
 _SQLITE_INSERT = f"INSERT INTO samples ({_COLS}) VALUES ({', '.join('?' for _ in SAMPLE_COLUMNS)})"
 _PG_COPY = f"COPY samples ({_COLS}) FROM STDIN"
+# Run columns a run header written again never overwrites (progress and outcome come later).
+RUN_PROGRESS_KEYS = frozenset(
+    {"id", "status", "steps", "samples", "tokens", "flops", "ended_at", "heartbeat_at"}
+    | {"exit_code", "metrics_json"}
+)
 
 
 def insert_samples(store: Store, rows: Sequence[SampleRow]) -> int:
@@ -88,6 +94,44 @@ def upsert_rank(store: Store, values: Mapping[str, Any]) -> None:
         )
         if not res.rowcount:
             conn.execute(insert(table).values(**values))
+
+
+def ensure_run(store: Store, values: Mapping[str, Any], *, update_facts: bool) -> None:
+    """Insert a run row; when it exists already (another rank, a restart) and ``update_facts``,
+    update its facts only, never its progress or status (:data:`RUN_PROGRESS_KEYS`)."""
+    try:
+        insert_run(store, values)
+    except IntegrityError:
+        if update_facts:
+            update_run_facts(store, values["id"], values)
+
+
+def update_run_facts(store: Store, run_id: str, values: Mapping[str, Any]) -> int:
+    """Update a run's facts from a run header, leaving out :data:`RUN_PROGRESS_KEYS`."""
+    return update_run(
+        store, run_id, {k: v for k, v in values.items() if k not in RUN_PROGRESS_KEYS}
+    )
+
+
+def replace_samples(store: Store, rows: Sequence[SampleRow]) -> None:
+    """Insert rows once: rows with the same (run, node, device, time) are deleted first."""
+    if not rows:
+        return
+    groups: dict[tuple[str, int], list[float]] = {}
+    for r in rows:
+        groups.setdefault((r[0], r[2]), []).append(r[1])
+    table = _samples_table()
+    with store.engine.begin() as conn:
+        for (run_id, node_rank), times in groups.items():
+            conn.execute(
+                delete(table).where(
+                    table.c.run_id == run_id,
+                    table.c.node_rank == node_rank,
+                    table.c.t_unix_s >= min(times),
+                    table.c.t_unix_s <= max(times),
+                )
+            )
+    insert_samples(store, [tuple(r) for r in rows])
 
 
 def _defaults(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,9 +13,10 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Column, DateTime, Float, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
-RUN_STATUSES = ("running", "completed", "failed", "interrupted", "preempted", "lost")
-STRATEGIES = ("scratch", "full-finetune", "lora", "frozen-features", "other")
-PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8")
+# The vocabulary of the status, strategy and precision columns (re-exported for older imports).
+from costlens.vocab import PRECISIONS, RUN_STATUSES, STRATEGIES
+
+__all__ = ["PRECISIONS", "RUN_STATUSES", "SAMPLE_COLUMNS", "STRATEGIES", "Run", "RunRank", "Sample"]
 
 
 def _big(**kw) -> Column:

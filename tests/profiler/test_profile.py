@@ -11,8 +11,8 @@ import uuid
 import pytest
 
 import costlens
-from costlens import profiler
-from costlens.profiler import DistInfo, dist_info, make_run_id
+from costlens.profiler import DistInfo, dist_info, make_run_id, safety, signals
+from costlens.profiler import run as run_module
 from costlens.store.queries import count_samples, get_run, list_runs
 
 
@@ -109,8 +109,8 @@ def test_internal_error_is_logged_once_and_training_goes_on(sqlite_url, monkeypa
     def broken(*a, **k):
         raise RuntimeError("recorder exploded")
 
-    monkeypatch.setattr(profiler, "Recorder", broken)
-    profiler._logged.clear()
+    monkeypatch.setattr(run_module, "Recorder", broken)
+    safety._logged.clear()
     with caplog.at_level(logging.WARNING, logger="costlens"):
         for _ in range(2):
             with costlens.profile(db=sqlite_url) as run:
@@ -149,7 +149,7 @@ def test_sigterm_handler_is_installed_during_a_run_and_restored_after(sqlite_url
 
     before = signal.getsignal(signal.SIGTERM)
     with costlens.profile(db=sqlite_url):
-        assert signal.getsignal(signal.SIGTERM) is profiler._on_sigterm
+        assert signal.getsignal(signal.SIGTERM) is signals._on_sigterm
     assert signal.getsignal(signal.SIGTERM) is before
 
 

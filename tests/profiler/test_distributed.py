@@ -58,7 +58,7 @@ def test_costlens_run_under_torchrun_records_one_run_summed_over_ranks(store, sq
     assert rec["steps"] == max(r[1] for r in ranks)
     assert rec["samples"] == sum(r[2] for r in ranks)
     assert rec["flops"] == pytest.approx(sum(r[3] for r in ranks))
-    if (REPO / "costlens" / "flops.py").is_file():
+    if (REPO / "costlens" / "flops" / "meter.py").is_file():
         assert [r[1] for r in ranks] == [5, 5] and rec["steps"] == 5
         assert rec["samples"] == 2 * 5 * 8
         assert rec["flops"] > 0

@@ -1,71 +1,21 @@
-"""Telemetry samplers: NVML GPUs, the host (psutil), and a do-nothing one, behind one small class.
+"""NVIDIA GPUs through NVML (pynvml), probed lazily, once (never at import).
 
-Each sampler returns :class:`Reading` tuples (one per device; ``device_index`` -1 is the host).
-NVML is probed lazily, once (never at import): without a driver the probe says so once at INFO
-level and GPU telemetry is simply off. NVML errors are mapped where they enter: a device refusing
-one query gives None for that field, never a dead sampler, and never a made-up 0.
+Without a driver the probe says so once at INFO level and GPU telemetry is simply off. NVML errors
+are mapped where they enter: a device refusing one query gives None for that field, never a dead
+sampler, and never a made-up 0.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
-from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
+
+from costlens.telemetry.base import ENERGY_COUNTER, ENERGY_POWER_INTEGRAL, Reading, Sampler
 
 log = logging.getLogger("costlens")
-
-ENERGY_COUNTER = "nvml_energy_counter"
-ENERGY_POWER_INTEGRAL = "nvml_power_integral"
-
-
-class Reading(NamedTuple):
-    """One reading of one device, in ``SAMPLE_COLUMNS`` order after run_id, t_unix_s, node_rank."""
-
-    device_index: int
-    gpu_util_pct: float | None = None
-    mem_used_bytes: int | None = None
-    mem_total_bytes: int | None = None
-    power_w: float | None = None
-    energy_mj: int | None = None  # energy used by the device since the run started, mJ
-    sm_clock_mhz: int | None = None
-    temperature_c: int | None = None
-    host_cpu_pct: float | None = None  # summed over the process tree, 100 = one core
-    host_ram_bytes: int | None = None  # resident set size of the process tree
-
-
-class Sampler(ABC):
-    """A source of readings. ``sample`` is called from the recorder's thread only."""
-
-    kind: str = "none"
-
-    def device_names(self) -> list[str]:
-        """Names of the accelerators this sampler reads (empty for host samplers)."""
-        return []
-
-    @abstractmethod
-    def sample(self, t_unix_s: float) -> list[Reading]:
-        """Read every device now; never raises for a device that refuses a query."""
-
-    def energy(self) -> tuple[float | None, str | None]:
-        """(joules used since the first sample, how they were measured); (None, None) unknown."""
-        return None, None
-
-    def close(self) -> None:  # noqa: B027 (optional hook: most samplers hold nothing)
-        """Release the underlying library (idempotent)."""
-
-
-class NullSampler(Sampler):
-    """Reads nothing (ranks that do not sample, or telemetry switched off)."""
-
-    def sample(self, t_unix_s: float) -> list[Reading]:
-        return []
-
-
-# ---------------------------------------------------------------------------------------- NVML
 
 
 @lru_cache(maxsize=1)
@@ -273,64 +223,3 @@ def _num(v: Any) -> float | None:
 
 def _int(v: Any) -> int | None:
     return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-
-
-# ---------------------------------------------------------------------------------------- host
-
-
-class HostSampler(Sampler):
-    """CPU % and resident memory of a process tree, without blocking (``interval=None``)."""
-
-    kind = "host"
-
-    def __init__(self, root_pid: int | None = None) -> None:
-        import psutil
-
-        self._psutil = psutil
-        self._root_pid = root_pid or os.getpid()
-        self._procs: dict[int, Any] = {}
-
-    def _tree(self) -> list[Any]:
-        ps = self._psutil
-        try:
-            root = self._procs.get(self._root_pid) or ps.Process(self._root_pid)
-            procs = [root, *root.children(recursive=True)]
-        except (ps.Error, OSError):
-            return list(self._procs.values())
-        fresh = {}
-        for p in procs:
-            fresh[p.pid] = self._procs.get(p.pid, p)  # keep the object: it holds cpu_percent state
-        self._procs = fresh
-        return list(fresh.values())
-
-    def sample(self, t_unix_s: float) -> list[Reading]:
-        ps = self._psutil
-        cpu = 0.0
-        rss = 0
-        seen = False
-        for p in self._tree():
-            try:
-                with p.oneshot():
-                    cpu += p.cpu_percent(interval=None)
-                    rss += p.memory_info().rss
-                seen = True
-            except (ps.Error, OSError):
-                continue
-        if not seen:
-            return [Reading(device_index=-1)]
-        return [Reading(device_index=-1, host_cpu_pct=round(cpu, 2), host_ram_bytes=rss)]
-
-
-def host_facts() -> dict[str, int | None]:
-    """``host_cpu_count`` (logical CPUs) and ``host_ram_total_bytes`` of this machine."""
-    try:
-        import psutil
-
-        ram = int(psutil.virtual_memory().total)
-    except Exception:
-        ram = None
-    return {"host_cpu_count": os.cpu_count(), "host_ram_total_bytes": ram}
-
-
-def now_unix_s() -> float:
-    return time.time()

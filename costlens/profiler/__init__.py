@@ -1,0 +1,38 @@
+"""``costlens.profile``: record a training run (decorator, context manager, or ``costlens run``).
+
+One job per file: ``api`` (``profile()``), ``run`` (:class:`ProfiledRun`: start, progress, end
+with a status), ``distributed`` (rank and the shared run id under torchrun), ``signals``
+(SIGTERM and exit), ``summary`` (the end-of-run text) and ``safety`` (internal errors said once).
+
+Ending a run maps what happened to a status: normal end -> completed, exception -> failed
+(re-raised unchanged), Ctrl-C -> interrupted, SIGTERM -> preempted (flushed within 2 s, then the
+previous SIGTERM disposition runs), SIGKILL -> the heartbeat goes stale and the run reads as lost.
+Under torchrun every rank of one job records into one run (deterministic id), each rank its own
+progress; the run's counts are the sums over ranks; GPUs and the host are sampled once per node
+(LOCAL_RANK 0).
+"""
+
+from costlens.profiler.api import profile
+from costlens.profiler.distributed import DistInfo, dist_info, make_run_id
+from costlens.profiler.run import (
+    NORMAL_END_TIMEOUT_S,
+    ProfiledRun,
+    RunOptions,
+    exit_code_for,
+    status_for,
+)
+from costlens.profiler.signals import SIGTERM_FLUSH_TIMEOUT_S
+from costlens.vocab import STRATEGIES as _STRATEGIES  # noqa: F401 (costlens.cli.run imports it)
+
+__all__ = [
+    "NORMAL_END_TIMEOUT_S",
+    "SIGTERM_FLUSH_TIMEOUT_S",
+    "DistInfo",
+    "ProfiledRun",
+    "RunOptions",
+    "dist_info",
+    "exit_code_for",
+    "make_run_id",
+    "profile",
+    "status_for",
+]

@@ -1,0 +1,85 @@
+"""``costlens.profile``: a decorator and a context manager, each use recording a new run."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from costlens.profiler.run import ProfiledRun, RunOptions
+
+
+class _Profile:
+    """Both a decorator and a context manager (each use records a new run)."""
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self._runs: list[ProfiledRun] = []
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        if not callable(fn):
+            raise TypeError("costlens.profile decorates a function")
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            run = ProfiledRun(self.options, default_name=getattr(fn, "__name__", "")).start()
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                run.end(exc=exc, exit_code=_lib_exit_code(exc))
+                raise
+            run.end()
+            return result
+
+        return wrapper
+
+    def __enter__(self) -> ProfiledRun:
+        run = ProfiledRun(self.options).start()
+        self._runs.append(run)
+        return run
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        run = self._runs.pop() if self._runs else None
+        if run is not None:
+            run.end(exc=exc, exit_code=_lib_exit_code(exc))
+        return False  # never swallow the training's exception
+
+
+def _lib_exit_code(exc: BaseException | None) -> int | None:
+    return exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else None
+
+
+def profile(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    project: str | None = None,
+    name: str | None = None,
+    strategy: str | None = None,
+    base_model: str | None = None,
+    tags: list[str] | tuple[str, ...] | None = None,
+    sample_interval_s: float = 1.0,
+    db: str | None = None,
+    provider: str | None = None,
+    instance: str | None = None,
+) -> Any:
+    """Record a training run: ``@profile``, ``@profile(...)`` or ``with profile(...) as run``.
+
+    ``sample_interval_s``: seconds between telemetry readings. ``db``: store URL (default
+    ``$COSTLENS_DB`` or the SQLite file in ``~/.costlens``). ``provider``/``instance``: where it
+    ran, for pricing later.
+    """
+    spec = _Profile(
+        RunOptions(
+            project=project,
+            name=name,
+            strategy=strategy,
+            base_model=base_model,
+            tags=tags,
+            sample_interval_s=sample_interval_s,
+            db=db,
+            provider=provider,
+            instance=instance,
+        )
+    )
+    return spec(func) if func is not None else spec

@@ -1,0 +1,309 @@
+"""One recorded run: :class:`ProfiledRun` starts the recorder and the FLOP meter, and ends them
+with a status.
+
+The training thread only starts a daemon thread (:class:`~costlens.recorder.Recorder`) and
+installs the FLOP meter; the store is opened on that thread. Ending a run maps what happened to a
+status: normal end -> completed, exception -> failed (re-raised unchanged), Ctrl-C ->
+interrupted, SIGTERM -> preempted (:mod:`costlens.profiler.signals`).
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import logging
+import os
+import shlex
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import costlens.profiler.signals as signals
+from costlens.profiler.distributed import DistInfo, dist_info, make_run_id
+from costlens.profiler.safety import log_once, safe_call
+from costlens.profiler.summary import summary_text
+from costlens.recorder import Recorder, utcnow
+from costlens.vocab import OTHER_STRATEGY, STRATEGIES
+
+log = logging.getLogger("costlens")
+
+NORMAL_END_TIMEOUT_S = 15.0
+
+
+def _make_meter() -> Any:
+    try:
+        from costlens.flops import FlopMeter
+    except ImportError:  # FLOP counting not available: steps come from run.step() only
+        return None
+    meter = FlopMeter()
+    meter.install()
+    return meter
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if hasattr(value, "item"):  # numpy / torch scalars
+        try:
+            return _json_safe(value.item())
+        except Exception:
+            return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    return str(value)
+
+
+@dataclass
+class RunOptions:
+    """What the user declared about a run."""
+
+    project: str | None = None
+    name: str | None = None
+    strategy: str | None = None
+    base_model: str | None = None
+    tags: list[str] | tuple[str, ...] | None = None
+    sample_interval_s: float = 1.0
+    db: str | None = None
+    provider: str | None = None
+    instance: str | None = None
+    command: str | None = None  # default: this process's sys.argv
+
+
+class ProfiledRun:
+    """One recorded run. ``.id``; ``.log(**metrics)``; ``.step(samples=, tokens=)``."""
+
+    def __init__(self, options: RunOptions, default_name: str = "") -> None:
+        self.options = options
+        self.default_name = default_name
+        self.id: str = ""
+        self.status: str | None = None
+        self.dist = DistInfo()
+        self._metrics: dict[str, Any] = {}
+        self._metrics_json: str | None = None
+        self._steps = 0
+        self._samples = 0
+        self._tokens = 0
+        self._meter: Any = None
+        self._recorder: Recorder | None = None
+        self._t0 = 0.0
+        self._ended = False
+        self._lock = threading.RLock()  # taken only at the end (re-entrant: SIGTERM mid-end)
+
+    # -------------------------------------------------------------- user API (hot path: cheap)
+
+    def step(self, samples: int = 0, tokens: int = 0) -> None:
+        """Declare one training step with its samples and tokens (optional)."""
+        # Plain integer adds (no lock): the recorder thread reads them; declared counts win over
+        # the FLOP meter's inferred ones (as FlopMeter.declare would), without its lock per step.
+        try:
+            self._steps += 1
+            self._samples += int(samples)
+            self._tokens += int(tokens)
+        except Exception as exc:
+            log_once("step", exc)
+
+    def log(self, **metrics: Any) -> None:
+        """Record final metrics (accuracy, loss, ...); later values replace earlier ones."""
+        try:
+            self._metrics.update({k: _json_safe(v) for k, v in metrics.items()})
+            self._metrics_json = json.dumps(self._metrics, sort_keys=True)
+        except Exception as exc:
+            log_once("log", exc)
+
+    # -------------------------------------------------------------- lifecycle
+
+    def start(self) -> ProfiledRun:
+        """Start recording (returns at once; the store is opened on the recorder's thread)."""
+        try:
+            self._start()
+        except Exception as exc:
+            log_once("start", exc)
+            if self._meter is not None:  # leave no hooks behind a run that never started
+                safe_call(self._meter.uninstall, "flops")
+                self._meter = None
+        return self
+
+    def _run_values(self) -> dict[str, Any]:
+        """The run row's facts at start (what the user declared and where it runs)."""
+        from costlens.telemetry import host_facts
+
+        o, d = self.options, self.dist
+        strategy = o.strategy or OTHER_STRATEGY
+        if strategy not in STRATEGIES:
+            log.warning(
+                "costlens: unknown strategy %r recorded as 'other' (choose one of %s)",
+                strategy,
+                ", ".join(STRATEGIES),
+            )
+            strategy = OTHER_STRATEGY
+        now = utcnow()
+        return {
+            "id": self.id,
+            "project": o.project or os.environ.get("COSTLENS_PROJECT") or "default",
+            "name": o.name or self.default_name or _script_name(),
+            "tags_json": json.dumps([str(t) for t in (o.tags or [])]),
+            "status": "running",
+            "started_at": now,
+            "heartbeat_at": now,
+            "host": socket.gethostname(),
+            "user": _user(),
+            "command": o.command if o.command is not None else shlex.join(sys.argv),
+            "strategy": strategy,
+            "base_model": o.base_model,
+            "world_size": d.world_size,
+            "provider": o.provider,
+            "instance_type": o.instance,
+            **host_facts(),
+        }
+
+    def _start(self) -> None:
+        o = self.options
+        self._t0 = time.monotonic()
+        self.dist = d = dist_info()
+        self.id = make_run_id(d)
+        values = self._run_values()
+        self._meter = safe_call(_make_meter, "flops")
+        sample_gpus = d.local_rank == 0
+        root_pid = os.getppid() if d.run_key is not None and sample_gpus else None
+        self._recorder = Recorder(
+            run_values=values,
+            rank=d.rank,
+            node_rank=d.node_rank,
+            nodes=d.nodes,
+            is_owner=d.rank == 0,
+            db=o.db,
+            sample_interval_s=o.sample_interval_s,
+            progress=self._progress,
+            make_samplers=functools.partial(_make_samplers, sample_gpus, root_pid),
+        )
+        self._recorder.start()
+        signals.register(self)
+
+    def _progress(self) -> dict[str, Any]:
+        """This rank's counts and the run's facts (called from the recorder thread)."""
+        out: dict[str, Any] = {
+            "steps": self._steps,
+            "samples": self._samples,
+            "tokens": self._tokens,
+            "flops": 0.0,
+        }
+        if self._meter is not None:
+            s = self._meter.snapshot()
+            out.update(
+                steps=self._steps or s.steps,
+                samples=self._samples or s.samples,
+                tokens=self._tokens or s.tokens,
+                flops=float(s.flops or 0.0),
+                flops_per_step=s.flops_per_step,
+                params_total=s.params_total,
+                params_trainable=s.params_trainable,
+                precision=s.precision,
+            )
+        if self._metrics_json is not None:
+            out["metrics_json"] = self._metrics_json
+        return out
+
+    def end(
+        self,
+        status: str | None = None,
+        exc: BaseException | None = None,
+        exit_code: int | None = None,
+        timeout_s: float = NORMAL_END_TIMEOUT_S,
+    ) -> None:
+        """Stop recording with a status (derived from ``exc`` when not given); never raises."""
+        with self._lock:
+            if self._ended:  # ending already (maybe SIGTERM arrived mid-end): let it finish
+                if self._recorder is not None:
+                    self._recorder.wait(timeout_s)
+                return
+            self._ended = True
+        try:
+            self._end(status or status_for(exc), exit_code, timeout_s)
+        except Exception as err:
+            log_once("end", err)
+
+    def _end(self, status: str, exit_code: int | None, timeout_s: float) -> None:
+        self.status = status
+        signals.unregister(self)
+        if self._meter is not None:
+            safe_call(self._meter.uninstall, "flops")
+        rec = self._recorder
+        if rec is None:
+            return
+        final: dict[str, Any] = {}
+        if rec.is_owner:
+            final = {"status": status, "ended_at": utcnow()}
+            if exit_code is not None:
+                final["exit_code"] = exit_code
+        if self._metrics_json is not None:
+            final["metrics_json"] = self._metrics_json
+        rec.finish(final, timeout_s=timeout_s)
+        if rec.is_owner and os.environ.get("COSTLENS_QUIET", "") in ("", "0"):
+            safe_call(lambda: sys.stderr.write(self.summary() + "\n"), "summary")
+
+    def summary(self) -> str:
+        """Duration, steps, FLOPs, achieved FLOP/s, GPU-hours, utilisation, energy (one block)."""
+        return summary_text(
+            run_id=self.id,
+            status=self.status,
+            duration_s=time.monotonic() - self._t0,
+            progress=self._progress(),
+            dist=self.dist,
+            recorder=self._recorder,
+        )
+
+
+def status_for(exc: BaseException | None) -> str:
+    """completed / failed / interrupted for how a block ended."""
+    if exc is None:
+        return "completed"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, SystemExit):
+        return "completed" if exc.code in (None, 0) else "failed"
+    return "failed"
+
+
+def exit_code_for(exc: BaseException | None) -> int | None:
+    """The exit status a process would have for ``exc`` (None: no exception)."""
+    if exc is None:
+        return None
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        return 0 if code is None else (code if isinstance(code, int) else 1)
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    return 1
+
+
+def _make_samplers(sample_node: bool, root_pid: int | None) -> list:
+    from costlens.telemetry import HostSampler, NvmlSampler
+
+    if not sample_node:
+        return []
+    samplers: list = []
+    nv = NvmlSampler()
+    if nv.available:
+        samplers.append(nv)
+    samplers.append(HostSampler(root_pid=root_pid))
+    return samplers
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return ""
+
+
+def _script_name() -> str:
+    arg0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    return os.path.splitext(os.path.basename(arg0))[0] if arg0 not in ("", "-c") else "run"

@@ -1,0 +1,103 @@
+"""SIGTERM and interpreter exit: the active runs are ended (preempted within 2 s / completed).
+
+After ending the runs on SIGTERM, whatever would have happened without costlens happens: the
+script's own handler runs, an ignored signal stays ignored, or the default action ends the process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, Protocol
+
+from costlens.profiler.safety import log_once
+
+
+class EndableRun(Protocol):
+    """What ending a run needs (a :class:`costlens.profiler.run.ProfiledRun`)."""
+
+    def end(
+        self,
+        status: str | None = None,
+        exc: BaseException | None = None,
+        exit_code: int | None = None,
+        timeout_s: float = ...,
+    ) -> None: ...
+
+
+SIGTERM_FLUSH_TIMEOUT_S = 1.5  # the run is saved within 2 s of SIGTERM
+
+_active: list[EndableRun] = []
+_prev_sigterm: Any = None
+_handler_installed = False
+
+
+def register(run: EndableRun) -> None:
+    """A run started: end it on SIGTERM or at exit (handlers installed with the first run)."""
+    _active.append(run)
+    if len(_active) == 1:
+        _install_sigterm()
+        atexit.register(_atexit_end)
+
+
+def unregister(run: EndableRun) -> None:
+    """A run ends: handlers removed with the last run."""
+    if run in _active:
+        _active.remove(run)
+    if not _active:
+        _uninstall_sigterm()
+        atexit.unregister(_atexit_end)
+
+
+def _install_sigterm() -> None:
+    global _prev_sigterm, _handler_installed
+    if _handler_installed or threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        _prev_sigterm = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        _handler_installed = True
+    except (ValueError, OSError) as exc:  # not the main interpreter / no signals here
+        log_once("sigterm", exc)
+
+
+def _uninstall_sigterm() -> None:
+    global _handler_installed
+    if not _handler_installed or threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            signal.signal(signal.SIGTERM, _prev_sigterm if _prev_sigterm is not None else 0)
+    except (ValueError, OSError, TypeError):
+        pass
+    _handler_installed = False
+
+
+def _on_sigterm(signum: int, frame: Any) -> Any:
+    prev = _prev_sigterm
+    for run in list(reversed(_active)):
+        try:
+            run.end(status="preempted", exit_code=128 + signum, timeout_s=SIGTERM_FLUSH_TIMEOUT_S)
+        except Exception as exc:
+            log_once("sigterm", exc)
+    _uninstall_sigterm()
+    # Then whatever would have happened without costlens.
+    if prev is signal.SIG_IGN:
+        return None
+    if callable(prev):
+        return prev(signum, frame)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(1.0)  # the default action ends the process before this returns
+    return None
+
+
+def _atexit_end() -> None:
+    for run in list(reversed(_active)):
+        run.end(status="completed")
