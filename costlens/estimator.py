@@ -30,6 +30,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from costlens.catalog import PriceTable
 from costlens.errors import (
     CostlensError,
     DataTableError,
@@ -37,12 +38,14 @@ from costlens.errors import (
     PriceNotFoundError,
     UnknownAcceleratorError,
 )
+from costlens.physics import strategy_flops
+from costlens.vocab import COVERAGE, CPU_KEY, ESTIMABLE_STRATEGIES, PRECISIONS
 
-STRATEGIES = ("scratch", "full-finetune", "lora", "frozen-features")
-PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8")
+# The strategies the estimator prices (vocab.STRATEGIES adds "other", which it does not).
+STRATEGIES = ESTIMABLE_STRATEGIES
+
 PRIORS_FILE = "mfu_priors.csv"
 MODEL_FILE = "model.pkl"
-COVERAGE = 0.8  # the interval every figure carries: 10th..90th percentile
 MIN_CALIBRATION_RUNS = 10  # fewer recorded runs: the prior's published range is the interval
 
 # Columns of the feature frame X that CostModel.fit/predict take (one row per run or scenario).
@@ -147,56 +150,6 @@ class Estimate:
                 v = int(v)
             out[f.name] = v
         return out
-
-
-# --------------------------------------------------------------------------------------------
-# Physics: FLOPs per strategy
-# --------------------------------------------------------------------------------------------
-
-
-def strategy_flops(
-    params: Any,
-    tokens: Any,
-    strategy: Any = "scratch",
-    *,
-    trainable_fraction: Any = None,
-    n_layers: Any = None,
-    d_model: Any = None,
-    seq_len: Any = None,
-    epochs: Any = None,
-) -> np.ndarray:
-    """Training FLOPs (forward + backward) per strategy; vectorised over numpy arrays.
-
-    Per token (or sample) with N parameters, f the trainable share, A = 12 L d T (PaLM, App. B;
-    0 unless n_layers, d_model and seq_len are all given):
-    scratch / full-finetune 6N + A; lora 4N + 2fN + A (no weight gradients for frozen weights);
-    frozen-features (2(1-f)N + A/3) per unique sample (the frozen forward, cacheable: tokens /
-    epochs when epochs is given) + 6fN per sample (the head).
-    """
-    n = np.asarray(params, dtype=float)
-    d = np.asarray(tokens, dtype=float)
-    strat = np.asarray(strategy, dtype=object)
-    n, d, strat = np.broadcast_arrays(n, d, strat)
-    f = _fill(trainable_fraction, n.shape, np.nan)
-    attn = 12.0 * _fill(n_layers, n.shape, 0.0) * _fill(d_model, n.shape, 0.0)
-    attn = attn * _fill(seq_len, n.shape, 0.0)
-    attn = np.where(np.isfinite(attn), attn, 0.0)
-    ep = _fill(epochs, n.shape, 1.0)
-    ep = np.where(np.isfinite(ep) & (ep > 0), ep, 1.0)
-    full = (6.0 * n + attn) * d
-    f_lora = np.where(np.isfinite(f), f, 1.0)
-    lora = (4.0 * n + 2.0 * f_lora * n + attn) * d
-    frozen = (2.0 * (1.0 - f_lora) * n + attn / 3.0) * (d / ep) + 6.0 * f_lora * n * d
-    out = np.where(strat == "lora", lora, full)
-    return np.where(strat == "frozen-features", frozen, out)
-
-
-def _fill(value: Any, shape: tuple[int, ...], default: float) -> np.ndarray:
-    if value is None:
-        return np.full(shape, default)
-    arr = np.asarray(value, dtype=float)
-    arr = np.where(np.isnan(arr), default, arr) if arr.ndim else arr
-    return np.broadcast_to(arr, shape).astype(float)
 
 
 # --------------------------------------------------------------------------------------------
@@ -623,12 +576,6 @@ def _energy_table(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[float, flo
 # --------------------------------------------------------------------------------------------
 
 
-def _catalog():
-    from costlens import catalog
-
-    return catalog
-
-
 def usable_runs(records: Iterable[dict]) -> list[dict]:
     """Completed runs with FLOPs > 0 and a duration: the ones the model can learn from."""
     return [
@@ -645,25 +592,29 @@ def run_devices(record: dict) -> int:
     return max(int(record.get("device_count") or 0) or int(record.get("world_size") or 1), 1)
 
 
-def run_accelerator(record: dict, catalog: Any = None) -> str:
+def run_accelerator(record: dict, prices: PriceTable | None = None) -> str:
     """The catalog key of a run's device ("CPU" for host-only runs)."""
-    catalog = catalog or _catalog()
     name = record.get("device")
     if not name or int(record.get("device_count") or 0) == 0:
-        return "CPU"
-    return catalog.resolve_gpu(name)
+        return CPU_KEY
+    return _table(prices).resolve(name)
+
+
+def _table(prices: PriceTable | None) -> PriceTable:
+    """``prices``, else the price table in force (shipped plus the user's file)."""
+    return prices if prices is not None else PriceTable.load()
 
 
 def training_frame(
-    records: Iterable[dict], *, catalog: Any = None
+    records: Iterable[dict], *, prices: PriceTable | None = None
 ) -> tuple[pd.DataFrame, np.ndarray, list[dict]]:
     """(X, y, used records) from run records; runs on unknown devices are skipped."""
-    catalog = catalog or _catalog()
+    prices = _table(prices)
     rows, ys, used = [], [], []
     for r in usable_runs(records):
         try:
-            key = run_accelerator(r, catalog)
-            peak = catalog.gpu_spec(key).peak_for(r.get("precision") or "fp32")
+            key = run_accelerator(r, prices)
+            peak = prices.spec(key).peak_for(r.get("precision") or "fp32")
         except UnknownAcceleratorError:
             continue
         n_dev = run_devices(r)
@@ -683,7 +634,7 @@ def model_flops(record: dict) -> float:
     if not (units and n):
         return float(record["flops"])
     strategy = record.get("strategy")
-    strategy = strategy if strategy in STRATEGIES else "scratch"
+    strategy = strategy if strategy in ESTIMABLE_STRATEGIES else "scratch"
     frac = None
     if strategy in ("lora", "frozen-features") and record.get("params_trainable"):
         frac = min(record["params_trainable"] / n, 1.0)
@@ -700,7 +651,7 @@ def _run_features(r: dict, key: str, peak: float | None, n_dev: int) -> dict[str
     return {
         "accelerator": key,
         "precision": r.get("precision") or "fp32",
-        "strategy": strategy if strategy in STRATEGIES else "scratch",
+        "strategy": strategy if strategy in ESTIMABLE_STRATEGIES else "scratch",
         "workload": r.get("name") or "",
         "params": float(r.get("params_total") or np.nan),
         "tokens_per_step": units / steps / n_dev if units and steps else np.nan,
@@ -722,14 +673,14 @@ def fit_records(
     records: Iterable[dict],
     *,
     model: CostModel | None = None,
-    catalog: Any = None,
+    prices: PriceTable | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> CostModel:
     """Fit a model on run records (see :func:`training_frame`); sets ``fingerprint_``."""
     records = list(records)
     if progress:
         progress("building features")
-    X, y, used = training_frame(records, catalog=catalog)
+    X, y, used = training_frame(records, prices=prices)
     if progress:
         progress("fitting groups and calibrating intervals")
     model = (model or CostModel()).fit(X, y)
@@ -872,8 +823,8 @@ def _validate(c: dict[str, np.ndarray], n: int) -> None:
 
     bad(~(c["params"] > 0), "params must be a positive number of parameters (got {v}).")
     bad(~(c["tokens"] >= 1), "tokens must be at least 1 token or sample (got {v}).")
-    bad(~np.isin(c["strategy"], STRATEGIES), "strategy {v} is unknown; choose one of "
-        + ", ".join(STRATEGIES) + ".")  # fmt: skip
+    bad(~np.isin(c["strategy"], ESTIMABLE_STRATEGIES), "strategy {v} is unknown; choose one of "
+        + ", ".join(ESTIMABLE_STRATEGIES) + ".")  # fmt: skip
     bad(~np.isin(c["precision"], PRECISIONS), "precision {v} is unknown; choose one of "
         + ", ".join(PRECISIONS) + ".")  # fmt: skip
     bad(~((c["gpus"] >= 1) & (c["gpus"] == np.floor(c["gpus"]))), "gpus must be a whole number "
@@ -891,7 +842,9 @@ def _show(c: dict[str, np.ndarray], msg: str, i: int) -> str:
     return repr(c[name][i].item() if hasattr(c[name][i], "item") else c[name][i])
 
 
-def _gpu_lookup(gpus: np.ndarray, precisions: np.ndarray, catalog: Any) -> dict[str, np.ndarray]:
+def _gpu_lookup(
+    gpus: np.ndarray, precisions: np.ndarray, prices: PriceTable
+) -> dict[str, np.ndarray]:
     keys = np.empty(len(gpus), dtype=object)
     peak = np.empty(len(gpus))
     tdp = np.empty(len(gpus))
@@ -899,9 +852,9 @@ def _gpu_lookup(gpus: np.ndarray, precisions: np.ndarray, catalog: Any) -> dict[
     for i, (g, p) in enumerate(zip(gpus, precisions, strict=True)):
         k = (g, p)
         if k not in cache:
-            spec = catalog.gpu_spec(g)
+            spec = prices.spec(g)
             pk = spec.peak_for(p)
-            if pk is None and spec.key != getattr(catalog, "CPU_KEY", "CPU"):
+            if pk is None and spec.key != CPU_KEY:
                 raise EstimatorError(
                     f"{spec.key} has no {p} peak in the spec table; choose another --precision."
                 )
@@ -910,18 +863,8 @@ def _gpu_lookup(gpus: np.ndarray, precisions: np.ndarray, catalog: Any) -> dict[
     return {"key": keys, "peak": peak, "tdp_w": tdp}
 
 
-def _billed_per_gpu_hour(quote: Any, gpus: int) -> float:
-    """Dollars per GPU-hour actually billed: whole instances are rented, so 3 GPUs on an
-    8-GPU instance pay for the instance (8/3 of its per-GPU rate)."""
-    per_instance = int(getattr(quote, "gpu_count", 0) or 0)
-    if per_instance <= 0 or gpus <= 0:  # CPU-only instances are priced per instance-hour
-        return float(quote.usd_per_gpu_hour)
-    instances = math.ceil(gpus / per_instance)
-    return float(quote.usd_per_hour) * instances / gpus
-
-
 def _price_lookup(
-    keys: np.ndarray, c: dict[str, np.ndarray], catalog: Any
+    keys: np.ndarray, c: dict[str, np.ndarray], prices: PriceTable
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(keys)
     rate = np.full(n, np.nan)
@@ -932,10 +875,8 @@ def _price_lookup(
         k = (keys[i], int(c["gpus"][i]), c["provider"][i], c["instance"][i], bool(c["spot"][i]))
         if k not in cache:
             try:
-                q = catalog.cheapest_instance(
-                    k[0], k[1], provider=k[2], spot=k[4], instance_type=k[3]
-                )
-                cache[k] = (_billed_per_gpu_hour(q, k[1]), q.provider, q.instance_type)
+                q = prices.cheapest(k[0], k[1], provider=k[2], spot=k[4], instance_type=k[3])
+                cache[k] = (q.billed_usd_per_gpu_hour(k[1]), q.provider, q.instance_type)
             except PriceNotFoundError:
                 if k[2] or k[3]:  # the user asked for this provider / instance: say so
                     raise
@@ -948,7 +889,7 @@ def estimate_many(
     scenarios: Sequence[Scenario],
     *,
     model: CostModel | None = None,
-    catalog: Any = None,
+    prices: PriceTable | None = None,
     log_eff_offset: np.ndarray | None = None,
     flops: np.ndarray | None = None,
 ) -> list[Estimate]:
@@ -960,13 +901,13 @@ def estimate_many(
     scenarios = list(scenarios)
     if not scenarios:
         return []
-    catalog = catalog or _catalog()
+    prices = _table(prices)
     model = model if model is not None else load_model()
     check_is_fitted(model, "groups_")
     n = len(scenarios)
     c = _arrays(scenarios)
     _validate(c, n)
-    gl = _gpu_lookup(c["gpu"], c["precision"], catalog)
+    gl = _gpu_lookup(c["gpu"], c["precision"], prices)
     priors = model.priors_
     frac = c["trainable_fraction"].copy()
     for strat in ("lora", "frozen-features"):
@@ -1006,7 +947,7 @@ def estimate_many(
     wall_h = total_flops / (thr * gpus) / 3600.0
     wall_lo = total_flops / (np.exp(hi) * gpus) / 3600.0
     wall_hi = total_flops / (np.exp(lo) * gpus) / 3600.0
-    rate, prov, inst = _price_lookup(gl["key"], c, catalog)
+    rate, prov, inst = _price_lookup(gl["key"], c, prices)
     labels = np.nan_to_num(c["labelled_samples"] * c["usd_per_label"], nan=0.0)
     e_mid, e_lo, e_hi, e_basis = _energy(model, gl, c, total_flops, wall_h, wall_lo, wall_hi)
     mfu = np.where(np.isfinite(gl["peak"]), thr / gl["peak"], np.nan)
@@ -1073,9 +1014,11 @@ def _energy(model, gl, c, flops, wall_h, wall_lo, wall_hi):
     return mid, lo, hi, basis
 
 
-def estimate(s: Scenario, *, model: CostModel | None = None, catalog: Any = None) -> Estimate:
+def estimate(
+    s: Scenario, *, model: CostModel | None = None, prices: PriceTable | None = None
+) -> Estimate:
     """One scenario's estimate (see :func:`estimate_many`)."""
-    return estimate_many([s], model=model, catalog=catalog)[0]
+    return estimate_many([s], model=model, prices=prices)[0]
 
 
 def scenario_from_run(
@@ -1083,7 +1026,7 @@ def scenario_from_run(
     *,
     scale_tokens: float = 1.0,
     scale_params: float = 1.0,
-    catalog: Any = None,
+    prices: PriceTable | None = None,
     **overrides: Any,
 ) -> Scenario:
     """A recorded run scaled: params x scale_params, tokens x scale_tokens, same hardware."""
@@ -1108,8 +1051,8 @@ def scenario_from_run(
         "params": float(record["params_total"]) * scale_params,
         "tokens": max(float(units or record["flops"] / (6.0 * record["params_total"])), 1.0)
         * scale_tokens,
-        "strategy": strategy if strategy in STRATEGIES else "scratch",
-        "gpu": run_accelerator(record, catalog),
+        "strategy": strategy if strategy in ESTIMABLE_STRATEGIES else "scratch",
+        "gpu": run_accelerator(record, prices),
         "gpus": n_dev,
         "precision": record.get("precision") or "fp32",
         "trainable_fraction": fraction,
@@ -1127,7 +1070,7 @@ def estimate_from_run(
     scale_tokens: float = 1.0,
     scale_params: float = 1.0,
     model: CostModel | None = None,
-    catalog: Any = None,
+    prices: PriceTable | None = None,
     **overrides: Any,
 ) -> Estimate:
     """Scale a recorded run, anchored on its own measured FLOPs and throughput.
@@ -1137,27 +1080,26 @@ def estimate_from_run(
     predicted change from the run's configuration to the scaled one; on other hardware the model
     predicts it afresh.
     """
-    catalog = catalog or _catalog()
+    prices = _table(prices)
     model = model if model is not None else load_model()
     s = scenario_from_run(
-        record, scale_tokens=scale_tokens, scale_params=scale_params, catalog=catalog, **overrides
+        record, scale_tokens=scale_tokens, scale_params=scale_params, prices=prices, **overrides
     )
-    base = scenario_from_run(record, catalog=catalog)
+    base = scenario_from_run(record, prices=prices)
     flops = np.array([model_flops(record) * scale_tokens * scale_params])
     offset = None
-    if catalog.resolve_gpu(s.gpu) == catalog.resolve_gpu(base.gpu) and s.precision == (
-        base.precision
-    ):
-        offset = np.array([run_anchor_offset(record, model=model, catalog=catalog)])
-    return estimate_many([s], model=model, catalog=catalog, log_eff_offset=offset, flops=flops)[0]
+    if prices.resolve(s.gpu) == prices.resolve(base.gpu) and s.precision == base.precision:
+        offset = np.array([run_anchor_offset(record, model=model, prices=prices)])
+    return estimate_many([s], model=model, prices=prices, log_eff_offset=offset, flops=flops)[0]
 
 
-def run_anchor_offset(record: dict, *, model: CostModel, catalog: Any = None) -> float:
+def run_anchor_offset(record: dict, *, model: CostModel, prices: PriceTable | None = None) -> float:
     """log(measured FLOP/s of the run) - log(the model's prediction for the run's own config):
     added to predictions on the run's hardware, it anchors them on the run's measured speed."""
-    base = scenario_from_run(record, catalog=catalog)
+    prices = _table(prices)
+    base = scenario_from_run(record, prices=prices)
     measured = math.log(model_flops(record) / record["duration_s"] / run_devices(record))
-    est_base = estimate_many([base], model=model, catalog=catalog)[0]
+    est_base = estimate_many([base], model=model, prices=prices)[0]
     return measured - math.log(est_base.flops_per_s_per_device)
 
 
@@ -1170,7 +1112,7 @@ def compare(
     s: Scenario,
     *,
     model: CostModel | None = None,
-    catalog: Any = None,
+    prices: PriceTable | None = None,
     scratch_tokens: float | None = None,
     scratch_labelled_samples: float | None = None,
     log_eff_offset: float | None = None,
@@ -1189,7 +1131,7 @@ def compare(
     model = model if model is not None else load_model()
     priors = model.priors_ if hasattr(model, "priors_") else load_priors()
     scen = []
-    for strat in STRATEGIES:
+    for strat in ESTIMABLE_STRATEGIES:
         kw: dict[str, Any] = {"strategy": strat}
         if strat == "scratch":
             kw["tokens"] = scratch_tokens or s.tokens
@@ -1205,7 +1147,7 @@ def compare(
             kw["trainable_fraction"] = default_trainable_fraction(strat, priors)
         scen.append(dataclasses.replace(s, **kw))
     offset = None if log_eff_offset is None else np.full(len(scen), float(log_eff_offset))
-    ests = estimate_many(scen, model=model, catalog=catalog, log_eff_offset=offset)
+    ests = estimate_many(scen, model=model, prices=prices, log_eff_offset=offset)
     scratch = ests[0]
     rows = []
     for e in ests:

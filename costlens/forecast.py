@@ -580,24 +580,17 @@ def _default_estimate_fn() -> EstimateFn:
     return estimate_many
 
 
-class _PricedCatalog:
-    """The catalog module, but every price lookup uses the given price table (``--prices``)."""
+def _price_table(prices: Any) -> Any:
+    """A PriceTable for the estimator from a price frame (``--prices``); transitional."""
+    from costlens.catalog import PriceTable
 
-    def __init__(self, prices: Any) -> None:
-        from costlens import catalog
-
-        self._catalog = catalog
-        self._prices = prices
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._catalog, name)
-
-    def load_prices(self, user_file: Any = None) -> Any:
-        return self._prices
-
-    def cheapest_instance(self, *args: Any, **kw: Any) -> Any:
-        kw.setdefault("prices", self._prices)
-        return self._catalog.cheapest_instance(*args, **kw)
+    if isinstance(prices, PriceTable):
+        return prices
+    base = PriceTable.load()
+    rows = prices.to_dict("records")
+    for r in rows:
+        r["vcpus"] = r["vcpus"] if r["vcpus"] == r["vcpus"] else None  # NaN -> None
+    return PriceTable(rows, base.accelerators, base.electricity)
 
 
 def _require_costs(jobs: Sequence[PlannedJob], dist: _Dist) -> None:
@@ -1120,7 +1113,7 @@ def forecast(
             from costlens.estimator import load_model
 
             model = load_model()
-    extra = {"catalog": _PricedCatalog(prices)} if prices is not None else {}
+    extra = {"prices": _price_table(prices)} if prices is not None else {}
 
     def estimate(batch: list) -> list:
         return list(estimate_fn(batch, model=model, **extra))

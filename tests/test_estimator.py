@@ -10,7 +10,7 @@ import math
 import pickle
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from costlens import estimator as est
+from costlens.catalog import PriceQuote
 from costlens.errors import EstimatorError, PriceNotFoundError, UnknownAcceleratorError
 
 # ---------------------------------------------------------------- fakes (injected via parameters)
@@ -37,38 +38,42 @@ class FakeSpec:
         return self.peak
 
 
-@dataclass(frozen=True)
-class FakeQuote:
-    provider: str = "fakecloud"
-    instance_type: str = "fake.8x"
-    usd_per_gpu_hour: float = 2.0
+def fake_quote(spot: bool = False, gpu_count: int = 8, usd_per_gpu_hour: float = 2.0):
+    """A real PriceQuote of a made-up 8-GPU instance (whole-instance billing is the quote's)."""
+    rate = usd_per_gpu_hour / 2 if spot else usd_per_gpu_hour
+    return PriceQuote(
+        provider="fakecloud", instance_type="fake.8x", region="nowhere", gpu="FAKE-GPU",
+        gpu_count=gpu_count, usd_per_hour=rate * gpu_count, usd_per_gpu_hour=rate, spot=spot,
+        source="test", as_of="2026-01-01",
+    )  # fmt: skip
 
 
 @dataclass
-class FakeCatalog:
+class FakePrices:
+    """The PriceTable methods the estimator calls, over one made-up accelerator and CPU."""
+
     specs: dict = field(
         default_factory=lambda: {
             "FAKE-GPU": FakeSpec("FAKE-GPU", 1e14, 300.0),
             "CPU": FakeSpec("CPU", None, None),
         }
     )
-    CPU_KEY = "CPU"
 
-    def resolve_gpu(self, name: str) -> str:
+    def resolve(self, name: str) -> str:
         if name not in self.specs:
             raise UnknownAcceleratorError(name, [])
         return name
 
-    def gpu_spec(self, name: str) -> FakeSpec:
-        return self.specs[self.resolve_gpu(name)]
+    def spec(self, name: str) -> FakeSpec:
+        return self.specs[self.resolve(name)]
 
-    def cheapest_instance(self, gpu, gpu_count=1, *, provider=None, spot=False, instance_type=None):
+    def cheapest(self, gpu, gpu_count=1, *, provider=None, spot=False, instance_type=None):
         if gpu == "CPU":
             raise PriceNotFoundError("no price for CPU")
-        return FakeQuote(usd_per_gpu_hour=1.0 if spot else 2.0)
+        return fake_quote(spot)
 
 
-CAT = FakeCatalog()
+CAT = FakePrices()
 
 # ---------------------------------------------------------------- synthetic runs (test data)
 
@@ -243,7 +248,7 @@ def test_bad_prior_table_names_line_and_column(tmp_path):
 def test_estimate_arithmetic_with_a_fake_catalog():
     m = est.prior_model()
     s = est.Scenario(params=1e9, tokens=1e10, gpu="FAKE-GPU", gpus=8, precision="bf16")
-    e = est.estimate(s, model=m, catalog=CAT)
+    e = est.estimate(s, model=m, prices=CAT)
     mfu = est._prior_row(m.priors_, "mfu", "FAKE-GPU", "bf16")["value"]
     assert e.mfu_assumed == pytest.approx(mfu)
     assert e.wall_hours == pytest.approx(6e19 / (mfu * 1e14 * 8) / 3600)
@@ -252,7 +257,7 @@ def test_estimate_arithmetic_with_a_fake_catalog():
     assert e.energy_kwh == pytest.approx(0.3 * 8 * e.wall_hours)  # TDP upper bound
     assert e.energy_basis == "tdp_upper_bound"
     assert e.gpu_hours_low < e.gpu_hours < e.gpu_hours_high
-    spot = est.estimate(est.Scenario(**{**s.__dict__, "spot": True}), model=m, catalog=CAT)
+    spot = est.estimate(est.Scenario(**{**s.__dict__, "spot": True}), model=m, prices=CAT)
     assert spot.cost_usd == pytest.approx(e.cost_usd / 2)
 
 
@@ -261,7 +266,7 @@ def test_labels_enter_the_total():
     s = est.Scenario(
         params=1e8, tokens=1e9, gpu="FAKE-GPU", labelled_samples=1000, usd_per_label=0.25
     )
-    e = est.estimate(s, model=m, catalog=CAT)
+    e = est.estimate(s, model=m, prices=CAT)
     assert e.label_cost_usd == 250.0
     assert e.total_cost_usd == pytest.approx(e.cost_usd + 250.0)
     assert e.total_cost_usd_high == pytest.approx(e.cost_usd_high + 250.0)
@@ -269,7 +274,7 @@ def test_labels_enter_the_total():
 
 def test_cpu_without_price_has_no_dollars_but_has_hours(fitted):
     s = est.Scenario(params=1e6, tokens=1e8, gpu="CPU", precision="fp32")
-    e = est.estimate(s, model=fitted, catalog=CAT)
+    e = est.estimate(s, model=fitted, prices=CAT)
     assert e.wall_hours == pytest.approx(6e14 / LAW_BASE / 3600, rel=0.1)
     assert math.isnan(e.cost_usd)
     d = e.as_dict()
@@ -279,7 +284,7 @@ def test_cpu_without_price_has_no_dollars_but_has_hours(fitted):
 def test_compare_savings_roi_and_break_even():
     m = est.prior_model()
     s = est.Scenario(params=1e9, tokens=1e9, strategy="lora", gpu="FAKE-GPU", gpus=8)
-    out = est.compare(s, model=m, catalog=CAT, scratch_tokens=1e11)
+    out = est.compare(s, model=m, prices=CAT, scratch_tokens=1e11)
     rows = {r["strategy"]: r for r in out["strategies"]}
     assert set(rows) == set(est.STRATEGIES)
     scratch, lora = rows["scratch"], rows["lora"]
@@ -299,12 +304,10 @@ def test_estimate_many_is_vectorised_and_fast():
         for i in range(10_000)
     ]
     t0 = time.perf_counter()
-    out = est.estimate_many(scen, model=m, catalog=CAT)
+    out = est.estimate_many(scen, model=m, prices=CAT)
     elapsed = time.perf_counter() - t0
     assert len(out) == 10_000 and elapsed < 5.0
-    assert out[7].wall_hours == pytest.approx(
-        est.estimate(scen[7], model=m, catalog=CAT).wall_hours
-    )
+    assert out[7].wall_hours == pytest.approx(est.estimate(scen[7], model=m, prices=CAT).wall_hours)
 
 
 @pytest.mark.parametrize(
@@ -324,13 +327,13 @@ def test_estimate_many_is_vectorised_and_fast():
 def test_impossible_scenarios_are_clear_errors(kw, words):
     base = {"params": 1e6, "tokens": 1e6, "gpu": "FAKE-GPU"}
     with pytest.raises(EstimatorError, match=words):
-        est.estimate(est.Scenario(**{**base, **kw}), model=est.prior_model(), catalog=CAT)
+        est.estimate(est.Scenario(**{**base, **kw}), model=est.prior_model(), prices=CAT)
 
 
 def test_unknown_accelerator_is_a_clear_error():
     with pytest.raises(UnknownAcceleratorError):
         est.estimate(est.Scenario(params=1e6, tokens=1e6, gpu="Z9"), model=est.prior_model(),
-                     catalog=CAT)  # fmt: skip
+                     prices=CAT)  # fmt: skip
 
 
 # ---------------------------------------------------------------- recorded runs (store)
@@ -370,7 +373,7 @@ def test_fit_from_store_save_and_load(store):
         p = float(np.exp(rng.uniform(np.log(1e5), np.log(1e7))))
         _insert(store, i, params=p, samples=64_000, flops_per_s=LAW_BASE * (p / 1e6) ** 0.3)
     records = list_runs(store)
-    model = est.fit_records(records, catalog=CAT)
+    model = est.fit_records(records, prices=CAT)
     assert model.n_runs_ == 12 and len(model.fingerprint_) == 16
     path = est.save_model(model)
     assert path.name == "model.pkl" and not list(path.parent.glob(".model-*"))
@@ -394,13 +397,13 @@ def test_scaling_a_run_uses_its_own_throughput(store):
     for i, p in enumerate([1e5, 3e5, 1e6, 3e6]):  # SYNTHETIC runs
         _insert(store, i, params=p, samples=64_000, flops_per_s=LAW_BASE * (p / 1e6) ** 0.3)
     _insert(store, 9, params=1e6, samples=64_000, flops_per_s=LAW_BASE * 0.5, name="slow")
-    model = est.fit_records(list_runs(store), catalog=CAT)
+    model = est.fit_records(list_runs(store), prices=CAT)
     rec = get_run(store, "run009")
-    same = est.estimate_from_run(rec, model=model, catalog=CAT)
+    same = est.estimate_from_run(rec, model=model, prices=CAT)
     assert same.wall_hours * 3600 == pytest.approx(rec["duration_s"], rel=1e-3)
-    four = est.estimate_from_run(rec, scale_tokens=4, model=model, catalog=CAT)
+    four = est.estimate_from_run(rec, scale_tokens=4, model=model, prices=CAT)
     assert four.wall_hours == pytest.approx(4 * same.wall_hours, rel=1e-6)
-    big = est.estimate_from_run(rec, scale_params=4, model=model, catalog=CAT)
+    big = est.estimate_from_run(rec, scale_params=4, model=model, prices=CAT)
     assert big.flops == pytest.approx(4 * rec["flops"])
     assert big.wall_hours < 4 * same.wall_hours  # bigger models run faster per FLOP on this law
     assert big.gpu == "CPU" and big.extrapolation
@@ -415,8 +418,8 @@ def test_warnings_do_not_escape_a_fresh_home():
 def test_compare_anchored_on_a_run_shifts_every_strategy_alike():
     m = est.prior_model()
     s = est.Scenario(params=1e9, tokens=1e9, gpu="FAKE-GPU")
-    plain = est.compare(s, model=m, catalog=CAT)
-    fast = est.compare(s, model=m, catalog=CAT, log_eff_offset=math.log(0.5))
+    plain = est.compare(s, model=m, prices=CAT)
+    fast = est.compare(s, model=m, prices=CAT, log_eff_offset=math.log(0.5))
     for a, b in zip(plain["strategies"], fast["strategies"], strict=True):
         assert b["wall_hours"] == pytest.approx(2 * a["wall_hours"])
     assert fast["roi"] == pytest.approx(plain["roi"])
@@ -433,11 +436,11 @@ def test_full_finetune_counts_as_the_same_computation_as_scratch(fitted):
 
 
 def test_partial_instance_pays_for_the_whole_instance():
-    from types import SimpleNamespace
-
-    p5 = SimpleNamespace(gpu_count=8, usd_per_hour=55.04, usd_per_gpu_hour=6.88)
-    assert est._billed_per_gpu_hour(p5, 8) == pytest.approx(6.88)
-    assert est._billed_per_gpu_hour(p5, 3) == pytest.approx(55.04 / 3)  # one whole p5
-    assert est._billed_per_gpu_hour(p5, 9) == pytest.approx(2 * 55.04 / 9)  # two of them
-    cpu = SimpleNamespace(gpu_count=0, usd_per_hour=0.1, usd_per_gpu_hour=0.1)
-    assert est._billed_per_gpu_hour(cpu, 1) == pytest.approx(0.1)
+    m = est.prior_model()
+    s = est.Scenario(params=1e9, tokens=1e10, gpu="FAKE-GPU", precision="bf16")
+    by_gpus = {g: est.estimate(replace(s, gpus=g), model=m, prices=CAT) for g in (3, 8, 9)}
+    assert by_gpus[8].usd_per_gpu_hour == pytest.approx(2.0)
+    assert by_gpus[3].usd_per_gpu_hour == pytest.approx(16.0 / 3)  # one whole 8-GPU instance
+    assert by_gpus[9].usd_per_gpu_hour == pytest.approx(2 * 16.0 / 9)  # two of them
+    for e in by_gpus.values():
+        assert e.cost_usd == pytest.approx(e.gpu_hours * e.usd_per_gpu_hour)

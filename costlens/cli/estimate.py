@@ -90,9 +90,11 @@ def estimate(
     import warnings
 
     from costlens import estimator as est
+    from costlens.catalog import PriceTable
 
     warnings.filterwarnings("default", category=est.ModelWarning)
     model = est.load_model()
+    prices = PriceTable.load()
     common: dict[str, Any] = {
         "provider": provider,
         "instance": instance,
@@ -126,16 +128,21 @@ def estimate(
             overrides["strategy"] = strategy
         if compare:
             scenario = est.scenario_from_run(
-                record, scale_tokens=scale_tokens, scale_params=scale_params, **overrides
+                record,
+                scale_tokens=scale_tokens,
+                scale_params=scale_params,
+                prices=prices,
+                **overrides,
             )
             offset = None
-            if (gpu is None or est._catalog().resolve_gpu(gpu) == scenario.gpu) and (
+            if (gpu is None or prices.resolve(gpu) == scenario.gpu) and (
                 precision is None or precision == (record.get("precision") or "fp32")
             ):
-                offset = est.run_anchor_offset(record, model=model)
+                offset = est.run_anchor_offset(record, model=model, prices=prices)
             result_c = est.compare(
                 scenario,
                 model=model,
+                prices=prices,
                 scratch_tokens=scratch_tokens,
                 scratch_labelled_samples=scratch_labelled_samples,
                 log_eff_offset=offset,
@@ -143,7 +150,12 @@ def estimate(
             _emit_compare(result_c, fmt)
             return
         result = est.estimate_from_run(
-            record, scale_tokens=scale_tokens, scale_params=scale_params, model=model, **overrides
+            record,
+            scale_tokens=scale_tokens,
+            scale_params=scale_params,
+            model=model,
+            prices=prices,
+            **overrides,
         )
         _emit_one({**result.as_dict(), "from_run": record["id"]}, fmt)
         return
@@ -164,12 +176,13 @@ def estimate(
         result_c = est.compare(
             scenario,
             model=model,
+            prices=prices,
             scratch_tokens=scratch_tokens,
             scratch_labelled_samples=scratch_labelled_samples,
         )
         _emit_compare(result_c, fmt)
         return
-    _emit_one(est.estimate(scenario, model=model).as_dict(), fmt)
+    _emit_one(est.estimate(scenario, model=model, prices=prices).as_dict(), fmt)
 
 
 def _emit_one(record: dict[str, Any], fmt: OutputFormat) -> None:
