@@ -349,7 +349,7 @@ def section(res: dict, n_runs: int, n_samples: int, repeat: int) -> str:
         f"{n_samples // 10:,} of them (8 GPUs). "
         "Server time through `app.server.test_client()` (HTTP into Dash's callback endpoint, no "
         f"browser), medians of {repeat} alternated repetitions. *First render*: a new app with "
-        "every in-process cache emptied (cost cache, estimator model, price tables), as after a "
+        "its own price table and estimator model, loaded afresh, as after a "
         "server start; *again*: the same request repeated on that app.",
         "",
         "| page | first render (ms) | again (ms) | target (ms) | first within target |",
@@ -373,7 +373,7 @@ def section(res: dict, n_runs: int, n_samples: int, repeat: int) -> str:
         "",
         f"Where the time goes: pricing the overview's {res['period_runs']:,} runs of the "
         f"last month with `costlens.cost.add_cost_columns` takes {res['price_s'] * 1e3:,.0f} ms "
-        "(price look-ups memoised per table; the dashboard keeps the results, hence *again*), "
+        "(price look-ups memoised by the one PriceTable the app holds), "
         "and the long run's cost breakdown reads `costlens.cost.sample_summary` over all its "
         f"readings, {res['summary_s'] * 1e3:,.0f} ms (an index-only scan of the covering index "
         "from schema revision 0003).",

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from costlens.experiment import (
     PROJECT,
@@ -23,6 +23,9 @@ from costlens.experiment import (
     RunOutcome,
     plan,
 )
+
+if TYPE_CHECKING:
+    from costlens.catalog import PriceTable
 
 DEMO_SAMPLE_INTERVAL_S = 0.25  # short runs: sample often enough to see them
 
@@ -133,7 +136,7 @@ def pretraining_payback(
     return rows
 
 
-def fit_estimator(db_url: str) -> tuple[Path, int]:
+def fit_estimator(db_url: str, prices: PriceTable) -> tuple[Path, int]:
     """Fit the estimator on every usable run in the store and save it; (path, runs used)."""
     from costlens import estimator
     from costlens.store import open_store
@@ -141,7 +144,7 @@ def fit_estimator(db_url: str) -> tuple[Path, int]:
 
     store = open_store(db_url)
     try:
-        model = estimator.fit_records(list_runs(store))
+        model = estimator.fit_records(list_runs(store), prices=prices)
     finally:
         store.dispose()
     return estimator.save_model(model), int(model.n_runs_)
@@ -184,7 +187,8 @@ def run_demo(
         recorded = [r for r in list_runs(store, project=PROJECT) if r["id"] in ids]
     finally:
         store.dispose()
-    rows = priced_records(recorded, PriceTable.load())
+    prices = PriceTable.load()
+    rows = priced_records(recorded, prices)
     comparison = compare_strategies(rows)
     result = DemoResult(
         db_url=db_url,
@@ -193,7 +197,7 @@ def run_demo(
         payback=pretraining_payback(rows, comparison),
     )
     stage("fitting the estimator on the recorded runs")
-    result.model_path, result.model_runs = fit_estimator(db_url)
+    result.model_path, result.model_runs = fit_estimator(db_url, prices)
     stage("forecasting the example plan")
     result.forecast_paths, result.forecast_total = write_forecast(out_dir)
     return result

@@ -104,9 +104,11 @@ def estimate(form: dict[str, Any], prices: PriceTable, model: Any) -> dict[str, 
     scratch_labels = parse_quantity(
         form.get("scratch_labelled_samples"), "labelled samples from scratch", required=False
     )
-    cmp = estimator.compare(scenario, model=model, scratch_labelled_samples=scratch_labels)
+    cmp = estimator.compare(
+        scenario, model=model, prices=prices, scratch_labelled_samples=scratch_labels
+    )
     scenarios, missing = _per_provider(scenario, cmp["strategies"], prices, scratch_labels)
-    estimates = estimator.estimate_many(scenarios, model=model) if scenarios else []
+    estimates = estimator.estimate_many(scenarios, model=model, prices=prices) if scenarios else []
     return {
         "strategies": pd.DataFrame(cmp["strategies"]),
         "by_provider": pd.DataFrame([e.as_dict() for e in estimates]),

@@ -52,10 +52,15 @@ def test_cli_refuses_to_serve_off_loopback_without_access_control(cli, sqlite_ur
     assert res.code == 2 and "16 characters" in res.err
 
 
-def test_importing_costlens_does_not_import_dash():
+def test_imports_keep_to_their_path():
+    """costlens and its CLI load no Dash; the transfer analysis no pandas; the dashboard and its
+    views no torch."""
     code = (
-        "import sys, costlens, costlens.cli, costlens.cli.dashboard; "
-        "bad = [m for m in ('dash', 'plotly', 'dashboard') if m in sys.modules]; "
+        "import sys, costlens.transfer; bad = ['pandas'] if 'pandas' in sys.modules else []; "
+        "import costlens, costlens.cli, costlens.cli.dashboard; "
+        "bad += [m for m in ('dash', 'plotly', 'dashboard') if m in sys.modules]; "
+        "import dashboard.app, dashboard.views.transfer, dashboard.views.estimate; "
+        "bad += ['torch'] if 'torch' in sys.modules else []; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -65,6 +65,8 @@ def test_demo_records_real_runs_fits_and_forecasts(cli, tmp_path):
     res = cli("demo", "--quick", "--no-serve", env={"COSTLENS_HOME": str(home)}, timeout=600)
     assert res.code == 0, res.err[-3000:]
     assert "Measured on this machine" in res.out
+    table = res.out.split("Measured on this machine")[1].split("Pretraining")[0]
+    assert table.count("%") >= 1 + 4  # the title's target, then each transfer run vs scratch
     runs = json.loads(cli("runs", "--format", "json", env={"COSTLENS_HOME": str(home)}).out)
     # quick: one pretraining run + 2 budgets x 3 strategies, every one a completed real run
     assert len(runs) == 7 == total_runs(ExperimentConfig.quick())
