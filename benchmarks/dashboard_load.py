@@ -198,10 +198,10 @@ def _route(client, path: str) -> float:
 
 
 def _estimate_cb(client) -> float:
-    from dashboard import data
+    from dashboard.views import estimate
 
-    ids = data.ESTIMATE_FORM_IDS
-    state = [{"id": f"est-{k}", "property": "value", "value": data.ESTIMATE_DEFAULTS[k]}
+    ids = estimate.ESTIMATE_FORM_IDS
+    state = [{"id": f"est-{k}", "property": "value", "value": estimate.ESTIMATE_DEFAULTS[k]}
              for k in ids]  # fmt: skip
     state[ids.index("spot")]["value"] = []
     return _post(client, "estimate-result.children",
@@ -244,13 +244,10 @@ def page_steps(long_run: str, typical_run: str) -> dict:
 
 
 def _fresh_app(url: str):
-    """A new app with every in-process cache emptied (cold: as after a server start)."""
+    """A new app (cold: as after a server start; it loads its own price table and model)."""
     from costlens import catalog
-    from dashboard import data
     from dashboard.app import create_app
 
-    data._COST_CACHE.clear()
-    data._MODEL_CACHE.clear()
     catalog.clear_caches()
     return create_app(url)
 
@@ -261,7 +258,7 @@ def measure(path: Path, repeat: int) -> dict:
 
     from costlens.store import open_store
     from costlens.store.queries import sample_timeline
-    from dashboard import data
+    from dashboard.views.run import run_timeline
 
     url = f"sqlite:///{path}"
     store = open_store(url)
@@ -285,7 +282,7 @@ def measure(path: Path, repeat: int) -> dict:
         tl["refresh callback, long run"].append(_refresh_cb(client, long_run))
         tl["refresh callback, typical run"].append(_refresh_cb(client, typical_run))
         t0 = time.perf_counter()
-        data.run_timeline(store, long_run)
+        run_timeline(store, long_run)
         tl["windowed SQL (data.run_timeline), long"].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         sample_timeline(store, long_run)
@@ -304,8 +301,10 @@ def measure(path: Path, repeat: int) -> dict:
             del raw
     # Where the slow pages spend their time (costlens.cost, timed on its own).
     from costlens import cost
+    from costlens.store.dashboard_queries import runs_since
+    from dashboard.views.overview import DEFAULT_PERIOD, period_start
 
-    recs = data.runs_since(store, data.period_start(data.DEFAULT_PERIOD))
+    recs = runs_since(store, period_start(DEFAULT_PERIOD))
     parts: dict[str, list[float]] = {"price": [], "summary": []}
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -350,7 +349,7 @@ def section(res: dict, n_runs: int, n_samples: int, repeat: int) -> str:
         f"{n_samples // 10:,} of them (8 GPUs). "
         "Server time through `app.server.test_client()` (HTTP into Dash's callback endpoint, no "
         f"browser), medians of {repeat} alternated repetitions. *First render*: a new app with "
-        "every in-process cache emptied (cost cache, estimator model, price tables), as after a "
+        "its own price table and estimator model, loaded afresh, as after a "
         "server start; *again*: the same request repeated on that app.",
         "",
         "| page | first render (ms) | again (ms) | target (ms) | first within target |",
@@ -374,7 +373,7 @@ def section(res: dict, n_runs: int, n_samples: int, repeat: int) -> str:
         "",
         f"Where the time goes: pricing the overview's {res['period_runs']:,} runs of the "
         f"last month with `costlens.cost.add_cost_columns` takes {res['price_s'] * 1e3:,.0f} ms "
-        "(price look-ups memoised per table; the dashboard keeps the results, hence *again*), "
+        "(price look-ups memoised by the one PriceTable the app holds), "
         "and the long run's cost breakdown reads `costlens.cost.sample_summary` over all its "
         f"readings, {res['summary_s'] * 1e3:,.0f} ms (an index-only scan of the covering index "
         "from schema revision 0003).",

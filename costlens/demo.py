@@ -13,9 +13,19 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from costlens.experiment import PROJECT, ExperimentConfig, RunOutcome, plan
+from costlens.experiment import (
+    PROJECT,
+    SOURCE_TASK,
+    TARGET_TASK,
+    ExperimentConfig,
+    RunOutcome,
+    plan,
+)
+
+if TYPE_CHECKING:
+    from costlens.catalog import PriceTable
 
 DEMO_SAMPLE_INTERVAL_S = 0.25  # short runs: sample often enough to see them
 
@@ -62,35 +72,36 @@ def record_experiment(
 def compare_strategies(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per labelled-data budget and width: each strategy's measured cost next to scratch's.
 
-    ``records`` are run rows with cost keys (:func:`costlens.reports.run_rows`) of the experiment's
-    target-task runs. Savings are measured, never assumed: negative when transfer cost more.
+    ``records`` are priced run records (:func:`costlens.transfer.priced_records`) of the
+    experiment. Only target-task runs are compared, each transfer run with the scratch run of
+    the same model size and labelled data (:func:`costlens.transfer.analyse`). Savings are
+    measured, never assumed: negative when transfer cost more.
     """
-    target = [r for r in records if r.get("metrics", {}).get("task") == "digits 5-9"]
-    groups: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
-    for r in target:
-        width = int(r["metrics"].get("width", 0))
-        labels = int(r["metrics"].get("labelled_samples", 0))
-        groups.setdefault((width, labels), {})[r["strategy"]] = r
+    from costlens import transfer
+
+    target = [r for r in records if (r.get("metrics") or {}).get("task") == TARGET_TASK]
+    pairs = {p.transfer.id: p for p in transfer.analyse(target).pairs if p.exact}
     rows = []
-    for (width, labels), by in sorted(groups.items()):
-        scratch = by.get("scratch")
-        for strategy, r in sorted(by.items()):
-            cost, base = r.get("cost_usd"), scratch.get("cost_usd") if scratch else None
-            saving = (1 - cost / base) if cost is not None and base else None
-            rows.append(
-                {
-                    "width": width,
-                    "labelled_samples": labels,
-                    "strategy": strategy,
-                    "reached_target": bool(r["metrics"].get("reached_target")),
-                    "accuracy": r["metrics"].get("accuracy"),
-                    "epochs": r["metrics"].get("epochs"),
-                    "duration_s": r["duration_s"],
-                    "flops": r["flops"],
-                    "cost_usd": cost,
-                    "saving_vs_scratch": saving if strategy != "scratch" else None,
-                }
-            )
+    for r in target:
+        m = r["metrics"]
+        p = pairs.get(str(r["id"]))
+        cost = p.saving("cost") if p else None
+        rows.append(
+            {
+                "width": int(m.get("width", 0)),
+                "labelled_samples": int(m.get("labelled_samples", 0)),
+                "strategy": r["strategy"],
+                "reached_target": bool(m.get("reached_target")),
+                "accuracy": m.get("accuracy"),
+                "epochs": m.get("epochs"),
+                "duration_s": r["duration_s"],
+                "flops": r["flops"],
+                "cost_usd": r.get("cost_usd"),
+                "saving_vs_scratch": None if cost is None else cost.saving_pct / 100,
+                "saved_usd": p.savings_usd if p else None,
+            }
+        )
+    rows.sort(key=lambda c: (c["width"], c["labelled_samples"], c["strategy"]))
     return rows
 
 
@@ -100,26 +111,19 @@ def pretraining_payback(
     """Per width: what pretraining on the source task cost, and after how many fine-tunes that
     saved money (on the same width, per labelled-data budget) it pays for itself.
 
-    ``break_even_jobs`` = pretraining cost / (scratch cost - fine-tune cost); None where the
-    fine-tune did not save. Measured figures only.
+    ``break_even_jobs`` = pretraining cost / (scratch cost - fine-tune cost), the saving of
+    :func:`compare_strategies`; None where the fine-tune did not save. Measured figures only.
     """
     pretrain = {
         int(r["metrics"].get("width", 0)): r.get("cost_usd")
         for r in records
-        if r.get("metrics", {}).get("task") == "digits 0-4"
+        if (r.get("metrics") or {}).get("task") == SOURCE_TASK
     }
-    scratch = {(c["width"], c["labelled_samples"]): c["cost_usd"] for c in comparison
-               if c["strategy"] == "scratch"}  # fmt: skip
     rows = []
     for c in comparison:
         if c["strategy"] != "full-finetune":
             continue
-        p, s, f = (
-            pretrain.get(c["width"]),
-            scratch.get((c["width"], c["labelled_samples"])),
-            c["cost_usd"],
-        )
-        saved = None if s is None or f is None else s - f
+        p, saved = pretrain.get(c["width"]), c["saved_usd"]
         rows.append(
             {
                 "width": c["width"],
@@ -132,7 +136,7 @@ def pretraining_payback(
     return rows
 
 
-def fit_estimator(db_url: str) -> tuple[Path, int]:
+def fit_estimator(db_url: str, prices: PriceTable) -> tuple[Path, int]:
     """Fit the estimator on every usable run in the store and save it; (path, runs used)."""
     from costlens import estimator
     from costlens.store import open_store
@@ -140,7 +144,7 @@ def fit_estimator(db_url: str) -> tuple[Path, int]:
 
     store = open_store(db_url)
     try:
-        model = estimator.fit_records(list_runs(store))
+        model = estimator.fit_records(list_runs(store), prices=prices)
     finally:
         store.dispose()
     return estimator.save_model(model), int(model.n_runs_)
@@ -168,8 +172,10 @@ def run_demo(
     on_stage: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Everything but serving: record, price, fit, forecast."""
-    from costlens.reports import run_rows
+    from costlens.catalog import PriceTable
     from costlens.store import open_store
+    from costlens.store.queries import list_runs
+    from costlens.transfer import priced_records
 
     cfg = cfg or ExperimentConfig()
     stage = on_stage or (lambda _msg: None)
@@ -178,9 +184,11 @@ def run_demo(
     store = open_store(db_url)
     try:
         ids = {o.run_id for o in outcomes}
-        rows = [r for r in run_rows(store, project=PROJECT) if r["id"] in ids]
+        recorded = [r for r in list_runs(store, project=PROJECT) if r["id"] in ids]
     finally:
         store.dispose()
+    prices = PriceTable.load()
+    rows = priced_records(recorded, prices)
     comparison = compare_strategies(rows)
     result = DemoResult(
         db_url=db_url,
@@ -189,7 +197,7 @@ def run_demo(
         payback=pretraining_payback(rows, comparison),
     )
     stage("fitting the estimator on the recorded runs")
-    result.model_path, result.model_runs = fit_estimator(db_url)
+    result.model_path, result.model_runs = fit_estimator(db_url, prices)
     stage("forecasting the example plan")
     result.forecast_paths, result.forecast_total = write_forecast(out_dir)
     return result

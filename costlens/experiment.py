@@ -24,6 +24,8 @@ TARGET_CLASSES = (5, 6, 7, 8, 9)
 BUDGETS_PER_CLASS = (10, 40, 120)
 WIDTHS = (2, 4, 8)
 STRATEGIES = ("scratch", "full-finetune", "frozen-features")
+SOURCE_TASK = "digits 0-4"  # the task each width is pretrained on (logged as metric "task")
+TARGET_TASK = "digits 5-9"
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,87 @@ def plan(cfg: ExperimentConfig) -> list[tuple[str, str, int, int]]:
     ]
 
 
+def _pretrain(width: int, data, cfg: ExperimentConfig, db, sample_interval_s: float):
+    """Train one width on the source task from scratch, recorded; (model, outcome)."""
+    import costlens
+
+    (train, test) = data
+    name = f"pretrain w{width} digits 0-4"
+    model = make_model(width)
+    t0 = time.perf_counter()
+    with costlens.profile(
+        project=PROJECT,
+        name=name,
+        strategy="scratch",
+        db=db,
+        tags=["source-task", f"width={width}"],
+        sample_interval_s=sample_interval_s,
+    ) as run:
+        epochs, acc = train_to_target(
+            model, train, test, cfg, max_epochs=cfg.source_epochs, target=None
+        )
+        run.log(
+            accuracy=acc,
+            epochs=epochs,
+            labelled_samples=len(train[0]),
+            task=SOURCE_TASK,
+            width=width,
+        )
+    outcome = RunOutcome(
+        run.id, name, "scratch", width, len(train[0]), epochs, acc, True,
+        time.perf_counter() - t0, {"task": "source"},
+    )  # fmt: skip
+    return model, outcome
+
+
+def _target_run(
+    job: tuple[str, str, int, int], pretrained, data, cfg: ExperimentConfig, db,
+    sample_interval_s: float,
+) -> RunOutcome:  # fmt: skip
+    """One recorded target-task run: scratch, full fine-tune or frozen features."""
+    import costlens
+
+    name, strategy, width, per_class = job
+    (tgt_train, tgt_test) = data
+    x, y = _per_class_subset(*tgt_train, per_class, cfg.seed)
+    if strategy == "scratch":
+        model, base = make_model(width), None
+    else:
+        model, base = copy.deepcopy(pretrained), f"digits-0-4-cnn-w{width}"
+        model.head.reset_parameters()  # new task, new head
+        if strategy == "frozen-features":
+            for p in model.features.parameters():
+                p.requires_grad_(False)
+    t0 = time.perf_counter()
+    with costlens.profile(
+        project=PROJECT,
+        name=name,
+        strategy=strategy,
+        base_model=base,
+        db=db,
+        tags=[f"width={width}", f"labels={len(x)}"],
+        sample_interval_s=sample_interval_s,
+    ) as run:
+        lr = cfg.head_lr if strategy == "frozen-features" else cfg.lr
+        epochs, acc = train_to_target(
+            model, (x, y), tgt_test, cfg, lr=lr, max_epochs=cfg.max_epochs,
+            target=cfg.target_accuracy,
+        )  # fmt: skip
+        reached = acc >= cfg.target_accuracy
+        run.log(
+            accuracy=acc,
+            epochs=epochs,
+            labelled_samples=len(x),
+            reached_target=reached,
+            target_accuracy=cfg.target_accuracy,
+            task=TARGET_TASK,
+            width=width,
+        )
+    return RunOutcome(
+        run.id, name, strategy, width, len(x), epochs, acc, reached, time.perf_counter() - t0
+    )
+
+
 def run_experiment(
     cfg: ExperimentConfig = ExperimentConfig(),
     *,
@@ -181,90 +264,14 @@ def run_experiment(
     """Pretrain each width on the source task, then every target run; yields as runs finish."""
     import torch
 
-    import costlens
-
     torch.manual_seed(cfg.seed)
-    (src_train, src_test), (tgt_train, tgt_test) = _data(cfg.seed)
+    source, target = _data(cfg.seed)
     say = progress or (lambda _msg: None)
     pretrained: dict[int, Any] = {}
     for width in cfg.widths:
-        name = f"pretrain w{width} digits 0-4"
-        say(name)
-        model = make_model(width)
-        t0 = time.perf_counter()
-        with costlens.profile(
-            project=PROJECT,
-            name=name,
-            strategy="scratch",
-            db=db,
-            tags=["source-task", f"width={width}"],
-            sample_interval_s=sample_interval_s,
-        ) as run:
-            epochs, acc = train_to_target(
-                model, src_train, src_test, cfg, max_epochs=cfg.source_epochs, target=None
-            )
-            run.log(
-                accuracy=acc,
-                epochs=epochs,
-                labelled_samples=len(src_train[0]),
-                task="digits 0-4",
-                width=width,
-            )
-        pretrained[width] = model
-        yield RunOutcome(
-            run.id,
-            name,
-            "scratch",
-            width,
-            len(src_train[0]),
-            epochs,
-            acc,
-            True,
-            time.perf_counter() - t0,
-            {"task": "source"},
-        )
-
-    for name, strategy, width, per_class in plan(cfg):
-        say(name)
-        x, y = _per_class_subset(*tgt_train, per_class, cfg.seed)
-        if strategy == "scratch":
-            model, base = make_model(width), None
-        else:
-            model, base = copy.deepcopy(pretrained[width]), f"digits-0-4-cnn-w{width}"
-            model.head.reset_parameters()  # new task, new head
-            if strategy == "frozen-features":
-                for p in model.features.parameters():
-                    p.requires_grad_(False)
-        t0 = time.perf_counter()
-        with costlens.profile(
-            project=PROJECT,
-            name=name,
-            strategy=strategy,
-            base_model=base,
-            db=db,
-            tags=[f"width={width}", f"labels={len(x)}"],
-            sample_interval_s=sample_interval_s,
-        ) as run:
-            lr = cfg.head_lr if strategy == "frozen-features" else cfg.lr
-            epochs, acc = train_to_target(
-                model,
-                (x, y),
-                tgt_test,
-                cfg,
-                lr=lr,
-                max_epochs=cfg.max_epochs,
-                target=cfg.target_accuracy,
-            )
-            reached = acc >= cfg.target_accuracy
-            run.log(
-                accuracy=acc,
-                epochs=epochs,
-                labelled_samples=len(x),
-                reached_target=reached,
-                target_accuracy=cfg.target_accuracy,
-                task="digits 5-9",
-                width=width,
-            )
-        yield RunOutcome(
-            run.id, name, strategy, width, len(x), epochs, acc, reached, time.perf_counter() - t0
-        )
+        say(f"pretrain w{width} digits 0-4")
+        pretrained[width], outcome = _pretrain(width, source, cfg, db, sample_interval_s)
+        yield outcome
+    for job in plan(cfg):
+        say(job[0])
+        yield _target_run(job, pretrained[job[2]], target, cfg, db, sample_interval_s)

@@ -1,9 +1,10 @@
 """The Dash app: a factory, the page shell, access control and the server.
 
 Pages live in ``dashboard/pages/`` (one module each, ``dash.register_page`` + ``layout``); their
-callbacks only connect component ids to plain functions in :mod:`dashboard.data` and
-:mod:`dashboard.figures`. The store an app reads is attached to its Flask server, so several
-apps (tests, a benchmark) can live in one process.
+callbacks only connect component ids to plain functions in :mod:`dashboard.views` and
+:mod:`dashboard.figures`. The store, price table and model an app reads are attached to its
+Flask server (:mod:`dashboard.views.state`), so several apps (tests, a benchmark) can live in
+one process.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any
 import dash
 from dash import html
 
-from dashboard import components, data
+from dashboard import components
+from dashboard.views import state
 
 HERE = Path(__file__).resolve().parent
 TOKEN_COOKIE = "costlens_token"
@@ -49,7 +51,7 @@ def create_app(
         suppress_callback_exceptions=True,
         update_title=None,
     )
-    data.attach_store(app.server, db_url)
+    state.attach_store(app.server, db_url)
     if auth is not None or token is not None:
         install_access_control(app.server, auth=auth, token=token)
     app.layout = _shell
@@ -63,7 +65,7 @@ def _shell() -> html.Div:
             components.navbar(dash.page_registry.values()),
             html.Main(dash.page_container, className="page"),
             html.Footer(
-                ["store: ", html.Code(data.store_label(data.current_store()))],
+                ["store: ", html.Code(state.current().store.display_url)],
                 className="footer",
             ),
         ],

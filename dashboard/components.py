@@ -8,8 +8,23 @@ from typing import Any
 
 from dash import dcc, html
 
-from dashboard import data
-from dashboard.fmt import money, number  # noqa: F401  (pages use components.money)
+from dashboard.fmt import money, number, run_link  # noqa: F401  (pages use components.money)
+from dashboard.views.runs import RUN_TABLE_COLUMNS
+
+# How a first run gets recorded (shown by an empty store instead of an error).
+FIRST_RUN_WAYS: tuple[tuple[str, str], ...] = (
+    (
+        "Decorator",
+        'import costlens\n\n@costlens.profile(project="my-project")\ndef train():\n    ...\n\n'
+        "train()",
+    ),
+    (
+        "Context manager",
+        'import costlens\n\nwith costlens.profile(project="my-project") as run:\n'
+        "    for batch in loader:\n        ...\n        run.step(samples=len(batch))",
+    ),
+    ("Command line", "costlens run -- python train.py"),
+)
 
 
 def navbar(pages: Iterable[dict[str, Any]]) -> html.Nav:
@@ -41,7 +56,7 @@ def first_run_help() -> html.Div:
     """What an empty store shows: the three ways to record a first run."""
     ways = [
         html.Div([html.H4(title), html.Pre(html.Code(code))], className="way")
-        for title, code in data.FIRST_RUN_WAYS
+        for title, code in FIRST_RUN_WAYS
     ]
     return html.Div(
         [
@@ -68,11 +83,6 @@ def first_run_help() -> html.Div:
 def notice(message: str, *, kind: str = "info", id: str | None = None) -> html.Div:
     """A boxed message: kind is info, warning or error."""
     return html.Div(message, className=f"notice notice-{kind}", **({"id": id} if id else {}))
-
-
-def not_available(module: str) -> html.Div:
-    """Shown by a page whose costlens module is not installed yet."""
-    return notice(data.missing_message(module), kind="warning", id="not-available")
 
 
 def graph(figure: Any, *, id: str | None = None) -> dcc.Graph:
@@ -104,7 +114,7 @@ def simple_table(
             value = row.get(key)
             text = "-" if value is None else str(value)
             if key == link_column and row.get("id"):
-                cells.append(html.Td(dcc.Link(text, href=data.run_link(str(row["id"])))))
+                cells.append(html.Td(dcc.Link(text, href=run_link(str(row["id"])))))
             else:
                 cells.append(html.Td(text))
         body.append(html.Tr(cells))
@@ -129,15 +139,15 @@ RUN_TABLE_HEADINGS = {
 def runs_table(
     rows: list[dict[str, Any]], *, id: str, page_count: int = 1, page_size: int = 25
 ) -> Any:
-    """The runs table, sorted and paged on the server (see data.runs_page). Only the ``run``
-    column is Markdown (a link built from the escaped id, HTML off); names and every other cell
-    are plain text."""
+    """The runs table, sorted and paged on the server (see dashboard.views.runs.runs_page).
+    Only the ``run`` column is Markdown (a link built from the escaped id, HTML off); names and
+    every other cell are plain text."""
     import warnings
 
     from dash import dash_table
 
     columns = []
-    for key in data.RUN_TABLE_COLUMNS:
+    for key in RUN_TABLE_COLUMNS:
         col: dict[str, Any] = {"id": key, "name": RUN_TABLE_HEADINGS[key]}
         if key == "run":
             col["presentation"] = "markdown"

@@ -1,4 +1,4 @@
-"""Pure figure functions: DataFrames (from :mod:`dashboard.data`) in, Plotly figures out.
+"""Pure figure functions: DataFrames (from :mod:`dashboard.views`) in, Plotly figures out.
 
 No I/O, no store, no Dash: each function is tested without a browser. Text from the store (run
 names, project names) only ever goes into trace names, axis labels and hover text, which Plotly
@@ -68,7 +68,7 @@ def timeline(
     tl: pd.DataFrame, column: str, *, title: str, unit: str, gpu: bool = True
 ) -> go.Figure:
     """One telemetry column over elapsed time (h), one line per GPU (or the host when
-    ``gpu`` is False). ``tl`` comes from :func:`dashboard.data.run_timeline`."""
+    ``gpu`` is False). ``tl`` comes from :func:`dashboard.views.run.run_timeline`."""
     if tl is None or tl.empty or column not in tl:
         return empty("No telemetry recorded for this run.", title=title)
     rows = tl[tl["device_index"] >= 0] if gpu else tl[tl["device_index"] < 0]
@@ -107,7 +107,7 @@ def cost_breakdown(
 
 def provider_costs(alts: pd.DataFrame, *, current_provider: str | None = None) -> go.Figure:
     """What one run would have cost on each provider's matching instance (US$), on-demand and
-    spot. ``alts`` comes from :func:`dashboard.data.provider_alternatives`."""
+    spot. ``alts`` comes from :func:`dashboard.views.run.provider_alternatives`."""
     if alts is None or alts.empty or alts["cost_usd"].isna().all():
         return empty("No provider prices this run's hardware.", title="On other providers")
     alts = alts.dropna(subset=["cost_usd"]).sort_values("cost_usd")

@@ -1,8 +1,11 @@
-"""Numbers as text for people: pure functions shared by pages and figures."""
+"""Numbers and run fields as text for people: pure functions shared by views, pages and
+figures."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
+from urllib.parse import quote
 
 
 def _small_digits(value: float, digits: int) -> int:
@@ -29,3 +32,58 @@ def number(value: float | None, fmt: str = ",.1f", suffix: str = "") -> str:
     if value and float(text.replace(",", "")) == 0:
         text = f"{value:.2g}"
     return f"{text}{suffix}"
+
+
+def rounded(value: Any, digits: int = 2) -> float | None:
+    """``value`` rounded to ``digits`` decimals, or to two significant digits when those
+    decimals would show a non-zero value as 0 (a $0.0000056 CPU run is not free); None for
+    None, NaN and non-numbers."""
+    if value is None:
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(f):
+        return None
+    return round(f, _small_digits(f, digits) if f else digits)
+
+
+def hours(duration_s: Any) -> float | None:
+    """Seconds as hours, two decimals (None when unknown)."""
+    f = rounded(duration_s, 12)
+    return None if f is None else rounded(f / 3600, 2)
+
+
+def num_text(value: Any, fmt: str, suffix: str = "") -> str:
+    f = rounded(value, 12)
+    return "-" if f is None else f"{f:{fmt}}{suffix}"
+
+
+def interval_text(r: dict[str, Any], key: str, fmt: str) -> str:
+    """``r[key]`` with its ``_low`` to ``_high`` interval in brackets ("-" when unknown)."""
+    mid, lo, hi = r.get(key), r.get(f"{key}_low"), r.get(f"{key}_high")
+    if mid is None:
+        return "-"
+    if lo is None or hi is None:
+        return fmt.format(mid)
+    return f"{fmt.format(mid)} ({fmt.format(lo)} to {fmt.format(hi)})"
+
+
+def run_link(run_id: str) -> str:
+    """The dashboard path of a run's page."""
+    return f"/runs/{quote(run_id, safe='')}"
+
+
+def md_escape(value: str) -> str:
+    """Text with every Markdown punctuation character escaped."""
+    return "".join("\\" + ch if ch in "\\`*_{}[]()#+-.!<>|~" else ch for ch in value)
+
+
+def device_label(rec: dict[str, Any]) -> str:
+    """``2 x NVIDIA A100-SXM4-80GB``, or ``CPU`` for a host-only run."""
+    count = int(rec.get("device_count") or 0)
+    name = rec.get("device") or ""
+    if not count or not name:
+        return "CPU"
+    return f"{count} x {name}"

@@ -26,19 +26,21 @@ PAGES = {
     "overview": ("/", "#spend-graph .main-svg, #empty-state"),
     "runs": ("/runs", "#runs-table td, #empty-state"),
     "transfer": ("/transfer", "#transfer-savings-graph .main-svg, #transfer-none, #empty-state"),
-    "estimate": ("/estimate", "#estimate-graph .main-svg, #not-available"),
-    "prices": ("/prices", "#prices-graph .main-svg, #not-available"),
-    "forecast": ("/forecast", "#forecast-graph .main-svg, #not-available"),
+    "estimate": ("/estimate", "#estimate-graph .main-svg"),
+    "prices": ("/prices", "#prices-graph .main-svg"),
+    "forecast": ("/forecast", "#forecast-graph .main-svg"),
 }
 
 
 def pick_run(db_url: str) -> str | None:
     """The costliest recorded run with GPU telemetry, else the newest run (None: no run)."""
-    from dashboard import data
+    from costlens.catalog import PriceTable
+    from costlens.store import open_store
+    from dashboard.views.runs import runs_frame
 
-    store = data.open_store(db_url)
+    store = open_store(db_url)
     try:
-        df = data.runs_frame(store)
+        df = runs_frame(store, PriceTable.load())
         if df.empty:
             return None
         gpu = df[df["device_count"] > 0].dropna(subset=["cost_usd"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -31,7 +31,6 @@ def demo(
     """Record a real transfer-learning experiment on the CPU, price it, fit, forecast, serve."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
     from costlens import demo as demo_mod
     from costlens.cli.common import open_cli_store
@@ -81,22 +80,26 @@ def demo(
         )
         progress.update(task, description="done")
 
+    _print_results(result, cfg, console)
+    if not serve:
+        return
+    from dashboard.app import create_app
+    from dashboard.app import serve as serve_app
+
+    console.print(f"dashboard: http://{host}:{port}/  (Ctrl-C to stop)")
+    serve_app(create_app(db_url), host=host, port=port)
+
+
+def _comparison_table(result: Any, cfg: Any) -> Any:
+    """The measured per-budget comparison (``result.comparison``) as a rich Table."""
+    from rich.table import Table
+
     table = Table(
         title="Measured on this machine: target task digits 5-9, target accuracy "
         f"{cfg.target_accuracy:.0%}"
     )
-    for col in (
-        "width",
-        "labels",
-        "strategy",
-        "reached",
-        "acc",
-        "epochs",
-        "time s",
-        "FLOPs",
-        "cost (CPU instance)",
-        "vs scratch",
-    ):
+    for col in ("width", "labels", "strategy", "reached", "acc", "epochs", "time s", "FLOPs",
+                "cost (CPU instance)", "vs scratch"):  # fmt: skip
         table.add_column(col, justify="right")
     for r in result.comparison:
         table.add_row(
@@ -105,12 +108,13 @@ def demo(
             f"{r['duration_s']:.2f}", f"{r['flops']:.3g}", _usd(r["cost_usd"]),
             _pct(-r["saving_vs_scratch"]) if r["saving_vs_scratch"] is not None else "",
         )  # fmt: skip
-    stdout_console().print(table)
-    console.print(
-        "'vs scratch' is the measured cost change against training from scratch on the same "
-        "budget (negative = transfer saved). It leaves out pretraining on digits 0-4, paid once "
-        "and shared by every fine-tune:"
-    )
+    return table
+
+
+def _payback_table(result: Any) -> Any:
+    """After how many fine-tunes pretraining pays for itself (``result.payback``)."""
+    from rich.table import Table
+
     pay = Table(title="Pretraining, measured: after how many fine-tunes it pays for itself")
     for col in ("width", "labels", "pretraining cost", "fine-tune saves per job", "break-even"):
         pay.add_column(col, justify="right")
@@ -121,7 +125,18 @@ def demo(
             _usd(saved) if saved is not None and saved > 0 else "no saving",
             f"{r['break_even_jobs']:.1f} jobs" if r["break_even_jobs"] else "never",
         )  # fmt: skip
-    stdout_console().print(pay)
+    return pay
+
+
+def _print_results(result: Any, cfg: Any, console: Any) -> None:
+    """The demo's measured tables on stdout, its notes on stderr."""
+    stdout_console().print(_comparison_table(result, cfg))
+    console.print(
+        "'vs scratch' is the measured cost change against training from scratch on the same "
+        "budget (negative = transfer saved). It leaves out pretraining on digits 0-4, paid once "
+        "and shared by every fine-tune:"
+    )
+    stdout_console().print(_payback_table(result))
     console.print(f"estimator fitted on {result.model_runs} recorded runs -> {result.model_path}")
     tot = result.forecast_total
     console.print(
@@ -129,13 +144,6 @@ def demo(
         f"(80% interval ${tot['total_cost_usd_low']:,.0f} - ${tot['total_cost_usd_high']:,.0f}) "
         f"-> {', '.join(str(p) for p in result.forecast_paths)}"
     )
-    if not serve:
-        return
-    from dashboard.app import create_app
-    from dashboard.app import serve as serve_app
-
-    console.print(f"dashboard: http://{host}:{port}/  (Ctrl-C to stop)")
-    serve_app(create_app(db_url), host=host, port=port)
 
 
 def register(app: typer.Typer) -> None:

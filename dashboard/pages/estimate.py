@@ -6,7 +6,10 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, callback, dcc, html
 
-from dashboard import components, data, figures
+from costlens.errors import CostlensError
+from dashboard import components, figures
+from dashboard.views import estimate as view
+from dashboard.views import state
 
 dash.register_page(__name__, path="/estimate", name="Estimate", title="costlens: estimate", order=3)
 
@@ -23,27 +26,12 @@ TEXT_FIELDS = (
 
 def result(form: dict) -> list:
     """The estimate's figure and tables for the form's values (also the button's callback)."""
+    app = state.current()
     try:
-        res = data.estimate(form)
-    except Exception as exc:  # a bad field or scenario: say which, keep the form
-        return [components.notice(data.error_text(exc), kind="error", id="estimate-error")]
-    if res is None:
-        return [components.not_available("estimator")]
-    s = res["summary"]
-    notes = []
-    if s.get("savings_usd") is not None and s.get("compared_strategy"):
-        notes.append(
-            f"{s['compared_strategy']} against scratch: saves ${s['savings_usd']:,.0f} "
-            f"(80%: ${s['savings_usd_low']:,.0f} to ${s['savings_usd_high']:,.0f}), "
-            f"ROI {s['roi']:.2f}. Cheapest strategy: {s.get('best_strategy')}."
-        )
-    if res["providers_missing"]:
-        notes.append("No price for this hardware at: " + ", ".join(res["providers_missing"]) + ".")
-    if bool(res["strategies"]["extrapolation"].any()):
-        notes.append(
-            "Some figures extrapolate beyond the recorded runs the estimator learned from: "
-            "their intervals are wider and less certain."
-        )
+        res = view.estimate(form, app.prices, app.model)
+    except CostlensError as exc:  # a bad field or scenario: say which, keep the form
+        return [components.notice(str(exc), kind="error", id="estimate-error")]
+    notes = view.summary_notes(res)
     return [
         html.Div([html.P(n) for n in notes], className="notice notice-info", id="estimate-summary"),
         components.graph(figures.estimate_bars(res["by_provider"]), id="estimate-graph"),
@@ -53,7 +41,7 @@ def result(form: dict) -> list:
              ("labels", "labels US$"), ("gpu_hours", "GPU-hours"), ("wall_hours", "wall hours"),
              ("energy", "energy kWh"), ("savings", "saves vs scratch"), ("roi", "ROI"),
              ("where", "priced at"), ("mfu", "MFU assumed"), ("extrapolation", "extrapolated")],
-            data.estimate_rows(res["strategies"]),
+            view.estimate_rows(res["strategies"]),
             id="estimate-table",
         ),
     ]  # fmt: skip
@@ -68,10 +56,8 @@ def _field(key: str, label: str, value: object) -> html.Div:
 
 
 def layout(**_query: str) -> html.Div:
-    options = data.estimate_options()
-    if options is None:
-        return html.Div([html.H1("Estimate"), components.not_available("estimator")])
-    d = data.ESTIMATE_DEFAULTS
+    options = view.estimate_options(state.current().prices)
+    d = view.ESTIMATE_DEFAULTS
     fields = [_field(k, label, d[k]) for k, label in TEXT_FIELDS]
     fields.insert(
         2,
@@ -116,9 +102,9 @@ def layout(**_query: str) -> html.Div:
 @callback(
     Output("estimate-result", "children"),
     Input("est-go", "n_clicks"),
-    *[State(f"est-{k}", "value") for k in data.ESTIMATE_FORM_IDS],
+    *[State(f"est-{k}", "value") for k in view.ESTIMATE_FORM_IDS],
 )
 def _estimate(_clicks: int, *values: object) -> list:
-    form = dict(zip(data.ESTIMATE_FORM_IDS, values, strict=True))
+    form = dict(zip(view.ESTIMATE_FORM_IDS, values, strict=True))
     form["spot"] = bool(form["spot"])
     return result(form)

@@ -6,7 +6,10 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from dashboard import components, data, figures
+from costlens.errors import CostlensError
+from dashboard import components, figures
+from dashboard.views import forecast as view
+from dashboard.views import state
 
 dash.register_page(__name__, path="/forecast", name="Forecast", title="costlens: forecast", order=4)
 
@@ -14,30 +17,28 @@ dash.register_page(__name__, path="/forecast", name="Forecast", title="costlens:
 def result(upload: dict | None, budget: object, period: str) -> list:
     """The forecast's figure, notes and monthly table (also the inputs' callback)."""
     try:
-        budget_usd = data.parse_quantity(budget, "budget", required=False)
-        fc = data.run_forecast(upload, budget_usd=budget_usd, budget_period=period or "month")
-    except Exception as exc:  # a bad plan or budget: say what to fix
-        return [components.notice(data.error_text(exc), kind="error", id="forecast-error")]
-    if fc is None:
-        return [components.not_available("forecast")]
+        app = state.current()
+        fc, budget_usd = view.forecast_with_budget(
+            upload, budget, period, model=app.model, prices=app.prices
+        )
+    except CostlensError as exc:  # a bad plan or budget: say what to fix
+        return [components.notice(str(exc), kind="error", id="forecast-error")]
     line = budget_usd if period == "month" else None
     return [
-        html.Div([html.P(n) for n in data.forecast_notes(fc)], className="notice notice-info",
+        html.Div([html.P(n) for n in view.forecast_notes(fc)], className="notice notice-info",
                  id="forecast-notes"),
         components.graph(figures.forecast_band(fc.months, budget_usd=line), id="forecast-graph"),
         components.simple_table(
             [("month", "month"), ("runs", "runs"), ("cost", "expected US$ (80%)"),
              ("gpu_hours", "GPU-hours (80%)"), ("energy", "energy kWh (80%)"),
              ("over", "budget")],
-            data.forecast_rows(fc),
+            view.forecast_rows(fc),
             id="forecast-table",
         ),
     ]  # fmt: skip
 
 
 def layout(**_query: str) -> html.Div:
-    if data.optional_module("forecast") is None:
-        return html.Div([html.H1("Forecast"), components.not_available("forecast")])
     return html.Div(
         [
             html.H1("Forecast"),
@@ -47,7 +48,7 @@ def layout(**_query: str) -> html.Div:
                     html.Div(
                         [
                             html.Label("Plan", htmlFor="forecast-source"),
-                            html.Div(data.EXAMPLE_PLAN_LABEL, id="forecast-source",
+                            html.Div(view.EXAMPLE_PLAN_LABEL, id="forecast-source",
                                      className="muted"),
                             dcc.Upload(
                                 id="forecast-upload",
@@ -107,9 +108,9 @@ def layout(**_query: str) -> html.Div:
 def _plan_chosen(contents: str | None, _example: int, filename: str | None):
     use_example = dash.ctx.triggered_id == "forecast-example"
     try:
-        return data.choose_plan(use_example, contents, filename)
-    except Exception as exc:
-        return no_update, f"upload refused: {data.error_text(exc)}"
+        return view.choose_plan(use_example, contents, filename)
+    except CostlensError as exc:
+        return no_update, f"upload refused: {exc}"
 
 
 @callback(
@@ -133,5 +134,8 @@ def _forecast(upload: dict | None, budget: object, period: str) -> list:
 )
 def _download(_x: int, _c: int, upload: dict | None, budget: object, period: str):
     fmt = "xlsx" if dash.ctx.triggered_id == "forecast-xlsx" else "csv"
-    content, name = data.forecast_download(upload, budget, period, fmt)
+    app = state.current()
+    content, name = view.forecast_download(
+        upload, budget, period, fmt, model=app.model, prices=app.prices
+    )
     return dcc.send_bytes(content, name)

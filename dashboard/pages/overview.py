@@ -6,15 +6,18 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, dcc, html
 
-from dashboard import components, data, figures
+from dashboard import components, figures
+from dashboard.views import overview as view
+from dashboard.views import state
+from dashboard.views.runs import table_rows
 
 dash.register_page(__name__, path="/", name="Overview", title="costlens: overview", order=0)
 
 
 def body(period: str) -> list:
     """The overview for one period (also the period dropdown's callback)."""
-    store = data.current_store()
-    ov = data.overview(store, period)
+    app = state.current()
+    ov = view.overview(app.store, app.prices, period)
     cards = [
         components.kpi("Runs", f"{ov['runs']:,}"),
         components.kpi(
@@ -34,12 +37,10 @@ def body(period: str) -> list:
         components.kpi(
             "Idle waste",
             components.money(ov["idle_waste_usd"]),
-            None
-            if ov["idle_threshold_pct"] is None
-            else f"cost share of GPU readings under {ov['idle_threshold_pct']:g}% utilisation",
+            f"cost share of GPU readings under {ov['idle_threshold_pct']:g}% utilisation",
         ),
     ]
-    costliest = data.table_rows(ov["costliest"])
+    costliest = table_rows(ov["costliest"])
     return [
         components.kpi_row(cards),
         components.graph(figures.spend_over_time(ov["spend"]), id="spend-graph"),
@@ -64,8 +65,7 @@ def body(period: str) -> list:
 
 
 def layout(**_query: str) -> html.Div:
-    store = data.current_store()
-    if data.is_empty(store):
+    if state.is_empty(state.current().store):
         return html.Div([html.H1("Overview"), components.first_run_help()])
     return html.Div(
         [
@@ -74,15 +74,15 @@ def layout(**_query: str) -> html.Div:
                     html.H1("Overview"),
                     dcc.Dropdown(
                         id="overview-period",
-                        options=list(data.PERIODS),
-                        value=data.DEFAULT_PERIOD,
+                        options=list(view.PERIODS),
+                        value=view.DEFAULT_PERIOD,
                         clearable=False,
                         className="period",
                     ),
                 ],
                 className="title-row",
             ),
-            dcc.Loading(html.Div(body(data.DEFAULT_PERIOD), id="overview-body")),
+            dcc.Loading(html.Div(body(view.DEFAULT_PERIOD), id="overview-body")),
         ]
     )
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 import dash
 from dash import html
 
-from dashboard import components, data, figures
+from dashboard import components, figures
+from dashboard.views import prices as view
+from dashboard.views import state
 
 dash.register_page(__name__, path="/prices", name="Prices", title="costlens: prices", order=5)
 
 
 def layout(**_query: str) -> html.Div:
-    table = data.prices_frame()
-    if table is None:
-        return html.Div([html.H1("Prices"), components.not_available("catalog")])
-    tables = data.price_tables()
-    gpu_rows = data.price_rows(table)
+    prices = state.current().prices
+    table = view.prices_frame(prices)
+    tables = view.price_tables(prices)
+    gpu_rows = view.price_rows(table)
     return html.Div(
         [
             html.H1("Prices"),

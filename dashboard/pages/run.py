@@ -7,7 +7,9 @@ import dash
 from dash import Input, Output, State, callback, dcc, html
 
 from costlens.errors import RunNotFoundError
-from dashboard import components, data, figures
+from dashboard import components, figures
+from dashboard.views import run as view
+from dashboard.views import state
 
 dash.register_page(
     __name__,
@@ -22,8 +24,8 @@ REFRESH_MS = 5_000
 
 def timelines(run_id: str) -> list:
     """The run's timeline graphs (also the refresh callback's output)."""
-    tl = data.run_timeline(data.current_store(), run_id)
-    if data.has_gpu_readings(tl):
+    tl = view.run_timeline(state.current().store, run_id)
+    if view.has_gpu_readings(tl):
         figs = [
             figures.timeline(tl, "gpu_util_pct", title="GPU utilisation", unit="%"),
             figures.timeline(tl, "mem_used_gib", title="GPU memory used", unit="GiB"),
@@ -38,15 +40,15 @@ def timelines(run_id: str) -> list:
 
 
 def layout(run_id: str | None = None, **_query: str) -> html.Div:
-    store = data.current_store()
+    app = state.current()
     try:
-        record = data.run(store, run_id or "")
+        record = view.run(app.store, app.prices, run_id or "")
     except RunNotFoundError as exc:
         return html.Div([html.H1("Run"), components.notice(str(exc), kind="error", id="run-error")])
-    detail = data.run_cost_detail(store, record["id"])
+    detail = view.run_cost_detail(app.store, app.prices, record)
     running = record["status"] == "running"
-    cost_parts = data.cost_parts(detail)
-    alts = data.provider_alternatives(detail)
+    cost_parts = view.cost_parts(detail)
+    alts = view.provider_alternatives(detail)
     return html.Div(
         [
             dcc.Store(id="run-id", data=record["id"]),
@@ -60,7 +62,7 @@ def layout(run_id: str | None = None, **_query: str) -> html.Div:
             html.Div(
                 [
                     html.Div(
-                        components.key_values(data.run_facts(record, detail), id="run-facts"),
+                        components.key_values(view.run_facts(record, detail), id="run-facts"),
                         className="col",
                     ),
                     html.Div(
@@ -71,12 +73,12 @@ def layout(run_id: str | None = None, **_query: str) -> html.Div:
                 className="two-col",
             ),
             html.Div(
-                [html.P(t) for t in data.quote_text(detail)], className="muted", id="run-quote"
+                [html.P(t) for t in view.quote_text(detail)], className="muted", id="run-quote"
             ),
             html.H3("Telemetry"),
             html.Div(timelines(record["id"]), id="run-timelines", className="timelines"),
             html.H3("Logged metrics"),
-            components.key_values(data.metric_items(record), id="run-metrics")
+            components.key_values(view.metric_items(record), id="run-metrics")
             if record.get("metrics")
             else html.P("No metrics logged (run.log(...)).", className="muted"),
             html.H3("What this run would have cost elsewhere"),
@@ -97,6 +99,6 @@ def layout(run_id: str | None = None, **_query: str) -> html.Div:
     prevent_initial_call=True,
 )
 def _refresh(_n: int, run_id: str):
-    status = data.run_status(data.current_store(), run_id)
+    status = view.run_status(state.current().store, run_id)
     live = "running: refreshes every 5 s" if status == "running" else f"status: {status}"
     return timelines(run_id), status != "running", live

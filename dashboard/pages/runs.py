@@ -5,7 +5,9 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, dcc, html
 
-from dashboard import components, data
+from dashboard import components
+from dashboard.views import runs as view
+from dashboard.views import state
 
 dash.register_page(__name__, path="/runs", name="Runs", title="costlens: runs", order=1)
 
@@ -18,18 +20,19 @@ PAGE_SIZE = 25
 def page(filters: tuple, sort_by: list | None, page_current: int | None) -> tuple:
     """(rows, page count, count text) of one table page (also the table's callback)."""
     project, status, strategy = filters
-    rows, total = data.runs_page(
-        data.current_store(), project=project, status=status, strategy=strategy,
+    app = state.current()
+    rows, total = view.runs_page(
+        app.store, app.prices, project=project, status=status, strategy=strategy,
         sort_by=sort_by, page=page_current or 0, page_size=PAGE_SIZE,
     )  # fmt: skip
     return rows, max(1, -(-total // PAGE_SIZE)), f"{total:,} runs"
 
 
 def layout(**_query: str) -> html.Div:
-    store = data.current_store()
-    if data.is_empty(store):
+    store = state.current().store
+    if state.is_empty(store):
         return html.Div([html.H1("Runs"), components.first_run_help()])
-    options = data.filter_options(store)
+    options = view.filter_options(store)
     first = page((None, None, None), None, 0)
     filters = html.Div(
         [

@@ -6,7 +6,9 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, dcc, html
 
-from dashboard import components, data, figures
+from dashboard import components, figures
+from dashboard.views import state
+from dashboard.views import transfer as view
 
 dash.register_page(
     __name__, path="/transfer", name="Transfer vs scratch", title="costlens: transfer vs scratch",
@@ -15,7 +17,7 @@ dash.register_page(
 
 
 def claim_box() -> html.Div:
-    c = data.claimed_saving()
+    c = view.claimed_saving()
     return html.Div(
         [
             html.Strong("Commonly claimed (industry claim, not measured by costlens): "),
@@ -31,8 +33,9 @@ def body(project: str | None, metric: str | None) -> list:
     """The comparison for one project (also the dropdowns' callback)."""
     if not project:
         return [components.notice("Choose a project.")]
-    cmp = data.transfer_comparison(data.current_store(), project, metric)
-    claim = data.claimed_saving()
+    app = state.current()
+    cmp = view.transfer_comparison(app.store, app.prices, project, metric)
+    claim = view.claimed_saving()
     verdicts = [html.Li(n) for n in cmp["notes"]]
     details = (
         html.Details(
@@ -67,7 +70,7 @@ def body(project: str | None, metric: str | None) -> list:
             f"{cmp['scratch_runs']} scratch run(s))."
             + (f" {cmp['excluded']} unfinished run(s) left out." if cmp["excluded"] else "")
             + (f" {cmp['older']} older completed run(s) not shown (the newest "
-               f"{data.TRANSFER_RUNS_PER_STRATEGY} of each strategy are compared)."
+               f"{view.TRANSFER_RUNS_PER_STRATEGY} of each strategy are compared)."
                if cmp["older"] else ""),
             className="muted",
         ),
@@ -102,10 +105,10 @@ def body(project: str | None, metric: str | None) -> list:
 
 
 def layout(**_query: str) -> html.Div:
-    store = data.current_store()
-    if data.is_empty(store):
+    app = state.current()
+    if state.is_empty(app.store):
         return html.Div([html.H1("Transfer vs scratch"), components.first_run_help()])
-    projects = data.transfer_projects(store)
+    projects = view.transfer_projects(app.store)
     head = [html.H1("Transfer vs scratch"), claim_box()]
     if not projects:
         return html.Div(
@@ -114,7 +117,7 @@ def layout(**_query: str) -> html.Div:
                 "frozen-features) yet. Record both, with the same project name and "
                 "strategy=..., to compare them here.", id="transfer-none")]
         )  # fmt: skip
-    first = data.transfer_comparison(store, projects[0])
+    first = view.transfer_comparison(app.store, app.prices, projects[0])
     return html.Div(
         [
             *head,
@@ -153,4 +156,4 @@ def _changed(project: str | None, metric: str | None) -> list:
     prevent_initial_call=True,
 )
 def _project_changed(project: str | None):
-    return data.transfer_metrics(data.current_store(), project)
+    return view.transfer_metrics(state.current().store, project)

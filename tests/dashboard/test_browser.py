@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from dashboard.screenshots import CHROMIUM_ARGS
-from tests.test_dashboard_data import XSS_NAME, fill_store
+from tests.dashboard.fill import XSS_NAME, fill_store
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -138,6 +138,7 @@ def test_the_estimate_form_returns_a_result(served, page):
     ]  # fmt: skip
     assert "$" in rows[0]
     assert page.locator("#estimate-graph g.errorbar").count() > 0
+    assert page.locator(".notice-error").count() == 0  # valid input: no error notice
     assert page.problems == []
 
 
@@ -145,6 +146,10 @@ def test_a_forecast_download_arrives(served, page):
     base, _ = served
     page.goto(base + "/forecast")
     page.wait_for_selector("#forecast-graph .main-svg")
+    page.fill("#forecast-budget", "20k")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#forecast-notes >> text=budget of $20,000")
+    assert page.locator(".notice-error").count() == 0
     with page.expect_download() as info:
         page.click("#forecast-csv")
     download = info.value

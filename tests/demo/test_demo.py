@@ -8,13 +8,16 @@ import openpyxl
 import pytest
 
 from costlens.demo import compare_strategies, total_runs
-from costlens.experiment import ExperimentConfig, plan
+from costlens.experiment import SOURCE_TASK, TARGET_TASK, ExperimentConfig, plan
 
 
-def _rec(strategy, cost, labels=50, width=2, reached=True):
-    metrics = {"task": "digits 5-9", "labelled_samples": labels, "width": width,
+def _rec(strategy, cost, labels=50, width=2, reached=True, task=TARGET_TASK):
+    """A priced run record as the demo reads it back from the store."""
+    metrics = {"task": task, "labelled_samples": labels, "width": width,
                "reached_target": reached, "accuracy": 0.95, "epochs": 3}  # fmt: skip
-    return {"strategy": strategy, "cost_usd": cost, "metrics": metrics, "duration_s": 1.0,
+    return {"id": f"{strategy}-{labels}-{width}-{task}", "name": strategy, "strategy": strategy,
+            "status": "completed", "started_at": "2026-11-01T00:00:00Z", "cost_usd": cost,
+            "params_total": 1000 * width, "metrics": metrics, "duration_s": 1.0,
             "flops": 1e9, "tags": []}  # fmt: skip
 
 
@@ -31,11 +34,21 @@ def test_compare_strategies_reports_measured_savings_and_losses():
     assert by["full-finetune"]["saving_vs_scratch"] == pytest.approx(0.75)
     assert by["frozen-features"]["saving_vs_scratch"] == pytest.approx(-0.5)  # cost more: said so
     assert by["frozen-features"]["reached_target"] is False
+    assert by["full-finetune"]["saved_usd"] == pytest.approx(1.5)
+
+
+def test_a_budget_without_its_scratch_run_is_not_compared_with_another_budget():
+    rows = compare_strategies([_rec("scratch", 2.0, labels=50), _rec("full-finetune", 0.5,
+                                                                     labels=600)])  # fmt: skip
+    finetune = next(r for r in rows if r["strategy"] == "full-finetune")
+    assert finetune["saving_vs_scratch"] is None and finetune["saved_usd"] is None
+    assert [(r["labelled_samples"], r["strategy"]) for r in rows] == [
+        (50, "scratch"), (600, "full-finetune")
+    ]  # fmt: skip
 
 
 def test_source_task_runs_are_not_compared():
-    src = _rec("scratch", 9.0)
-    src["metrics"]["task"] = "digits 0-4"
+    src = _rec("scratch", 9.0, task=SOURCE_TASK)
     assert compare_strategies([src]) == []
 
 
@@ -52,6 +65,8 @@ def test_demo_records_real_runs_fits_and_forecasts(cli, tmp_path):
     res = cli("demo", "--quick", "--no-serve", env={"COSTLENS_HOME": str(home)}, timeout=600)
     assert res.code == 0, res.err[-3000:]
     assert "Measured on this machine" in res.out
+    table = res.out.split("Measured on this machine")[1].split("Pretraining")[0]
+    assert table.count("%") >= 1 + 4  # the title's target, then each transfer run vs scratch
     runs = json.loads(cli("runs", "--format", "json", env={"COSTLENS_HOME": str(home)}).out)
     # quick: one pretraining run + 2 budgets x 3 strategies, every one a completed real run
     assert len(runs) == 7 == total_runs(ExperimentConfig.quick())
@@ -72,8 +87,7 @@ def test_demo_records_real_runs_fits_and_forecasts(cli, tmp_path):
 def test_pretraining_payback_is_measured_cost_over_measured_saving():
     from costlens.demo import pretraining_payback
 
-    src = _rec("scratch", 3.0)
-    src["metrics"]["task"] = "digits 0-4"
+    src = _rec("scratch", 3.0, task=SOURCE_TASK)
     cmp_rows = compare_strategies(
         [_rec("scratch", 2.0), _rec("full-finetune", 0.5),
          _rec("scratch", 1.0, labels=600), _rec("full-finetune", 1.5, labels=600)]

@@ -1,0 +1,68 @@
+"""A long run's telemetry timeline read in windows (SQL): one index range seek per time bucket,
+so the cost does not grow with the run's length. Short runs use
+:func:`costlens.store.queries.sample_timeline` (every reading, bucketed)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+
+from costlens.store.db import Store
+
+if TYPE_CHECKING:
+    import pandas
+
+# Above this many readings a run's timeline reads windows at the start of each time bucket
+# instead of every reading.
+WINDOWED_ABOVE = 100_000
+READINGS_PER_WINDOW = 64
+
+_WINDOWS_SQL = """
+WITH RECURSIVE b(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM b WHERE i + 1 < :buckets)
+SELECT s.device_index AS device_index,
+       AVG(s.t_unix_s) AS t_unix_s,
+       AVG(s.gpu_util_pct) AS gpu_util_pct,
+       AVG(s.mem_used_bytes) AS mem_used_bytes,
+       MAX(s.mem_total_bytes) AS mem_total_bytes,
+       AVG(s.power_w) AS power_w,
+       AVG(s.host_cpu_pct) AS host_cpu_pct,
+       AVG(s.host_ram_bytes) AS host_ram_bytes,
+       COUNT(*) AS n
+FROM b JOIN samples s
+  ON s.run_id = :r
+ AND s.t_unix_s >= :lo + b.i * :w
+ AND s.t_unix_s < :lo + b.i * :w + :win
+GROUP BY s.device_index, b.i
+ORDER BY s.device_index, t_unix_s
+"""
+
+
+def timeline_windows(
+    store: Store, run_id: str, *, max_points: int = 600
+) -> pandas.DataFrame | None:
+    """A long run's timeline from windows at the start of ``max_points`` time buckets, each
+    holding about READINGS_PER_WINDOW readings, averaged per device in SQL. None for a run with
+    at most about WINDOWED_ABOVE readings (estimated from its first thousandth). Same columns as
+    ``sample_timeline`` (``n``: readings averaged, not all in the bucket)."""
+    import pandas as pd
+
+    with store.engine.connect() as conn:
+        lo, hi = conn.execute(
+            text("SELECT MIN(t_unix_s), MAX(t_unix_s) FROM samples WHERE run_id = :r"),
+            {"r": run_id},
+        ).one()
+        if lo is None or hi <= lo:
+            return None
+        # Readings estimated from the first thousandth of the run (an index range count).
+        head = conn.execute(
+            text("SELECT COUNT(*) FROM samples WHERE run_id = :r AND t_unix_s < :cut"),
+            {"r": run_id, "cut": lo + (hi - lo) / 1000},
+        ).scalar()
+        n = (head or 0) * 1000
+        if n <= WINDOWED_ABOVE:
+            return None
+        width = (hi - lo) / max_points * (1 + 1e-9)
+        window = width * min(1.0, READINGS_PER_WINDOW / (n / max_points))
+        params = {"buckets": max_points, "r": run_id, "lo": lo, "w": width, "win": window}
+        return pd.read_sql_query(text(_WINDOWS_SQL), conn, params=params)

@@ -1,0 +1,165 @@
+"""The estimate page: the what-if form's values -> costlens.estimator's per-strategy comparison
+on the cheapest instance and on each provider that offers the hardware, as text rows."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pandas as pd
+
+from costlens import estimator
+from costlens.catalog import PriceTable, gpu_specs
+from costlens.errors import PriceNotFoundError, UsageError
+from costlens.numbers import parse_quantity
+from costlens.vocab import CPU_KEY, ESTIMABLE_STRATEGIES, PRECISIONS, SCRATCH
+from dashboard.fmt import interval_text
+
+ESTIMATE_DEFAULTS: dict[str, Any] = {
+    "params": "1.3B",
+    "tokens": "20B",
+    "gpu": "A100-80GB-SXM",
+    "gpus": 8,
+    "precision": "bf16",
+    "spot": False,
+    "trainable_fraction": "",
+    "labelled_samples": "",
+    "scratch_labelled_samples": "",
+    "usd_per_label": "",
+}
+ESTIMATE_FORM_IDS: tuple[str, ...] = tuple(ESTIMATE_DEFAULTS)  # form field ids: est-<key>
+
+
+def estimate_options(prices: PriceTable) -> dict[str, list[str]]:
+    """Choices of the what-if form: accelerators with a price, precisions, providers,
+    strategies."""
+    frame = prices.frame
+    priced = set(frame["gpu"])
+    return {
+        "gpu": [s.key for s in gpu_specs() if s.key in priced and s.key != CPU_KEY],
+        "precision": list(PRECISIONS),
+        "provider": sorted(set(frame["provider"])),
+        "strategy": list(ESTIMABLE_STRATEGIES),
+    }
+
+
+def scenario_from_form(form: dict[str, Any]) -> estimator.Scenario:
+    """The estimator Scenario of the form's values (a NumberError or UsageError names the
+    field)."""
+    gpus = parse_quantity(form.get("gpus"), "GPUs", minimum=1, integer=True)
+    frac = parse_quantity(
+        form.get("trainable_fraction"), "trainable fraction", required=False, strict=True
+    )
+    if frac is not None and frac > 1:
+        raise UsageError("trainable fraction must be in (0, 1].")
+    labels = parse_quantity(form.get("labelled_samples"), "labelled samples", required=False)
+    per_label = parse_quantity(form.get("usd_per_label"), "US$ per label", required=False)
+    if (labels is None) != (per_label is None):
+        raise UsageError("give both labelled samples and US$ per label, or neither.")
+    return estimator.Scenario(
+        params=parse_quantity(form.get("params"), "parameters"),
+        tokens=parse_quantity(form.get("tokens"), "tokens"),
+        gpu=str(form.get("gpu") or ESTIMATE_DEFAULTS["gpu"]),
+        gpus=int(gpus or 1),
+        precision=str(form.get("precision") or ESTIMATE_DEFAULTS["precision"]),
+        spot=bool(form.get("spot")),
+        trainable_fraction=frac,
+        labelled_samples=labels,
+        usd_per_label=per_label,
+    )
+
+
+def _per_provider(
+    scenario: estimator.Scenario,
+    rows: list[dict[str, Any]],
+    prices: PriceTable,
+    scratch_labels: float | None,
+) -> tuple[list[estimator.Scenario], list[str]]:
+    """Every strategy's scenario on each provider that prices the hardware; providers without."""
+    scenarios, missing = [], []
+    for provider in estimate_options(prices)["provider"]:
+        try:
+            prices.cheapest(scenario.gpu, scenario.gpus, provider=provider, spot=scenario.spot)
+        except PriceNotFoundError:
+            missing.append(provider)
+            continue
+        for row in rows:
+            kw: dict[str, Any] = {"strategy": row["strategy"], "provider": provider}
+            if row["strategy"] in (SCRATCH, "full-finetune"):
+                kw["trainable_fraction"] = None
+            if row["strategy"] == SCRATCH and scratch_labels is not None:
+                kw["labelled_samples"] = scratch_labels
+            scenarios.append(dataclasses.replace(scenario, **kw))
+    return scenarios, missing
+
+
+def estimate(form: dict[str, Any], prices: PriceTable, model: Any) -> dict[str, Any]:
+    """What-if estimate for the form: every strategy on the cheapest instance (with savings and
+    ROI against scratch) and every strategy on each provider that offers the hardware.
+
+    Returns {"strategies": DataFrame, "by_provider": DataFrame, "summary": dict,
+    "providers_missing": [provider, ...]}.
+    """
+    scenario = scenario_from_form(form)
+    scratch_labels = parse_quantity(
+        form.get("scratch_labelled_samples"), "labelled samples from scratch", required=False
+    )
+    cmp = estimator.compare(
+        scenario, model=model, prices=prices, scratch_labelled_samples=scratch_labels
+    )
+    scenarios, missing = _per_provider(scenario, cmp["strategies"], prices, scratch_labels)
+    estimates = estimator.estimate_many(scenarios, model=model, prices=prices) if scenarios else []
+    return {
+        "strategies": pd.DataFrame(cmp["strategies"]),
+        "by_provider": pd.DataFrame([e.as_dict() for e in estimates]),
+        "summary": {k: v for k, v in cmp.items() if k != "strategies"},
+        "providers_missing": missing,
+    }
+
+
+def summary_notes(res: dict[str, Any]) -> list[str]:
+    """The estimate's headline sentences: the saving of the compared strategy, providers
+    without a price, and whether figures extrapolate."""
+    s, notes = res["summary"], []
+    if s.get("savings_usd") is not None and s.get("compared_strategy"):
+        notes.append(
+            f"{s['compared_strategy']} against scratch: saves ${s['savings_usd']:,.0f} "
+            f"(80%: ${s['savings_usd_low']:,.0f} to ${s['savings_usd_high']:,.0f}), "
+            f"ROI {s['roi']:.2f}. Cheapest strategy: {s.get('best_strategy')}."
+        )
+    if res["providers_missing"]:
+        notes.append("No price for this hardware at: " + ", ".join(res["providers_missing"]) + ".")
+    if bool(res["strategies"]["extrapolation"].any()):
+        notes.append(
+            "Some figures extrapolate beyond the recorded runs the estimator learned from: "
+            "their intervals are wider and less certain."
+        )
+    return notes
+
+
+def _unless_scratch(r: dict[str, Any], key: str, text: str) -> str:
+    return "-" if r.get(key) is None or r["strategy"] == SCRATCH else text
+
+
+def estimate_rows(strategies: pd.DataFrame) -> list[dict[str, str]]:
+    """Per-strategy text rows: total cost with its 80% interval, GPU-hours, wall time, energy,
+    savings and ROI against scratch, and where it is priced."""
+    rows = []
+    for r in strategies.to_dict("records"):
+        rows.append(
+            {
+                "strategy": r["strategy"],
+                "total": interval_text(r, "total_cost_usd", "${:,.0f}"),
+                "compute": interval_text(r, "cost_usd", "${:,.0f}"),
+                "labels": "-" if not r.get("label_cost_usd") else f"${r['label_cost_usd']:,.0f}",
+                "gpu_hours": interval_text(r, "gpu_hours", "{:,.1f}"),
+                "wall_hours": interval_text(r, "wall_hours", "{:,.1f}"),
+                "energy": interval_text(r, "energy_kwh", "{:,.1f}"),
+                "savings": _unless_scratch(r, "savings_usd", f"${r.get('savings_usd') or 0:,.0f}"),
+                "roi": _unless_scratch(r, "roi", f"{r.get('roi') or 0:.2f}"),
+                "where": f"{r.get('provider') or '-'} {r.get('instance_type') or ''}".strip(),
+                "mfu": "-" if r.get("mfu_assumed") is None else f"{100 * r['mfu_assumed']:.0f}%",
+                "extrapolation": "yes" if r.get("extrapolation") else "no",
+            }
+        )
+    return rows

@@ -1,0 +1,186 @@
+"""The forecast page: the shipped example plan or an uploaded one -> costlens.forecast, its
+months and notes as text, and costlens.export's files for download."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from costlens import export, forecast
+from costlens.catalog import PriceTable
+from costlens.errors import CostlensError, UsageError
+from costlens.numbers import parse_quantity
+from costlens.paths import data_dir
+from dashboard.fmt import interval_text
+
+PLAN_SUFFIXES = (".csv", ".toml", ".yaml", ".yml")
+EXAMPLE_PLAN_LABEL = "shipped example plan (data/example_plan.csv)"
+DOWNLOAD_FORMATS = ("xlsx", "csv")
+MAX_UPLOAD_BYTES = 5_000_000
+
+
+def example_plan_path() -> Path:
+    """The shipped example plan (data/example_plan.csv)."""
+    return data_dir() / "example_plan.csv"
+
+
+def decode_upload(contents: str, filename: str | None = None) -> bytes:
+    """The bytes of a dcc.Upload ``contents`` data URL (UsageError when it is not one)."""
+    if not contents or "," not in contents:
+        raise UsageError(f"the upload {filename or ''} is empty or not a file.".replace("  ", " "))
+    header, b64 = contents.split(",", 1)
+    if ";base64" not in header:
+        raise UsageError("the upload is not base64-encoded.")
+    try:
+        raw = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise UsageError(f"the upload {filename or ''} could not be decoded: {exc}.") from exc
+    if len(raw) > MAX_UPLOAD_BYTES:
+        raise UsageError(f"the upload is larger than {MAX_UPLOAD_BYTES // 1_000_000} MB.")
+    return raw
+
+
+def plan_upload(contents: str | None, filename: str | None) -> dict[str, str]:
+    """A dcc.Upload result checked and kept as plain data for a dcc.Store."""
+    name = os.path.basename(filename or "plan.csv")
+    suffix = Path(name).suffix.lower()
+    if suffix not in PLAN_SUFFIXES:
+        raise UsageError(f"{name}: a plan is a {', '.join(PLAN_SUFFIXES)} file.")
+    decode_upload(contents or "", name)  # refuse what cannot be decoded now, not later
+    return {"name": name, "contents": contents or ""}
+
+
+def choose_plan(
+    use_example: bool, contents: str | None, filename: str | None
+) -> tuple[dict[str, str] | None, str]:
+    """(plan for the dcc.Store, label): the example plan, or the checked upload."""
+    if use_example or not contents:
+        return None, EXAMPLE_PLAN_LABEL
+    upload = plan_upload(contents, filename)
+    return upload, f"uploaded plan: {upload['name']}"
+
+
+def _uploaded_jobs(upload: dict[str, str], prices: PriceTable) -> Any:
+    """The jobs of an uploaded plan, read from a temporary copy; errors name the user's file."""
+    raw = decode_upload(upload["contents"], upload["name"])
+    fd, name = tempfile.mkstemp(suffix=Path(upload["name"]).suffix or ".csv", prefix="costlens_")
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+        return forecast.load_plan(path, prices=prices)
+    except CostlensError as exc:
+        raise type(exc)(str(exc).replace(str(path), upload["name"])) from None
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def run_forecast(
+    upload: dict[str, str] | None,
+    *,
+    model: Any,
+    prices: PriceTable,
+    budget_usd: float | None = None,
+    budget_period: str = "month",
+) -> forecast.Forecast:
+    """The forecast of the uploaded plan (``upload`` from :func:`plan_upload`) or, when None,
+    of the shipped example plan, with the estimator ``model`` and the price table ``prices``."""
+    if budget_usd is not None and not budget_usd > 0:
+        budget_usd = None
+    plan = example_plan_path() if not upload else _uploaded_jobs(upload, prices)
+    options = forecast.ForecastOptions(budget_usd=budget_usd, budget_period=budget_period)
+    return forecast.forecast(plan, options, prices=prices, model=model)
+
+
+def forecast_with_budget(
+    upload: dict[str, str] | None,
+    budget: Any,
+    period: str | None,
+    *,
+    model: Any,
+    prices: PriceTable,
+) -> tuple[forecast.Forecast, float | None]:
+    """(forecast, budget in US$) for the page's inputs: the budget text is parsed by
+    costlens.numbers (NumberError when it is not a non-negative number)."""
+    budget_usd = parse_quantity(budget, "budget", required=False)
+    fc = run_forecast(
+        upload, model=model, prices=prices, budget_usd=budget_usd, budget_period=period or "month"
+    )
+    return fc, budget_usd
+
+
+def forecast_file(fc: Any, fmt: str) -> tuple[bytes, str]:
+    """The forecast written as ``fmt`` (xlsx or csv) by costlens.export: (bytes, file name)."""
+    if fmt not in DOWNLOAD_FORMATS:
+        raise UsageError(f"unknown download format {fmt!r}; choose xlsx or csv.")
+    with tempfile.TemporaryDirectory(prefix="costlens_dash_") as tmp:
+        path = export.write(fc, Path(tmp) / f"forecast.{fmt}")
+        return Path(path).read_bytes(), f"costlens_forecast.{fmt}"
+
+
+def forecast_download(
+    upload: dict[str, str] | None,
+    budget: Any,
+    period: str | None,
+    fmt: str,
+    *,
+    model: Any,
+    prices: PriceTable,
+) -> tuple[bytes, str]:
+    """The forecast of the chosen plan and budget as a file: (bytes, file name)."""
+    fc, _ = forecast_with_budget(upload, budget, period, model=model, prices=prices)
+    return forecast_file(fc, fmt)
+
+
+def forecast_rows(fc: Any) -> list[dict[str, str]]:
+    """The monthly forecast as text rows (expected cost with its 80% interval, GPU-hours,
+    energy, runs, budget status)."""
+    rows = []
+    for r in fc.months.to_dict("records"):
+        p_over = r.get("p_over_budget")
+        rows.append(
+            {
+                "month": str(r["month"]),
+                "runs": str(int(r["runs"])),
+                "cost": interval_text(r, "cost_usd", "${:,.0f}"),
+                "gpu_hours": interval_text(r, "gpu_hours", "{:,.0f}"),
+                "energy": interval_text(r, "energy_kwh", "{:,.0f}"),
+                "over": "-"
+                if p_over is None or (isinstance(p_over, float) and math.isnan(p_over))
+                else f"{100 * p_over:.0f}% chance over budget",
+            }
+        )
+    return rows
+
+
+def forecast_notes(fc: forecast.Forecast) -> list[str]:
+    """Totals, budget verdict and what-ifs as sentences."""
+    t = fc.total.as_dict()
+    notes = [
+        f"{t['jobs']} planned jobs ({t['runs']} runs): expected ${t['cost_usd']:,.0f} "
+        f"(80%: ${t['cost_usd_low']:,.0f} to ${t['cost_usd_high']:,.0f}), "
+        f"{t['gpu_hours']:,.0f} GPU-hours, {t['energy_kwh']:,.0f} kWh."
+    ]
+    if fc.budget:
+        over = list(fc.budget.over_months)
+        per = "a month" if fc.budget.period == "month" else "in total"
+        notes.append(
+            f"Over the budget of ${fc.budget.budget_usd:,.0f} {per}: {', '.join(over)}."
+            if over
+            else f"Within the budget of ${fc.budget.budget_usd:,.0f} {per} (expected cost)."
+        )
+    for name, what_if in fc.what_ifs.items():
+        w = what_if.as_dict()
+        if w.get("savings_usd") is None:
+            continue
+        notes.append(
+            f"What if ({name.replace('_', ' ')}): saves ${w['savings_usd']:,.0f} "
+            f"(80%: ${w.get('savings_usd_low', 0):,.0f} to ${w.get('savings_usd_high', 0):,.0f}); "
+            f"{w.get('description', '')}."
+        )
+    return notes

@@ -1,0 +1,60 @@
+"""The prices page: $/GPU-hour by accelerator and provider, and each price table's date."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from costlens.catalog import PriceTable
+from costlens.vocab import CPU_KEY
+from dashboard.fmt import rounded
+
+
+def prices_frame(prices: PriceTable) -> pd.DataFrame:
+    """$/GPU-hour by accelerator and provider: cheapest on-demand and spot row of each, with
+    the number of instance types and the newest as_of."""
+    df = prices.frame.copy()
+    df["spot_usd_per_gpu_hour"] = df["spot_price_usd_hour"] / df["gpu_count"].where(
+        df["gpu_count"] > 0, 1
+    )
+    return (
+        df.groupby(["gpu", "provider"], as_index=False)
+        .agg(
+            usd_per_gpu_hour=("usd_per_gpu_hour", "min"),
+            spot_usd_per_gpu_hour=("spot_usd_per_gpu_hour", "min"),
+            instances=("instance_type", "nunique"),
+            as_of=("as_of", "max"),
+        )
+        .sort_values(["gpu", "usd_per_gpu_hour"])
+        .reset_index(drop=True)
+    )
+
+
+def price_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """:func:`prices_frame` as text rows (on-demand and spot $/GPU-hour, "-" where none)."""
+    rows = []
+    for rec in table.to_dict("records"):
+        spot = rounded(rec.get("spot_usd_per_gpu_hour"), 3)
+        rows.append(
+            {
+                "gpu": rec["gpu"] if rec["gpu"] != CPU_KEY else "CPU (per instance-hour)",
+                "provider": rec["provider"],
+                "on_demand": f"{rec['usd_per_gpu_hour']:,.3f}",
+                "spot": "-" if spot is None else f"{spot:,.3f}",
+                "instances": int(rec["instances"]),
+                "as_of": rec["as_of"],
+            }
+        )
+    return rows
+
+
+def price_tables(prices: PriceTable) -> pd.DataFrame:
+    """Each price table (provider and source) with its as_of date and row count."""
+    return (
+        prices.frame.groupby(["provider", "source", "as_of"], as_index=False)
+        .size()
+        .rename(columns={"size": "rows"})
+        .sort_values(["provider", "as_of"])
+        .reset_index(drop=True)
+    )

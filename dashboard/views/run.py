@@ -1,0 +1,160 @@
+"""One run: its record with costs, telemetry timeline (downsampled in SQL), cost breakdown and
+what it would have cost on each provider, as figures and text for its page."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+
+from costlens.catalog import PriceTable
+from costlens.cost import run_cost, sample_summary
+from costlens.store.db import Store
+from costlens.store.queries import get_run, sample_timeline
+from costlens.store.timelines import timeline_windows
+from costlens.transfer import priced_records
+from costlens.units import BYTES_PER_GIB, J_PER_KWH, S_PER_H
+from dashboard.fmt import device_label, num_text
+
+PROVIDER_COST_COLUMNS = ["provider", "instance_type", "cost_usd", "spot_instance_type",
+                       "spot_cost_usd", "as_of"]  # fmt: skip
+
+
+def run(store: Store, prices: PriceTable, run_id: str) -> dict[str, Any]:
+    """One run's public record with its cost columns (RunNotFoundError when unknown)."""
+    return priced_records([get_run(store, run_id)], prices)[0]
+
+
+def run_status(store: Store, run_id: str) -> str:
+    """A run's effective status now (running, completed, lost, ...)."""
+    return get_run(store, run_id)["status"]
+
+
+def run_timeline(store: Store, run_id: str, *, max_points: int = 600) -> pd.DataFrame:
+    """A run's telemetry downsampled in SQL (every reading averaged into ``max_points`` buckets;
+    windows per bucket for very long runs), with ``elapsed_s`` since its first reading,
+    ``mem_used_gib`` and ``host_ram_gib`` added."""
+    tl = timeline_windows(store, run_id, max_points=max_points)
+    if tl is None:
+        tl = sample_timeline(store, run_id, max_points=max_points)
+    tl = tl.astype({c: "float64" for c in tl.columns if c not in ("device_index", "n")})
+    if len(tl):
+        tl["elapsed_s"] = tl["t_unix_s"] - tl["t_unix_s"].min()
+    else:
+        tl["elapsed_s"] = pd.Series(dtype="float64")
+    tl["mem_used_gib"] = tl["mem_used_bytes"] / BYTES_PER_GIB
+    tl["host_ram_gib"] = tl["host_ram_bytes"] / BYTES_PER_GIB
+    return tl
+
+
+def has_gpu_readings(timeline: pd.DataFrame) -> bool:
+    """True when a timeline holds readings of at least one GPU."""
+    return bool(len(timeline) and (timeline["device_index"] >= 0).any())
+
+
+def run_cost_detail(store: Store, prices: PriceTable, record: dict[str, Any]) -> dict[str, Any]:
+    """costlens.cost's full breakdown of one run on ``prices``, with its samples' idle waste and
+    energy fallback."""
+    summary = sample_summary(store, [record["id"]])
+    return run_cost(
+        record,
+        prices=prices.frame,
+        samples=summary.get(record["id"]),
+        electricity=prices.electricity.as_tuple(),
+    )
+
+
+def run_facts(record: dict[str, Any], detail: dict[str, Any]) -> list[tuple[str, str]]:
+    """A run's identity and measured figures as (label, text) pairs for its page."""
+    mfu = detail.get("mfu", record.get("mfu"))
+    energy_kwh = detail.get("energy_kwh", record.get("energy_kwh"))
+    if energy_kwh is None and record.get("energy_j") is not None:
+        energy_kwh = record["energy_j"] / J_PER_KWH
+    duration_h = None if record.get("duration_s") is None else record["duration_s"] / S_PER_H
+    energy = num_text(energy_kwh, ",.3f", " kWh")
+    if record.get("energy_source") and energy != "-":
+        energy += f" ({record['energy_source']})"
+    return [
+        ("id", str(record["id"])),
+        ("name", str(record.get("name") or "")),
+        ("project", str(record["project"])),
+        ("status", str(record["status"])),
+        ("strategy", str(record["strategy"])),
+        ("tags", ", ".join(str(t) for t in record.get("tags") or [])),
+        ("started (UTC)", str(record.get("started_at") or "-")),
+        ("ended (UTC)", str(record.get("ended_at") or "-")),
+        ("wall time", num_text(duration_h, ",.2f", " h")),
+        ("hardware", device_label(record)),
+        ("precision", str(record.get("precision") or "-")),
+        ("steps / samples / tokens",
+         f"{record['steps']:,} / {record['samples']:,} / {record['tokens']:,}"),
+        ("FLOPs executed", num_text(record.get("flops") or None, ".3e")),
+        ("achieved FLOP/s", num_text(detail.get("achieved_flops_per_s"), ".3e")),
+        ("MFU", num_text(None if mfu is None else 100 * mfu, ".1f", "%")),
+        ("energy", energy),
+        ("command", str(record.get("command") or "")),
+    ]  # fmt: skip
+
+
+def cost_parts(detail: dict[str, Any]) -> list[tuple[str, float]]:
+    """The cost breakdown of a run as (label, US$) pairs (empty when it is not priced)."""
+    if detail.get("cost_usd") is None:
+        return []
+    parts = [("instance time", float(detail["cost_usd"]))]
+    if detail.get("idle_waste_usd") is not None:
+        parts.append(
+            (f"of which GPUs idle (<{detail.get('idle_threshold_pct'):g}%)",
+             float(detail["idle_waste_usd"]))
+        )  # fmt: skip
+    if detail.get("energy_cost_usd") is not None:
+        parts.append(("energy at grid price (own hardware)", float(detail["energy_cost_usd"])))
+    return parts
+
+
+def quote_text(detail: dict[str, Any]) -> list[str]:
+    """Which price priced the run and why, the electricity rate, and any notes (text lines)."""
+    lines = []
+    q = detail.get("quote")
+    if q:
+        n = detail.get("instances") or 1
+        lines.append(
+            f"Priced as {n} x {q.get('provider')} {q.get('instance_type')} ({q.get('region')}) "
+            f"at ${q.get('usd_per_hour', 0):,.2f}/h{' spot' if q.get('spot') else ''}, "
+            f"price table as of {q.get('as_of')}."
+        )
+        if detail.get("quote_reason"):
+            lines.append(f"Why this instance: {detail['quote_reason']}.")
+    if detail.get("energy_cost_usd") is not None:
+        lines.append(
+            f"Electricity: ${detail['electricity_usd_per_kwh']:.3f}/kWh "
+            f"({detail.get('electricity_source')}, as of {detail.get('electricity_as_of')}); "
+            "cloud prices already include it."
+        )
+    lines.extend(str(n) for n in detail.get("notes") or [])
+    return lines
+
+
+def provider_alternatives(detail: dict[str, Any]) -> pd.DataFrame:
+    """What the run would have cost on each provider's matching instance (columns
+    :data:`PROVIDER_COST_COLUMNS`), cheapest first."""
+    df = pd.DataFrame(detail.get("alternatives") or [])
+    for c in PROVIDER_COST_COLUMNS:
+        if c not in df:
+            df[c] = None
+    df = df[PROVIDER_COST_COLUMNS]
+    for c in ("cost_usd", "spot_cost_usd"):
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    return df.sort_values("cost_usd", na_position="last").reset_index(drop=True)
+
+
+def metric_items(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """The run's logged metrics as (name, value) text pairs."""
+    out = []
+    for key, value in (record.get("metrics") or {}).items():
+        if isinstance(value, float):
+            value = f"{value:.6g}"
+        elif not isinstance(value, (str, int)):
+            value = json.dumps(value)
+        out.append((str(key), str(value)))
+    return out

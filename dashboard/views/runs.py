@@ -1,0 +1,124 @@
+"""The runs table: filtered, sorted and paged in the store; only a page's runs are priced."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from costlens.catalog import PriceTable
+from costlens.errors import UsageError
+from costlens.store import dashboard_queries
+from costlens.store.db import Store
+from costlens.store.queries import RUN_KEYS, list_runs
+from costlens.transfer import priced_records
+from costlens.vocab import RUN_STATUSES
+from dashboard.fmt import device_label, hours, md_escape, rounded, run_link
+
+COST_KEYS = ("cost_usd", "gpu_hours", "energy_kwh", "mfu")
+RUN_TABLE_COLUMNS: tuple[str, ...] = (
+    "run", "name", "project", "status", "strategy", "started", "duration_h", "device",
+    "gpu_hours", "cost_usd",
+)  # fmt: skip
+# Table column -> the record key it sorts by (the store sorts by these; cost_usd and gpu_hours
+# are priced, so sorting by them prices every matching run).
+SORT_KEYS = {"run": "id", "started": "started_at", "duration_h": "duration_s"}
+PRICED_SORTS = ("cost_usd", "gpu_hours")
+
+
+def runs_frame(
+    store: Store,
+    prices: PriceTable | None,
+    *,
+    project: str | None = None,
+    status: str | None = None,
+    strategy: str | None = None,
+    since: datetime | None = None,
+) -> pd.DataFrame:
+    """Runs newest first with their public keys plus cost_usd, gpu_hours, energy_kwh and mfu
+    (None without ``prices``); ``started`` is the start time as a timestamp (naive UTC)."""
+    if since is None:
+        records = list_runs(
+            store, project=project or None, status=status or None, strategy=strategy or None
+        )
+    else:
+        if project or status or strategy:
+            raise UsageError("runs_frame: filter by a period or by fields, not both.")
+        records = dashboard_queries.runs_since(store, since)
+    if prices is not None:
+        records = priced_records(records, prices)
+    df = pd.DataFrame(records)
+    if df.empty:
+        return pd.DataFrame(columns=[*RUN_KEYS, *COST_KEYS, "started"])
+    df["started"] = pd.to_datetime(df["started_at"].str.rstrip("Z"))
+    for col in COST_KEYS:
+        df[col] = pd.to_numeric(df[col], errors="coerce") if col in df else float("nan")
+    return df
+
+
+def filter_options(store: Store) -> dict[str, list[str]]:
+    """Distinct projects and strategies in the store, and every status (the table's filters)."""
+    return {
+        "project": dashboard_queries.distinct_values(store, "project"),
+        "strategy": dashboard_queries.distinct_values(store, "strategy"),
+        "status": list(RUN_STATUSES),
+    }
+
+
+def runs_page(
+    store: Store,
+    prices: PriceTable,
+    *,
+    project: str | None = None,
+    status: str | None = None,
+    strategy: str | None = None,
+    sort_by: list[dict[str, str]] | None = None,
+    page: int = 0,
+    page_size: int = 25,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the runs table: (rows, total matching runs). ``sort_by`` is the DataTable's
+    (column_id, direction) list; unknown columns are ignored."""
+    sort_by = [s for s in (sort_by or []) if s.get("column_id") in RUN_TABLE_COLUMNS]
+    start = max(int(page or 0), 0) * page_size
+    if any(s["column_id"] in PRICED_SORTS for s in sort_by):
+        df = runs_frame(store, prices, project=project, status=status, strategy=strategy)
+        cols = [SORT_KEYS.get(s["column_id"], s["column_id"]) for s in sort_by]
+        asc = [s.get("direction", "asc") == "asc" for s in sort_by]
+        if len(df):
+            df = df.sort_values(cols, ascending=asc, na_position="last", kind="stable")
+        return table_rows(df.iloc[start : start + page_size]), len(df)
+    order = [(SORT_KEYS.get(s["column_id"], s["column_id"]), s.get("direction") == "desc")
+             for s in sort_by]  # fmt: skip
+    records, total = dashboard_queries.runs_page(
+        store, project=project, status=status, strategy=strategy, order=order,
+        limit=page_size, offset=start,
+    )  # fmt: skip
+    return table_rows(pd.DataFrame(priced_records(records, prices))), total
+
+
+def table_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Runs as rows of the runs table (see :data:`RUN_TABLE_COLUMNS`); names stay plain text.
+
+    ``run`` is a markdown link whose text is the escaped short id and whose target is the
+    URL-quoted id; nothing else is markdown, and markdown never renders HTML in this table.
+    """
+    rows = []
+    for rec in df.to_dict("records"):
+        rid = str(rec["id"])
+        rows.append(
+            {
+                "run": f"[{md_escape(rid[:12])}]({run_link(rid)})",
+                "id": rid,
+                "name": str(rec.get("name") or ""),
+                "project": str(rec.get("project") or ""),
+                "status": rec.get("status"),
+                "strategy": rec.get("strategy"),
+                "started": (rec.get("started_at") or "")[:16].replace("T", " "),
+                "duration_h": hours(rec.get("duration_s")),
+                "device": device_label(rec),
+                "gpu_hours": rounded(rec.get("gpu_hours")),
+                "cost_usd": rounded(rec.get("cost_usd")),
+            }
+        )
+    return rows

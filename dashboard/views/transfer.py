@@ -1,0 +1,136 @@
+"""The transfer-versus-scratch page: :func:`costlens.transfer.analyse` on one project's runs,
+as DataFrames for the figures and sentences for the notes; the commonly claimed saving (a
+quoted industry claim from data/claims.csv, never a costlens figure)."""
+
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+import pandas as pd
+
+from costlens import transfer
+from costlens.catalog import PriceTable
+from costlens.paths import data_dir
+from costlens.store import dashboard_queries
+from costlens.store.db import Store
+from costlens.store.queries import list_runs
+from costlens.vocab import TRANSFER_STRATEGIES
+from dashboard.fmt import rounded
+
+TRANSFER_RUNS_PER_STRATEGY = 10  # the newest completed runs of each strategy are compared
+CLAIMS_FILE = data_dir() / "claims.csv"  # a dated reference table like the others in data/
+RUN_COLUMNS = ["label", "id", "name", "strategy", "cost_usd", "duration_h", "energy_kwh",
+               "labelled", "metric", "params"]  # fmt: skip
+SAVING_COLUMNS = ["label", "budget", "scratch", "transfer", "saving_pct", "basis"]
+ROI_COLUMNS = ["label", "savings_usd", "roi", "basis"]
+
+
+def claimed_saving() -> dict[str, Any]:
+    """The commonly claimed transfer-learning saving: its wording, percentage, source, date."""
+    with CLAIMS_FILE.open(newline="", encoding="utf-8") as fh:
+        row = next(r for r in csv.DictReader(fh) if r["key"] == "transfer_learning_saving")
+    return {
+        "saving_pct": float(row["saving_pct"]),
+        "wording": row["wording"],
+        "source": row["source"],
+        "as_of": row["as_of"],
+    }
+
+
+def transfer_projects(store: Store) -> list[str]:
+    """Projects with at least one completed scratch run and one completed transfer run."""
+    return dashboard_queries.transfer_projects(store, TRANSFER_STRATEGIES)
+
+
+def _runs_frame(analysis: transfer.TransferAnalysis, metric: str | None) -> pd.DataFrame:
+    rows = [
+        {"label": r.label, "id": r.id, "name": r.name, "strategy": r.strategy,
+         "cost_usd": rounded(r.cost_usd, 6), "duration_h": rounded(r.duration_h, 6),
+         "energy_kwh": rounded(r.energy_kwh, 6), "labelled": rounded(r.labelled, 0),
+         "metric": rounded(r.metric(metric), 6) if metric else None, "params": r.params}
+        for r in analysis.runs
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def _notes(analysis: transfer.TransferAnalysis, metric: str | None) -> list[str]:
+    notes = []
+    if not analysis.scratch_runs or not analysis.transfer_runs:
+        notes.append(
+            "A comparison needs at least one completed scratch run and one completed transfer "
+            "run in this project."
+        )
+    for p in analysis.pairs:
+        label = p.transfer.label
+        for s in p.savings:
+            if s.saving_pct < 0:
+                notes.append(
+                    f"{label} did not save on {s.budget}: it used {-s.saving_pct:.0f}% more "
+                    f"than training from scratch ({p.basis})."
+                )
+        value, base = p.transfer.metric(metric), p.scratch_metric(metric)
+        if metric and value is not None and base is not None:
+            notes.append(
+                f"{label}: final {metric} {value:.4g} against {base:.4g} from scratch ({p.basis})."
+            )
+    if analysis.transfer_runs and all(r.cost_usd is None for r in analysis.runs):
+        notes.append("No run could be priced: cost savings and ROI are not shown.")
+    return notes
+
+
+def _analysis(store: Store, prices: PriceTable | None, project: str) -> transfer.TransferAnalysis:
+    return transfer.analyse(
+        list_runs(store, project=project),
+        prices=prices,
+        newest_per_strategy=TRANSFER_RUNS_PER_STRATEGY,
+    )
+
+
+def transfer_comparison(
+    store: Store, prices: PriceTable, project: str, metric: str | None = None
+) -> dict[str, Any]:
+    """Recorded runs of one project side by side, and what transfer saved against scratch.
+
+    Only completed runs count, the newest TRANSFER_RUNS_PER_STRATEGY of each strategy. Returns
+    {"runs": DataFrame (RUN_COLUMNS), "savings": DataFrame (SAVING_COLUMNS), "roi": DataFrame
+    (ROI_COLUMNS), "notes": [str], "verdict": str, "metric": str|None, "metrics": [str],
+    "excluded": int, "scratch_runs": int, "older": int}.
+    """
+    analysis = _analysis(store, prices, project)
+    metrics = analysis.metric_names()
+    metric = metric if metric in metrics else (metrics[0] if metrics else None)
+    savings = [
+        {"label": p.transfer.label, "budget": s.budget, "scratch": s.scratch,
+         "transfer": s.transfer, "saving_pct": s.saving_pct, "basis": p.basis}
+        for p in analysis.pairs
+        for s in p.savings
+    ]  # fmt: skip
+    roi = [{"label": p.transfer.label, "savings_usd": p.savings_usd, "roi": p.roi,
+            "basis": p.basis} for p in analysis.pairs if p.roi is not None]  # fmt: skip
+    verdict = (
+        "Measured on this project's runs: transfer cost less than training from scratch in "
+        f"{analysis.cheaper} of {len(analysis.priced)} priced comparisons."
+        if analysis.priced
+        else ""
+    )
+    return {
+        "runs": _runs_frame(analysis, metric),
+        "savings": pd.DataFrame(savings, columns=SAVING_COLUMNS),
+        "roi": pd.DataFrame(roi, columns=ROI_COLUMNS),
+        "notes": _notes(analysis, metric),
+        "verdict": verdict,
+        "metric": metric,
+        "metrics": metrics,
+        "excluded": analysis.excluded,
+        "scratch_runs": len(analysis.scratch_runs),
+        "older": analysis.older,
+    }
+
+
+def transfer_metrics(store: Store, project: str | None) -> tuple[list[str], str | None]:
+    """(numeric metrics logged by the project's compared runs, the default one)."""
+    if not project:
+        return [], None
+    metrics = _analysis(store, None, project).metric_names()
+    return metrics, (metrics[0] if metrics else None)

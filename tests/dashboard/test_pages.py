@@ -1,0 +1,242 @@
+"""Each page's layout and callbacks called directly, on a demo-like store, inside the app's
+context; and every page rendered through Dash's own request path. A bug in a page raises here:
+callbacks catch only costlens's typed errors (shown as a notice with the library's message)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.dashboard.fill import XSS_NAME
+from tests.dashboard.test_forecast_view import data_url
+
+
+def walk(node: Any) -> Iterator[Any]:
+    """Every component and string of a layout tree."""
+    if isinstance(node, (list, tuple)):
+        for n in node:
+            yield from walk(n)
+        return
+    yield node
+    children = getattr(node, "children", None)
+    if children is not None:
+        yield from walk(children)
+
+
+def text_of(node: Any) -> str:
+    return " ".join(str(n) for n in walk(node) if isinstance(n, (str, int, float)))
+
+
+def ids_of(node: Any) -> set[str]:
+    return {n.id for n in walk(node) if isinstance(getattr(n, "id", None), str)}
+
+
+def error_notices(node: Any) -> list[str]:
+    return [text_of(n) for n in walk(node) if "notice-error" in str(getattr(n, "className", ""))]
+
+
+@pytest.fixture
+def app_ctx(filled, sqlite_url):
+    """(ids, the page modules) with a request context of an app over the filled store."""
+    import importlib
+
+    from dashboard.app import create_app
+
+    _, ids = filled
+    app = create_app(sqlite_url)
+    names = ("overview", "runs", "run", "transfer", "estimate", "forecast", "prices")
+    pages = {n: importlib.import_module(f"dashboard.pages.{n}") for n in names}
+    with app.server.test_request_context("/"):
+        yield ids, pages
+
+
+def test_overview_page_and_period_callback(app_ctx):
+    _, pages = app_ctx
+    body = pages["overview"].body("30 days")
+    text = text_of(body)
+    assert "Total spend" in text and "Costliest runs" in text and "$" in text
+    assert {"spend-graph", "costliest-table"} <= ids_of(body)
+    assert "vision-scratch" in text and error_notices(body) == []
+    assert "Runs 7" in text
+
+
+def test_runs_page_filters_and_paging_callback(app_ctx):
+    ids, pages = app_ctx
+    layout = pages["runs"].layout()
+    assert {"runs-table", "runs-count", "runs-filter-project"} <= ids_of(layout)
+    rows, page_count, count = pages["runs"].page(("vision", None, "lora"), None, 0)
+    assert count == "1 runs" and page_count == 1 and rows[0]["id"] == ids["lora"]
+    rows, _, count = pages["runs"].page((None, None, None), [{"column_id": "cost_usd",
+                                                              "direction": "desc"}], 0)  # fmt: skip
+    assert count == "7 runs" and rows[0]["cost_usd"] == max(r["cost_usd"] or 0 for r in rows)
+
+
+def test_run_page_facts_timelines_and_refresh(app_ctx):
+    ids, pages = app_ctx
+    layout = pages["run"].layout(ids["scratch"])
+    assert {"run-facts", "run-cost", "run-timelines", "run-providers"} <= ids_of(layout)
+    assert "price table as of" in text_of(layout)
+    assert len(pages["run"].timelines(ids["cpu"])) == 2  # host CPU and RAM
+    timelines, disabled, live = pages["run"]._refresh(1, ids["running"])
+    assert len(timelines) == 3 and disabled is False and live.startswith("running")
+    _, disabled, live = pages["run"]._refresh(1, ids["scratch"])
+    assert disabled is True and live == "status: completed"
+    xss = pages["run"].layout(ids["xss"])
+    assert XSS_NAME in text_of(xss)
+    missing = pages["run"].layout("nope")
+    assert "no run with id" in text_of(missing).lower() and "run-error" in ids_of(missing)
+
+
+def test_transfer_page_and_callbacks(app_ctx):
+    _, pages = app_ctx
+    layout = pages["transfer"].layout()
+    assert {"transfer-claim", "transfer-project", "transfer-body"} <= ids_of(layout)
+    body = pages["transfer"].body("vision", "loss")
+    text = text_of(body)
+    assert "final loss" in text and "did not save on energy" in text
+    assert {"transfer-savings-graph", "transfer-table", "transfer-roi"} <= ids_of(body)
+    assert "Choose a project." in text_of(pages["transfer"].body(None, None))
+    metrics, metric = pages["transfer"]._project_changed("vision")
+    assert metric == "accuracy" and "loss" in metrics
+
+
+def test_estimate_page_result_and_user_errors(app_ctx):
+    _, pages = app_ctx
+    from dashboard.views.estimate import ESTIMATE_DEFAULTS, ESTIMATE_FORM_IDS
+
+    layout = pages["estimate"].layout()
+    assert {f"est-{k}" for k in ESTIMATE_FORM_IDS} <= ids_of(layout)
+    values = [ESTIMATE_DEFAULTS[k] for k in ESTIMATE_FORM_IDS]
+    ok = pages["estimate"]._estimate(1, *values)
+    assert error_notices(ok) == [] and {"estimate-table", "estimate-graph"} <= ids_of(ok)
+    assert "against scratch: saves $" in text_of(ok)
+    bad = dict(zip(ESTIMATE_FORM_IDS, values, strict=True))
+    out = pages["estimate"].result({**bad, "gpus": "0"})
+    assert "estimate-error" in ids_of(out) and "GPUs" in error_notices(out)[0]
+
+
+def test_estimate_page_lets_a_bug_fail(app_ctx, monkeypatch):
+    _, pages = app_ctx
+    from dashboard.views import estimate
+
+    def broken(*_a, **_k):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(estimate, "estimate", broken)
+    with pytest.raises(KeyError):
+        pages["estimate"].result(dict(estimate.ESTIMATE_DEFAULTS))
+
+
+def test_forecast_page_result_upload_and_download(app_ctx):
+    _, pages = app_ctx
+    from dashboard.views.forecast import EXAMPLE_PLAN_LABEL
+
+    assert "forecast-upload" in ids_of(pages["forecast"].layout())
+    out = pages["forecast"].result(None, "20000", "month")
+    assert error_notices(out) == [] and {"forecast-graph", "forecast-table"} <= ids_of(out)
+    assert "planned jobs" in text_of(out)
+    bad = pages["forecast"].result(None, "twenty", "month")
+    assert "budget" in error_notices(bad)[0]
+    assert EXAMPLE_PLAN_LABEL in text_of(pages["forecast"].layout())
+
+
+def test_prices_page(app_ctx):
+    _, pages = app_ctx
+    layout = pages["prices"].layout()
+    assert {"prices-graph", "prices-table", "price-tables"} <= ids_of(layout)
+    assert "H100-SXM" in text_of(layout) and "CPU (per instance-hour)" in text_of(layout)
+
+
+# ---------------------------------------------------------------------------- Dash request path
+
+
+def _render(client, path: str) -> dict:
+    body = {
+        "output": ".._pages_content.children..._pages_store.data..",
+        "outputs": [{"id": "_pages_content", "property": "children"},
+                    {"id": "_pages_store", "property": "data"}],
+        "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
+                   {"id": "_pages_location", "property": "search", "value": ""}],
+        "changedPropIds": ["_pages_location.pathname"],
+        "state": [],
+    }  # fmt: skip
+    resp = client.post("/_dash-update-component", json=body)
+    assert resp.status_code == 200, resp.data[:500]  # a page bug is a 500 here
+    return resp.get_json()
+
+
+PAGES = {
+    "/": "Costliest runs",
+    "/runs": "runs-table",
+    "/transfer": "transfer-savings-graph",
+    "/estimate": "est-go",
+    "/prices": "prices-table",
+    "/forecast": "forecast-upload",
+}
+
+
+def test_every_page_renders_through_dash(filled, sqlite_url):
+    from dashboard.app import create_app
+
+    _, ids = filled
+    client = create_app(sqlite_url).server.test_client()
+    assert client.get("/").status_code == 200
+    for path, marker in PAGES.items():
+        text = json.dumps(_render(client, path))
+        assert marker in text and "notice-error" not in text, path
+    assert "Host CPU" in json.dumps(_render(client, f"/runs/{ids['cpu']}"))
+    run_page = json.dumps(_render(client, f"/runs/{ids['xss']}"))
+    assert json.dumps(XSS_NAME)[1:-1] in run_page  # the name travels as a plain string
+    assert "dangerouslySetInnerHTML" not in run_page
+    assert "no run with id" in json.dumps(_render(client, "/runs/nope")).lower()
+
+
+def _callback(client, outputs, inputs, state=()) -> dict:
+    """One callback through Dash's request path: outputs and inputs as (id, property)."""
+    out = [{"id": i, "property": p} for i, p in outputs]
+    names = "...".join(f"{i}.{p}" for i, p in outputs)
+    body = {
+        "output": f"..{names}.." if len(out) > 1 else names,
+        "outputs": out if len(out) > 1 else out[0],
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+        "changedPropIds": [f"{inputs[0][0]}.{inputs[0][1]}"],
+        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
+    }
+    resp = client.post("/_dash-update-component", json=body)
+    assert resp.status_code == 200, resp.data[:500]
+    return resp.get_json()["response"]
+
+
+def test_forecast_callbacks_through_dash(filled, sqlite_url):
+    from dashboard.app import create_app
+    from dashboard.views.forecast import example_plan_path
+
+    client = create_app(sqlite_url).server.test_client()
+    plan = data_url(example_plan_path().read_text())
+    outputs = [("forecast-plan", "data"), ("forecast-source", "children")]
+    inputs = [("forecast-upload", "contents", plan), ("forecast-example", "n_clicks", 0)]
+    chosen = _callback(client, outputs, inputs, [("forecast-upload", "filename", "mine.csv")])
+    assert chosen["forecast-source"]["children"] == "uploaded plan: mine.csv"
+    refused = _callback(client, outputs, inputs, [("forecast-upload", "filename", "x.exe")])
+    assert refused["forecast-source"]["children"].startswith("upload refused: x.exe")
+    result = _callback(
+        client, [("forecast-result", "children")],
+        [("forecast-plan", "data", chosen["forecast-plan"]["data"]),
+         ("forecast-budget", "value", "5k"), ("forecast-period", "value", "month")],
+    )  # fmt: skip
+    text = json.dumps(result)
+    assert "forecast-graph" in text and "notice-error" not in text
+
+
+def test_empty_store_pages_show_how_to_record_a_first_run(sqlite_url):
+    from dashboard.app import create_app
+
+    client = create_app(sqlite_url).server.test_client()
+    for path in ("/", "/runs", "/transfer"):
+        text = json.dumps(_render(client, path))
+        assert "No runs recorded yet" in text
+        assert "costlens run -- python train.py" in text and "@costlens.profile" in text
+        assert "with costlens.profile" in text

@@ -1,0 +1,71 @@
+"""The runs table's view: filters, paging and sorting in the store, costs, safe rows."""
+
+from __future__ import annotations
+
+import pytest
+
+from costlens.errors import UsageError
+from dashboard.fmt import md_escape, run_link
+from dashboard.views import runs as view
+from tests.dashboard.fill import XSS_NAME
+
+
+def test_empty_store_gives_an_empty_frame(store, prices):
+    df = view.runs_frame(store, prices)
+    assert df.empty and {"cost_usd", "started"} <= set(df.columns)
+
+
+def test_runs_frame_filters_and_costs(filled, prices):
+    store, ids = filled
+    df = view.runs_frame(store, prices)
+    assert len(df) == 7
+    vision = view.runs_frame(store, prices, project="vision")
+    assert set(vision["id"]) == {ids["scratch"], ids["lora"], ids["finetune"]}
+    assert list(view.runs_frame(store, prices, status="failed")["id"]) == [ids["failed"]]
+    assert list(view.runs_frame(store, prices, strategy="full-finetune")["id"]) == [ids["finetune"]]
+    scratch = df.set_index("id").loc[ids["scratch"]]
+    assert scratch["gpu_hours"] == pytest.approx(8.0)  # 4 h x 2 GPUs
+    assert scratch["cost_usd"] > 0
+    unpriced = view.runs_frame(store, None)
+    assert unpriced["cost_usd"].isna().all() and len(unpriced) == 7
+    with pytest.raises(UsageError, match="not both"):
+        view.runs_frame(store, prices, project="vision", since=df["started"].min())
+
+
+def test_filter_options_lists_what_the_store_holds(filled):
+    store, _ = filled
+    opts = view.filter_options(store)
+    assert opts["project"] == ["nlp", "tabular", "vision", "web"]
+    assert "lora" in opts["strategy"] and "running" in opts["status"]
+
+
+def test_table_rows_keep_names_as_text_and_links_safe(filled, prices):
+    store, ids = filled
+    rows = view.table_rows(view.runs_frame(store, prices))
+    xss = next(r for r in rows if r["id"] == ids["xss"])
+    assert xss["name"] == XSS_NAME  # text, shown as is by the table (no markdown column)
+    assert xss["run"].startswith("[test") and xss["run"].endswith(f"(/runs/{ids['xss']})")
+    assert set(rows[0]) >= set(view.RUN_TABLE_COLUMNS)
+    assert run_link("a/b c") == "/runs/a%2Fb%20c"
+    assert md_escape("[x](y)") == r"\[x\]\(y\)"
+
+
+def test_runs_page_pages_sorts_and_filters_in_the_store(filled, prices):
+    store, ids = filled
+    rows, total = view.runs_page(store, prices, page_size=3)
+    assert total == 7 and len(rows) == 3
+    rest, _ = view.runs_page(store, prices, page=2, page_size=3)
+    assert len(rest) == 1
+    rows, total = view.runs_page(store, prices, project="vision", page_size=25)
+    assert total == 3 and {r["project"] for r in rows} == {"vision"}
+    by_hours, _ = view.runs_page(store, prices, sort_by=[{"column_id": "duration_h",
+                                                          "direction": "desc"}])  # fmt: skip
+    assert by_hours[0]["id"] == ids["scratch"]  # 4 h, the longest
+    by_cost, _ = view.runs_page(store, prices, sort_by=[{"column_id": "cost_usd",
+                                                         "direction": "desc"}])  # fmt: skip
+    costs = [r["cost_usd"] for r in by_cost if r["cost_usd"] is not None]
+    assert costs == sorted(costs, reverse=True) and len(costs) >= 5
+    running, total = view.runs_page(store, prices, status="running")
+    assert total == 1 and running[0]["id"] == ids["running"]
+    ignored, total = view.runs_page(store, prices, sort_by=[{"column_id": "nope"}])
+    assert total == 7 and ignored[0]["id"] == ids["running"]  # newest first
