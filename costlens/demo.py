@@ -168,6 +168,7 @@ def run_demo(
     on_stage: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Everything but serving: record, price, fit, forecast."""
+    from costlens.catalog import PriceTable
     from costlens.reports import run_rows
     from costlens.store import open_store
 
@@ -178,7 +179,7 @@ def run_demo(
     store = open_store(db_url)
     try:
         ids = {o.run_id for o in outcomes}
-        rows = [r for r in run_rows(store, project=PROJECT) if r["id"] in ids]
+        rows = [r for r in run_rows(store, PriceTable.load(), project=PROJECT) if r["id"] in ids]
     finally:
         store.dispose()
     comparison = compare_strategies(rows)

@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, bindparam, case, func, not_, or_, select, text
+from sqlalchemy import case, func, select, text
 
 from costlens.errors import CostlensError, UsageError
 from costlens.paths import data_dir
@@ -138,6 +138,12 @@ def _prices_stamp() -> tuple:
     return tuple(p.stat().st_mtime if p.exists() else None for p in paths)
 
 
+def _price_table():
+    from costlens.catalog import PriceTable
+
+    return PriceTable.load()
+
+
 def _with_costs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Records with costlens.cost's cost_usd, gpu_hours, energy_kwh and mfu (None without it).
 
@@ -153,7 +159,7 @@ def _with_costs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if todo:
         if len(_COST_CACHE) + len(todo) > _COST_CACHE_MAX:
             _COST_CACHE.clear()
-        priced = cost.add_cost_columns(todo)
+        priced = cost.add_cost_columns(todo, prices=_price_table())
         done = {id(r): p for r, p in zip(todo, priced, strict=True)}
         for r, k in zip(records, keys, strict=True):
             if id(r) in done:
@@ -202,15 +208,7 @@ def _run_keys_plus() -> list[str]:
 
 def runs_since(store: Store, since: datetime) -> list[dict[str, Any]]:
     """Public records of runs started at or after ``since`` (naive UTC), newest first."""
-    table = Run.__table__
-    stmt = (
-        select(table)
-        .where(table.c.started_at >= bindparam("since"))
-        .order_by(table.c.started_at.desc(), table.c.id)
-    )
-    now = utcnow()
-    with store.engine.connect() as conn:
-        return [run_record(dict(r._mapping), now) for r in conn.execute(stmt, {"since": since})]
+    return list_runs(store, since=since)
 
 
 def filter_options(store: Store) -> dict[str, list[str]]:
@@ -230,25 +228,10 @@ _PRICED_SORTS = ("cost_usd", "gpu_hours")
 
 
 def _runs_select(project: str | None, status: str | None, strategy: str | None, now: datetime):
-    """A select of runs rows with the table's filters as bound parameters (effective status:
-    a running run whose heartbeat went stale counts as lost)."""
-    from costlens.store.queries import LOST_AFTER_S
+    """A select of runs rows with the table's filters (the store's one lost rule)."""
+    from costlens.store.queries import select_runs
 
-    table = Run.__table__
-    stmt = select(table)
-    if project:
-        stmt = stmt.where(table.c.project == project)
-    if strategy:
-        stmt = stmt.where(table.c.strategy == strategy)
-    stale = and_(table.c.heartbeat_at.is_not(None),
-                 table.c.heartbeat_at < now - timedelta(seconds=LOST_AFTER_S))  # fmt: skip
-    if status == "running":
-        stmt = stmt.where(table.c.status == "running", not_(stale))
-    elif status == "lost":
-        stmt = stmt.where(or_(table.c.status == "lost", and_(table.c.status == "running", stale)))
-    elif status:
-        stmt = stmt.where(table.c.status == status)
-    return stmt
+    return select_runs(project=project, status=status, strategy=strategy, now=now)
 
 
 def _sort_columns(store: Store, column_id: str) -> list[Any]:
@@ -439,8 +422,9 @@ def overview(store: Store, period: str = DEFAULT_PERIOD, now: datetime | None = 
 
 def idle_threshold_pct() -> float | None:
     """GPU utilisation (%) under which costlens.cost counts a reading as idle."""
-    cost = optional_module("cost")
-    return None if cost is None else float(cost.DEFAULT_IDLE_THRESHOLD_PCT)
+    from costlens.vocab import DEFAULT_IDLE_THRESHOLD_PCT
+
+    return DEFAULT_IDLE_THRESHOLD_PCT
 
 
 def sample_summaries(store: Store, run_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -555,7 +539,7 @@ def run_cost_detail(store: Store, run_id: str) -> dict[str, Any] | None:
     cost = optional_module("cost")
     if cost is None or not hasattr(cost, "cost_breakdown"):
         return None
-    return cost.cost_breakdown(store, run_id)
+    return cost.cost_breakdown(store, run_id, prices=_price_table())
 
 
 def run_status(store: Store, run_id: str) -> str:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from costlens.errors import UsageError
+from costlens.numbers import NumberError, parse_quantity
 
 
 class OutputFormat(str, Enum):
@@ -33,6 +34,42 @@ DbOption = Annotated[
 FormatOption = Annotated[
     OutputFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
 ]
+PricesFileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--prices",
+        help="A price file (same columns as data/gpu_prices.csv) overriding the shipped rows. "
+        "Default: ~/.costlens/prices.csv when it exists.",
+        show_default=False,
+    ),
+]
+
+
+def count_parser(what: str, *, minimum: int = 1):
+    """A typer ``parser`` for a whole number written as people do (``50``, ``1k``, ``2,000``):
+    :func:`costlens.numbers.parse_quantity`; a bad value is a usage error naming ``what``."""
+
+    def parse(value: str | int) -> int:
+        try:
+            return int(parse_quantity(value, what, minimum=minimum, integer=True))  # type: ignore[arg-type]
+        except NumberError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    parse.__name__ = what
+    return parse
+
+
+def amount_parser(what: str, *, minimum: float = 0.0):
+    """A typer ``parser`` for a number of at least ``minimum`` (``parse_quantity``)."""
+
+    def parse(value: str | float) -> float:
+        try:
+            return float(parse_quantity(value, what, minimum=minimum))  # type: ignore[arg-type]
+        except NumberError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    parse.__name__ = what
+    return parse
 
 
 def open_cli_store(db: str | None, *, create: bool = True):
