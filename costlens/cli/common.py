@@ -45,31 +45,25 @@ PricesFileOption = Annotated[
 ]
 
 
+def quantity_parser(what: str, *, minimum: float = 0.0, integer: bool = False):
+    """A typer ``parser`` for a number written as people do (``50``, ``1k``, ``2,000``), at
+    least ``minimum``, whole if ``integer``: :func:`costlens.numbers.parse_quantity`, the one
+    number parser. A bad value is a usage error (exit 2) naming ``what``."""
+
+    def parse(value: str | float) -> float | int:
+        try:
+            out = parse_quantity(value, what, minimum=minimum, integer=integer)
+        except NumberError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        return int(out) if integer else float(out)  # type: ignore[arg-type]
+
+    parse.__name__ = what
+    return parse
+
+
 def count_parser(what: str, *, minimum: int = 1):
-    """A typer ``parser`` for a whole number written as people do (``50``, ``1k``, ``2,000``):
-    :func:`costlens.numbers.parse_quantity`; a bad value is a usage error naming ``what``."""
-
-    def parse(value: str | int) -> int:
-        try:
-            return int(parse_quantity(value, what, minimum=minimum, integer=True))  # type: ignore[arg-type]
-        except NumberError as exc:
-            raise typer.BadParameter(str(exc)) from None
-
-    parse.__name__ = what
-    return parse
-
-
-def amount_parser(what: str, *, minimum: float = 0.0):
-    """A typer ``parser`` for a number of at least ``minimum`` (``parse_quantity``)."""
-
-    def parse(value: str | float) -> float:
-        try:
-            return float(parse_quantity(value, what, minimum=minimum))  # type: ignore[arg-type]
-        except NumberError as exc:
-            raise typer.BadParameter(str(exc)) from None
-
-    parse.__name__ = what
-    return parse
+    """:func:`quantity_parser` for a whole number of at least ``minimum`` (``--limit``)."""
+    return quantity_parser(what, minimum=minimum, integer=True)
 
 
 def open_cli_store(db: str | None, *, create: bool = True):

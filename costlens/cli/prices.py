@@ -12,10 +12,10 @@ from costlens.cli.common import (
     FormatOption,
     OutputFormat,
     PricesFileOption,
-    amount_parser,
     count_parser,
     emit,
     emit_record,
+    quantity_parser,
 )
 from costlens.vocab import DEFAULT_IDLE_THRESHOLD_PCT
 
@@ -138,7 +138,7 @@ def cost(
         typer.Option(
             "--idle-threshold",
             help="GPU utilisation (%) under which time counts as idle.",
-            parser=amount_parser("--idle-threshold"),
+            parser=quantity_parser("--idle-threshold"),
         ),
     ] = DEFAULT_IDLE_THRESHOLD_PCT,
     prices_file: PricesFileOption = None,

@@ -427,5 +427,5 @@ def test_bad_user_file_is_refused_whole(tmp_path: Path):
         "testcloud,x2,r1,T4,1,4,16,free,,fixture,2026-01-01\n"
     )
     with pytest.raises(DataTableError) as info:
-        PriceTable.load(p).frame
+        PriceTable.load(p)
     assert info.value.line == 3 and info.value.column == "price_usd_hour"

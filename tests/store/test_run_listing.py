@@ -7,8 +7,7 @@ from datetime import timedelta
 import pytest
 
 from costlens.errors import UsageError
-from costlens.store import insert_run
-from costlens.store import queries
+from costlens.store import insert_run, queries
 from costlens.store.queries import effective_status, list_runs, mark_lost_runs, utcnow
 from costlens.vocab import RUN_STATUSES
 
