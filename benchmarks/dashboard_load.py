@@ -301,14 +301,15 @@ def measure(path: Path, repeat: int) -> dict:
             del raw
     # Where the slow pages spend their time (costlens.cost, timed on its own).
     from costlens import cost
-    from costlens.store.dashboard_queries import runs_since
+    from costlens.catalog import PriceTable
+    from costlens.store.queries import list_runs
     from dashboard.views.overview import DEFAULT_PERIOD, period_start
 
-    recs = runs_since(store, period_start(DEFAULT_PERIOD))
+    recs = list_runs(store, since=period_start(DEFAULT_PERIOD))
     parts: dict[str, list[float]] = {"price": [], "summary": []}
     for _ in range(repeat):
         t0 = time.perf_counter()
-        cost.add_cost_columns(recs)
+        cost.add_cost_columns(recs, prices=PriceTable.load())
         parts["price"].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         cost.sample_summary(store, [long_run])

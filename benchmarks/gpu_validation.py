@@ -130,7 +130,7 @@ def main() -> None:
     tokens = args.steps * batch * seq
     formula = gpt_train_flops_per_token(n_non_embedding, layers, d, seq) * tokens
     stats = sample_stats(store, [run.id]).iloc[0].to_dict()
-    cost = run_cost(rec)
+    cost = run_cost(rec, prices=catalog.PriceTable.load())
     spec = catalog.gpu_spec(rec["device"]) if rec["device"] else None
     power_integral_j = float(stats["power_mean_w"]) * (
         float(stats["t_last_unix_s"]) - float(stats["t_first_unix_s"])

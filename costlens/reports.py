@@ -1,34 +1,40 @@
 """Run records for people and tools: the stored facts plus what is derived from them.
 
-The one place the CLI and the dashboard get run rows from, so both show the same figures.
-Cost columns are added by :mod:`costlens.cost`.
+The one run listing of the library: ``costlens runs``/``show`` and the dashboard call these, so
+both show the same runs (one filter, one lost rule: :func:`costlens.store.queries.list_runs`)
+and the same figures (cost keys from :func:`costlens.cost.add_cost_columns`).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from costlens.catalog import PriceTable
+from costlens.cost import add_cost_columns
 from costlens.store.db import Store
 from costlens.store.queries import get_run, list_runs
 
 
-def _with_costs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from costlens.cost import add_cost_columns
-
-    return add_cost_columns(records)
-
-
 def run_rows(
     store: Store,
+    prices: PriceTable,
     *,
     project: str | None = None,
     status: str | None = None,
+    strategy: str | None = None,
+    since: datetime | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Runs newest first with the stable keys (see ``RUN_KEYS``) and cost keys when priced."""
-    return _with_costs(list_runs(store, project=project, status=status, limit=limit))
+    """Runs newest first with the stable keys (``RUN_KEYS``) plus the cost keys (``COST_KEYS``,
+    None where a run cannot be priced). ``status`` is the effective status (a running run with a
+    stale heartbeat is ``lost``); ``since``: started at or after it (naive UTC)."""
+    records = list_runs(
+        store, project=project, status=status, strategy=strategy, since=since, limit=limit
+    )
+    return add_cost_columns(records, prices=prices)
 
 
-def run_detail(store: Store, run_id: str) -> dict[str, Any]:
-    """One run by id or prefix, with cost keys when priced."""
-    return _with_costs([get_run(store, run_id)])[0]
+def run_detail(store: Store, run_id: str, prices: PriceTable) -> dict[str, Any]:
+    """One run by id or unique prefix, with the cost keys."""
+    return add_cost_columns([get_run(store, run_id)], prices=prices)[0]

@@ -214,7 +214,7 @@ def priced_records(records: list[dict[str, Any]], prices: PriceTable) -> list[di
     """Records with costlens.cost's cost_usd, gpu_hours, energy_kwh and mfu from ``prices``."""
     from costlens.cost import add_cost_columns
 
-    return add_cost_columns(records, prices=prices.frame)
+    return add_cost_columns(records, prices=prices)
 
 
 def analyse(

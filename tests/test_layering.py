@@ -68,7 +68,8 @@ ANALYSIS_PATH = """
     store = open_store({db!r})
     (record,) = list_runs(store)
     store.dispose()
-    cost = costlens.cost.run_cost(record)
+    from costlens.catalog import PriceTable
+    cost = costlens.cost.run_cost(record, prices=PriceTable.load())
     est = costlens.estimator.estimate(
         costlens.estimator.Scenario(params=7e9, tokens=2e9, strategy="lora", gpu="A100-80GB")
     )

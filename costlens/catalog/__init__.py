@@ -15,19 +15,12 @@ from costlens.catalog.accelerators import (
     SPECS_FILE,
     Accelerators,
     GpuSpec,
+    clear_caches,
     gpu_spec,
     gpu_specs,
     resolve_gpu,
     shipped_accelerators,
     suggest_gpus,
-)
-from costlens.catalog.compat import (
-    cheapest_instance,
-    clear_caches,
-    electricity_usd_per_kwh,
-    gpu_specs_frame,
-    load_prices,
-    validate_price_file,
 )
 from costlens.catalog.electricity import ELECTRICITY_COLUMNS, ELECTRICITY_FILE, ElectricityRate
 from costlens.catalog.prices import (
@@ -72,20 +65,15 @@ __all__ = [
     "PriceQuote",
     "PriceTable",
     "PriceWarning",
-    "cheapest_instance",
     "clear_caches",
-    "electricity_usd_per_kwh",
     "gpu_spec",
     "gpu_specs",
-    "gpu_specs_frame",
     "import_skypilot",
-    "load_prices",
     "quote_from_row",
     "read_skypilot_catalog",
     "resolve_gpu",
     "shipped_accelerators",
     "suggest_gpus",
     "user_prices_path",
-    "validate_price_file",
     "write_price_table",
 ]

@@ -243,6 +243,11 @@ def shipped_accelerators() -> Accelerators:
     return _shipped(str(sp), file_stamp(sp), str(ap), file_stamp(ap))
 
 
+def clear_caches() -> None:
+    """Forget the shipped spec tables (they are also reloaded when their files change)."""
+    _shipped.cache_clear()
+
+
 def resolve_gpu(name: str) -> str:
     """:meth:`Accelerators.resolve` on the shipped tables."""
     return shipped_accelerators().resolve(name)

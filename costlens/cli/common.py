@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from costlens.errors import UsageError
+from costlens.numbers import NumberError, parse_quantity
 
 
 class OutputFormat(str, Enum):
@@ -33,6 +34,36 @@ DbOption = Annotated[
 FormatOption = Annotated[
     OutputFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
 ]
+PricesFileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--prices",
+        help="A price file (same columns as data/gpu_prices.csv) overriding the shipped rows. "
+        "Default: ~/.costlens/prices.csv when it exists.",
+        show_default=False,
+    ),
+]
+
+
+def quantity_parser(what: str, *, minimum: float = 0.0, integer: bool = False):
+    """A typer ``parser`` for a number written as people do (``50``, ``1k``, ``2,000``), at
+    least ``minimum``, whole if ``integer``: :func:`costlens.numbers.parse_quantity`, the one
+    number parser. A bad value is a usage error (exit 2) naming ``what``."""
+
+    def parse(value: str | float) -> float | int:
+        try:
+            out = parse_quantity(value, what, minimum=minimum, integer=integer)
+        except NumberError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        return int(out) if integer else float(out)  # type: ignore[arg-type]
+
+    parse.__name__ = what
+    return parse
+
+
+def count_parser(what: str, *, minimum: int = 1):
+    """:func:`quantity_parser` for a whole number of at least ``minimum`` (``--limit``)."""
+    return quantity_parser(what, minimum=minimum, integer=True)
 
 
 def open_cli_store(db: str | None, *, create: bool = True):

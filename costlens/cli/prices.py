@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import math
 from enum import Enum
 from typing import Annotated, Any
 
 import typer
 
-from costlens.cli.common import DbOption, FormatOption, OutputFormat, emit, emit_record
-
-# The stable keys of `costlens prices --format json` (other tools parse them: only add).
-PRICE_KEYS: tuple[str, ...] = (
-    "provider",
-    "instance_type",
-    "gpu",
-    "gpu_count",
-    "region",
-    "price_usd_hour",
-    "spot_price_usd_hour",
-    "usd_per_gpu_hour",
-    "spot_usd_per_gpu_hour",
-    "vcpus",
-    "memory_gb",
-    "as_of",
-    "source",
-    "note",
-    "origin",
+from costlens.cli.common import (
+    DbOption,
+    FormatOption,
+    OutputFormat,
+    PricesFileOption,
+    count_parser,
+    emit,
+    emit_record,
+    quantity_parser,
 )
+from costlens.vocab import DEFAULT_IDLE_THRESHOLD_PCT
+
 PRICE_TABLE_COLUMNS = (
     "provider", "instance_type", "region", "gpu", "gpu_count", "price_usd_hour",
     "spot_price_usd_hour", "usd_per_gpu_hour", "as_of",
@@ -41,53 +32,6 @@ ALTERNATIVE_COLUMNS = (
     "provider", "instance_type", "region", "instances", "usd_per_hour", "cost_usd",
     "spot_instance_type", "spot_usd_per_hour", "spot_cost_usd",
 )  # fmt: skip
-
-PricesFileOption = Annotated[
-    str | None,
-    typer.Option(
-        "--prices",
-        help="A price file (same columns as data/gpu_prices.csv) overriding the shipped rows. "
-        "Default: ~/.costlens/prices.csv when it exists.",
-        show_default=False,
-    ),
-]
-
-
-def _clean(v: Any) -> Any:
-    if hasattr(v, "item"):
-        v = v.item()
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    return v
-
-
-def price_rows(
-    *,
-    gpu: str | None = None,
-    provider: str | None = None,
-    spot: bool = False,
-    prices_file: str | None = None,
-) -> list[dict[str, Any]]:
-    """Price rows as plain dicts, cheapest per GPU-hour first (spot per GPU-hour with ``spot``).
-
-    CPU-only rows (gpu "CPU") are priced per instance-hour.
-    """
-    from costlens import catalog
-
-    df = catalog.load_prices(prices_file)
-    if gpu:
-        df = df[df["gpu"] == catalog.resolve_gpu(gpu)]
-    if provider:
-        df = df[df["provider"] == provider.lower()]
-    df = df.assign(
-        spot_usd_per_gpu_hour=df["spot_price_usd_hour"]
-        / df["gpu_count"].where(df["gpu_count"] > 0, 1)
-    )
-    if spot:
-        df = df[df["spot_price_usd_hour"].notna()]
-    order = "spot_usd_per_gpu_hour" if spot else "usd_per_gpu_hour"
-    df = df.sort_values([order, "provider", "instance_type", "region"])
-    return [{k: _clean(r[k]) for k in PRICE_KEYS} for r in df.to_dict("records")]
 
 
 class ImportFormat(str, Enum):
@@ -110,17 +54,20 @@ def prices(
     provider: Annotated[str | None, typer.Option("--provider", help="Only this provider.")] = None,
     spot: Annotated[bool, typer.Option("--spot", help="Spot prices (rows with one).")] = False,
     prices_file: PricesFileOption = None,
-    limit: Annotated[int | None, typer.Option("--limit", help="At most this many rows.", min=1)] = (
-        None
-    ),
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", help="At most this many rows.", parser=count_parser("--limit")),
+    ] = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """List instance prices, cheapest per GPU-hour first."""
     if ctx.invoked_subcommand is not None:
         return
-    rows = price_rows(gpu=gpu, provider=provider, spot=spot, prices_file=prices_file)
-    if limit:
-        rows = rows[:limit]
+    from costlens.catalog import PriceTable
+    from costlens.cost import price_rows
+
+    table = PriceTable.load(prices_file)
+    rows = price_rows(table, gpu=gpu, provider=provider, spot=spot, limit=limit)
     cols = list(PRICE_TABLE_COLUMNS)
     if spot:
         cols[cols.index("usd_per_gpu_hour")] = "spot_usd_per_gpu_hour"
@@ -189,35 +136,31 @@ def cost(
     idle_threshold: Annotated[
         float,
         typer.Option(
-            "--idle-threshold", help="GPU utilisation (%) under which time counts as idle.", min=0
+            "--idle-threshold",
+            help="GPU utilisation (%) under which time counts as idle.",
+            parser=quantity_parser("--idle-threshold"),
         ),
-    ] = 10.0,
+    ] = DEFAULT_IDLE_THRESHOLD_PCT,
     prices_file: PricesFileOption = None,
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """What a recorded run cost: on its hardware, energy, MFU, idle waste, other providers."""
+    from costlens.catalog import PriceTable
     from costlens.cli.common import open_cli_store
     from costlens.cost import cost_breakdown
 
     store = open_cli_store(db, create=False)
+    table = PriceTable.load(prices_file)
     out = cost_breakdown(
-        store,
-        run_id,
-        provider=provider,
-        instance=instance,
-        spot=spot,
-        prices_file=prices_file,
+        store, run_id, prices=table, provider=provider, instance=instance, spot=spot,
         idle_threshold_pct=idle_threshold,
-    )
+    )  # fmt: skip
     if fmt is OutputFormat.json:
         emit_record(out, fmt)
         return
     alternatives = out.pop("alternatives")
-    quote = out.pop("quote") or {}
-    flat = {**out, **{f"quote_{k}": v for k, v in quote.items()}}
-    flat["notes"] = "; ".join(out["notes"])
-    emit_record(flat, fmt, title=f"cost of run {out['run_id']}")
+    emit_record(_flat(out), fmt, title=f"cost of run {out['run_id']}")
     if fmt is OutputFormat.table and alternatives:
         emit(
             alternatives,
@@ -225,6 +168,14 @@ def cost(
             columns=ALTERNATIVE_COLUMNS,
             title="the same run on each provider",
         )
+
+
+def _flat(breakdown: dict[str, Any]) -> dict[str, Any]:
+    """A breakdown as one flat record: the quote's keys as ``quote_*``, notes joined by "; "."""
+    quote = breakdown.pop("quote") or {}
+    flat = {**breakdown, **{f"quote_{k}": v for k, v in quote.items()}}
+    flat["notes"] = "; ".join(breakdown["notes"])
+    return flat
 
 
 def register(app: typer.Typer) -> None:

@@ -6,11 +6,19 @@ from typing import Annotated
 
 import typer
 
-from costlens.cli.common import DbOption, FormatOption, OutputFormat, emit, emit_record
+from costlens.cli.common import (
+    DbOption,
+    FormatOption,
+    OutputFormat,
+    count_parser,
+    emit,
+    emit_record,
+)
+from costlens.vocab import RUN_STATUSES
 
 TABLE_COLUMNS = (
     "id", "project", "name", "status", "strategy", "started_at", "duration_s", "steps", "flops",
-    "device", "device_count",
+    "device", "device_count", "gpu_hours", "cost_usd",
 )  # fmt: skip
 
 EMPTY_HINT = (
@@ -27,31 +35,25 @@ def runs(
     project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
     status: Annotated[
         str | None,
-        typer.Option(
-            help="Only this status: running, completed, failed, interrupted, preempted, lost."
-        ),
+        typer.Option(help=f"Only this status: {', '.join(RUN_STATUSES)}."),
     ] = None,
-    limit: Annotated[int, typer.Option(help="At most this many runs.", min=1)] = 50,
+    limit: Annotated[
+        int, typer.Option(help="At most this many runs.", parser=count_parser("--limit"))
+    ] = 50,
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """List recorded runs, newest first."""
+    from costlens.catalog import PriceTable
     from costlens.cli.common import open_cli_store
     from costlens.reports import run_rows
 
     store = open_cli_store(db, create=False)
-    rows = run_rows(store, project=project, status=status, limit=limit)
+    rows = run_rows(store, PriceTable.load(), project=project, status=status, limit=limit)
     if fmt is OutputFormat.table:
-        emit(_short(rows), fmt, columns=_table_columns(rows), empty_hint=EMPTY_HINT)
+        emit(_short(rows), fmt, columns=TABLE_COLUMNS, empty_hint=EMPTY_HINT)
     else:
         emit(rows, fmt)
-
-
-def _table_columns(rows: list[dict]) -> list[str]:
-    cols = list(TABLE_COLUMNS)
-    if rows and "cost_usd" in rows[0]:
-        cols += ["gpu_hours", "cost_usd"]
-    return cols
 
 
 def show(
@@ -60,11 +62,12 @@ def show(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Show one run in full."""
+    from costlens.catalog import PriceTable
     from costlens.cli.common import open_cli_store
     from costlens.reports import run_detail
 
     store = open_cli_store(db, create=False)
-    emit_record(run_detail(store, run_id), fmt, title="run")
+    emit_record(run_detail(store, run_id, PriceTable.load()), fmt, title="run")
 
 
 db_app = typer.Typer(

@@ -1,42 +1,28 @@
-"""Reads the dashboard needs beyond :mod:`costlens.store.queries`: runs by period, the runs
-table's filtered, sorted and paged select, distinct filter values, and transfer projects.
+"""Reads the dashboard needs beyond :mod:`costlens.store.queries`: the runs table's filtered,
+sorted and paged select, distinct filter values, and transfer projects.
 
 Every function returns public run records (:func:`costlens.store.queries.run_record`) or plain
-values; the "lost" rule is the one of ``run_record`` (running with a stale heartbeat), written
-here as SQL so a filter and a page count agree with the records.
+values; filters go through :func:`~costlens.store.queries.select_runs`, the one home of the
+"lost" rule, so a filter and a page count agree with the records.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, not_, or_, select
+from sqlalchemy import case, func, select
 
 from costlens.errors import UsageError
 from costlens.store.db import Store
 from costlens.store.models import Run
-from costlens.store.queries import LOST_AFTER_S, run_record, utcnow
-from costlens.vocab import RUN_STATUSES, SCRATCH
+from costlens.store.queries import run_record, select_runs, utcnow
+from costlens.vocab import SCRATCH
 
 # Sort keys of runs_page: record keys (and "device": name, then count).
 SORT_KEYS: tuple[str, ...] = (
     "id", "name", "project", "status", "strategy", "started_at", "duration_s", "device",
 )  # fmt: skip
-
-
-def runs_since(store: Store, since: datetime) -> list[dict[str, Any]]:
-    """Public records of runs started at or after ``since`` (naive UTC), newest first."""
-    table = Run.__table__
-    stmt = (
-        select(table)
-        .where(table.c.started_at >= bindparam("since"))
-        .order_by(table.c.started_at.desc(), table.c.id)
-    )
-    now = utcnow()
-    with store.engine.connect() as conn:
-        return [run_record(dict(r._mapping), now) for r in conn.execute(stmt, {"since": since})]
 
 
 def distinct_values(store: Store, key: str) -> list[str]:
@@ -46,28 +32,6 @@ def distinct_values(store: Store, key: str) -> list[str]:
     col = Run.__table__.c[key]
     with store.engine.connect() as conn:
         return sorted(v for (v,) in conn.execute(select(col).distinct()) if v)
-
-
-def _filtered(project: str | None, status: str | None, strategy: str | None, now: datetime):
-    """A select of runs rows with the filters bound (effective status: a running run whose
-    heartbeat went stale counts as lost)."""
-    if status and status not in RUN_STATUSES:
-        raise UsageError(f"unknown status {status!r}; choose one of {', '.join(RUN_STATUSES)}.")
-    table = Run.__table__
-    stmt = select(table)
-    if project:
-        stmt = stmt.where(table.c.project == project)
-    if strategy:
-        stmt = stmt.where(table.c.strategy == strategy)
-    stale = and_(table.c.heartbeat_at.is_not(None),
-                 table.c.heartbeat_at < now - timedelta(seconds=LOST_AFTER_S))  # fmt: skip
-    if status == "running":
-        stmt = stmt.where(table.c.status == "running", not_(stale))
-    elif status == "lost":
-        stmt = stmt.where(or_(table.c.status == "lost", and_(table.c.status == "running", stale)))
-    elif status:
-        stmt = stmt.where(table.c.status == status)
-    return stmt
 
 
 def _order_columns(store: Store, key: str) -> list[Any]:
@@ -97,7 +61,7 @@ def runs_page(
     ``order`` holds (key of :data:`SORT_KEYS`, descending) pairs; newest first breaks ties.
     """
     now = utcnow()
-    stmt = _filtered(project, status, strategy, now)
+    stmt = select_runs(project=project, status=status, strategy=strategy, now=now)
     table = Run.__table__
     cols = []
     for key, descending in order:

@@ -10,11 +10,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import and_, bindparam, func, not_, or_, select, text
+from sqlalchemy.sql import ColumnElement, Select
 
 from costlens.errors import RunNotFoundError, UsageError
 from costlens.store.db import Store
-from costlens.store.models import RUN_STATUSES, Run
+from costlens.store.models import Run
+from costlens.vocab import RUN_STATUSES
 
 # A run whose heartbeat is older than this while it says "running" was killed (SIGKILL, power loss).
 # The recorder beats every 5 s; COSTLENS_LOST_AFTER_S changes the threshold (tests, slow links).
@@ -73,9 +75,38 @@ def _iso(value: Any) -> str | None:
     return value.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _effective_status(status: str, heartbeat: datetime | None, now: datetime) -> str:
-    stale = heartbeat is not None and (now - heartbeat).total_seconds() > LOST_AFTER_S
+# ---------------------------------------------------------------- the lost rule, defined once
+# A run is lost when it says "running" and its heartbeat is older than LOST_AFTER_S (or it was
+# stored as lost by mark_lost_runs). Records, listings and mark_lost_runs all use lost_cutoff.
+
+
+def lost_cutoff(now: datetime) -> datetime:
+    """Heartbeats before this (naive UTC) are stale."""
+    return now - timedelta(seconds=LOST_AFTER_S)
+
+
+def effective_status(status: str, heartbeat: datetime | None, now: datetime) -> str:
+    """The status a run shows: ``lost`` for a ``running`` run with a stale heartbeat."""
+    stale = heartbeat is not None and heartbeat < lost_cutoff(now)
     return "lost" if status == "running" and stale else status
+
+
+def _running_and_stale(now: datetime) -> ColumnElement[bool]:
+    """SQL twin of effective_status's test: a ``running`` row with a stale heartbeat."""
+    table = Run.__table__
+    hb = table.c.heartbeat_at
+    return and_(table.c.status == "running", hb.is_not(None), hb < lost_cutoff(now))
+
+
+def status_clause(status: str, now: datetime) -> ColumnElement[bool]:
+    """SQL condition on ``runs`` for runs whose :func:`effective_status` is ``status``."""
+    table = Run.__table__
+    stale = _running_and_stale(now)
+    if status == "running":
+        return and_(table.c.status == "running", not_(stale))
+    if status == "lost":
+        return or_(table.c.status == "lost", stale)
+    return table.c.status == status
 
 
 def _as_dt(value: Any) -> datetime | None:
@@ -94,7 +125,7 @@ def run_record(row: dict[str, Any], now: datetime | None = None) -> dict[str, An
     started = _as_dt(row["started_at"])
     ended = _as_dt(row.get("ended_at"))
     heartbeat = _as_dt(row.get("heartbeat_at"))
-    status = _effective_status(row["status"], heartbeat, now)
+    status = effective_status(row["status"], heartbeat, now)
     end_for_duration = ended or heartbeat or (now if status == "running" else None)
     duration_s = (end_for_duration - started).total_seconds() if end_for_duration else None
     rec = {
@@ -143,42 +174,51 @@ def _float_or_none(v: Any) -> float | None:
     return None if v is None or (isinstance(v, float) and pd.isna(v)) else float(v)
 
 
+def select_runs(
+    *,
+    project: str | None = None,
+    status: str | None = None,
+    strategy: str | None = None,
+    since: datetime | None = None,
+    now: datetime | None = None,
+) -> Select:
+    """A select of ``runs`` rows matching the filters (bound parameters; the status is the
+    effective one, see :func:`status_clause`), unordered. ``since``: started at or after it."""
+    if status is not None and status not in RUN_STATUSES:
+        raise UsageError(f"unknown status {status!r}; choose one of {', '.join(RUN_STATUSES)}.")
+    table = Run.__table__
+    stmt = select(table)
+    if project:
+        stmt = stmt.where(table.c.project == project)
+    if strategy:
+        stmt = stmt.where(table.c.strategy == strategy)
+    if since is not None:
+        stmt = stmt.where(table.c.started_at >= bindparam("since", since))
+    if status:
+        stmt = stmt.where(status_clause(status, now or utcnow()))
+    return stmt
+
+
 def list_runs(
     store: Store,
     *,
     project: str | None = None,
     status: str | None = None,
     strategy: str | None = None,
+    since: datetime | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Runs, newest first, as public records (see :data:`RUN_KEYS`)."""
-    if status is not None and status not in RUN_STATUSES:
-        raise UsageError(f"unknown status {status!r}; choose one of {', '.join(RUN_STATUSES)}.")
+    """Runs, newest first, as public records (see :data:`RUN_KEYS`): the one run listing."""
     if limit is not None and limit < 1:
         raise UsageError("--limit must be at least 1.")
-    table = Run.__table__
-    stmt = select(table).order_by(table.c.started_at.desc(), table.c.id)
-    if project:
-        stmt = stmt.where(table.c.project == project)
-    if strategy:
-        stmt = stmt.where(table.c.strategy == strategy)
     now = utcnow()
-    if status == "running":
-        stmt = stmt.where(table.c.status == "running")
-    elif status == "lost":  # stored as lost (mark_lost_runs), or running with a stale heartbeat
-        stmt = stmt.where(table.c.status.in_(("running", "lost")))
-    elif status:
-        stmt = stmt.where(table.c.status == status)
-    # "running"/"lost" are told apart by the heartbeat, so the limit applies after that filter.
-    sql_limit = limit if status not in ("running", "lost") else None
-    if sql_limit:
-        stmt = stmt.limit(sql_limit)
+    table = Run.__table__
+    stmt = select_runs(project=project, status=status, strategy=strategy, since=since, now=now)
+    stmt = stmt.order_by(table.c.started_at.desc(), table.c.id)
+    if limit:
+        stmt = stmt.limit(limit)
     with store.engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(stmt)]
-    records = [run_record(r, now) for r in rows]
-    if status in ("running", "lost"):
-        records = [r for r in records if r["status"] == status][:limit]
-    return records
+        return [run_record(dict(r._mapping), now) for r in conn.execute(stmt)]
 
 
 def runs_frame(store: Store, **filters: Any) -> pd.DataFrame:
@@ -319,13 +359,8 @@ def sample_stats(store: Store, run_ids: list[str] | None = None) -> pd.DataFrame
 
 def mark_lost_runs(store: Store, now: datetime | None = None) -> int:
     """Persist status ``lost`` for running runs whose heartbeat went stale; returns how many."""
-    now = now or utcnow()
     table = Run.__table__
-    cutoff = now - timedelta(seconds=LOST_AFTER_S)
     with store.engine.begin() as conn:
-        res = conn.execute(
-            table.update()
-            .where(table.c.status == "running", table.c.heartbeat_at < cutoff)
-            .values(status="lost")
-        )
+        stale = _running_and_stale(now or utcnow())
+        res = conn.execute(table.update().where(stale).values(status="lost"))
         return res.rowcount or 0

@@ -57,12 +57,7 @@ def run_cost_detail(store: Store, prices: PriceTable, record: dict[str, Any]) ->
     """costlens.cost's full breakdown of one run on ``prices``, with its samples' idle waste and
     energy fallback."""
     summary = sample_summary(store, [record["id"]])
-    return run_cost(
-        record,
-        prices=prices.frame,
-        samples=summary.get(record["id"]),
-        electricity=prices.electricity.as_tuple(),
-    )
+    return run_cost(record, prices=prices, samples=summary.get(record["id"]))
 
 
 def run_facts(record: dict[str, Any], detail: dict[str, Any]) -> list[tuple[str, str]]:

@@ -8,7 +8,6 @@ from typing import Any
 import pandas as pd
 
 from costlens.catalog import PriceTable
-from costlens.errors import UsageError
 from costlens.store import dashboard_queries
 from costlens.store.db import Store
 from costlens.store.queries import RUN_KEYS, list_runs
@@ -38,14 +37,13 @@ def runs_frame(
 ) -> pd.DataFrame:
     """Runs newest first with their public keys plus cost_usd, gpu_hours, energy_kwh and mfu
     (None without ``prices``); ``started`` is the start time as a timestamp (naive UTC)."""
-    if since is None:
-        records = list_runs(
-            store, project=project or None, status=status or None, strategy=strategy or None
-        )
-    else:
-        if project or status or strategy:
-            raise UsageError("runs_frame: filter by a period or by fields, not both.")
-        records = dashboard_queries.runs_since(store, since)
+    records = list_runs(
+        store,
+        project=project or None,
+        status=status or None,
+        strategy=strategy or None,
+        since=since,
+    )
     if prices is not None:
         records = priced_records(records, prices)
     df = pd.DataFrame(records)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from costlens.errors import UsageError
 from dashboard.fmt import md_escape, run_link
 from dashboard.views import runs as view
 from tests.dashboard.fill import XSS_NAME
@@ -28,8 +27,11 @@ def test_runs_frame_filters_and_costs(filled, prices):
     assert scratch["cost_usd"] > 0
     unpriced = view.runs_frame(store, None)
     assert unpriced["cost_usd"].isna().all() and len(unpriced) == 7
-    with pytest.raises(UsageError, match="not both"):
-        view.runs_frame(store, prices, project="vision", since=df["started"].min())
+    # A period and a field filter combine (one listing, one filter in SQL).
+    newest = df["started"].max()
+    both = view.runs_frame(store, prices, strategy="full-finetune", since=newest)
+    expected = df[(df["strategy"] == "full-finetune") & (df["started"] >= newest)]
+    assert list(both["id"]) == list(expected["id"])
 
 
 def test_filter_options_lists_what_the_store_holds(filled):

@@ -41,7 +41,7 @@ def runs_store(request):
 
 
 def test_runs_since_a_date_newest_first(runs_store):
-    ids = [r["id"] for r in q.runs_since(runs_store, utcnow() - timedelta(days=6))]
+    ids = [r["id"] for r in list_runs(runs_store, since=utcnow() - timedelta(days=6))]
     assert ids == ["c-live", "d-lost", "e-failed", "b-short"]
 
 

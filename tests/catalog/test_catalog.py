@@ -14,9 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from costlens import catalog
+from costlens.catalog import PriceTable
+from costlens.catalog.prices import validate_price_rows
 from costlens.errors import DataTableError, PriceNotFoundError, UnknownAcceleratorError
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 SMALL = FIXTURES / "prices_small.csv"
 
 # --------------------------------------------------------------------------------------------
@@ -25,7 +27,7 @@ SMALL = FIXTURES / "prices_small.csv"
 
 
 def test_shipped_prices_cover_four_providers_and_cpu():
-    df = catalog.load_prices()
+    df = PriceTable.load().frame
     assert {"aws", "gcp", "azure", "lambda"} <= set(df["provider"])
     for prov in ("aws", "gcp", "azure", "lambda"):
         cpu = df[(df["provider"] == prov) & (df["gpu"] == "CPU")]
@@ -41,21 +43,21 @@ def test_shipped_prices_cover_four_providers_and_cpu():
 
 
 def test_shipped_gcp_rows_flag_regional_inconsistency():
-    df = catalog.load_prices()
+    df = PriceTable.load().frame
     h100 = df[(df["provider"] == "gcp") & (df["instance_type"] == "a3-highgpu-8g")]
     assert h100["note"].str.startswith("UNCONFIRMED").all()
 
 
 def test_every_price_gpu_has_a_spec_and_every_spec_a_source():
     keys = {s.key for s in catalog.gpu_specs()}
-    assert set(catalog.load_prices()["gpu"]) <= keys
+    assert set(PriceTable.load().frame["gpu"]) <= keys
     assert "CPU" in keys
     for s in catalog.gpu_specs():
         assert s.source and s.as_of
 
 
 def test_electricity_rate_is_dated_and_sourced():
-    rate, source, as_of = catalog.electricity_usd_per_kwh()
+    rate, source, as_of = PriceTable.load().electricity.as_tuple()
     assert 0.01 < rate < 1.0
     assert "EIA" in source
     assert as_of[:4].isdigit()
@@ -121,24 +123,82 @@ def test_peak_for_precisions_and_fallbacks():
 
 
 # --------------------------------------------------------------------------------------------
-# cheapest_instance
+# PriceTable.cheapest: the quote, memoised and shared by threads
 # --------------------------------------------------------------------------------------------
 
 
-def test_cheapest_instance_prefers_exact_gpu_count_and_filters():
-    prices = catalog.load_prices(SMALL)
-    q = catalog.cheapest_instance("A100-80GB", 1, provider="testcloud", prices=prices)
+def test_cheapest_prefers_exact_gpu_count_and_filters():
+    prices = PriceTable.load(SMALL)
+    q = prices.cheapest("A100-80GB", 1, provider="testcloud")
     assert (q.instance_type, q.usd_per_hour, q.usd_per_gpu_hour) == ("tc.1xa100", 2.75, 2.75)
-    q8 = catalog.cheapest_instance("A100-80GB", 8, provider="testcloud", prices=prices)
+    q8 = prices.cheapest("A100-80GB", 8, provider="testcloud")
     assert q8.instance_type == "tc.8xa100"
     assert q8.usd_per_gpu_hour == pytest.approx(20.0 / 8)
-    qs = catalog.cheapest_instance("A100-80GB", 1, provider="testcloud", spot=True, prices=prices)
+    qs = prices.cheapest("A100-80GB", 1, provider="testcloud", spot=True)
     # tc.1xa100 has no spot price: the 8-GPU instance is the only spot match
     assert qs.instance_type == "tc.8xa100" and qs.spot and qs.usd_per_hour == 6.0
-    cpu = catalog.cheapest_instance("CPU", provider="testcloud", min_vcpus=8, prices=prices)
+    cpu = prices.cheapest("CPU", provider="testcloud", min_vcpus=8)
     assert cpu.instance_type == "tc.cpu16"
     with pytest.raises(PriceNotFoundError):
-        catalog.cheapest_instance("A100-80GB", provider="nocloud", prices=prices)
+        prices.cheapest("A100-80GB", provider="nocloud")
+    # 12 GPUs on 8-GPU instances: 2 whole instances, billed $40.00/h = $3.333/GPU-h.
+    assert (q8.instances_for(12), q8.billed_usd_per_hour(12)) == (2, 40.0)
+    assert q8.billed_usd_per_gpu_hour(12) == pytest.approx(40.0 / 12)
+
+
+QUESTIONS = [
+    ("A100-80GB", 1, None, False), ("A100-80GB", 8, "testcloud", True), ("H100", 8, None, False),
+    ("H100", 3, "aws", False), ("CPU", 1, "testcloud", False), ("A100-80GB", 1, "nocloud", False),
+]  # fmt: skip
+
+
+def _ask(prices: PriceTable, question: tuple) -> object:
+    gpu, n, provider, spot = question
+    try:
+        return prices.cheapest(gpu, n, provider=provider, spot=spot)
+    except PriceNotFoundError as exc:
+        return ("no price", str(exc))
+
+
+def test_lookups_are_memoised_and_safe_from_eight_threads(monkeypatch):
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from costlens.catalog import table
+
+    calls: list[tuple] = []
+    real = table.cheapest_row
+    barrier = threading.Barrier(8)
+
+    def slow_counting(*args, **kwargs):
+        calls.append(args[1:3])
+        time.sleep(0.002)  # widen the window in which threads race on one question
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(table, "cheapest_row", slow_counting)
+    prices = PriceTable.load(SMALL)
+    expected = {q: _ask(PriceTable.load(SMALL), q) for q in QUESTIONS}  # before counting
+    calls.clear()
+
+    def worker(i: int) -> list:
+        barrier.wait()  # all eight ask at once
+        return [(q, _ask(prices, q)) for q in (QUESTIONS * 50)[i:] + (QUESTIONS * 50)[:i]]
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = [a for batch in pool.map(worker, range(8)) for a in batch]
+    assert len(answers) == 8 * 50 * len(QUESTIONS)
+    assert all(answer == expected[q] for q, answer in answers)
+    # Each question is computed at most once per racing thread, never once per ask (2,400
+    # asks); the memo then answers alone (a second round computes nothing more).
+    assert len(calls) <= 8 * len(QUESTIONS)
+    before = len(calls)
+    for q in QUESTIONS:
+        assert _ask(prices, q) == expected[q]
+    assert len(calls) == before
+    # Every thread got the same quote objects: one memo, shared.
+    firsts = {q: a for q, a in answers if not isinstance(a, tuple)}
+    assert all(_ask(prices, q) is a for q, a in firsts.items())
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,7 +212,7 @@ def test_user_file_overrides_shipped_rows(tmp_path: Path):
         ",".join([*catalog.PRICE_COLUMNS, "note"]) + "\n"
         "aws,p5.48xlarge,us-east-1,H100,8,192,2048,40.00,,our negotiated rate,2026-10-01,\n"
     )
-    df = catalog.load_prices(user)
+    df = PriceTable.load(user).frame
     rows = df[(df["provider"] == "aws") & (df["instance_type"] == "p5.48xlarge")]
     mine = rows[rows["region"] == "us-east-1"]
     assert len(mine) == 1
@@ -166,18 +226,21 @@ def test_home_prices_file_is_used_and_reloaded_when_changed(_isolated_home: Path
     user = _isolated_home / "prices.csv"
     header = ",".join([*catalog.PRICE_COLUMNS, "note"]) + "\n"
     user.write_text(header + "onprem,rack1,dc1,H100,8,,,16.00,,our TCO model,2026-10-01,\n")
-    df = catalog.load_prices()
+    first = PriceTable.load()
+    df = first.frame
     assert df[df["provider"] == "onprem"].iloc[0]["price_usd_hour"] == 16.0
+    assert first.is_current()
     user.write_text(header + "onprem,rack1,dc1,H100,8,,,12.00,,our TCO model,2026-11-01,\n")
     st_ = user.stat()
     os.utime(user, ns=(st_.st_atime_ns, st_.st_mtime_ns + 5_000_000_000))
-    df = catalog.load_prices()
+    assert not first.is_current()  # the dashboard reloads a table whose files changed
+    df = PriceTable.load().frame
     assert df[df["provider"] == "onprem"].iloc[0]["price_usd_hour"] == 12.0
 
 
 def test_missing_user_file_given_explicitly_is_an_error(tmp_path: Path):
     with pytest.raises(DataTableError, match="not found"):
-        catalog.load_prices(tmp_path / "nope.csv")
+        PriceTable.load(tmp_path / "nope.csv")
 
 
 def test_spot_above_on_demand_is_a_warning_not_an_error(tmp_path: Path):
@@ -188,7 +251,7 @@ def test_spot_above_on_demand_is_a_warning_not_an_error(tmp_path: Path):
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        df = catalog.load_prices(p)
+        df = PriceTable.load(p).frame
     assert any(issubclass(w.category, catalog.PriceWarning) for w in caught)
     assert "above the on-demand" in str(caught[0].message)
     assert df[df["provider"] == "testcloud"].iloc[0]["spot_price_usd_hour"] == 1.5
@@ -264,7 +327,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 @given(rows=good_rows())
 def test_generated_good_tables_load(tmp_path: Path, rows):
     p = _write(tmp_path, _table(rows, list(catalog.PRICE_COLUMNS)))
-    out = catalog.validate_price_file(p)
+    out = validate_price_rows(p, catalog.shipped_accelerators())
     assert len(out) == len(rows)
 
 
@@ -275,7 +338,7 @@ def test_missing_column_is_refused_naming_it(tmp_path: Path, rows, data):
     cols = [c for c in catalog.PRICE_COLUMNS if c != col]
     p = _write(tmp_path, _table(rows, cols))
     with pytest.raises(DataTableError) as info:
-        catalog.validate_price_file(p)
+        validate_price_rows(p, catalog.shipped_accelerators())
     assert (info.value.line, info.value.column) == (1, col)
     assert str(p) in str(info.value)
 
@@ -289,7 +352,7 @@ def test_non_numeric_value_is_refused_at_its_line_and_column(tmp_path: Path, row
     rows[i][col] = bad
     p = _write(tmp_path, _table(rows, list(catalog.PRICE_COLUMNS)))
     with pytest.raises(DataTableError) as info:
-        catalog.validate_price_file(p)
+        validate_price_rows(p, catalog.shipped_accelerators())
     assert (info.value.line, info.value.column) == (i + 2, col)
 
 
@@ -301,7 +364,7 @@ def test_negative_price_is_refused(tmp_path: Path, rows, data):
     rows[i][col] = repr(-data.draw(st.floats(0.001, 1000)))
     p = _write(tmp_path, _table(rows, list(catalog.PRICE_COLUMNS)))
     with pytest.raises(DataTableError) as info:
-        catalog.validate_price_file(p)
+        validate_price_rows(p, catalog.shipped_accelerators())
     assert (info.value.line, info.value.column) == (i + 2, col)
 
 
@@ -314,7 +377,7 @@ def test_duplicate_key_is_refused_at_the_second_line(tmp_path: Path, rows, data)
     rows[j] = {**rows[j], **{k: rows[i][k] for k in catalog.PRICE_KEY}}
     p = _write(tmp_path, _table(rows, list(catalog.PRICE_COLUMNS)))
     with pytest.raises(DataTableError) as info:
-        catalog.validate_price_file(p)
+        validate_price_rows(p, catalog.shipped_accelerators())
     assert info.value.line == j + 2
     assert "duplicate" in str(info.value)
 
@@ -327,7 +390,7 @@ def test_unknown_accelerator_is_refused_with_close_names(tmp_path: Path, rows, d
     rows[i]["gpu_count"] = "1"
     p = _write(tmp_path, _table(rows, list(catalog.PRICE_COLUMNS)))
     with pytest.raises(DataTableError) as info:
-        catalog.validate_price_file(p)
+        validate_price_rows(p, catalog.shipped_accelerators())
     assert (info.value.line, info.value.column) == (i + 2, "gpu")
     assert "unknown accelerator" in str(info.value)
 
@@ -364,5 +427,5 @@ def test_bad_user_file_is_refused_whole(tmp_path: Path):
         "testcloud,x2,r1,T4,1,4,16,free,,fixture,2026-01-01\n"
     )
     with pytest.raises(DataTableError) as info:
-        catalog.load_prices(p)
+        PriceTable.load(p)
     assert info.value.line == 3 and info.value.column == "price_usd_hour"

@@ -141,3 +141,15 @@ def test_reading_a_mistyped_store_creates_nothing(cli, tmp_path):
     assert list(tmp_path.iterdir()) == []  # no empty store, no lock file
     res = cli("runs", "--db", "mysql://u@h/db")
     assert res.code == 1 and "SQLite" in res.err and "PostgreSQL" in res.err
+
+
+def test_limit_reads_quantities_and_refuses_bad_ones(cli, sqlite_url):
+    _fill(sqlite_url)
+    one = json.loads(cli("runs", "--db", sqlite_url, "-f", "json", "--limit", "1").out)
+    assert [r["id"] for r in one] == ["bbb222"]
+    many = cli("runs", "--db", sqlite_url, "-f", "json", "--limit", "1k")  # 7B, 2T, 4k: one parser
+    assert many.code == 0 and len(json.loads(many.out)) == 2
+    for bad, why in (("0", "at least 1"), ("1.5", "whole number"), ("lots", "expected a number")):
+        res = cli("runs", "--db", sqlite_url, "--limit", bad)
+        assert res.code == 2 and "--limit" in res.err and why in res.err, bad
+        assert "Traceback" not in res.err

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 SMALL = FIXTURES / "prices_small.csv"
 REQUIRED = {
     "provider", "instance_type", "gpu", "gpu_count", "region", "price_usd_hour",
@@ -154,7 +154,7 @@ def test_cost_command_json(cli, tmp_path: Path):
     r = cli("cost", "abc123", "--db", url, "--prices", str(SMALL), "--format", "json")
     assert r.code == 0, r.err
     c = json.loads(r.out)
-    # 1 x tc.8xa100 x $20.00/h x 2 h = $40.00; MFU 0.40 (see test_cost.py for the hand check)
+    # 1 x tc.8xa100 x $20.00/h x 2 h = $40.00; MFU 0.40 (hand check: tests/cost/test_cost.py)
     assert c["cost_usd"] == pytest.approx(40.0)
     assert c["mfu"] == pytest.approx(0.40)
     assert c["energy_kwh"] is None
@@ -163,3 +163,10 @@ def test_cost_command_json(cli, tmp_path: Path):
     assert r.code == 1 and "no price" in r.err and "Traceback" not in r.err
     r = cli("cost", "abc123", "--db", url, "--prices", str(SMALL))
     assert r.code == 0 and "tc.8xa100" in r.out
+
+
+def test_prices_limit_and_idle_threshold_are_checked(cli, sqlite_url):
+    r = cli("prices", "--provider", "aws", "--limit", "3", "--format", "json")
+    assert r.code == 0 and len(json.loads(r.out)) == 3
+    r = cli("cost", "abc", "--db", sqlite_url, "--idle-threshold", "-5")
+    assert r.code == 2 and "--idle-threshold must be at least 0" in r.err

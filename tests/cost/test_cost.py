@@ -7,19 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from costlens import catalog
+from costlens.catalog import PriceTable
 from costlens.cost import add_cost_columns, cost_breakdown, run_cost, sample_summary
 from costlens.errors import PriceNotFoundError
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 SMALL = FIXTURES / "prices_small.csv"
-RATE = (0.10, "test rate", "2026-01-01")  # $/kWh used where a test fixes the electricity rate
+RATE_FILE = FIXTURES / "electricity_test.csv"  # $0.10/kWh, "test rate", 2026-01-01
 
 
 @pytest.fixture(scope="module")
-def prices():
-    """Shipped tables + tests/fixtures/prices_small.csv (provider "testcloud", made-up prices)."""
-    return catalog.load_prices(SMALL)
+def prices() -> PriceTable:
+    """Shipped tables + tests/fixtures/prices_small.csv (provider "testcloud", made-up prices),
+    energy at the fixture's $0.10/kWh."""
+    return PriceTable.load(SMALL, electricity_file=RATE_FILE)
 
 
 def record(**kw):
@@ -43,14 +44,14 @@ def record(**kw):
 def test_declared_instance_on_demand_and_spot(prices):
     # 8 GPUs x 7200 s / 3600 = 16 GPU-hours.
     # Declared tc.8xa100 at $20.00/h for the whole 8-GPU instance: 1 instance x 2 h x 20 = $40.00.
-    c = run_cost(record(), prices=prices, electricity=RATE)
+    c = run_cost(record(), prices=prices)
     assert c["gpu_hours"] == pytest.approx(16.0)
     assert c["instances"] == 1
     assert c["cost_usd"] == pytest.approx(40.0)
     assert c["quote"]["instance_type"] == "tc.8xa100"
     assert "declared instance testcloud/tc.8xa100" in c["quote_reason"]
     # Spot: $6.00/h x 2 h = $12.00.
-    s = run_cost(record(), prices=prices, spot=True, electricity=RATE)
+    s = run_cost(record(), prices=prices, spot=True)
     assert s["cost_usd"] == pytest.approx(12.0)
     assert s["quote"]["spot"] is True
 
@@ -58,7 +59,7 @@ def test_declared_instance_on_demand_and_spot(prices):
 def test_more_gpus_than_one_instance_pays_whole_instances(prices):
     # 12 GPUs on 8-GPU instances: ceil(12/8) = 2 instances x $20.00/h x 2 h = $80.00;
     # GPU-hours count the GPUs used: 12 x 2 = 24.
-    c = run_cost(record(device_count=12), prices=prices, electricity=RATE)
+    c = run_cost(record(device_count=12), prices=prices)
     assert c["instances"] == 2
     assert c["cost_usd"] == pytest.approx(80.0)
     assert c["gpu_hours"] == pytest.approx(24.0)
@@ -71,7 +72,6 @@ def test_undeclared_instance_uses_cheapest_and_says_why(prices):
     c = run_cost(
         record(device_count=1, duration_s=1800.0, provider=None, instance_type=None),
         prices=prices,
-        electricity=RATE,
     )
     assert c["quote"]["instance_type"] == "tc.1xa100"
     assert c["cost_usd"] == pytest.approx(1.375)
@@ -85,7 +85,6 @@ def test_cpu_run_priced_on_cpu_instances(prices):
         record(device=None, device_count=0, duration_s=5400.0, flops=1e15, precision="fp32",
                instance_type=None, host_cpu_count=8),
         prices=prices,
-        electricity=RATE,
     )  # fmt: skip
     assert c["cpu_only"] and c["device_key"] == "CPU"
     assert c["gpu_hours"] == 0.0  # no GPU was used: the profiler's summary says the same
@@ -99,26 +98,27 @@ def test_cpu_run_priced_on_cpu_instances(prices):
 def test_mfu_against_the_spec_table(prices):
     # A100-80GB-SXM bf16 dense peak 312 TFLOP/s per GPU (datasheet). 8 GPUs for 7200 s at 40%:
     # flops = 0.4 x 8 x 312e12 x 7200 = 7.18848e18 -> achieved 9.984e14 FLOP/s -> MFU 0.40.
-    c = run_cost(record(flops=7.18848e18), prices=prices, electricity=RATE)
+    c = run_cost(record(flops=7.18848e18), prices=prices)
     assert c["achieved_flops_per_s"] == pytest.approx(9.984e14)
     assert c["peak_flops_per_s"] == pytest.approx(8 * 312e12)
     assert c["mfu"] == pytest.approx(0.40)
     # Same FLOPs at fp32 (non-tensor 19.5 TFLOP/s): 9.984e14 / (8 x 19.5e12) = 6.4 (> 1 is
     # possible only because the run really used tensor cores; MFU is honest about the precision).
-    c32 = run_cost(record(flops=7.18848e18, precision="fp32"), prices=prices, electricity=RATE)
+    c32 = run_cost(record(flops=7.18848e18, precision="fp32"), prices=prices)
     assert c32["mfu"] == pytest.approx(9.984e14 / (8 * 19.5e12))
 
 
 def test_energy_from_counter_and_its_cost(prices):
     # energy_j = 9.0e6 J = 9.0e6 / 3.6e6 = 2.5 kWh; at $0.10/kWh = $0.25.
-    c = run_cost(record(energy_j=9.0e6, energy_source="nvml"), prices=prices, electricity=RATE)
+    c = run_cost(record(energy_j=9.0e6, energy_source="nvml"), prices=prices)
     assert c["energy_kwh"] == pytest.approx(2.5)
     assert c["energy_cost_usd"] == pytest.approx(0.25)
     assert c["energy_source"] == "nvml"
+    assert (c["electricity_source"], c["electricity_as_of"]) == ("test rate", "2026-01-01")
 
 
 def test_no_energy_is_none_never_zero(prices):
-    c = run_cost(record(), prices=prices, electricity=RATE)
+    c = run_cost(record(), prices=prices)
     assert c["energy_kwh"] is None and c["energy_cost_usd"] is None
     assert any("no energy" in n for n in c["notes"])
 
@@ -130,14 +130,14 @@ def test_unknown_device_never_raises_in_add_cost_columns(prices):
     assert out[1]["cost_usd"] is None and out[1]["mfu"] is None
     assert out[1]["gpu_hours"] == pytest.approx(16.0)  # still a fact: 8 GPUs x 2 h
     assert all(set(("cost_usd", "gpu_hours", "energy_kwh", "mfu")) <= set(r) for r in out)
-    c = run_cost(recs[1], prices=prices, electricity=RATE)
+    c = run_cost(recs[1], prices=prices)
     assert c["cost_usd"] is None
     assert any("unknown accelerator" in n for n in c["notes"])
 
 
 def test_explicit_unknown_instance_is_an_error(prices):
     with pytest.raises(PriceNotFoundError):
-        run_cost(record(), prices=prices, instance="no-such-instance", electricity=RATE)
+        run_cost(record(), prices=prices, instance="no-such-instance")
 
 
 def test_a_new_price_table_reprices_an_old_run(prices, tmp_path: Path):
@@ -147,12 +147,12 @@ def test_a_new_price_table_reprices_an_old_run(prices, tmp_path: Path):
         SMALL.read_text().replace("testcloud,tc.8xa100,r1,A100-80GB-SXM,8,96,1152,20.00", (
             "testcloud,tc.8xa100,r1,A100-80GB-SXM,8,96,1152,10.00"))
     )  # fmt: skip
-    c = run_cost(record(), prices=catalog.load_prices(mine), electricity=RATE)
+    c = run_cost(record(), prices=PriceTable.load(mine))
     assert c["cost_usd"] == pytest.approx(20.0)
 
 
 def test_alternatives_cover_every_provider_on_demand_and_spot(prices):
-    c = run_cost(record(), prices=prices, electricity=RATE)
+    c = run_cost(record(), prices=prices)
     alts = {a["provider"]: a for a in c["alternatives"]}
     assert {"aws", "gcp", "azure", "lambda", "testcloud"} <= set(alts)
     # testcloud 8-GPU instance: $20.00 x 2 h = $40.00; spot $6.00 x 2 h = $12.00
@@ -210,9 +210,9 @@ def _idle_run_samples(run_id: str, with_counter: bool = False) -> list[tuple]:
     return rows
 
 
-def test_cost_breakdown_idle_waste_and_power_integral(store):
+def test_cost_breakdown_idle_waste_and_power_integral(store, prices):
     _store_run(store, "run-idle", _idle_run_samples("run-idle"))
-    c = cost_breakdown(store, "run-idle", prices_file=str(SMALL))
+    c = cost_breakdown(store, "run-idle", prices=prices)
     # 2 GPUs on one 8-GPU tc.8xa100 for 1 h: 1 x $20.00 x 1 h = $20.00.
     assert c["cost_usd"] == pytest.approx(20.0)
     # Readings under 10% utilisation: 0 and 5 on each device = 4 of 8 -> idle fraction 0.5,
@@ -223,8 +223,7 @@ def test_cost_breakdown_idle_waste_and_power_integral(store):
     # 3600 s = 1.8e6 J = 0.5 kWh.
     assert c["energy_kwh"] == pytest.approx(0.5)
     assert c["energy_source"].startswith("samples: mean sampled power")
-    rate = catalog.electricity_usd_per_kwh()[0]
-    assert c["energy_cost_usd"] == pytest.approx(0.5 * rate)
+    assert c["energy_cost_usd"] == pytest.approx(0.05)  # 0.5 kWh x $0.10/kWh
 
 
 def test_idle_threshold_is_a_bound_parameter(store):
@@ -236,18 +235,18 @@ def test_idle_threshold_is_a_bound_parameter(store):
     assert s["run-thr"]["gpu_devices"] == 2
 
 
-def test_energy_counter_in_samples_beats_power_integral(store):
+def test_energy_counter_in_samples_beats_power_integral(store, prices):
     _store_run(store, "run-ctr", _idle_run_samples("run-ctr", with_counter=True))
-    c = cost_breakdown(store, "run-ctr", prices_file=str(SMALL))
+    c = cost_breakdown(store, "run-ctr", prices=prices)
     # Counter per device rises from 1,000,000 to 4,600,000 mJ: 3,600,000 mJ = 3600 J each;
     # 2 devices = 7200 J = 7200 / 3.6e6 = 0.002 kWh.
     assert c["energy_kwh"] == pytest.approx(0.002)
     assert c["energy_source"] == "samples: NVML energy counter increase"
 
 
-def test_run_energy_counter_beats_samples(store):
+def test_run_energy_counter_beats_samples(store, prices):
     _store_run(store, "run-own", _idle_run_samples("run-own"), energy_j=3.6e6, energy_source="nvml")
-    c = cost_breakdown(store, "run-own", prices_file=str(SMALL))
+    c = cost_breakdown(store, "run-own", prices=prices)
     assert c["energy_kwh"] == pytest.approx(1.0)
     assert c["energy_source"] == "nvml"
 
