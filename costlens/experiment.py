@@ -23,7 +23,7 @@ TARGET_CLASSES = (5, 6, 7, 8, 9)
 # Labelled target samples per class (5 classes): 10, 40 and 120 labels a class.
 BUDGETS_PER_CLASS = (10, 40, 120)
 WIDTHS = (2, 4, 8)
-STRATEGIES = ("scratch", "full-finetune", "frozen-features")
+EXPERIMENT_STRATEGIES = ("scratch", "full-finetune", "frozen-features")  # what the demo runs
 SOURCE_TASK = "digits 0-4"  # the task each width is pretrained on (logged as metric "task")
 TARGET_TASK = "digits 5-9"
 
@@ -35,7 +35,7 @@ class ExperimentConfig:
     batch_size: int = 32
     budgets_per_class: tuple[int, ...] = BUDGETS_PER_CLASS
     widths: tuple[int, ...] = WIDTHS
-    strategies: tuple[str, ...] = STRATEGIES
+    strategies: tuple[str, ...] = EXPERIMENT_STRATEGIES
     source_epochs: int = 10
     seed: int = 0
     lr: float = 1e-3

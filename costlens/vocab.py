@@ -36,7 +36,8 @@ CPU_KEY = "CPU"
 
 # Defaults a user can override with a flag.
 DEFAULT_IDLE_THRESHOLD_PCT = 10.0  # a GPU sample below this utilisation counts as idle
-DEFAULT_PROJECT = "unassigned"
+DEFAULT_RUN_PROJECT = "default"  # a profiled run with no --project and no COSTLENS_PROJECT
+DEFAULT_PLAN_PROJECT = "unassigned"  # a planned job with no project column
 COVERAGE = 0.8  # every predicted figure carries its 10th..90th percentile interval
 
 

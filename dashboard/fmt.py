@@ -7,6 +7,8 @@ import math
 from typing import Any
 from urllib.parse import quote
 
+from costlens.units import finite_or_none
+
 
 def _small_digits(value: float, digits: int) -> int:
     """Decimals that keep two significant digits of a value that ``digits`` would show as 0."""
@@ -17,7 +19,8 @@ def _small_digits(value: float, digits: int) -> int:
 
 def money(value: float | None, digits: int = 2) -> str:
     """US$ text ("-" when unknown); small amounts keep two significant digits ($0.0000056)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    value = finite_or_none(value)
+    if value is None:
         return "-"
     sign = "-" if value < 0 else ""
     return f"{sign}${abs(value):,.{_small_digits(value, digits)}f}"
@@ -26,7 +29,8 @@ def money(value: float | None, digits: int = 2) -> str:
 def number(value: float | None, fmt: str = ",.1f", suffix: str = "") -> str:
     """A number as text with a unit suffix ("-" when unknown); a small non-zero value that the
     format would show as 0 keeps two significant digits."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    value = finite_or_none(value)
+    if value is None:
         return "-"
     text = f"{value:{fmt}}"
     if value and float(text.replace(",", "")) == 0:
@@ -38,13 +42,8 @@ def rounded(value: Any, digits: int = 2) -> float | None:
     """``value`` rounded to ``digits`` decimals, or to two significant digits when those
     decimals would show a non-zero value as 0 (a $0.0000056 CPU run is not free); None for
     None, NaN and non-numbers."""
-    if value is None:
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    if math.isnan(f):
+    f = finite_or_none(value)
+    if f is None:
         return None
     return round(f, _small_digits(f, digits) if f else digits)
 

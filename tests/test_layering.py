@@ -253,3 +253,44 @@ def test_no_module_is_over_400_lines():
         if n > MAX_LINES:
             too_long[rel] = n
     assert not too_long, f"modules over {MAX_LINES} lines: {too_long}"
+
+
+MAX_BODY_LINES = 80
+LONG_REASON = "long because"  # a function over the limit says why in its docstring
+
+
+def _long_functions() -> dict[str, int]:
+    """Functions whose body (after the signature) is over MAX_BODY_LINES without a reason."""
+    out: dict[str, int] = {}
+    for package in SOURCE_PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            rel = path.relative_to(REPO).as_posix()
+            if rel.startswith(FROZEN):
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                body_lines = node.end_lineno - node.body[0].lineno + 1
+                doc = (ast.get_docstring(node) or "").lower()
+                if body_lines > MAX_BODY_LINES and LONG_REASON not in doc:
+                    out[f"{rel}:{node.lineno} {node.name}"] = body_lines
+    return out
+
+
+def test_no_function_is_over_80_lines_without_a_reason():
+    too_long = _long_functions()
+    assert not too_long, f"functions over {MAX_BODY_LINES} lines (say why, or split): {too_long}"
+
+
+def test_every_package_ships_in_the_wheel():
+    """pyproject lists packages by name: a new package left out would be missing from the wheel."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    found = {
+        init.parent.relative_to(REPO).as_posix().replace("/", ".")
+        for package in SOURCE_PACKAGES
+        for init in (REPO / package).rglob("__init__.py")
+    }
+    assert found - listed == set(), f"packages missing from pyproject.toml: {found - listed}"

@@ -93,11 +93,7 @@ def estimate(
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """Estimate a training job's time, GPU-hours, dollars and energy, each with an 80% interval.
-
-    (Long only by its list of options, one parameter per flag; the body parses the flags, makes
-    one library call and emits.)
-    """
+    """Estimate a training job's time, GPU-hours, dollars and energy, each with an 80% interval."""
     import warnings
 
     from costlens import estimator as est

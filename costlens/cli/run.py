@@ -189,7 +189,8 @@ def run(
 ) -> None:
     """Profile a training script: `costlens run [OPTIONS] -- python train.py ARGS`."""
     from costlens.errors import UsageError
-    from costlens.profiler import _STRATEGIES, RunOptions
+    from costlens.profiler import RunOptions
+    from costlens.vocab import normalize_strategy
 
     cmd = [*(command or []), *ctx.args]
     if not cmd:
@@ -206,10 +207,8 @@ def run(
             f"unknown option {cmd[0]!r} for costlens run (see `costlens run --help`); options go "
             "before `--`, the command after it: costlens run --project P -- python train.py"
         )
-    if strategy is not None and strategy not in _STRATEGIES:
-        raise UsageError(
-            f"unknown --strategy {strategy!r}; choose one of {', '.join(_STRATEGIES)}."
-        )
+    if strategy is not None:
+        strategy = normalize_strategy(strategy)
     if not sample_interval_s > 0:
         raise UsageError("--sample-interval-s must be positive.")
     options = RunOptions(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from costlens.vocab import DEFAULT_PROJECT
+from costlens.vocab import DEFAULT_PLAN_PROJECT
 
 REQUIRED_COLUMNS = (
     "name", "month", "strategy", "params", "tokens", "gpu", "gpus", "provider", "repeats",
@@ -46,7 +46,7 @@ class PlannedJob:
     gpus: int
     provider: str | None  # None = cheapest
     repeats: int
-    project: str = DEFAULT_PROJECT
+    project: str = DEFAULT_PLAN_PROJECT
     samples: float | None = None
     epochs: float = 1.0
     instance: str | None = None

@@ -22,7 +22,6 @@ from costlens.profiler.run import (
     status_for,
 )
 from costlens.profiler.signals import SIGTERM_FLUSH_TIMEOUT_S
-from costlens.vocab import STRATEGIES as _STRATEGIES  # noqa: F401 (costlens.cli.run imports it)
 
 __all__ = [
     "NORMAL_END_TIMEOUT_S",

@@ -27,7 +27,7 @@ from costlens.profiler.distributed import DistInfo, dist_info, make_run_id
 from costlens.profiler.safety import log_once, safe_call
 from costlens.profiler.summary import summary_text
 from costlens.recorder import Recorder, utcnow
-from costlens.vocab import OTHER_STRATEGY, STRATEGIES
+from costlens.vocab import DEFAULT_RUN_PROJECT, OTHER_STRATEGY, STRATEGIES
 
 log = logging.getLogger("costlens")
 
@@ -147,7 +147,7 @@ class ProfiledRun:
         now = utcnow()
         return {
             "id": self.id,
-            "project": o.project or os.environ.get("COSTLENS_PROJECT") or "default",
+            "project": o.project or os.environ.get("COSTLENS_PROJECT") or DEFAULT_RUN_PROJECT,
             "name": o.name or self.default_name or _script_name(),
             "tags_json": json.dumps([str(t) for t in (o.tags or [])]),
             "status": "running",

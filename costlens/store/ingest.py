@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from costlens.store.db import Store
 from costlens.store.models import SAMPLE_COLUMNS, Run, RunRank
+from costlens.vocab import DEFAULT_RUN_PROJECT
 
 SampleRow = Sequence[Any]  # values in SAMPLE_COLUMNS order
 
@@ -137,7 +138,7 @@ def replace_samples(store: Store, rows: Sequence[SampleRow]) -> None:
 def _defaults(values: Mapping[str, Any]) -> dict[str, Any]:
     """Fill the NOT NULL columns a caller may leave out."""
     out: dict[str, Any] = {
-        "project": "default",
+        "project": DEFAULT_RUN_PROJECT,
         "name": "",
         "tags_json": "[]",
         "status": "running",

@@ -14,7 +14,7 @@ from sqlalchemy import BigInteger, Column, DateTime, Float, Index, Integer, Stri
 from sqlmodel import Field, SQLModel
 
 # The vocabulary of the status, strategy and precision columns (re-exported for older imports).
-from costlens.vocab import PRECISIONS, RUN_STATUSES, STRATEGIES
+from costlens.vocab import DEFAULT_RUN_PROJECT, PRECISIONS, RUN_STATUSES, STRATEGIES
 
 __all__ = ["PRECISIONS", "RUN_STATUSES", "SAMPLE_COLUMNS", "STRATEGIES", "Run", "RunRank", "Sample"]
 
@@ -33,7 +33,7 @@ class Run(SQLModel, table=True):
     )
 
     id: str = Field(sa_column=Column(String(64), primary_key=True))
-    project: str = Field(default="default", sa_column=Column(String(200), nullable=False))
+    project: str = Field(default=DEFAULT_RUN_PROJECT, sa_column=Column(String(200), nullable=False))
     name: str = Field(default="", sa_column=Column(String(500), nullable=False))
     tags_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
     status: str = Field(default="running", sa_column=Column(String(20), nullable=False))

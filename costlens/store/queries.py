@@ -16,6 +16,7 @@ from sqlalchemy.sql import ColumnElement, Select
 from costlens.errors import RunNotFoundError, UsageError
 from costlens.store.db import Store
 from costlens.store.models import Run
+from costlens.units import finite_or_none
 from costlens.vocab import RUN_STATUSES
 
 # A run whose heartbeat is older than this while it says "running" was killed (SIGKILL, power loss).
@@ -167,11 +168,12 @@ def run_record(row: dict[str, Any], now: datetime | None = None) -> dict[str, An
 
 
 def _int_or_none(v: Any) -> int | None:
-    return None if v is None or (isinstance(v, float) and pd.isna(v)) else int(v)
+    f = finite_or_none(v)
+    return None if f is None else int(f)
 
 
 def _float_or_none(v: Any) -> float | None:
-    return None if v is None or (isinstance(v, float) and pd.isna(v)) else float(v)
+    return finite_or_none(v)
 
 
 def select_runs(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -16,6 +15,7 @@ from costlens.catalog import PriceTable
 from costlens.errors import CostlensError, UsageError
 from costlens.numbers import parse_quantity
 from costlens.paths import data_dir
+from costlens.units import finite_or_none
 from dashboard.fmt import interval_text
 
 PLAN_SUFFIXES = (".csv", ".toml", ".yaml", ".yml")
@@ -151,7 +151,7 @@ def forecast_rows(fc: Any) -> list[dict[str, str]]:
                 "gpu_hours": interval_text(r, "gpu_hours", "{:,.0f}"),
                 "energy": interval_text(r, "energy_kwh", "{:,.0f}"),
                 "over": "-"
-                if p_over is None or (isinstance(p_over, float) and math.isnan(p_over))
+                if finite_or_none(p_over) is None
                 else f"{100 * p_over:.0f}% chance over budget",
             }
         )
