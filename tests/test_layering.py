@@ -294,3 +294,67 @@ def test_every_package_ships_in_the_wheel():
         for init in (REPO / package).rglob("__init__.py")
     }
     assert found - listed == set(), f"packages missing from pyproject.toml: {found - listed}"
+
+
+# The one-way flow, in order: a module may import only from its own layer or layers above it in
+# this list (docs/architecture.md draws the same picture). The package roots `costlens` and
+# `dashboard` only re-export lazily and are left out.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("costlens.errors", "costlens.paths", "costlens.settings", "costlens.vocab", "costlens.units",
+     "costlens.numbers", "costlens.atomicio", "costlens.physics"),  # foundation: no third party
+    ("costlens.store",),
+    ("costlens.telemetry", "costlens.flops", "costlens.journal", "costlens.recorder",
+     "costlens.profiler"),  # hot path
+    ("costlens.catalog",),
+    ("costlens.cost", "costlens.reports", "costlens.transfer"),
+    ("costlens.estimator",),
+    ("costlens.plan", "costlens.forecast"),
+    ("costlens.export",),
+    ("costlens.experiment", "costlens.demo"),
+    ("dashboard.fmt", "dashboard.figures", "dashboard.views", "dashboard.components",
+     "dashboard.pages", "dashboard.app", "dashboard.screenshots"),
+    ("costlens.cli", "costlens.__main__"),
+)  # fmt: skip
+HOT_PATH_UNITS = LAYERS[2]
+ANALYSIS_UNITS = (*LAYERS[3], *LAYERS[4], *LAYERS[5], *LAYERS[6], *LAYERS[7])
+
+
+def _layer_of(module: str) -> int | None:
+    for i, layer in enumerate(LAYERS):
+        if any(module == unit or module.startswith(unit + ".") for unit in layer):
+            return i
+    return None
+
+
+def test_every_module_has_a_layer():
+    unplaced = [m for m in import_graph() if m not in ("costlens", "dashboard") and
+                _layer_of(m) is None]  # fmt: skip
+    assert not unplaced, f"add these to LAYERS (and docs/architecture.md): {unplaced}"
+
+
+def test_imports_flow_one_way():
+    against = []
+    for module, targets in import_graph().items():
+        here = _layer_of(module)
+        for target in targets:
+            there = _layer_of(target)
+            if here is not None and there is not None and there > here:
+                against.append(f"{module} -> {target}")
+    assert not against, "imports against the flow:\n" + "\n".join(sorted(against))
+
+
+def test_the_hot_path_and_the_analysis_path_never_meet():
+    """The profiler never reaches pricing or estimation code, and the analysis never reaches
+    the profiler (whose modules import torch)."""
+    crossing = []
+    for module, targets in import_graph().items():
+        for target in targets:
+            hot = any(target == u or target.startswith(u + ".") for u in HOT_PATH_UNITS)
+            analysis = any(target == u or target.startswith(u + ".") for u in ANALYSIS_UNITS)
+            from_analysis, from_hot = (
+                module.startswith(ANALYSIS_UNITS),
+                module.startswith(HOT_PATH_UNITS),
+            )
+            if (from_analysis and hot) or (from_hot and analysis):
+                crossing.append(f"{module} -> {target}")
+    assert not crossing, "\n".join(sorted(crossing))
