@@ -100,6 +100,14 @@ def pg_store(pg_url: str):
     s.dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request):
+    """The test runs twice: on a real SQLite file and on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("store")
+    return request.getfixturevalue("pg_store")
+
+
 @dataclass
 class CliResult:
     code: int

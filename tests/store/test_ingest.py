@@ -33,13 +33,6 @@ def _add_run(store, **values) -> None:
     )
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def any_store(request):
-    if request.param == "sqlite":
-        return request.getfixturevalue("store")
-    return request.getfixturevalue("pg_store")
-
-
 def test_64bit_columns_hold_large_values(any_store):
     _add_run(any_store)
     insert_samples(any_store, sample_rows(RUN, 10))

@@ -11,12 +11,6 @@ from costlens.store import insert_run, queries
 from costlens.store.queries import effective_status, list_runs, mark_lost_runs, utcnow
 from costlens.vocab import RUN_STATUSES
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_store(request):
-    return request.getfixturevalue("store" if request.param == "sqlite" else "pg_store")
-
-
 # (id, stored status, heartbeat age in s or None); LOST_AFTER_S is 60 in these tests.
 CASES = [
     ("run-fresh", "running", 5.0),

@@ -53,13 +53,6 @@ def _add_runs(store, n=3):
         )
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def any_store(request):
-    if request.param == "sqlite":
-        return request.getfixturevalue("store")
-    return request.getfixturevalue("pg_store")
-
-
 def test_runs_round_trip_newest_first(any_store):
     _add_runs(any_store)
     runs = list_runs(any_store)
