@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from costlens.store.costing import gpu_utilisation_by_run, power_by_device
+from costlens.store.costing import telemetry_by_device
 from costlens.store.db import Store
 from costlens.units import MJ_PER_J, finite_or_none
 from costlens.vocab import DEFAULT_IDLE_THRESHOLD_PCT
@@ -44,24 +44,30 @@ def sample_summary(
     the NVML energy counter's increase; None without counter readings) and ``idle_threshold_pct``.
     """
     out: dict[str, dict[str, Any]] = {}
-    for m in gpu_utilisation_by_run(store, run_ids, idle_threshold_pct=idle_threshold_pct):
-        n_util = int(m["n_util_readings"] or 0)
-        n_idle = int(m["n_idle_readings"] or 0)
-        out[m["run_id"]] = {
-            **_empty(idle_threshold_pct),
-            "n_util_readings": n_util,
-            "n_idle_readings": n_idle,
-            "idle_fraction": (n_idle / n_util) if n_util else None,
-            "gpu_util_mean_pct": finite_or_none(m["gpu_util_mean_pct"]),
-        }
-    for m in power_by_device(store, run_ids) if power else []:
+    util_sum: dict[str, float] = {}
+    for m in telemetry_by_device(store, run_ids, idle_threshold_pct=idle_threshold_pct):
         s = out.setdefault(m["run_id"], _empty(idle_threshold_pct))
-        s["gpu_devices"] += 1
-        if int(m["n_power_readings"] or 0) > 0 and m["power_mean_w"] is not None:
-            s["power_mean_w_per_device"].append(float(m["power_mean_w"]))
-        span = float(m["t_last_unix_s"]) - float(m["t_first_unix_s"])
-        s["power_span_s"] = max(span, s["power_span_s"] or 0.0)
-        delta = m["energy_counter_delta_mj"]
-        if int(m["n_energy_readings"] or 0) >= 2 and delta is not None and delta > 0:
-            s["energy_counter_j"] = (s["energy_counter_j"] or 0.0) + float(delta) / MJ_PER_J
+        if int(m["device_index"]) < 0:
+            continue  # host readings: the run has samples, but no GPU figures from them
+        s["n_util_readings"] += int(m["n_util_readings"] or 0)
+        s["n_idle_readings"] += int(m["n_idle_readings"] or 0)
+        util_sum[m["run_id"]] = util_sum.get(m["run_id"], 0.0) + float(m["gpu_util_sum_pct"] or 0)
+        if power:
+            _add_device_power(s, m)
+    for run_id, s in out.items():
+        n_util = s["n_util_readings"]
+        s["idle_fraction"] = (s["n_idle_readings"] / n_util) if n_util else None
+        s["gpu_util_mean_pct"] = finite_or_none(util_sum[run_id] / n_util) if n_util else None
     return out
+
+
+def _add_device_power(s: dict[str, Any], m: dict[str, Any]) -> None:
+    """One GPU's power, span and energy counter into its run's summary ``s``."""
+    s["gpu_devices"] += 1
+    if int(m["n_power_readings"] or 0) > 0 and m["power_mean_w"] is not None:
+        s["power_mean_w_per_device"].append(float(m["power_mean_w"]))
+    span = float(m["t_last_unix_s"]) - float(m["t_first_unix_s"])
+    s["power_span_s"] = max(span, s["power_span_s"] or 0.0)
+    delta = m["energy_counter_delta_mj"]
+    if int(m["n_energy_readings"] or 0) >= 2 and delta is not None and delta > 0:
+        s["energy_counter_j"] = (s["energy_counter_j"] or 0.0) + float(delta) / MJ_PER_J

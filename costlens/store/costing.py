@@ -1,7 +1,7 @@
 """Reads that pricing a run needs: per-run telemetry aggregates, computed in SQL.
 
-No sample is loaded into Python: each function returns one plain row per run (or per device of a
-run). :func:`costlens.cost.sample_summary` turns them into a run's idle fraction and energy.
+No sample is loaded into Python: one plain row per device of a run comes back, in one pass.
+:func:`costlens.cost.sample_summary` turns them into a run's idle fraction and energy.
 """
 
 from __future__ import annotations
@@ -15,23 +15,15 @@ from costlens.store.db import Store
 
 ID_CHUNK = 5000  # run ids per statement (SQLite allows 32,766 bound parameters, PostgreSQL 65,535)
 
-_UTIL_SQL = text(
-    """
-SELECT run_id,
-       SUM(CASE WHEN device_index >= 0 AND gpu_util_pct IS NOT NULL THEN 1 ELSE 0 END)
-           AS n_util_readings,
-       SUM(CASE WHEN device_index >= 0 AND gpu_util_pct < :threshold_pct THEN 1 ELSE 0 END)
-           AS n_idle_readings,
-       AVG(CASE WHEN device_index >= 0 THEN gpu_util_pct END) AS gpu_util_mean_pct
-FROM samples
-WHERE run_id IN :run_ids
-GROUP BY run_id
-"""
-).bindparams(bindparam("run_ids", expanding=True))
-
-_POWER_SQL = text(
+# One pass over a run's samples (an index-only scan of the covering index of revision 0003):
+# per (run, node, device) utilisation counts, power, time span and energy counter. Host readings
+# (device_index -1) form their own group, so a run with host samples only still has a row.
+_DEVICE_SQL = text(
     """
 SELECT run_id, node_rank, device_index,
+       COUNT(gpu_util_pct) AS n_util_readings,
+       SUM(CASE WHEN gpu_util_pct < :threshold_pct THEN 1 ELSE 0 END) AS n_idle_readings,
+       SUM(gpu_util_pct) AS gpu_util_sum_pct,
        AVG(power_w) AS power_mean_w,
        COUNT(power_w) AS n_power_readings,
        MIN(t_unix_s) AS t_first_unix_s,
@@ -39,7 +31,7 @@ SELECT run_id, node_rank, device_index,
        MAX(energy_mj) - MIN(energy_mj) AS energy_counter_delta_mj,
        COUNT(energy_mj) AS n_energy_readings
 FROM samples
-WHERE run_id IN :run_ids AND device_index >= 0
+WHERE run_id IN :run_ids
 GROUP BY run_id, node_rank, device_index
 """
 ).bindparams(bindparam("run_ids", expanding=True))
@@ -60,17 +52,13 @@ def _rows(store: Store, sql: Any, run_ids: Sequence[str], **params: Any) -> Iter
                 yield dict(row._mapping)
 
 
-def gpu_utilisation_by_run(
+def telemetry_by_device(
     store: Store, run_ids: Sequence[str], *, idle_threshold_pct: float
 ) -> list[dict[str, Any]]:
-    """One row per run with GPU samples: ``run_id``, ``n_util_readings`` (GPU readings with a
+    """One row per (run, node, device) with samples, in one pass: ``run_id``, ``node_rank``,
+    ``device_index`` (-1: the host's readings), ``n_util_readings`` (readings with a GPU
     utilisation), ``n_idle_readings`` (those under ``idle_threshold_pct``, a bound parameter),
-    ``gpu_util_mean_pct``. Host-only readings (device_index -1) are ignored."""
-    return list(_rows(store, _UTIL_SQL, run_ids, threshold_pct=idle_threshold_pct))
-
-
-def power_by_device(store: Store, run_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per (run, node, GPU): ``run_id``, ``node_rank``, ``device_index``,
-    ``power_mean_w``, ``n_power_readings``, ``t_first_unix_s``, ``t_last_unix_s``,
-    ``energy_counter_delta_mj`` (increase of the NVML counter) and ``n_energy_readings``."""
-    return list(_rows(store, _POWER_SQL, run_ids))
+    ``gpu_util_sum_pct``, ``power_mean_w``, ``n_power_readings``, ``t_first_unix_s``,
+    ``t_last_unix_s``, ``energy_counter_delta_mj`` (increase of the NVML counter) and
+    ``n_energy_readings``."""
+    return list(_rows(store, _DEVICE_SQL, run_ids, threshold_pct=idle_threshold_pct))

@@ -66,6 +66,11 @@ def make_engine(url: str | None = None) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+            if url.startswith("postgresql"):
+                # costlens's reads are index seeks and per-run aggregates: PostgreSQL's JIT spends
+                # more compiling them than it saves (373 ms of a 539 ms timeline read, measured
+                # on 10M samples; BENCHMARKS.md, dashboard load on PostgreSQL).
+                connect_args["options"] = "-c jit=off"
             engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     except NoSuchModuleError as exc:
         raise StoreUnreachableError(
