@@ -23,8 +23,12 @@ REFRESH_MS = 5_000
 
 
 def timelines(run_id: str) -> list:
-    """The run's timeline graphs (also the refresh callback's output)."""
-    tl = view.run_timeline(state.current().store, run_id)
+    """The run's timeline graphs, read afresh (the refresh callback's output)."""
+    return timeline_graphs(view.run_timeline(state.current().store, run_id))
+
+
+def timeline_graphs(tl: object) -> list:
+    """Graphs of a timeline from :func:`dashboard.views.run.run_timeline`."""
     if view.has_gpu_readings(tl):
         figs = [
             figures.timeline(tl, "gpu_util_pct", title="GPU utilisation", unit="%"),
@@ -42,10 +46,9 @@ def timelines(run_id: str) -> list:
 def layout(run_id: str | None = None, **_query: str) -> html.Div:
     app = state.current()
     try:
-        record = view.run(app.store, app.prices, run_id or "")
+        record, detail, timeline = view.page_data(app.store, app.prices, run_id or "")
     except RunNotFoundError as exc:
         return html.Div([html.H1("Run"), components.notice(str(exc), kind="error", id="run-error")])
-    detail = view.run_cost_detail(app.store, app.prices, record)
     running = record["status"] == "running"
     cost_parts = view.cost_parts(detail)
     alts = view.provider_alternatives(detail)
@@ -76,7 +79,7 @@ def layout(run_id: str | None = None, **_query: str) -> html.Div:
                 [html.P(t) for t in view.quote_text(detail)], className="muted", id="run-quote"
             ),
             html.H3("Telemetry"),
-            html.Div(timelines(record["id"]), id="run-timelines", className="timelines"),
+            html.Div(timeline_graphs(timeline), id="run-timelines", className="timelines"),
             html.H3("Logged metrics"),
             components.key_values(view.metric_items(record), id="run-metrics")
             if record.get("metrics")

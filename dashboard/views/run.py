@@ -4,6 +4,7 @@ what it would have cost on each provider, as figures and text for its page."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
@@ -24,6 +25,19 @@ PROVIDER_COST_COLUMNS = ["provider", "instance_type", "cost_usd", "spot_instance
 def run(store: Store, prices: PriceTable, run_id: str) -> dict[str, Any]:
     """One run's public record with its cost columns (RunNotFoundError when unknown)."""
     return priced_records([get_run(store, run_id)], prices)[0]
+
+
+def page_data(
+    store: Store, prices: PriceTable, run_id: str
+) -> tuple[dict[str, Any], dict[str, Any], pd.DataFrame]:
+    """(record, cost detail, timeline) of one run's page. The cost detail reads all the run's
+    readings and the timeline a window of them; both spend their time in the database, so they
+    run at once, on two connections (a long run's page in about the time of the slower one)."""
+    record = run(store, prices, run_id)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="costlens-timeline") as pool:
+        timeline = pool.submit(run_timeline, store, record["id"])
+        detail = run_cost_detail(store, prices, record)
+        return record, detail, timeline.result()
 
 
 def run_status(store: Store, run_id: str) -> str:

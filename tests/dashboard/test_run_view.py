@@ -49,3 +49,13 @@ def test_unpriced_run_has_no_cost_parts(filled, prices):
     assert dict(view.run_facts(rec, detail))["hardware"] == "CPU"
     assert view.cost_parts({"cost_usd": None}) == []
     assert view.provider_alternatives({}).empty
+
+
+def test_page_data_reads_the_detail_and_the_timeline_at_once(filled, prices):
+    store, ids = filled
+    record, detail, timeline = view.page_data(store, prices, ids["scratch"][:8])  # an id prefix
+    assert record == view.run(store, prices, ids["scratch"])
+    assert detail == view.run_cost_detail(store, prices, record)
+    assert timeline.equals(view.run_timeline(store, ids["scratch"]))
+    with pytest.raises(RunNotFoundError):
+        view.page_data(store, prices, "no-such-run")

@@ -179,3 +179,10 @@ def test_sqlite3_corruption_detected_after_open(tmp_path):
         fh.write(b"\0" * 100)
     with pytest.raises((StoreError, sqlite3.DatabaseError)):
         open_store(str(path))
+
+
+@pytest.mark.postgres
+def test_postgres_connections_run_without_jit(pg_store):
+    """JIT compilation cost more than the dashboard's index reads themselves (BENCHMARKS.md)."""
+    with pg_store.engine.connect() as conn:
+        assert conn.execute(text("SHOW jit")).scalar() == "off"
