@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from costlens.store.costing import telemetry_by_device
+from costlens.store.costing import telemetry_by_device, utilisation_by_run
 from costlens.store.db import Store
 from costlens.units import MJ_PER_J, finite_or_none
 from costlens.vocab import DEFAULT_IDLE_THRESHOLD_PCT
@@ -34,8 +34,8 @@ def sample_summary(
 ) -> dict[str, dict[str, Any]]:
     """Per-run telemetry aggregates (computed in SQL by :mod:`costlens.store.costing`).
 
-    ``power=False`` skips the per-device power and energy pass (utilisation keys only), for
-    callers that price many runs at once.
+    One pass over the run's readings; ``power=False`` reads the utilisation only (per run, not
+    per device), for callers that price many runs at once.
 
     For each run id that has samples: ``n_util_readings`` / ``n_idle_readings`` (GPU readings with
     utilisation, and those under ``idle_threshold_pct``), ``idle_fraction`` (None without GPU
@@ -45,9 +45,10 @@ def sample_summary(
     """
     out: dict[str, dict[str, Any]] = {}
     util_sum: dict[str, float] = {}
-    for m in telemetry_by_device(store, run_ids, idle_threshold_pct=idle_threshold_pct):
+    read = telemetry_by_device if power else utilisation_by_run
+    for m in read(store, run_ids, idle_threshold_pct=idle_threshold_pct):
         s = out.setdefault(m["run_id"], _empty(idle_threshold_pct))
-        if int(m["device_index"]) < 0:
+        if int(m.get("device_index", 0)) < 0:
             continue  # host readings: the run has samples, but no GPU figures from them
         s["n_util_readings"] += int(m["n_util_readings"] or 0)
         s["n_idle_readings"] += int(m["n_idle_readings"] or 0)

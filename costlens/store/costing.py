@@ -37,6 +37,21 @@ GROUP BY run_id, node_rank, device_index
 ).bindparams(bindparam("run_ids", expanding=True))
 
 
+# The same utilisation figures per run only (no power pass): for pricing many runs at once.
+_UTIL_SQL = text(
+    """
+SELECT run_id,
+       COUNT(CASE WHEN device_index >= 0 THEN gpu_util_pct END) AS n_util_readings,
+       SUM(CASE WHEN device_index >= 0 AND gpu_util_pct < :threshold_pct THEN 1 ELSE 0 END)
+           AS n_idle_readings,
+       SUM(CASE WHEN device_index >= 0 THEN gpu_util_pct END) AS gpu_util_sum_pct
+FROM samples
+WHERE run_id IN :run_ids
+GROUP BY run_id
+"""
+).bindparams(bindparam("run_ids", expanding=True))
+
+
 def _chunks(run_ids: Sequence[str]) -> list[list[str]]:
     ids = [r for r in dict.fromkeys(run_ids) if r]
     return [ids[i : i + ID_CHUNK] for i in range(0, len(ids), ID_CHUNK)]
@@ -62,3 +77,11 @@ def telemetry_by_device(
     ``t_last_unix_s``, ``energy_counter_delta_mj`` (increase of the NVML counter) and
     ``n_energy_readings``."""
     return list(_rows(store, _DEVICE_SQL, run_ids, threshold_pct=idle_threshold_pct))
+
+
+def utilisation_by_run(
+    store: Store, run_ids: Sequence[str], *, idle_threshold_pct: float
+) -> list[dict[str, Any]]:
+    """One row per run with samples: ``run_id`` and the utilisation columns of
+    :func:`telemetry_by_device` summed over the run's GPUs (host readings ignored)."""
+    return list(_rows(store, _UTIL_SQL, run_ids, threshold_pct=idle_threshold_pct))

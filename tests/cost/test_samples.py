@@ -39,3 +39,24 @@ def test_utilisation_only_skips_the_power_pass(store):
     assert s["idle_fraction"] == pytest.approx(0.25)
     assert s["gpu_devices"] == 0 and s["power_mean_w_per_device"] == []
     assert sample_summary(store, []) == {}
+
+
+def test_both_reads_agree_on_utilisation_over_gpus_and_the_host(any_store):
+    """Two GPUs on two nodes and host-only readings: the per-device pass and the per-run
+    utilisation read give the same utilisation figures, and a host-only run still appears."""
+    insert_run(any_store, {"id": "multi", "started_at": utcnow()})
+    insert_run(any_store, {"id": "hostonly", "started_at": utcnow()})
+    rows = [("multi", 1.0 + k, node, dev, util, None, None, 200.0, None, None, None, None, None)
+            for k, (node, dev, util) in enumerate([(0, 0, 5.0), (0, 0, 50.0), (1, 0, 95.0),
+                                                    (1, 1, 1.0), (0, -1, None)])]  # fmt: skip
+    rows.append(("hostonly", 1.0, 0, -1, None, None, None, None, None, None, None, 40.0, 2**30))
+    insert_samples(any_store, rows)
+    full = sample_summary(any_store, ["multi", "hostonly"])
+    quick = sample_summary(any_store, ["multi", "hostonly"], power=False)
+    keys = ("n_util_readings", "n_idle_readings", "idle_fraction", "gpu_util_mean_pct")
+    for rid in ("multi", "hostonly"):
+        assert {k: full[rid][k] for k in keys} == pytest.approx({k: quick[rid][k] for k in keys})
+    assert full["multi"]["n_util_readings"] == 4 and full["multi"]["n_idle_readings"] == 2
+    assert full["multi"]["gpu_util_mean_pct"] == pytest.approx(37.75)
+    assert full["multi"]["gpu_devices"] == 3  # (node 0, gpu 0), (node 1, gpu 0), (node 1, gpu 1)
+    assert full["hostonly"]["idle_fraction"] is None and full["hostonly"]["gpu_devices"] == 0
