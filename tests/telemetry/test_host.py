@@ -10,11 +10,12 @@ from costlens.telemetry import HostSampler
 
 
 def test_host_sampler_reads_the_process_tree_without_blocking():
-    child = subprocess.Popen(
-        [sys.executable, "-c", "import time; b = bytearray(64 * 2**20); time.sleep(30)"]
-    )
+    # The child says when its 64 MiB are really in memory (every page written), so a loaded
+    # machine cannot make the sampler look before it is there.
+    code = "import sys, time; b = b'x' * (64 * 2**20); print('ready', flush=True); time.sleep(30)"
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.5)
+        assert child.stdout.readline().strip() == "ready"
         own = HostSampler(root_pid=child.pid).sample(0.0)[0].host_ram_bytes
         s = HostSampler()
         t0 = time.perf_counter()
