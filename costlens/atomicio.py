@@ -52,12 +52,6 @@ def atomic_path(path: str | Path, *, make_parents: bool = False) -> Iterator[Pat
         raise
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return Path(path)
-
-
 def write_bytes_atomic(path: str | Path, data: bytes, *, make_parents: bool = False) -> Path:
     with atomic_path(path, make_parents=make_parents) as tmp:
         tmp.write_bytes(data)

@@ -10,16 +10,7 @@ J_PER_KWH = 3.6e6
 MJ_PER_J = 1e3  # millijoules per joule (the store keeps energy as integer mJ)
 S_PER_H = 3600.0
 BYTES_PER_GIB = float(1 << 30)
-BYTES_PER_MIB = float(1 << 20)
 TFLOPS = 1e12  # FLOP/s per TFLOP/s (spec tables list peaks in TFLOP/s)
-
-
-def j_to_kwh(energy_j: float | None) -> float | None:
-    return None if energy_j is None else energy_j / J_PER_KWH
-
-
-def s_to_h(duration_s: float | None) -> float | None:
-    return None if duration_s is None else duration_s / S_PER_H
 
 
 def finite_or_none(value: Any) -> float | None:

@@ -29,7 +29,6 @@ RUN_STATUSES: tuple[str, ...] = (
     "preempted",
     "lost",
 )
-ENDED_STATUSES: tuple[str, ...] = ("completed", "failed", "interrupted", "preempted")
 
 # The accelerator key of CPU-only instances and runs (priced per instance-hour).
 CPU_KEY = "CPU"

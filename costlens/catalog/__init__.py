@@ -20,7 +20,6 @@ from costlens.catalog.accelerators import (
     gpu_specs,
     resolve_gpu,
     shipped_accelerators,
-    suggest_gpus,
 )
 from costlens.catalog.electricity import ELECTRICITY_COLUMNS, ELECTRICITY_FILE, ElectricityRate
 from costlens.catalog.prices import (
@@ -73,7 +72,6 @@ __all__ = [
     "read_skypilot_catalog",
     "resolve_gpu",
     "shipped_accelerators",
-    "suggest_gpus",
     "user_prices_path",
     "write_price_table",
 ]

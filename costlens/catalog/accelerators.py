@@ -261,7 +261,3 @@ def gpu_spec(name_or_key: str) -> GpuSpec:
 def gpu_specs() -> list[GpuSpec]:
     """Every accelerator in the shipped spec table."""
     return list(shipped_accelerators().specs)
-
-
-def suggest_gpus(name: str, n: int = 5) -> list[str]:
-    return shipped_accelerators().suggest(name, n)

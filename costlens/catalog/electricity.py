@@ -21,9 +21,6 @@ class ElectricityRate:
     source: str
     as_of: str
 
-    def as_tuple(self) -> tuple[float, str, str]:
-        return (self.usd_per_kwh, self.source, self.as_of)
-
 
 def read_electricity(path: Path) -> ElectricityRate:
     """The table's row marked ``default`` (else its first row), validated whole."""

@@ -96,9 +96,7 @@ class PriceTable:
         if up.is_file():
             user = [{**r, "origin": "user"} for r in validate_price_rows(up, acc)]
             rows = merge_user_rows(shipped, user)
-            read.append(up)
-        else:
-            read.append(up)  # its appearance later makes the table stale
+        read.append(up)  # read or missing: a change, or its appearance, makes the table stale
         epath = electricity_path(electricity_file)
         read.append(epath)
         for r in rows:

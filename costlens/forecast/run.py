@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from costlens.errors import PlanError
 from costlens.estimator import Estimate, Scenario
+from costlens.estimator.types import price_table
 from costlens.forecast import budget as budgets
 from costlens.forecast import whatifs
 from costlens.forecast.distribution import QUANTITIES, Dist, fit
@@ -52,10 +53,8 @@ def forecast(
     """
     import numpy as np
 
-    from costlens.catalog import PriceTable
-
     options = options or ForecastOptions()
-    prices = prices if prices is not None else PriceTable.load()
+    prices = price_table(prices)
     if isinstance(plan, (str, Path)):
         source = plan
         plan = load_plan(plan, prices=prices)

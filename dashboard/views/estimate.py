@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from costlens import estimator
-from costlens.catalog import PriceTable, gpu_specs
+from costlens.catalog import PriceTable
 from costlens.errors import PriceNotFoundError, UsageError
 from costlens.numbers import parse_quantity
 from costlens.vocab import CPU_KEY, ESTIMABLE_STRATEGIES, PRECISIONS, SCRATCH
@@ -36,7 +36,7 @@ def estimate_options(prices: PriceTable) -> dict[str, list[str]]:
     frame = prices.frame
     priced = set(frame["gpu"])
     return {
-        "gpu": [s.key for s in gpu_specs() if s.key in priced and s.key != CPU_KEY],
+        "gpu": [s.key for s in prices.accelerators.specs if s.key in priced and s.key != CPU_KEY],
         "precision": list(PRECISIONS),
         "provider": sorted(set(frame["provider"])),
         "strategy": list(ESTIMABLE_STRATEGIES),

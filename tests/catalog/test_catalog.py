@@ -57,7 +57,8 @@ def test_every_price_gpu_has_a_spec_and_every_spec_a_source():
 
 
 def test_electricity_rate_is_dated_and_sourced():
-    rate, source, as_of = PriceTable.load().electricity.as_tuple()
+    e = PriceTable.load().electricity
+    rate, source, as_of = e.usd_per_kwh, e.source, e.as_of
     assert 0.01 < rate < 1.0
     assert "EIA" in source
     assert as_of[:4].isdigit()
