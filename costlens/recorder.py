@@ -20,6 +20,7 @@ from typing import Any
 
 from costlens.journal import Journal
 from costlens.telemetry import Sampler
+from costlens.units import MJ_PER_J
 
 log = logging.getLogger("costlens")
 
@@ -321,7 +322,7 @@ class Recorder:
             got = devices_energy_mj(self._store, self.run_id)
             if got is None:
                 return {}
-            return {"energy_j": got / 1000.0, "energy_source": self.energy_source}
+            return {"energy_j": got / MJ_PER_J, "energy_source": self.energy_source}
         except Exception as exc:
             self._log_once("energy", exc)
             return {}

@@ -8,6 +8,8 @@ from typing import Any
 
 J_PER_KWH = 3.6e6
 MJ_PER_J = 1e3  # millijoules per joule (the store keeps energy as integer mJ)
+MW_PER_W = 1e3  # milliwatts per watt (NVML reports power in mW)
+W_PER_KW = 1e3
 S_PER_H = 3600.0
 BYTES_PER_GIB = float(1 << 30)
 TFLOPS = 1e12  # FLOP/s per TFLOP/s (spec tables list peaks in TFLOP/s)

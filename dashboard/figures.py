@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
+from costlens.units import S_PER_H
 from dashboard.fmt import money
 
 TEMPLATE = "plotly_white"
@@ -81,7 +82,7 @@ def timeline(
     for dev, part in rows.groupby("device_index", sort=True):
         label = f"GPU {int(dev)}" if gpu and dev >= 0 else "host"
         fig.add_scatter(
-            x=part["elapsed_s"] / 3600, y=part[column], mode="lines", name=label,
+            x=part["elapsed_s"] / S_PER_H, y=part[column], mode="lines", name=label,
             hovertemplate="%{x:.2f} h<br>%{y:.3g} " + unit + "<extra>%{fullData.name}</extra>",
         )  # fmt: skip
     fig.update_layout(xaxis_title="hours since first reading", yaxis_title=unit)

@@ -7,7 +7,7 @@ import math
 from typing import Any
 from urllib.parse import quote
 
-from costlens.units import finite_or_none
+from costlens.units import S_PER_H, finite_or_none
 
 
 def _small_digits(value: float, digits: int) -> int:
@@ -51,7 +51,7 @@ def rounded(value: Any, digits: int = 2) -> float | None:
 def hours(duration_s: Any) -> float | None:
     """Seconds as hours, two decimals (None when unknown)."""
     f = rounded(duration_s, 12)
-    return None if f is None else rounded(f / 3600, 2)
+    return None if f is None else rounded(f / S_PER_H, 2)
 
 
 def num_text(value: Any, fmt: str, suffix: str = "") -> str:

@@ -20,7 +20,7 @@ from costlens.estimator.priors import default_trainable_fraction
 from costlens.estimator.scenarios import scenario_columns
 from costlens.estimator.types import Estimate, Scenario, price_table
 from costlens.physics import strategy_flops
-from costlens.units import J_PER_KWH, S_PER_H
+from costlens.units import J_PER_KWH, S_PER_H, W_PER_KW
 from costlens.vocab import CPU_KEY
 
 if TYPE_CHECKING:
@@ -200,7 +200,7 @@ def _energy(model: CostModel, gl: Columns, c: Columns, flops: np.ndarray, cols: 
     n = len(flops)
     mid, lo, hi = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     basis = np.full(n, "unknown", dtype=object)
-    tdp_kw = gl["tdp_w"] * c["gpus"] / 1000.0
+    tdp_kw = gl["tdp_w"] * c["gpus"] / W_PER_KW
     has_tdp = np.isfinite(tdp_kw)
     mid[has_tdp] = (tdp_kw * cols["wall_hours"])[has_tdp]
     lo[has_tdp] = (tdp_kw * cols["wall_hours_low"])[has_tdp]

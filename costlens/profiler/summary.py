@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from costlens.telemetry import ENERGY_POWER_INTEGRAL
+from costlens.units import J_PER_KWH, S_PER_H
 
 
 def summary_text(
@@ -31,14 +32,16 @@ def summary_text(
     else:
         lines.append("  FLOPs not measured")
     if gpus and rec:
-        lines.append(f"  GPU-hours {gpus * duration_s / 3600:.4f} ({gpus} x {rec.device_names[0]})")
+        lines.append(
+            f"  GPU-hours {gpus * duration_s / S_PER_H:.4f} ({gpus} x {rec.device_names[0]})"
+        )
         util = f"{rec.util_sum / rec.util_n:.0f}%" if rec.util_n else "not reported"
         lines.append(f"  average GPU utilisation {util}")
     else:
         lines.append("  GPU-hours 0 (no GPU seen)")
     if rec and rec.energy_j is not None:
         how = " (from power)" if rec.energy_source == ENERGY_POWER_INTEGRAL else ""
-        lines.append(f"  energy {rec.energy_j / 3.6e6:.4f} kWh{how}")
+        lines.append(f"  energy {rec.energy_j / J_PER_KWH:.4f} kWh{how}")
     else:
         lines.append("  energy not measured")
     if rec and rec.journalled:

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from costlens.telemetry.base import ENERGY_COUNTER, ENERGY_POWER_INTEGRAL, Reading, Sampler
+from costlens.units import MJ_PER_J, MW_PER_W
 
 log = logging.getLogger("costlens")
 
@@ -157,7 +158,7 @@ class NvmlSampler(Sampler):
             temp = self._call(
                 d, "temperature", nv.nvmlDeviceGetTemperature, d.handle, nv.NVML_TEMPERATURE_GPU
             )
-            power_w = _num(power_mw) / 1000.0 if _num(power_mw) is not None else None
+            power_w = _num(power_mw) / MW_PER_W if _num(power_mw) is not None else None
             out.append(
                 Reading(
                     device_index=d.index,
@@ -211,7 +212,7 @@ class NvmlSampler(Sampler):
                 sources.add(ENERGY_POWER_INTEGRAL)
             else:  # neither a counter nor a power reading: unknown, never 0 J
                 return None, None
-        return total_mj / 1000.0, "+".join(sorted(sources))
+        return total_mj / MJ_PER_J, "+".join(sorted(sources))
 
     def close(self) -> None:
         self._devices = []
