@@ -28,6 +28,7 @@ RUN_STATUSES: tuple[str, ...] = (
     "interrupted",
     "preempted",
     "lost",
+    "stopped",  # stopped by costlens itself (a spend or idle guard); the reason is on the run
 )
 
 # The accelerator key of CPU-only instances and runs (priced per instance-hour).

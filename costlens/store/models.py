@@ -64,6 +64,19 @@ class Run(SQLModel, table=True):
     energy_j: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
     energy_source: str | None = None
     metrics_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    # Revision 0004. Tokens without padding (from the attention mask); ``tokens`` counts padding,
+    # which is what costs.
+    tokens_real: int = Field(default=0, sa_column=_big(nullable=False, default=0))
+    # What costlens inferred from the model (strategy, base model) and the basis of each inference.
+    inferred_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    launcher: str | None = Field(default=None, sa_column=Column(String(40), nullable=True))
+    job_id: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    job_partition: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    region: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
+    cpu_energy_j: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    cpu_energy_basis: str | None = Field(default=None, sa_column=Column(String(40), nullable=True))
+    expected_steps: int | None = Field(default=None, sa_column=_big(nullable=True))
+    stop_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class RunRank(SQLModel, table=True):
@@ -78,6 +91,7 @@ class RunRank(SQLModel, table=True):
     samples: int = Field(default=0, sa_column=_big(nullable=False, default=0))
     tokens: int = Field(default=0, sa_column=_big(nullable=False, default=0))
     flops: float = Field(default=0.0, sa_column=Column(Float, nullable=False, default=0.0))
+    tokens_real: int = Field(default=0, sa_column=_big(nullable=False, default=0))
     updated_at: datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
 
 
