@@ -32,7 +32,9 @@ def upgrade() -> None:
         for name, type_, kw in _RUN_COLUMNS:
             batch.add_column(sa.Column(name, type_, **kw))
     with op.batch_alter_table("run_ranks") as batch:
-        batch.add_column(sa.Column("tokens_real", sa.BigInteger, nullable=False, server_default="0"))
+        batch.add_column(
+            sa.Column("tokens_real", sa.BigInteger, nullable=False, server_default="0")
+        )
 
 
 def downgrade() -> None:
