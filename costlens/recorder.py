@@ -95,6 +95,8 @@ class Recorder:
         self.util_n = 0
         self.energy_j: float | None = None
         self.energy_source: str | None = None
+        self.cpu_energy_j: float | None = None
+        self.cpu_energy_basis: str | None = None
         self.journalled = 0
 
     # ------------------------------------------------------------------ public (training thread)
@@ -218,6 +220,9 @@ class Recorder:
         if energies and all(e[0] is not None for e in energies):
             self.energy_j = sum(e[0] for e in energies)  # type: ignore[misc]
             self.energy_source = "+".join(sorted({e[1] for e in energies if e[1]}))
+        for s in self._samplers:
+            if s.kind == "host":
+                self.cpu_energy_j, self.cpu_energy_basis = s.cpu_energy()
 
     def _rank_values(self, progress: dict[str, Any], now: datetime) -> dict[str, Any]:
         return {
@@ -250,6 +255,9 @@ class Recorder:
         if self.energy_j is not None and self.nodes == 1:
             values["energy_j"] = self.energy_j
             values["energy_source"] = self.energy_source
+        if self.cpu_energy_j is not None and self.nodes == 1:  # one host's CPU: single-node only
+            values["cpu_energy_j"] = self.cpu_energy_j
+            values["cpu_energy_basis"] = self.cpu_energy_basis
         if final and self._final:
             values.update(self._final)
         return values

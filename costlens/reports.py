@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from costlens.catalog import PriceTable
-from costlens.cost import add_cost_columns
+from costlens.cost import add_cost_columns, run_cost, sample_summary
+from costlens.errors import CostlensError
 from costlens.store.db import Store
 from costlens.store.queries import get_run, list_runs
 
@@ -35,6 +36,27 @@ def run_rows(
     return add_cost_columns(records, prices=prices)
 
 
+# What ``show`` adds to one run beyond the listing's cost keys: energy by part, CO2e, the host.
+DETAIL_KEYS: tuple[str, ...] = (
+    "cpu_energy_kwh",
+    "total_energy_kwh",
+    "co2e_kg",
+    "carbon_g_co2e_per_kwh",
+    "carbon_region",
+    "host_cpu_mean_pct",
+    "host_cpu_max_pct",
+    "host_ram_peak_bytes",
+    "process_cpu_hours",
+)
+
+
 def run_detail(store: Store, run_id: str, prices: PriceTable) -> dict[str, Any]:
-    """One run by id or unique prefix, with the cost keys."""
-    return add_cost_columns([get_run(store, run_id)], prices=prices)[0]
+    """One run by id or unique prefix, with the cost keys, its energy by part (GPU, host CPU),
+    CO2e and the host's CPU and memory figures (None where unknown or unpriced)."""
+    record = add_cost_columns([get_run(store, run_id)], prices=prices)[0]
+    samples = sample_summary(store, [record["id"]]).get(record["id"])
+    try:
+        full = run_cost(record, prices=prices, samples=samples, alternatives=False)
+    except CostlensError:
+        full = {}
+    return {**record, **{k: full.get(k) for k in DETAIL_KEYS}}

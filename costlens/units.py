@@ -8,6 +8,7 @@ from typing import Any
 
 J_PER_KWH = 3.6e6
 MJ_PER_J = 1e3  # millijoules per joule (the store keeps energy as integer mJ)
+UJ_PER_J = 1_000_000.0  # RAPL counters are in microjoules
 MW_PER_W = 1e3  # milliwatts per watt (NVML reports power in mW)
 W_PER_KW = 1e3
 S_PER_H = 3600.0

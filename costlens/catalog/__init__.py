@@ -1,4 +1,4 @@
-"""Reference tables: accelerator specs, prices, electricity; and the one :class:`PriceTable`.
+"""Reference tables: accelerator specs, prices, electricity, grid carbon; the :class:`PriceTable`.
 
 Every figure comes from a dated table in ``data/`` (see ``data/README.md``), never from a literal.
 A malformed table is refused with a :class:`~costlens.errors.DataTableError` that names the
@@ -21,6 +21,7 @@ from costlens.catalog.accelerators import (
     resolve_gpu,
     shipped_accelerators,
 )
+from costlens.catalog.carbon import CARBON_COLUMNS, CARBON_FILE, CarbonIntensity, CarbonTable
 from costlens.catalog.electricity import ELECTRICITY_COLUMNS, ELECTRICITY_FILE, ElectricityRate
 from costlens.catalog.prices import (
     CPU_PRICES_FILE,
@@ -44,6 +45,8 @@ from costlens.vocab import CPU_KEY, PRECISIONS
 __all__ = [
     "ALIASES_FILE",
     "ALIAS_COLUMNS",
+    "CARBON_COLUMNS",
+    "CARBON_FILE",
     "CPU_KEY",
     "CPU_PRICES_FILE",
     "ELECTRICITY_COLUMNS",
@@ -58,6 +61,8 @@ __all__ = [
     "SPEC_COLUMNS",
     "USER_PRICES_FILE",
     "Accelerators",
+    "CarbonIntensity",
+    "CarbonTable",
     "ElectricityRate",
     "GpuSpec",
     "ImportResult",

@@ -1,8 +1,9 @@
 """The one price-table object: :class:`PriceTable`.
 
 Loaded and validated once (shipped tables plus the user's file), it owns the accelerator specs,
-the price rows and the electricity rate, and memoises its look-ups. Whatever prices something
-(a run's cost, an estimate, a forecast, a dashboard page) is handed a PriceTable explicitly.
+the price rows, the electricity rate and the grid carbon intensities, and memoises its look-ups.
+Whatever prices something (a run's cost, an estimate, a forecast, a dashboard page) is handed a
+PriceTable explicitly.
 Its data never changes after loading and its memo is guarded by a lock, so the dashboard's
 threads share one.
 """
@@ -21,6 +22,7 @@ from costlens.catalog.accelerators import (
     GpuSpec,
     shipped_accelerators,
 )
+from costlens.catalog.carbon import CARBON_FILE, CarbonTable, read_carbon
 from costlens.catalog.electricity import ElectricityRate, electricity_path, read_electricity
 from costlens.catalog.prices import (
     CPU_PRICES_FILE,
@@ -61,10 +63,12 @@ class PriceTable:
         electricity: ElectricityRate,
         *,
         files: tuple[tuple[str, int], ...] = (),
+        carbon: CarbonTable | None = None,
     ) -> None:
         self.rows: tuple[dict[str, Any], ...] = tuple(rows)
         self.accelerators = accelerators
         self.electricity = electricity
+        self.carbon = carbon if carbon is not None else CarbonTable([])
         self.files = files  # (path, mtime ns) of every file read: see is_current()
         self._by_gpu: dict[str, list[dict[str, Any]]] = {}
         for r in self.rows:
@@ -98,7 +102,8 @@ class PriceTable:
             rows = merge_user_rows(shipped, user)
         read.append(up)  # read or missing: a change, or its appearance, makes the table stale
         epath = electricity_path(electricity_file)
-        read.append(epath)
+        cpath = data_dir() / CARBON_FILE
+        read += [epath, cpath]
         for r in rows:
             r.pop("file", None)
             count = r["gpu_count"]
@@ -106,7 +111,8 @@ class PriceTable:
                 r["price_usd_hour"] / count if count > 0 else r["price_usd_hour"]
             )
         files = tuple((str(p), file_stamp(p)) for p in read)
-        return cls(rows, acc, read_electricity(epath), files=files)
+        carbon = read_carbon(cpath) if cpath.is_file() else None
+        return cls(rows, acc, read_electricity(epath), files=files, carbon=carbon)
 
     def is_current(self) -> bool:
         """False once any file this table was read from has changed, appeared or vanished."""

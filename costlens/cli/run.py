@@ -182,6 +182,9 @@ def run(
     tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")] = None,
     provider: Annotated[str | None, typer.Option(help="Cloud provider it runs on.")] = None,
     instance: Annotated[str | None, typer.Option(help="Instance type it runs on.")] = None,
+    region: Annotated[
+        str | None, typer.Option(help="Cloud region it runs in (prices and grid carbon).")
+    ] = None,
     sample_interval_s: Annotated[
         float, typer.Option("--sample-interval-s", help="Seconds between telemetry readings.")
     ] = 1.0,
@@ -221,6 +224,7 @@ def run(
         db=db,
         provider=provider,
         instance=instance,
+        region=region,
         command=shlex.join(cmd),
     )
     target = python_target(cmd)

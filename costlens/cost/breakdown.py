@@ -1,4 +1,4 @@
-"""One run record -> its cost breakdown: dollars, GPU-hours, energy, MFU, idle waste."""
+"""One run record -> its cost breakdown: dollars, GPU-hours, energy and CO2e, MFU, idle waste."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from typing import Any
 
 from costlens.catalog import GpuSpec, PriceQuote, PriceTable
 from costlens.cost.alternatives import alternatives as alternatives_for
+from costlens.cost.energy import energy_figures
 from costlens.cost.quotes import choose_quote, min_vcpus_for
 from costlens.errors import PriceNotFoundError, UnknownAcceleratorError
-from costlens.units import J_PER_KWH, S_PER_H, finite_or_none
+from costlens.units import S_PER_H, finite_or_none
 from costlens.vocab import CPU_KEY, DEFAULT_PRECISION
 
 
@@ -22,27 +23,6 @@ def duration_s(record: dict[str, Any]) -> float | None:
     """The run's duration in seconds; None when unknown, negative or not finite."""
     d = finite_or_none(record.get("duration_s"))
     return d if d is not None and d >= 0 else None
-
-
-def _energy(
-    record: dict[str, Any], samples: dict[str, Any] | None, seconds: float | None
-) -> tuple[float | None, str | None]:
-    """(energy in J, where it comes from): the run's own counter, else the samples' counter,
-    else mean sampled power x duration; (None, None) without any."""
-    energy_j = record.get("energy_j")
-    if energy_j is not None:
-        return float(energy_j), record.get("energy_source")
-    if not samples:
-        return None, None
-    if samples.get("energy_counter_j"):
-        return float(samples["energy_counter_j"]), "samples: NVML energy counter increase"
-    if samples.get("power_mean_w_per_device"):
-        span = seconds if seconds is not None else samples.get("power_span_s")
-        if span:
-            return sum(samples["power_mean_w_per_device"]) * span, (
-                "samples: mean sampled power x duration"
-            )
-    return None, None
 
 
 def _throughput(
@@ -142,11 +122,7 @@ def run_cost(
     key, spec = _device(record, prices, cpu_run, notes)
 
     bill = _billing(record, key, devices, hours, prices, notes, provider, instance, spot)
-    energy_j, energy_source = _energy(record, samples, seconds)
-    energy_kwh = None if energy_j is None else energy_j / J_PER_KWH
-    rate = prices.electricity
-    if energy_kwh is None:
-        notes.append("no energy measurement for this run (no energy counter or power samples)")
+    energy = energy_figures(record, samples, seconds, bill["quote"], prices, notes)
     speed = _throughput(record, spec, devices, seconds)
     if speed["achieved_flops_per_s"] is not None and speed["peak_flops_per_s"] is None and key:
         notes.append(
@@ -162,13 +138,7 @@ def run_cost(
         "duration_s": seconds,
         "gpu_hours": None if hours is None else hours * devices,  # 0 for CPU-only runs
         **bill,
-        "energy_j": energy_j,
-        "energy_kwh": energy_kwh,
-        "energy_source": energy_source,
-        "electricity_usd_per_kwh": rate.usd_per_kwh,
-        "electricity_source": rate.source,
-        "electricity_as_of": rate.as_of,
-        "energy_cost_usd": None if energy_kwh is None else energy_kwh * rate.usd_per_kwh,
+        **energy,
         **speed,
         "idle_threshold_pct": samples.get("idle_threshold_pct") if samples else None,
         "idle_fraction": idle_fraction,

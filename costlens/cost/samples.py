@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from costlens.store.costing import telemetry_by_device, utilisation_by_run
+from costlens.store.costing import host_by_run, telemetry_by_device, utilisation_by_run
 from costlens.store.db import Store
 from costlens.units import MJ_PER_J, finite_or_none
 from costlens.vocab import DEFAULT_IDLE_THRESHOLD_PCT
@@ -22,6 +22,10 @@ def _empty(idle_threshold_pct: float) -> dict[str, Any]:
         "power_mean_w_per_device": [],
         "power_span_s": None,
         "energy_counter_j": None,
+        "n_host_readings": 0,
+        "host_cpu_mean_pct": None,
+        "host_cpu_max_pct": None,
+        "host_ram_peak_bytes": None,
     }
 
 
@@ -42,6 +46,8 @@ def sample_summary(
     readings), ``gpu_util_mean_pct``, ``gpu_devices``, ``power_mean_w_per_device`` (list, W),
     ``power_span_s`` (longest per-device sampled span), ``energy_counter_j`` (sum over devices of
     the NVML energy counter's increase; None without counter readings) and ``idle_threshold_pct``.
+    With ``power``, also the host's readings: ``n_host_readings``, ``host_cpu_mean_pct``,
+    ``host_cpu_max_pct`` (the process tree; 100 = one logical CPU) and ``host_ram_peak_bytes``.
     """
     out: dict[str, dict[str, Any]] = {}
     util_sum: dict[str, float] = {}
@@ -59,6 +65,14 @@ def sample_summary(
         n_util = s["n_util_readings"]
         s["idle_fraction"] = (s["n_idle_readings"] / n_util) if n_util else None
         s["gpu_util_mean_pct"] = finite_or_none(util_sum[run_id] / n_util) if n_util else None
+    if power:
+        for h in host_by_run(store, list(out)):
+            s = out[h["run_id"]]
+            s["n_host_readings"] = int(h["n_host_readings"] or 0)
+            s["host_cpu_mean_pct"] = finite_or_none(h["host_cpu_mean_pct"])
+            s["host_cpu_max_pct"] = finite_or_none(h["host_cpu_max_pct"])
+            peak = finite_or_none(h["host_ram_peak_bytes"])
+            s["host_ram_peak_bytes"] = None if peak is None else int(peak)
     return out
 
 

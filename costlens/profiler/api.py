@@ -62,12 +62,13 @@ def profile(
     db: str | None = None,
     provider: str | None = None,
     instance: str | None = None,
+    region: str | None = None,
 ) -> Any:
     """Record a training run: ``@profile``, ``@profile(...)`` or ``with profile(...) as run``.
 
     ``sample_interval_s``: seconds between telemetry readings. ``db``: store URL (default
-    ``$COSTLENS_DB`` or the SQLite file in ``~/.costlens``). ``provider``/``instance``: where it
-    ran, for pricing later.
+    ``$COSTLENS_DB`` or the SQLite file in ``~/.costlens``). ``provider``/``instance``/``region``:
+    where it ran, for pricing and grid carbon later.
     """
     spec = _Profile(
         RunOptions(
@@ -80,6 +81,7 @@ def profile(
             db=db,
             provider=provider,
             instance=instance,
+            region=region,
         )
     )
     return spec(func) if func is not None else spec

@@ -74,6 +74,7 @@ class RunOptions:
     db: str | None = None
     provider: str | None = None
     instance: str | None = None
+    region: str | None = None
     command: str | None = None  # default: this process's sys.argv
 
 
@@ -161,6 +162,7 @@ class ProfiledRun:
             "world_size": d.world_size,
             "provider": o.provider,
             "instance_type": o.instance,
+            "region": o.region,
             **host_facts(),
         }
 

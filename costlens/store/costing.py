@@ -51,6 +51,20 @@ GROUP BY run_id
 """
 ).bindparams(bindparam("run_ids", expanding=True))
 
+# The host's readings of a run (device_index -1: the training's process tree): CPU % and memory.
+_HOST_SQL = text(
+    """
+SELECT run_id,
+       COUNT(host_cpu_pct) AS n_host_readings,
+       AVG(host_cpu_pct) AS host_cpu_mean_pct,
+       MAX(host_cpu_pct) AS host_cpu_max_pct,
+       MAX(host_ram_bytes) AS host_ram_peak_bytes
+FROM samples
+WHERE run_id IN :run_ids AND device_index = -1
+GROUP BY run_id
+"""
+).bindparams(bindparam("run_ids", expanding=True))
+
 
 def _chunks(run_ids: Sequence[str]) -> list[list[str]]:
     ids = [r for r in dict.fromkeys(run_ids) if r]
@@ -85,3 +99,10 @@ def utilisation_by_run(
     """One row per run with samples: ``run_id`` and the utilisation columns of
     :func:`telemetry_by_device` summed over the run's GPUs (host readings ignored)."""
     return list(_rows(store, _UTIL_SQL, run_ids, threshold_pct=idle_threshold_pct))
+
+
+def host_by_run(store: Store, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per run with host readings: ``run_id``, ``n_host_readings``,
+    ``host_cpu_mean_pct`` / ``host_cpu_max_pct`` (process tree, 100 = one logical CPU busy) and
+    ``host_ram_peak_bytes`` (resident memory of the process tree)."""
+    return list(_rows(store, _HOST_SQL, run_ids))

@@ -57,6 +57,9 @@ RUN_KEYS: tuple[str, ...] = (
     "heartbeat_at",
     "host_cpu_count",
     "host_ram_total_bytes",
+    "cpu_energy_j",
+    "cpu_energy_basis",
+    "region",
     "metrics",
 )
 
@@ -162,6 +165,9 @@ def run_record(row: dict[str, Any], now: datetime | None = None) -> dict[str, An
         "heartbeat_at": _iso(heartbeat),
         "host_cpu_count": _int_or_none(row.get("host_cpu_count")),
         "host_ram_total_bytes": _int_or_none(row.get("host_ram_total_bytes")),
+        "cpu_energy_j": _float_or_none(row.get("cpu_energy_j")),
+        "cpu_energy_basis": row.get("cpu_energy_basis"),
+        "region": row.get("region"),
         "metrics": json.loads(row.get("metrics_json") or "{}"),
     }
     return rec

@@ -46,6 +46,10 @@ class Sampler(ABC):
         """(joules used since the first sample, how they were measured); (None, None) unknown."""
         return None, None
 
+    def cpu_energy(self) -> tuple[float | None, str | None]:
+        """(host CPU joules since the first sample, ``rapl`` or ``estimate``); (None, None)."""
+        return None, None
+
     def close(self) -> None:  # noqa: B027 (optional hook: most samplers hold nothing)
         """Release the underlying library (idempotent)."""
 

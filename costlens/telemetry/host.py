@@ -1,4 +1,5 @@
-"""The host: CPU % and resident memory of the training's process tree (psutil, non-blocking)."""
+"""The host: CPU % and resident memory of the training's process tree (psutil, non-blocking),
+and the host CPU's energy (:mod:`costlens.telemetry.cpu_energy`)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ class HostSampler(Sampler):
         self._psutil = psutil
         self._root_pid = root_pid or os.getpid()
         self._procs: dict[int, Any] = {}
+        self._cpu_energy: Any = None  # made on the first sample: on the sampler thread
+
+    def cpu_energy(self) -> tuple[float | None, str | None]:
+        return self._cpu_energy.energy() if self._cpu_energy is not None else (None, None)
 
     def _tree(self) -> list[Any]:
         ps = self._psutil
@@ -46,9 +51,17 @@ class HostSampler(Sampler):
                 seen = True
             except (ps.Error, OSError):
                 continue
+        self._update_energy(t_unix_s, cpu if seen else None)
         if not seen:
             return [Reading(device_index=-1)]
         return [Reading(device_index=-1, host_cpu_pct=round(cpu, 2), host_ram_bytes=rss)]
+
+    def _update_energy(self, t_unix_s: float, cpu_pct: float | None) -> None:
+        if self._cpu_energy is None:
+            from costlens.telemetry.cpu_energy import CpuEnergyMeter
+
+            self._cpu_energy = CpuEnergyMeter()
+        self._cpu_energy.update(t_unix_s, cpu_pct)
 
 
 def host_facts() -> dict[str, int | None]:

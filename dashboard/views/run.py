@@ -84,6 +84,35 @@ def run_facts(record: dict[str, Any], detail: dict[str, Any]) -> list[tuple[str,
     energy = num_text(energy_kwh, ",.3f", " kWh")
     if record.get("energy_source") and energy != "-":
         energy += f" ({record['energy_source']})"
+    return [*_identity(record, duration_h, mfu, detail), ("energy (GPUs)", energy),
+            *host_facts(detail), ("command", str(record.get("command") or ""))]  # fmt: skip
+
+
+def host_facts(detail: dict[str, Any]) -> list[tuple[str, str]]:
+    """The host CPU's energy (with its basis), CO2e, and the process tree's CPU and memory."""
+    cpu = num_text(detail.get("cpu_energy_kwh"), ",.4f", " kWh")
+    if cpu != "-" and detail.get("cpu_energy_basis"):
+        cpu += f" ({detail['cpu_energy_basis']})"
+    co2e = num_text(detail.get("co2e_kg"), ",.4f", " kg CO2e")
+    if co2e != "-":
+        where = "world average" if detail.get("carbon_is_default") else detail.get("carbon_region")
+        co2e += f" at {detail.get('carbon_g_co2e_per_kwh'):g} g/kWh ({where})"
+    ram = detail.get("host_ram_peak_bytes")
+    return [
+        ("energy (host CPU)", cpu),
+        ("CO2e (all energy)", co2e),
+        ("process CPU (mean / max)",
+         f"{num_text(detail.get('host_cpu_mean_pct'), ',.0f', '%')} / "
+         f"{num_text(detail.get('host_cpu_max_pct'), ',.0f', '%')}"),
+        ("process CPU-hours", num_text(detail.get("process_cpu_hours"), ",.4f", " h")),
+        ("process memory (peak)", num_text(None if ram is None else ram / BYTES_PER_GIB,
+                                          ",.3f", " GiB")),
+    ]  # fmt: skip
+
+
+def _identity(
+    record: dict[str, Any], duration_h: float | None, mfu: float | None, detail: dict[str, Any]
+) -> list[tuple[str, str]]:
     return [
         ("id", str(record["id"])),
         ("name", str(record.get("name") or "")),
@@ -101,8 +130,6 @@ def run_facts(record: dict[str, Any], detail: dict[str, Any]) -> list[tuple[str,
         ("FLOPs executed", num_text(record.get("flops") or None, ".3e")),
         ("achieved FLOP/s", num_text(detail.get("achieved_flops_per_s"), ".3e")),
         ("MFU", num_text(None if mfu is None else 100 * mfu, ".1f", "%")),
-        ("energy", energy),
-        ("command", str(record.get("command") or "")),
     ]  # fmt: skip
 
 
@@ -139,6 +166,12 @@ def quote_text(detail: dict[str, Any]) -> list[str]:
             f"Electricity: ${detail['electricity_usd_per_kwh']:.3f}/kWh "
             f"({detail.get('electricity_source')}, as of {detail.get('electricity_as_of')}); "
             "cloud prices already include it."
+        )
+    if detail.get("co2e_kg") is not None:
+        lines.append(
+            f"Grid carbon: {detail['carbon_g_co2e_per_kwh']:g} gCO2e/kWh for "
+            f"{detail.get('carbon_region')} ({detail.get('carbon_source')}, as of "
+            f"{detail.get('carbon_as_of')})."
         )
     lines.extend(str(n) for n in detail.get("notes") or [])
     return lines

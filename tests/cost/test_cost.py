@@ -256,3 +256,43 @@ def test_sample_summary_on_postgresql(pg_store):
     s = sample_summary(pg_store, ["run-pg"])
     assert s["run-pg"]["idle_fraction"] == pytest.approx(0.5)
     assert s["run-pg"]["power_mean_w_per_device"] == pytest.approx([250.0, 250.0])
+
+
+def test_host_cpu_energy_adds_to_the_energy_bill_and_the_co2e_of_the_region(prices):
+    # 2 kWh of GPU energy + 1 kWh of host CPU energy at $0.10/kWh; aws us-east-1 at 367.8 g/kWh
+    out = run_cost(
+        record(energy_j=2 * 3.6e6, cpu_energy_j=3.6e6, cpu_energy_basis="rapl",
+               provider="aws", region="us-east-1"),
+        prices=prices, alternatives=False,
+    )  # fmt: skip
+    assert out["energy_kwh"] == pytest.approx(2.0) and out["cpu_energy_kwh"] == pytest.approx(1.0)
+    assert out["total_energy_kwh"] == pytest.approx(3.0)
+    assert out["energy_cost_usd"] == pytest.approx(0.30)
+    assert out["carbon_region"] == "aws/us-east-1" and not out["carbon_is_default"]
+    assert out["co2e_kg"] == pytest.approx(3.0 * 367.8 / 1000)
+    assert not any("estimate" in n for n in out["notes"])
+
+
+def test_an_estimated_cpu_energy_is_said_and_weighed_at_the_priced_instance_region(prices):
+    out = run_cost(
+        record(device=None, device_count=0, cpu_energy_j=3.6e5, cpu_energy_basis="estimate",
+               provider=None, instance_type=None),
+        prices=prices, alternatives=False,
+    )  # fmt: skip
+    assert out["energy_kwh"] is None and out["total_energy_kwh"] == pytest.approx(0.1)
+    assert out["cpu_energy_basis"] == "estimate"
+    assert any("estimate" in n for n in out["notes"])
+    q = out["quote"]  # no region declared: the grid of the instance the run was priced on
+    row = prices.carbon.lookup(q["provider"], q["region"])
+    assert out["carbon_g_co2e_per_kwh"] == row.g_co2e_per_kwh
+    assert out["co2e_kg"] == pytest.approx(0.1 * row.g_co2e_per_kwh / 1000)
+
+
+def test_a_run_with_no_price_and_no_region_is_weighed_at_the_default_with_its_source(prices):
+    out = run_cost(
+        record(device="Mystery Accelerator 9000", energy_j=3.6e6, provider=None,
+               instance_type=None),
+        prices=prices, alternatives=False,
+    )  # fmt: skip
+    assert out["quote"] is None and out["carbon_is_default"]
+    assert out["co2e_kg"] == pytest.approx(475 / 1000) and "IEA" in out["carbon_source"]

@@ -59,3 +59,16 @@ def test_page_data_reads_the_detail_and_the_timeline_at_once(filled, prices):
     assert timeline.equals(view.run_timeline(store, ids["scratch"]))
     with pytest.raises(RunNotFoundError):
         view.page_data(store, prices, "no-such-run")
+
+
+def test_a_cpu_run_shows_its_process_cpu_memory_and_co2e(filled, prices):
+    store, ids = filled
+    rec = view.run(store, prices, ids["cpu"])
+    detail = view.run_cost_detail(store, prices, rec)
+    facts = dict(view.run_facts(rec, detail))
+    assert detail["host_cpu_mean_pct"] is not None
+    assert facts["process CPU (mean / max)"] != "- / -"
+    assert facts["process memory (peak)"].endswith(" GiB")
+    assert facts["process CPU-hours"].endswith(" h")
+    # the fixture's CPU run has no energy reading at all: no CO2e, and no invented figure
+    assert facts["CO2e (all energy)"] == "-" and facts["energy (host CPU)"] == "-"

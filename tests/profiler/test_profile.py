@@ -189,3 +189,25 @@ def test_records_into_postgresql(pg_store, pg_url):
     rec = get_run(pg_store, run.id)
     assert rec["status"] == "completed" and rec["steps"] == 3 and rec["samples"] == 15
     assert count_samples(pg_store, run.id) >= 1
+
+
+def test_a_cpu_run_records_host_cpu_energy_with_its_basis(store, sqlite_url):
+    """No GPU here: the host CPU's energy is RAPL where readable, else the table's estimate."""
+    import time
+
+    from costlens.catalog import PriceTable
+    from costlens.reports import run_detail
+
+    with costlens.profile(sample_interval_s=0.05, db=sqlite_url, region="us-east-1") as run:
+        t_end = time.monotonic() + 0.6
+        while time.monotonic() < t_end:  # keep one CPU busy
+            sum(i * i for i in range(1000))
+        run.step()
+    rec = get_run(store, run.id)
+    assert rec["region"] == "us-east-1"
+    assert rec["cpu_energy_basis"] in ("rapl", "estimate")
+    assert rec["cpu_energy_j"] is not None and rec["cpu_energy_j"] > 0
+    detail = run_detail(store, run.id, PriceTable.load())
+    assert detail["host_cpu_mean_pct"] is not None and detail["host_cpu_mean_pct"] > 10
+    assert detail["host_ram_peak_bytes"] > 2**20
+    assert detail["co2e_kg"] is not None and detail["co2e_kg"] > 0
