@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import dash_ag_grid as dag
 from dash import dcc, html
 
 from dashboard.fmt import money, number, run_link  # noqa: F401  (pages use components.money)
@@ -122,6 +123,7 @@ def simple_table(
 
 
 FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif'
+STATUS_COLOURS = {"running": "#1d4ed8", "failed": "#b91c1c", "lost": "#b45309"}
 RUN_TABLE_HEADINGS = {
     "run": "run",
     "name": "name",
@@ -136,53 +138,38 @@ RUN_TABLE_HEADINGS = {
 }
 
 
-def runs_table(
-    rows: list[dict[str, Any]], *, id: str, page_count: int = 1, page_size: int = 25
-) -> Any:
-    """The runs table, sorted and paged on the server (see dashboard.views.runs.runs_page).
-    Only the ``run`` column is Markdown (a link built from the escaped id, HTML off); names and
-    every other cell are plain text."""
-    import warnings
-
-    from dash import dash_table
-
+def runs_table(*, id: str, page_size: int = 25) -> Any:
+    """The runs table (Dash AG Grid), sorted and paged on the server: the grid asks for each page
+    (``getRowsRequest``) and a callback answers from the store (see
+    dashboard.views.runs.runs_page). Only the ``run`` column is Markdown (a link built from the
+    escaped id; the renderer never renders HTML); names and every other cell are plain text."""
     columns = []
     for key in RUN_TABLE_COLUMNS:
-        col: dict[str, Any] = {"id": key, "name": RUN_TABLE_HEADINGS[key]}
+        col: dict[str, Any] = {"field": key, "headerName": RUN_TABLE_HEADINGS[key]}
         if key == "run":
-            col["presentation"] = "markdown"
+            col.update(cellRenderer="markdown", sortable=False, minWidth=130)
         elif key in ("duration_h", "gpu_hours", "cost_usd"):
-            col["type"] = "numeric"
+            col.update(type="rightAligned", maxWidth=120)
+        elif key == "status":
+            col["cellStyle"] = {"styleConditions": [
+                {"condition": f"params.value === '{status}'", "style": {"color": colour}}
+                for status, colour in STATUS_COLOURS.items()
+            ]}  # fmt: skip
         columns.append(col)
-    with warnings.catch_warnings():
-        # Dash 4 flags DataTable for removal in a future major version; it is still the built-in
-        # sortable table of the installed Dash.
-        warnings.filterwarnings(
-            "ignore", category=DeprecationWarning, message=r"\s*The dash_table\.DataTable"
-        )
-        return dash_table.DataTable(
-            id=id,
-            columns=columns,
-            data=rows,
-            sort_action="custom",
-            sort_mode="multi",
-            sort_by=[],
-            page_action="custom",
-            page_current=0,
-            page_size=page_size,
-            page_count=page_count,
-            markdown_options={"html": False, "link_target": "_self"},
-            css=[{"selector": ".dash-cell-value p", "rule": "margin: 0;"}],
-            style_table={"overflowX": "auto"},
-            style_cell={
-                "fontFamily": FONT, "fontSize": 13, "padding": "4px 8px",
-                "textAlign": "left", "maxWidth": 260, "overflow": "hidden",
-                "textOverflow": "ellipsis",
-            },
-            style_header={"fontWeight": "600", "backgroundColor": "#f3f4f6"},
-            style_data_conditional=[
-                {"if": {"filter_query": '{status} = "running"'}, "color": "#1d4ed8"},
-                {"if": {"filter_query": '{status} = "failed"'}, "color": "#b91c1c"},
-                {"if": {"filter_query": '{status} = "lost"'}, "color": "#b45309"},
-            ],
-        )  # fmt: skip
+    return dag.AgGrid(
+        id=id,
+        columnDefs=columns,
+        defaultColDef={"sortable": True, "resizable": True, "minWidth": 80, "flex": 1},
+        rowModelType="infinite",
+        dashGridOptions={
+            "pagination": True,
+            "paginationPageSize": page_size,
+            "paginationPageSizeSelector": False,
+            "cacheBlockSize": page_size,
+            "maxBlocksInCache": 4,
+            "rowBuffer": 0,
+            "multiSortKey": "ctrl",
+            "domLayout": "autoHeight",
+        },
+        style={"width": "100%"},
+    )

@@ -24,7 +24,7 @@ CHROMIUM_ARGS = [
 # file name -> (path, selector that shows the page is drawn)
 PAGES = {
     "overview": ("/", "#spend-graph .main-svg, #empty-state"),
-    "runs": ("/runs", "#runs-table td, #empty-state"),
+    "runs": ("/runs", "#runs-table .ag-cell, #empty-state"),
     "transfer": ("/transfer", "#transfer-savings-graph .main-svg, #transfer-none, #empty-state"),
     "estimate": ("/estimate", "#estimate-graph .main-svg"),
     "prices": ("/prices", "#prices-graph .main-svg"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import components
 from dashboard.views import runs as view
@@ -12,20 +12,18 @@ from dashboard.views import state
 dash.register_page(__name__, path="/runs", name="Runs", title="costlens: runs", order=1)
 
 FILTERS = (("project", "Project"), ("status", "Status"), ("strategy", "Strategy"))
-
-
 PAGE_SIZE = 25
 
 
 def page(filters: tuple, sort_by: list | None, page_current: int | None) -> tuple:
-    """(rows, page count, count text) of one table page (also the table's callback)."""
+    """(rows, total matching runs, count text) of one table page (the grid's data source)."""
     project, status, strategy = filters
     app = state.current()
     rows, total = view.runs_page(
         app.store, app.prices, project=project, status=status, strategy=strategy,
         sort_by=sort_by, page=page_current or 0, page_size=PAGE_SIZE,
     )  # fmt: skip
-    return rows, max(1, -(-total // PAGE_SIZE)), f"{total:,} runs"
+    return rows, total, f"{total:,} runs"
 
 
 def layout(**_query: str) -> html.Div:
@@ -33,7 +31,6 @@ def layout(**_query: str) -> html.Div:
     if state.is_empty(store):
         return html.Div([html.H1("Runs"), components.first_run_help()])
     options = view.filter_options(store)
-    first = page((None, None, None), None, 0)
     filters = html.Div(
         [
             html.Div(
@@ -56,29 +53,37 @@ def layout(**_query: str) -> html.Div:
         [
             html.H1("Runs"),
             filters,
-            html.Div(first[2], id="runs-count", className="muted"),
-            components.runs_table(
-                first[0], id="runs-table", page_count=first[1], page_size=PAGE_SIZE
+            html.Div(page((None, None, None), None, 0)[2], id="runs-count", className="muted"),
+            html.Div(
+                components.runs_table(id="runs-table", page_size=PAGE_SIZE), id="runs-grid-box"
             ),
         ]
     )
 
 
 @callback(
-    Output("runs-table", "data"),
-    Output("runs-table", "page_count"),
+    Output("runs-grid-box", "children"),
     Output("runs-count", "children"),
-    Output("runs-table", "page_current"),
     Input("runs-filter-project", "value"),
     Input("runs-filter-status", "value"),
     Input("runs-filter-strategy", "value"),
-    Input("runs-table", "sort_by"),
-    Input("runs-table", "page_current"),
     prevent_initial_call=True,
 )
-def _table_changed(project, status, strategy, sort_by, page_current):
-    # A new filter or sort starts again at the first page.
-    paging = "runs-table.page_current" in dash.ctx.triggered_prop_ids
-    current = (page_current or 0) if paging else 0
-    rows, count, text = page((project, status, strategy), sort_by, current)
-    return rows, count, text, current
+def _filters_changed(project, status, strategy):
+    # A new grid: its data source starts again at the first page, with the new filters.
+    _, _, text = page((project, status, strategy), None, 0)
+    return components.runs_table(id="runs-table", page_size=PAGE_SIZE), text
+
+
+@callback(
+    Output("runs-table", "getRowsResponse"),
+    Input("runs-table", "getRowsRequest"),
+    State("runs-filter-project", "value"),
+    State("runs-filter-status", "value"),
+    State("runs-filter-strategy", "value"),
+    prevent_initial_call=True,
+)
+def _rows_asked(request, project, status, strategy):
+    sort_by, number = view.grid_request(request, PAGE_SIZE)
+    rows, total, _ = page((project, status, strategy), sort_by, number)
+    return {"rowData": rows, "rowCount": total}

@@ -64,6 +64,22 @@ def filter_options(store: Store) -> dict[str, list[str]]:
     }
 
 
+def grid_request(request: dict[str, Any] | None, page_size: int) -> tuple[list, int]:
+    """An AG Grid ``getRowsRequest`` as (``sort_by`` for :func:`runs_page`, page number):
+    ``sortModel`` [{colId, sort}] becomes [{column_id, direction}], ``startRow`` a page."""
+    request = request or {}
+    sort_by = [
+        {
+            "column_id": str(s.get("colId")),
+            "direction": "desc" if s.get("sort") == "desc" else "asc",
+        }
+        for s in request.get("sortModel") or []
+        if isinstance(s, dict)
+    ]
+    start = request.get("startRow") or 0
+    return sort_by, max(int(start), 0) // max(page_size, 1)
+
+
 def runs_page(
     store: Store,
     prices: PriceTable,
@@ -75,8 +91,8 @@ def runs_page(
     page: int = 0,
     page_size: int = 25,
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of the runs table: (rows, total matching runs). ``sort_by`` is the DataTable's
-    (column_id, direction) list; unknown columns are ignored."""
+    """One page of the runs table: (rows, total matching runs). ``sort_by`` is a list of
+    {column_id, direction} (see :func:`grid_request`); unknown columns are ignored."""
     sort_by = [s for s in (sort_by or []) if s.get("column_id") in RUN_TABLE_COLUMNS]
     start = max(int(page or 0), 0) * page_size
     if any(s["column_id"] in PRICED_SORTS for s in sort_by):

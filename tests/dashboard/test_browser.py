@@ -70,7 +70,7 @@ def test_every_page_loads_without_console_errors(served, page):
     base, ids = served
     checks = {
         "/": "#spend-graph .main-svg",
-        "/runs": "#runs-table td",
+        "/runs": "#runs-table .ag-cell[col-id=name]",
         f"/runs/{ids['scratch']}": "#run-timelines .main-svg",
         f"/runs/{ids['cpu']}": "#run-timelines .main-svg",
         "/transfer": "#transfer-savings-graph .main-svg",
@@ -94,14 +94,38 @@ def test_every_page_loads_without_console_errors(served, page):
 def test_a_filter_changes_the_runs_table(served, page):
     base, _ = served
     page.goto(base + "/runs")
-    page.wait_for_selector("#runs-table td")
+    page.wait_for_selector("#runs-table .ag-cell[col-id=name]")
     assert page.inner_text("#runs-count") == "7 runs"
     _pick(page, "runs-filter-project", "vision")
     page.wait_for_function("document.querySelector('#runs-count').innerText === '3 runs'")
-    projects = page.locator("#runs-table td[data-dash-column=project]").all_inner_texts()
-    assert projects and set(projects) == {"vision"}
+    page.wait_for_function(  # the new grid has asked for its first page and shows it
+        "(() => { const c = [...document.querySelectorAll('#runs-table .ag-cell[col-id=project]')];"
+        " return c.length === 3 && c.every(e => e.innerText === 'vision'); })()"
+    )
     _pick(page, "runs-filter-strategy", "lora")
     page.wait_for_function("document.querySelector('#runs-count').innerText === '1 runs'")
+    assert page.problems == []
+
+
+def test_the_runs_grid_sorts_on_the_server_and_links_to_a_run(served, page):
+    base, _ = served
+    page.goto(base + "/runs")
+    page.wait_for_selector("#runs-table .ag-cell[col-id=name]")
+    page.click("#runs-table .ag-header-cell[col-id=cost_usd] .ag-header-cell-label")  # ascending
+    page.click("#runs-table .ag-header-cell[col-id=cost_usd] .ag-header-cell-label")  # descending
+    page.wait_for_function(
+        "(() => { const c = [...document.querySelectorAll("
+        "'#runs-table .ag-row[row-index=\"0\"] .ag-cell[col-id=cost_usd]')];"
+        " return c.length === 1 && c[0].innerText.trim() !== ''; })()"
+    )
+    first = page.locator('#runs-table .ag-row[row-index="0"] .ag-cell[col-id=cost_usd]')
+    costs = page.locator("#runs-table .ag-cell[col-id=cost_usd]").all_inner_texts()
+    values = [float(c.replace(",", "")) for c in costs if c.strip()]
+    assert float(first.inner_text().replace(",", "")) == max(values)
+    link = page.locator('#runs-table .ag-row[row-index="0"] .ag-cell[col-id=run] a')
+    link.click()
+    page.wait_for_selector("#run-facts")
+    assert "/runs/" in page.url
     assert page.problems == []
 
 
@@ -112,8 +136,8 @@ def test_run_names_render_as_text(served, page):
     assert page.inner_text("#run-name") == XSS_NAME
     assert page.locator("#run-name img, #run-facts img, #run-facts b").count() == 0
     page.goto(base + "/runs")
-    page.wait_for_selector("#runs-table td")
-    names = page.locator("#runs-table td[data-dash-column=name]").all_inner_texts()
+    page.wait_for_selector("#runs-table .ag-cell[col-id=name]")
+    names = page.locator("#runs-table .ag-cell[col-id=name]").all_inner_texts()
     assert XSS_NAME in names
     assert page.locator("#runs-table img").count() == 0
     page.wait_for_timeout(300)

@@ -67,11 +67,19 @@ def test_runs_page_filters_and_paging_callback(app_ctx):
     ids, pages = app_ctx
     layout = pages["runs"].layout()
     assert {"runs-table", "runs-count", "runs-filter-project"} <= ids_of(layout)
-    rows, page_count, count = pages["runs"].page(("vision", None, "lora"), None, 0)
-    assert count == "1 runs" and page_count == 1 and rows[0]["id"] == ids["lora"]
+    rows, total, count = pages["runs"].page(("vision", None, "lora"), None, 0)
+    assert count == "1 runs" and total == 1 and rows[0]["id"] == ids["lora"]
     rows, _, count = pages["runs"].page((None, None, None), [{"column_id": "cost_usd",
                                                               "direction": "desc"}], 0)  # fmt: skip
     assert count == "7 runs" and rows[0]["cost_usd"] == max(r["cost_usd"] or 0 for r in rows)
+    # the grid's own request: its sort model and first row become the same page
+    from dashboard.views.runs import grid_request
+
+    sort_by, number = grid_request(
+        {"startRow": 25, "endRow": 50, "sortModel": [{"colId": "cost_usd", "sort": "desc"}]}, 25
+    )
+    assert sort_by == [{"column_id": "cost_usd", "direction": "desc"}] and number == 1
+    assert grid_request(None, 25) == ([], 0)
 
 
 def test_run_page_facts_timelines_and_refresh(app_ctx):
