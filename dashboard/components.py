@@ -131,7 +131,7 @@ RUN_TABLE_HEADINGS = {
     "status": "status",
     "strategy": "strategy",
     "started": "started (UTC)",
-    "duration_h": "hours",
+    "duration": "duration",
     "device": "hardware",
     "gpu_hours": "GPU-h",
     "cost_usd": "US$",
@@ -148,7 +148,7 @@ def runs_table(*, id: str, page_size: int = 25) -> Any:
         col: dict[str, Any] = {"field": key, "headerName": RUN_TABLE_HEADINGS[key]}
         if key == "run":
             col.update(cellRenderer="markdown", sortable=False, minWidth=130)
-        elif key in ("duration_h", "gpu_hours", "cost_usd"):
+        elif key in ("duration", "gpu_hours", "cost_usd"):
             col.update(type="rightAligned", maxWidth=120)
         elif key == "status":
             col["cellStyle"] = {"styleConditions": [

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-from costlens.units import S_PER_H
-from dashboard.fmt import money
+from dashboard.fmt import duration_unit, money
 
 TEMPLATE = "plotly_white"
 PALETTE = (
@@ -68,8 +67,9 @@ def spend_over_time(spend: pd.DataFrame) -> go.Figure:
 def timeline(
     tl: pd.DataFrame, column: str, *, title: str, unit: str, gpu: bool = True
 ) -> go.Figure:
-    """One telemetry column over elapsed time (h), one line per GPU (or the host when
-    ``gpu`` is False). ``tl`` comes from :func:`dashboard.views.run.run_timeline`."""
+    """One telemetry column over elapsed time, one line per GPU (or the host when ``gpu`` is
+    False). ``tl`` comes from :func:`dashboard.views.run.run_timeline`. Time is in s, min or h
+    chosen by the run's span; the value axis starts at 0, so a 4 MiB wobble stays a wobble."""
     if tl is None or tl.empty or column not in tl:
         return empty("No telemetry recorded for this run.", title=title)
     rows = tl[tl["device_index"] >= 0] if gpu else tl[tl["device_index"] < 0]
@@ -79,13 +79,16 @@ def timeline(
     if rows.empty:
         return empty(f"No {title.lower()} readings.", title=title)
     fig = _base(f"{title} ({unit})", height=300)
+    t_unit, per = duration_unit(float(rows["elapsed_s"].max() or 0.0))
     for dev, part in rows.groupby("device_index", sort=True):
         label = f"GPU {int(dev)}" if gpu and dev >= 0 else "host"
         fig.add_scatter(
-            x=part["elapsed_s"] / S_PER_H, y=part[column], mode="lines", name=label,
-            hovertemplate="%{x:.2f} h<br>%{y:.3g} " + unit + "<extra>%{fullData.name}</extra>",
+            x=part["elapsed_s"] / per, y=part[column], mode="lines", name=label,
+            hovertemplate="%{x:.3g} " + t_unit + "<br>%{y:.3g} " + unit
+            + "<extra>%{fullData.name}</extra>",
         )  # fmt: skip
-    fig.update_layout(xaxis_title="hours since first reading", yaxis_title=unit)
+    fig.update_layout(xaxis_title=f"{t_unit} since first reading", yaxis_title=unit)
+    fig.update_yaxes(rangemode="tozero")
     return fig
 
 
@@ -214,32 +217,41 @@ def estimate_bars(est: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def prices_bars(prices: pd.DataFrame) -> go.Figure:
-    """Cheapest $/GPU-hour by accelerator and provider, on-demand (solid) and spot (hatched)."""
-    if prices is None or prices.empty:
+def prices_points(offers: pd.DataFrame) -> go.Figure:
+    """$/GPU-hour by accelerator, one point per offer (provider, instance type, region): filled
+    for on-demand, open for spot, a cross for a price flagged UNCONFIRMED. Accelerators are
+    ordered by their cheapest offer, on a log axis (prices span two orders of magnitude)."""
+    if offers is None or offers.empty:
         return empty("No price table.", title="$/GPU-hour")
-    gpus = [g for g in prices["gpu"].unique() if g != "CPU"]
-    prices = prices[prices["gpu"].isin(gpus)]
-    fig = _base("Cheapest $/GPU-hour by accelerator", height=440)
-    for i, (provider, part) in enumerate(prices.groupby("provider", sort=True)):
+    order = offers.groupby("gpu")["usd_per_gpu_hour"].min().sort_values().index.tolist()
+    fig = _base("$/GPU-hour by accelerator: each point is one offer", height=480)
+    hover = ("%{x}: %{y:$,.2f}/GPU-h<br>%{customdata[0]} %{customdata[1]}"
+             "<extra>%{fullData.name}</extra>")  # fmt: skip
+    for i, (provider, part) in enumerate(offers.groupby("provider", sort=True)):
         color = PALETTE[i % len(PALETTE)]
-        fig.add_bar(
-            x=part["gpu"], y=part["usd_per_gpu_hour"], name=f"{provider} on-demand",
-            marker_color=color, legendgroup=str(provider),
-            hovertemplate="%{x}: %{y:$,.2f}/GPU-h<extra>%{fullData.name}</extra>",
+        info = part[["instance_type", "region"]].to_numpy()
+        symbols = ["circle" if c else "x" for c in part["confirmed"]]
+        fig.add_scatter(
+            x=part["gpu"], y=part["usd_per_gpu_hour"], mode="markers", name=f"{provider}",
+            marker={"color": color, "size": 9, "symbol": symbols, "opacity": 0.85},
+            customdata=info, legendgroup=str(provider), hovertemplate=hover,
         )  # fmt: skip
         spot = part.dropna(subset=["spot_usd_per_gpu_hour"])
         if len(spot):
-            fig.add_bar(
-                x=spot["gpu"], y=spot["spot_usd_per_gpu_hour"], name=f"{provider} spot",
-                marker={"color": color, "pattern": {"shape": "/"}, "opacity": 0.55},
-                legendgroup=str(provider),
-                hovertemplate="%{x}: %{y:$,.2f}/GPU-h<extra>%{fullData.name}</extra>",
+            fig.add_scatter(
+                x=spot["gpu"], y=spot["spot_usd_per_gpu_hour"], mode="markers",
+                name=f"{provider} spot", legendgroup=str(provider),
+                marker={"color": color, "size": 8, "symbol": "circle-open"},
+                customdata=spot[["instance_type", "region"]].to_numpy(), hovertemplate=hover,
             )  # fmt: skip
-    fig.update_layout(
-        barmode="group", yaxis_title="US$ per GPU-hour",
-        xaxis={"categoryorder": "array", "categoryarray": sorted(gpus)},
-    )  # fmt: skip
+    if not offers["confirmed"].all():  # a legend entry for the mark itself
+        fig.add_scatter(
+            x=[None], y=[None], mode="markers", name="x = unconfirmed price",
+            marker={"color": "#6b7280", "symbol": "x", "size": 9},
+        )  # fmt: skip
+    fig.update_layout(yaxis_title="US$ per GPU-hour (log scale)", xaxis_title=None)
+    fig.update_xaxes(categoryorder="array", categoryarray=order, tickangle=-35)
+    fig.update_yaxes(type="log", dtick="D2")
     return fig
 
 

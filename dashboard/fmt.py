@@ -48,10 +48,32 @@ def rounded(value: Any, digits: int = 2) -> float | None:
     return round(f, _small_digits(f, digits) if f else digits)
 
 
-def hours(duration_s: Any) -> float | None:
-    """Seconds as hours, two decimals (None when unknown)."""
-    f = rounded(duration_s, 12)
-    return None if f is None else rounded(f / S_PER_H, 2)
+# Durations are shown in one unit chosen by size, everywhere: (largest span in s, unit, s per unit).
+DURATION_UNITS: tuple[tuple[float, str, float], ...] = (
+    (120.0, "s", 1.0),
+    (2 * S_PER_H, "min", 60.0),
+    (72 * S_PER_H, "h", S_PER_H),
+    (float("inf"), "d", 24 * S_PER_H),
+)
+
+
+def duration_unit(seconds: float) -> tuple[str, float]:
+    """(unit name, seconds per unit) for a duration or a time axis spanning ``seconds``."""
+    for limit, unit, per in DURATION_UNITS:
+        if abs(seconds) < limit:
+            return unit, per
+    return DURATION_UNITS[-1][1], DURATION_UNITS[-1][2]
+
+
+def duration_text(duration_s: Any) -> str:
+    """A duration in s, min, h or d chosen by its size, three significant digits ("-" unknown):
+    19.47 s stays "19.5 s"; 16.95 min is "17.0 min"; never "0.01 h"."""
+    f = finite_or_none(duration_s)
+    if f is None:
+        return "-"
+    unit, per = duration_unit(f)
+    value = f / per
+    return f"{value:,.1f} {unit}" if abs(value) < 100 else f"{value:,.0f} {unit}"
 
 
 def num_text(value: Any, fmt: str, suffix: str = "") -> str:

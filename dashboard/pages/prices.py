@@ -23,10 +23,12 @@ def layout(**_query: str) -> html.Div:
             html.P(
                 "The cheapest listed price per accelerator and provider, per GPU-hour (whole "
                 "instance price divided by its GPUs). Each figure comes from a dated price table "
-                "(listed below); add your own negotiated prices in ~/.costlens/prices.csv.",
+                "(listed below); add your own negotiated prices in ~/.costlens/prices.csv. "
+                "A price marked unconfirmed (x in the chart) differs sharply between regions and "
+                "could not be checked against the provider's own page.",
                 className="muted",
             ),
-            components.graph(figures.prices_bars(table), id="prices-graph"),
+            components.graph(figures.prices_points(view.offers_frame(prices)), id="prices-graph"),
             html.H3("$/GPU-hour by accelerator and provider"),
             components.simple_table(
                 [

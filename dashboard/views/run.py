@@ -15,8 +15,8 @@ from costlens.store.db import Store
 from costlens.store.queries import get_run, sample_timeline
 from costlens.store.timelines import timeline_windows
 from costlens.transfer import priced_records
-from costlens.units import BYTES_PER_GIB, J_PER_KWH, S_PER_H
-from dashboard.fmt import device_label, num_text
+from costlens.units import BYTES_PER_GIB, J_PER_KWH
+from dashboard.fmt import device_label, duration_text, num_text
 
 PROVIDER_COST_COLUMNS = ["provider", "instance_type", "cost_usd", "spot_instance_type",
                        "spot_cost_usd", "as_of"]  # fmt: skip
@@ -80,11 +80,10 @@ def run_facts(record: dict[str, Any], detail: dict[str, Any]) -> list[tuple[str,
     energy_kwh = detail.get("energy_kwh", record.get("energy_kwh"))
     if energy_kwh is None and record.get("energy_j") is not None:
         energy_kwh = record["energy_j"] / J_PER_KWH
-    duration_h = None if record.get("duration_s") is None else record["duration_s"] / S_PER_H
     energy = num_text(energy_kwh, ",.3f", " kWh")
     if record.get("energy_source") and energy != "-":
         energy += f" ({record['energy_source']})"
-    return [*_identity(record, duration_h, mfu, detail), ("energy (GPUs)", energy),
+    return [*_identity(record, mfu, detail), ("energy (GPUs)", energy),
             *host_facts(detail), ("command", str(record.get("command") or ""))]  # fmt: skip
 
 
@@ -111,7 +110,7 @@ def host_facts(detail: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _identity(
-    record: dict[str, Any], duration_h: float | None, mfu: float | None, detail: dict[str, Any]
+    record: dict[str, Any], mfu: float | None, detail: dict[str, Any]
 ) -> list[tuple[str, str]]:
     return [
         ("id", str(record["id"])),
@@ -122,7 +121,7 @@ def _identity(
         ("tags", ", ".join(str(t) for t in record.get("tags") or [])),
         ("started (UTC)", str(record.get("started_at") or "-")),
         ("ended (UTC)", str(record.get("ended_at") or "-")),
-        ("wall time", num_text(duration_h, ",.2f", " h")),
+        ("wall time", duration_text(record.get("duration_s"))),
         ("hardware", device_label(record)),
         ("precision", str(record.get("precision") or "-")),
         ("steps / samples / tokens",

@@ -13,16 +13,16 @@ from costlens.store.db import Store
 from costlens.store.queries import RUN_KEYS, list_runs
 from costlens.transfer import priced_records
 from costlens.vocab import RUN_STATUSES
-from dashboard.fmt import device_label, hours, md_escape, rounded, run_link
+from dashboard.fmt import device_label, duration_text, md_escape, rounded, run_link
 
 COST_KEYS = ("cost_usd", "gpu_hours", "energy_kwh", "mfu")
 RUN_TABLE_COLUMNS: tuple[str, ...] = (
-    "run", "name", "project", "status", "strategy", "started", "duration_h", "device",
+    "run", "name", "project", "status", "strategy", "started", "duration", "device",
     "gpu_hours", "cost_usd",
 )  # fmt: skip
 # Table column -> the record key it sorts by (the store sorts by these; cost_usd and gpu_hours
 # are priced, so sorting by them prices every matching run).
-SORT_KEYS = {"run": "id", "started": "started_at", "duration_h": "duration_s"}
+SORT_KEYS = {"run": "id", "started": "started_at", "duration": "duration_s"}
 PRICED_SORTS = ("cost_usd", "gpu_hours")
 
 
@@ -129,7 +129,7 @@ def table_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
                 "status": rec.get("status"),
                 "strategy": rec.get("strategy"),
                 "started": (rec.get("started_at") or "")[:16].replace("T", " "),
-                "duration_h": hours(rec.get("duration_s")),
+                "duration": duration_text(rec.get("duration_s")),
                 "device": device_label(rec),
                 "gpu_hours": rounded(rec.get("gpu_hours")),
                 "cost_usd": rounded(rec.get("cost_usd")),

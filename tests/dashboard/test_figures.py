@@ -132,16 +132,24 @@ def test_estimate_bars_have_asymmetric_error_bars_per_provider():
     assert aws.error_y.symmetric is False
 
 
-def test_prices_bars_on_demand_and_spot_without_cpu():
-    prices = pd.DataFrame(
-        {"gpu": ["H100-SXM", "H100-SXM", "CPU"], "provider": ["aws", "lambda", "aws"],
-         "usd_per_gpu_hour": [6.9, 3.99, 0.1], "spot_usd_per_gpu_hour": [1.4, None, 0.04]}
+def test_prices_points_one_per_offer_spot_open_unconfirmed_crossed():
+    offers = pd.DataFrame(
+        {"gpu": ["H100-SXM", "H100-SXM", "A100-80GB-SXM"], "provider": ["gcp", "gcp", "lambda"],
+         "instance_type": ["a3-highgpu-8g", "a3-highgpu-8g", "gpu_1x_a100"],
+         "region": ["us-central1", "us-east4", "us-east-1"],
+         "usd_per_gpu_hour": [5.38, 10.98, 1.79], "spot_usd_per_gpu_hour": [2.0, None, None],
+         "confirmed": [False, False, True]}
     )  # fmt: skip
-    fig = figures.prices_bars(prices)
+    fig = figures.prices_points(offers)
     names = [t.name for t in fig.data]
-    assert names == ["aws on-demand", "aws spot", "lambda on-demand"]
-    assert all("CPU" not in list(t.x) for t in fig.data)
-    assert fig.data[1].marker.pattern.shape == "/"
+    assert names == ["gcp", "gcp spot", "lambda", "x = unconfirmed price"]
+    gcp = fig.data[0]
+    assert list(gcp.y) == [5.38, 10.98] and list(gcp.marker.symbol) == ["x", "x"]
+    assert fig.data[1].marker.symbol == "circle-open" and list(fig.data[1].y) == [2.0]
+    assert list(fig.data[2].marker.symbol) == ["circle"]
+    # accelerators ordered by their cheapest offer; a log axis with its unit
+    assert list(fig.layout.xaxis.categoryarray) == ["A100-80GB-SXM", "H100-SXM"]
+    assert fig.layout.yaxis.type == "log" and "US$ per GPU-hour" in fig.layout.yaxis.title.text
 
 
 def test_forecast_band_with_budget_line():
@@ -160,7 +168,7 @@ def test_forecast_band_with_budget_line():
 
 @pytest.mark.parametrize(
     "fn",
-    [figures.transfer_bars, figures.estimate_bars, figures.prices_bars, figures.forecast_band],
+    [figures.transfer_bars, figures.estimate_bars, figures.prices_points, figures.forecast_band],
 )
 def test_empty_inputs_give_an_explaining_figure(fn):
     fig = fn(pd.DataFrame())

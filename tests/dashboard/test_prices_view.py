@@ -17,3 +17,15 @@ def test_prices_by_accelerator_and_provider_with_dates(prices):
     rows = view.price_rows(table)
     assert float(rows[0]["on_demand"].replace(",", "")) > 0
     assert any(r["gpu"] == "CPU (per instance-hour)" for r in rows)
+
+
+def test_every_offer_with_its_confirmed_flag_and_the_mark_in_the_table(prices):
+    offers = view.offers_frame(prices)
+    assert "CPU" not in set(offers["gpu"])
+    flagged = offers[~offers["confirmed"]]
+    # the shipped GCP rows whose price differs >25% between regions carry an UNCONFIRMED note
+    assert len(flagged) == 32 and set(flagged["provider"]) == {"gcp"}
+    assert flagged["note"].str.startswith("UNCONFIRMED").all()
+    rows = view.price_rows(view.prices_frame(prices))
+    marked = [r for r in rows if r["on_demand"].endswith("(unconfirmed)")]
+    assert marked and all(r["provider"] == "gcp" for r in marked)

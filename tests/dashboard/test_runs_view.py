@@ -60,7 +60,7 @@ def test_runs_page_pages_sorts_and_filters_in_the_store(filled, prices):
     assert len(rest) == 1
     rows, total = view.runs_page(store, prices, project="vision", page_size=25)
     assert total == 3 and {r["project"] for r in rows} == {"vision"}
-    by_hours, _ = view.runs_page(store, prices, sort_by=[{"column_id": "duration_h",
+    by_hours, _ = view.runs_page(store, prices, sort_by=[{"column_id": "duration",
                                                           "direction": "desc"}])  # fmt: skip
     assert by_hours[0]["id"] == ids["scratch"]  # 4 h, the longest
     by_cost, _ = view.runs_page(store, prices, sort_by=[{"column_id": "cost_usd",
