@@ -59,7 +59,9 @@ def spend_over_time(spend: pd.DataFrame) -> go.Figure:
             hovertemplate="%{x}<br>$%{y:,.3~g}<extra>%{fullData.name}</extra>",
         )  # fmt: skip
     # Days as categories: a single day (or a few) must not be stretched into a sub-second axis.
-    fig.update_layout(barmode="stack", yaxis_title="US$", xaxis_title=None)
+    # a legend even for one project: the colour must say which project it is
+    fig.update_layout(barmode="stack", yaxis_title="US$", xaxis_title=None, showlegend=True,
+                      legend_title_text="project")  # fmt: skip
     fig.update_xaxes(type="category", categoryorder="category ascending")
     return fig
 
@@ -213,7 +215,12 @@ def estimate_bars(est: pd.DataFrame) -> go.Figure:
             hovertemplate="%{x}: %{y:$,.2f}<br>80%: %{customdata[0]:$,.2f} to "
             "%{customdata[1]:$,.2f}<extra>%{fullData.name}</extra>",
         )  # fmt: skip
-    fig.update_layout(barmode="group", yaxis_title="US$", yaxis_type="log")
+    fig.update_layout(
+        barmode="group", xaxis_title="strategy",
+        yaxis_title="predicted total cost (US$, log scale)",
+    )  # fmt: skip
+    # one labelled tick per decade ($10, $100, $1k...): a log axis never crowds its labels
+    fig.update_yaxes(type="log", dtick=1, tickprefix="$", tickformat="~s")
     return fig
 
 

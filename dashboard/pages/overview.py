@@ -6,6 +6,7 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, dcc, html
 
+from costlens.units import BYTES_PER_GIB
 from dashboard import components, figures
 from dashboard.views import overview as view
 from dashboard.views import state
@@ -18,28 +19,7 @@ def body(period: str) -> list:
     """The overview for one period (also the period dropdown's callback)."""
     app = state.current()
     ov = view.overview(app.store, app.prices, period)
-    cards = [
-        components.kpi("Runs", f"{ov['runs']:,}"),
-        components.kpi(
-            "Total spend",
-            components.money(ov["cost_usd"]),
-            None if ov["priced"] or not ov["runs"] else "prices not available",
-        ),
-        components.kpi("GPU-hours", components.number(ov["gpu_hours"], ",.1f")),
-        components.kpi("Energy", components.number(ov["energy_kwh"], ",.1f", " kWh")),
-        components.kpi(
-            "Avg GPU utilisation", components.number(ov["gpu_util_mean_pct"], ".0f", "%")
-        ),
-        components.kpi(
-            "Avg MFU",
-            components.number(None if ov["mfu_mean"] is None else 100 * ov["mfu_mean"], ".1f", "%"),
-        ),
-        components.kpi(
-            "Idle waste",
-            components.money(ov["idle_waste_usd"]),
-            f"cost share of GPU readings under {ov['idle_threshold_pct']:g}% utilisation",
-        ),
-    ]
+    cards = cpu_cards(ov) if ov["cpu_only"] else gpu_cards(ov)
     costliest = table_rows(ov["costliest"])
     return [
         components.kpi_row(cards),
@@ -61,6 +41,60 @@ def body(period: str) -> list:
         )
         if costliest
         else components.notice("No priced run in this period."),
+    ]
+
+
+def _spend_card(ov: dict) -> html.Div:
+    return components.kpi(
+        "Total spend",
+        components.money(ov["cost_usd"]),
+        None if ov["priced"] or not ov["runs"] else "prices not available",
+    )
+
+
+def cpu_cards(ov: dict) -> list:
+    """Headline figures of a period whose runs used no GPU: what the host readings measured."""
+    ram = ov["host_ram_peak_bytes"]
+    bases = ov["cpu_energy_bases"]
+    return [
+        components.kpi("Runs", f"{ov['runs']:,}", "CPU only: no GPU was used"),
+        _spend_card(ov),
+        components.kpi("Run-hours", components.number(ov["run_hours"], ",.2f"), "wall clock"),
+        components.kpi(
+            "Process CPU-hours",
+            components.number(ov["process_cpu_hours"], ",.3f"),
+            "CPU time of the training processes (1 = one CPU busy for an hour)",
+        ),
+        components.kpi(
+            "Peak process memory",
+            components.number(None if ram is None else ram / BYTES_PER_GIB, ",.2f", " GiB"),
+        ),
+        components.kpi(
+            "Host CPU energy",
+            components.number(ov["cpu_energy_kwh"], ",.4f", " kWh"),
+            ("estimated from CPU load and TDP" if bases == ["estimate"] else
+             ", ".join(bases) if bases else "not recorded for these runs"),
+        ),
+    ]  # fmt: skip
+
+
+def gpu_cards(ov: dict) -> list:
+    """Headline figures of a period with GPU runs."""
+    mfu = None if ov["mfu_mean"] is None else 100 * ov["mfu_mean"]
+    return [
+        components.kpi("Runs", f"{ov['runs']:,}"),
+        _spend_card(ov),
+        components.kpi("GPU-hours", components.number(ov["gpu_hours"], ",.1f")),
+        components.kpi("Energy", components.number(ov["energy_kwh"], ",.1f", " kWh")),
+        components.kpi(
+            "Avg GPU utilisation", components.number(ov["gpu_util_mean_pct"], ".0f", "%")
+        ),
+        components.kpi("Avg MFU", components.number(mfu, ".1f", "%")),
+        components.kpi(
+            "Idle waste",
+            components.money(ov["idle_waste_usd"]),
+            f"cost share of GPU readings under {ov['idle_threshold_pct']:g}% utilisation",
+        ),
     ]
 
 

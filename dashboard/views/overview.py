@@ -11,9 +11,10 @@ import pandas as pd
 from costlens.catalog import PriceTable
 from costlens.cost import sample_summary
 from costlens.errors import UsageError
+from costlens.store.costing import host_by_run
 from costlens.store.db import Store
 from costlens.store.queries import utcnow
-from costlens.units import J_PER_KWH
+from costlens.units import J_PER_KWH, S_PER_H, finite_or_none
 from costlens.vocab import DEFAULT_IDLE_THRESHOLD_PCT
 from dashboard.views.runs import runs_frame
 
@@ -72,6 +73,35 @@ def _spend(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(spend, columns=SPEND_COLUMNS)
 
 
+def host_totals(store: Store, runs: pd.DataFrame) -> dict[str, Any]:
+    """What the host readings say about the period's runs: wall-clock run-hours, the CPU-hours
+    their process trees used (100% = one logical CPU for an hour), the peak resident memory of
+    any of them, and the host CPU energy recorded (RAPL or estimate) with its bases."""
+    if not len(runs):
+        return {"run_hours": None, "process_cpu_hours": None, "host_ram_peak_bytes": None,
+                "cpu_energy_kwh": None, "cpu_energy_bases": []}  # fmt: skip
+    seconds = pd.to_numeric(runs["duration_s"], errors="coerce")
+    by_id = dict(zip(runs["id"], seconds, strict=True))
+    cpu_h, peak = 0.0, None
+    hosts = host_by_run(store, list(runs["id"]))
+    for h in hosts:
+        mean, dur = finite_or_none(h["host_cpu_mean_pct"]), finite_or_none(by_id.get(h["run_id"]))
+        if mean is not None and dur is not None:
+            cpu_h += mean / 100.0 * dur / S_PER_H
+        ram = finite_or_none(h["host_ram_peak_bytes"])
+        peak = ram if ram is not None and (peak is None or ram > peak) else peak
+    cpu_j = pd.to_numeric(runs.get("cpu_energy_j"), errors="coerce") if "cpu_energy_j" in runs \
+        else pd.Series(dtype=float)  # fmt: skip
+    bases = sorted({str(b) for b in runs.get("cpu_energy_basis", pd.Series()).dropna()})
+    return {
+        "run_hours": _sum_or_none(seconds / S_PER_H),
+        "process_cpu_hours": cpu_h if hosts else None,
+        "host_ram_peak_bytes": peak,
+        "cpu_energy_kwh": _sum_or_none(cpu_j / J_PER_KWH) if len(cpu_j) else None,
+        "cpu_energy_bases": bases,
+    }
+
+
 def overview(
     store: Store, prices: PriceTable, period: str = DEFAULT_PERIOD, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -81,7 +111,8 @@ def overview(
     (mean GPU utilisation over every GPU reading, weighted by readings), ``mfu_mean``
     (GPU-hour weighted), ``idle_waste_usd``, ``idle_threshold_pct``, ``spend`` (DataFrame: day,
     project, cost_usd), ``costliest`` (DataFrame of the ten costliest runs), ``priced``
-    (whether any run could be priced).
+    (whether any run could be priced), ``cpu_only`` (no run used a GPU) and the keys of
+    :func:`host_totals`.
     """
     df = runs_frame(store, prices, since=period_start(period, now))
     priced = bool(df["cost_usd"].notna().any()) if len(df) else False
@@ -92,12 +123,15 @@ def overview(
     n_util = sum(v["n_util_readings"] for v in summary.values())
     util = sum(v["gpu_util_mean_pct"] * v["n_util_readings"] for v in summary.values()
                if v["n_util_readings"])  # fmt: skip
+    gpu_hours = _sum_or_none(df["gpu_hours"]) if len(df) else None
     return {
+        **host_totals(store, df),
+        "cpu_only": bool(len(df)) and not gpu_hours and not n_util,
         "period": period,
         "runs": len(df),
         "priced": priced,
         "cost_usd": float(df["cost_usd"].sum()) if priced else None,
-        "gpu_hours": _sum_or_none(df["gpu_hours"]),
+        "gpu_hours": gpu_hours,
         "energy_kwh": _sum_or_none(energy),
         "mfu_mean": _weighted_mean(df["mfu"], df["gpu_hours"]) if len(df) else None,
         "gpu_util_mean_pct": util / n_util if n_util else None,

@@ -130,6 +130,9 @@ def test_estimate_bars_have_asymmetric_error_bars_per_provider():
     assert list(aws.error_y.array) == [30.0, 10.0]
     assert list(aws.error_y.arrayminus) == [20.0, 5.0]
     assert aws.error_y.symmetric is False
+    y = fig.layout.yaxis
+    assert y.type == "log" and y.dtick == 1 and "US$" in y.title.text
+    assert fig.layout.xaxis.title.text == "strategy"
 
 
 def test_prices_points_one_per_offer_spot_open_unconfirmed_crossed():

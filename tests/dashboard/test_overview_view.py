@@ -57,3 +57,25 @@ def test_overview_utilisation_matches_costlens_cost(filled):
         assert v["idle_fraction"] == theirs[rid]["idle_fraction"]
         assert v["gpu_util_mean_pct"] == pytest.approx(theirs[rid]["gpu_util_mean_pct"])
     assert ours[ids["scratch"]]["idle_fraction"] == pytest.approx(0.2)  # every fifth reading
+
+
+def test_a_cpu_only_store_shows_host_facts_not_dashes(store, prices):
+    """No GPU anywhere: run-hours, process CPU-hours, peak memory and host CPU energy instead."""
+    from costlens.store import insert_run, insert_samples
+    from tests.dashboard.fill import _host_samples
+
+    start = utcnow() - timedelta(hours=2)
+    insert_run(store, {
+        "id": "cpuonly000000000000000001", "project": "tabular", "name": "gbm", "status":
+        "completed", "started_at": start, "ended_at": start + timedelta(minutes=30),
+        "strategy": "scratch", "device_count": 0, "cpu_energy_j": 7.2e4,
+        "cpu_energy_basis": "estimate",
+    })  # fmt: skip
+    insert_samples(store, _host_samples("cpuonly000000000000000001", start, 180))
+    ov = view.overview(store, prices, "7 days")
+    assert ov["cpu_only"] and ov["runs"] == 1
+    assert ov["run_hours"] == pytest.approx(0.5)
+    # the host readings average 54.5% CPU: 0.545 x 0.5 h
+    assert ov["process_cpu_hours"] == pytest.approx(0.545 * 0.5)
+    assert ov["host_ram_peak_bytes"] == 8 * 2**30 + 179 * 2**20
+    assert ov["cpu_energy_kwh"] == pytest.approx(0.02) and ov["cpu_energy_bases"] == ["estimate"]

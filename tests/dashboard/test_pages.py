@@ -63,6 +63,21 @@ def test_overview_page_and_period_callback(app_ctx):
     assert "Runs 7" in text
 
 
+def test_overview_cards_of_a_cpu_only_period_are_host_facts(app_ctx):
+    _, pages = app_ctx
+    ov = {"runs": 2, "cost_usd": 0.01, "priced": True, "run_hours": 0.5,
+          "process_cpu_hours": 0.27, "host_ram_peak_bytes": 2**30, "cpu_energy_kwh": 0.02,
+          "cpu_energy_bases": ["estimate"]}  # fmt: skip
+    cards = pages["overview"].cpu_cards(ov)
+    assert [c.children[0].children for c in cards] == [
+        "Runs", "Total spend", "Run-hours", "Process CPU-hours", "Peak process memory",
+        "Host CPU energy",
+    ]  # fmt: skip
+    values = [c.children[1].children for c in cards]
+    assert "-" not in values and values[4] == "1.00 GiB"
+    assert cards[5].children[2].children == "estimated from CPU load and TDP"
+
+
 def test_runs_page_filters_and_paging_callback(app_ctx):
     ids, pages = app_ctx
     layout = pages["runs"].layout()
