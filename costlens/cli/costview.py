@@ -37,6 +37,30 @@ def hours_text(seconds: float | None) -> str:
     return f"{seconds / 3600:.2f} h"
 
 
+def priced_on(e: dict[str, Any]) -> str:
+    """Where an estimate (``Estimate.as_dict``) is priced, in words: the instance, its price per
+    instance-hour and billed per GPU-hour; that the whole instance is billed when it has more
+    GPUs than asked for; and that the price is UNCONFIRMED when its row says so."""
+    if e.get("usd_per_gpu_hour") is None:
+        return "no price known"
+    kind = "spot" if e.get("spot") else "on-demand"
+    text = f"{e['provider']} {e['instance_type']} ({kind})"
+    n, gpus = int(e.get("instance_gpus") or 0), int(e.get("gpus") or 1)
+    per_instance = e.get("usd_per_instance_hour")
+    if n > gpus and per_instance is not None:
+        instances = -(-gpus // n)
+        text += (
+            f": {usd(per_instance)} per instance-hour for {n} GPUs; the whole instance is billed"
+            f" ({instances} x {n} GPUs for {gpus} used), {usd(e['usd_per_gpu_hour'])} per"
+            " GPU-hour used"
+        )
+    else:
+        text += f": {usd(e['usd_per_gpu_hour'])} per GPU-hour"
+    if e.get("price_confirmed") is False:
+        text += "; this price is UNCONFIRMED (see `costlens prices` and its note)"
+    return text
+
+
 def _what_ran(out: dict[str, Any]) -> list[tuple[str, str]]:
     if out["cpu_only"]:
         device = "CPU only (no accelerator)"

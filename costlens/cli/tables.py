@@ -22,7 +22,7 @@ from costlens.errors import UsageError
 ID, NUM, DATE, TEXT = "id", "num", "date", "text"
 GAP = 2  # characters between two columns (a space of padding and the divider)
 TEXT_MIN = 8  # a text column is cut to no fewer characters than this (or its header)
-_SI = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"))
+_SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"))
 
 ColumnsOption = Annotated[
     str | None,
@@ -53,14 +53,14 @@ class Col:
 
 
 def number_text(value: float | int) -> str:
-    """A number short and whole: 1.21T, 45.3M, 12,345, 123.4, 0.0123, 1.2e-05, 3.1e21."""
+    """A number short and whole: 6e19, 1.21T, 45.3M, 12,345, 123.4, 0.0123, 1.2e-05."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     v = float(value)
     if not math.isfinite(v):
         return ""
     a = abs(v)
-    if a >= 1e21:
+    if a >= 1e15:
         return f"{v:.3g}".replace("e+", "e")
     for scale, suffix in _SI:
         if a >= scale:
@@ -74,6 +74,18 @@ def number_text(value: float | int) -> str:
     if a == 0 or a >= 1e-3:
         return f"{v:.4g}"
     return f"{v:.2g}"
+
+
+def short_number(value: float | None) -> str:
+    """Three significant figures with k/M/G/T (13.5k, 376, 0.25): for ranges in tables."""
+    if value is None or not math.isfinite(float(value)):
+        return ""
+    v = float(value)
+    if abs(v) >= 1e4 and abs(v) < 1e6:
+        return f"{v / 1e3:.3g}k"
+    if abs(v) >= 1e6:
+        return number_text(v)
+    return f"{v:.3g}"
 
 
 def date_text(value: Any) -> str:
@@ -252,15 +264,19 @@ def plain_cols(keys: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[C
 def print_record(
     console: Any, record: Mapping[str, Any], *, title: str | None = None, wide: bool = False
 ) -> None:
-    """One record as ``field  value`` lines that fit the console: long text cut with an
-    ellipsis (``wide``: whole)."""
-    rows = [{"field": k, "value": v} for k, v in record.items()]
-    cells = [{"field": r["field"], "value": cell_text(r["value"])} for r in rows]
-    cols = [Col("field", priority=0, kind=ID), Col("value", priority=1, kind=TEXT)]
+    """One record as ``field  value`` lines within the console's width: a long value wraps at
+    its spaces under itself (numbers and ids are never split); ``wide``: one line each."""
+    from rich.table import Table
+    from rich.text import Text
+
     if title:
         console.print(title, style="bold", markup=False, highlight=False)
-    table, _ = build_table(cells, cols, console.width, wide=wide, exact=True)
-    _print_uncut(console, table, wide)
+    grid = Table.grid(padding=(0, 2, 0, 0))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold", no_wrap=wide)
+    for k, v in record.items():
+        grid.add_row(Text(str(k)), Text(cell_text(v)))
+    _print_uncut(console, grid, wide)
 
 
 def _print_uncut(console: Any, table: Any, wide: bool) -> None:

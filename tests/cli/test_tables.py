@@ -148,7 +148,7 @@ def test_number_text_is_short_and_whole():
     assert number_text(123456) == "123,456"
     assert number_text(900.0) == "900"
     assert number_text(0.00001234) == "1.2e-05"
-    assert number_text(3.1e22) == "3.1e22"
+    assert number_text(6e19) == "6e19"
 
 
 def test_no_line_over_width_for_any_cell_mix():
@@ -164,3 +164,34 @@ def test_no_line_over_width_for_any_cell_mix():
         _fits(text, width)
         assert "x" * 20 in text
         assert ("1.5G" in text) == (cols[1] not in hidden)
+
+
+def test_estimate_says_whole_instance_billed_and_unconfirmed(cli):
+    args = ("estimate", "--params", "1B", "--tokens", "10B", "--gpu", "A100-80GB")
+    one = json.loads(cli(*args, "--gpus", "1", "--provider", "aws", "-f", "json").out)
+    # AWS's only A100-80GB instance is p4de.24xlarge (8 GPUs): 1 GPU pays the whole instance.
+    assert one["instance_gpus"] == 8 and one["gpus"] == 1
+    assert one["usd_per_gpu_hour"] == pytest.approx(one["usd_per_instance_hour"])
+    table = cli(*args, "--gpus", "1", "--provider", "aws", env={"COLUMNS": "80"})
+    assert table.code == 0, table.err
+    _fits(table.out, 80)
+    assert "the whole instance is billed" in " ".join(table.out.split())
+    h100 = ("--gpu", "H100", "--gpus", "8", "--provider", "gcp", "--instance", "a3-highgpu-8g")
+    doubt = json.loads(cli(*args[:5], *h100, "-f", "json").out)
+    assert doubt["price_confirmed"] is False
+    text = cli(*args[:5], *h100, env={"COLUMNS": "120"}).out
+    assert "UNCONFIRMED" in text
+
+
+def test_forecast_names_unconfirmed_prices(cli, tmp_path):
+    plan = tmp_path / "plan.csv"
+    plan.write_text(
+        "name,month,strategy,params,tokens,gpu,gpus,provider,instance\n"
+        "a,2027-01,lora,1B,1B,H100,8,gcp,a3-highgpu-8g\n"
+    )
+    res = cli("forecast", str(plan), "--sims", "200", env={"COLUMNS": "120"})
+    assert res.code == 0, res.err
+    assert "Priced on UNCONFIRMED price row(s): gcp a3-highgpu-8g" in " ".join(res.out.split())
+    out = json.loads(cli("forecast", str(plan), "--sims", "200", "-f", "json").out)
+    rows = out["assumptions"]["prices"]
+    assert rows[0]["confirmed"] is False and rows[0]["instance_gpus"] == 8
