@@ -97,7 +97,7 @@ class PriceTable:
         read = [*shipped_files, data_dir() / SPECS_FILE, data_dir() / ALIASES_FILE]
         rows = shipped
         if up.is_file():
-            user = [{**r, "origin": "user"} for r in validate_price_rows(up, acc)]
+            user = [{**r, "origin": "user"} for r in validate_price_rows(up, acc, user=True)]
             rows = merge_user_rows(shipped, user)
         read.append(up)  # read or missing: a change, or its appearance, makes the table stale
         epath = electricity_path(electricity_file)

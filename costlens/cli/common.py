@@ -39,8 +39,10 @@ PricesFileOption = Annotated[
     str | None,
     typer.Option(
         "--prices",
-        help="A price file (same columns as data/gpu_prices.csv) overriding the shipped rows. "
-        "Default: ~/.costlens/prices.csv when it exists.",
+        help="Your price file (CSV) adding to or overriding the shipped rows. Columns: provider, "
+        "instance_type, gpu, gpu_count, price_usd_hour; optional: region (default any), vcpus, "
+        "memory_gb, spot_price_usd_hour, source (default: the file's path), as_of (default: the "
+        "file's date), note. Default: ~/.costlens/prices.csv when it exists.",
         show_default=False,
     ),
 ]
