@@ -35,7 +35,7 @@ def demo(
     from costlens import demo as demo_mod
     from costlens.cli.common import open_cli_store
     from costlens.experiment import ExperimentConfig
-    from costlens.paths import home_dir
+    from costlens.settings import store_state_dir
 
     if serve:
         from dashboard.app import is_loopback
@@ -73,7 +73,7 @@ def demo(
         result = demo_mod.run_demo(
             db_url,
             cfg=cfg,
-            out_dir=home_dir(),
+            out_dir=store_state_dir(db_url),
             on_run=finished,
             on_start=started,
             on_stage=stage,

@@ -133,7 +133,7 @@ def estimate(
     }
     vs_scratch = vs_scratch if compare else None
     warnings.filterwarnings("default", category=est.ModelWarning)
-    lib = {"model": est.load_model(), "prices": PriceTable.load()}
+    lib = {"model": est.saved_model(db), "prices": PriceTable.load()}
     if from_run:
         if params is not None or tokens is not None:
             raise UsageError(
@@ -251,7 +251,8 @@ def _fmt(v: Any) -> str:
 
 
 def fit(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
-    """Refit the cost model from the recorded runs and save it (~/.costlens/model.pkl)."""
+    """Refit the cost model from the store's runs and save it beside the store (a SQLite
+    runs.db: runs.db.costlens/model.pkl)."""
     from rich.progress import BarColumn, Progress, TextColumn
 
     from costlens import estimator as est
@@ -274,7 +275,7 @@ def fit(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
 
         model = est.fit_records(records, progress=advance)
         advance("saving")
-        path = est.save_model(model)
+        path = est.save_model(model, db=db)
     summary = model.summary()
     out = {
         "runs_seen": len(records),
