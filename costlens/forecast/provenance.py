@@ -68,12 +68,15 @@ def assumptions(src: Inputs) -> dict[str, Any]:
 def price_rows(jobs, estimates, prices: PriceTable) -> list[dict[str, Any]]:
     """The price rows the forecast used (one per provider, instance and spot), each with its
     region, instance size, source and as-of date from the table (the estimator's quote), its price
-    per instance-hour, whether a job rents more GPUs than it uses (``whole_instance_billed``,
-    first job seen) and ``confirmed`` (False where the row's note says UNCONFIRMED)."""
+    per instance-hour, whether any job on it rents more GPUs than it uses
+    (``whole_instance_billed``) and ``confirmed`` (False where the row's note says UNCONFIRMED)."""
     used: dict[tuple, dict[str, Any]] = {}
     for j, e in zip(jobs, estimates, strict=True):
         key = (e.provider, e.instance_type, e.spot)
         if key in used:
+            seen = used[key]
+            if "instance_gpus" in seen and seen["instance_gpus"] > j.gpus:
+                seen["whole_instance_billed"] = True
             continue
         row: dict[str, Any] = {
             "provider": e.provider,
