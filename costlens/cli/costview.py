@@ -197,5 +197,6 @@ def print_cost(
             ALTERNATIVE_LAYOUT,
             title="The same run elsewhere (cheapest matching instance per provider)",
             wide=wide,
+            hint="(--wide shows all)",
         )
     _section(console, "Notes", [("-", n) for n in out.get("notes") or []])

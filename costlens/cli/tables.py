@@ -238,9 +238,10 @@ def print_table(
     title: str | None = None,
     columns: str | None = None,
     wide: bool = False,
+    hint: str = "(--wide shows all, --columns picks)",
 ) -> None:
     """Print ``rows`` on ``console`` as a table that fits its width (see :func:`build_table`),
-    the title above it and the columns left out named below it."""
+    the title above it and the columns left out named below it (then ``hint``)."""
     picked = pick_columns(cols, rows, columns)
     table, hidden = build_table(rows, picked, console.width, wide=wide, exact=bool(columns))
     if title:
@@ -248,8 +249,7 @@ def print_table(
     _print_uncut(console, table, wide)
     if hidden:
         console.print(
-            f"not shown at this width: {', '.join(c.key for c in hidden)} "
-            "(--wide shows all, --columns picks).",
+            f"not shown at this width: {', '.join(c.key for c in hidden)} {hint}.",
             style="dim",
             markup=False,
             highlight=False,
