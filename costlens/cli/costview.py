@@ -47,12 +47,10 @@ def priced_on(e: dict[str, Any]) -> str:
     text = f"{e['provider']} {e['instance_type']} ({kind})"
     n, gpus = int(e.get("instance_gpus") or 0), int(e.get("gpus") or 1)
     per_instance = e.get("usd_per_instance_hour")
-    if n > gpus and per_instance is not None:
-        instances = -(-gpus // n)
+    if n > gpus and per_instance is not None:  # one instance, more GPUs than asked for
         text += (
             f": {usd(per_instance)} per instance-hour for {n} GPUs; the whole instance is billed"
-            f" ({instances} x {n} GPUs for {gpus} used), {usd(e['usd_per_gpu_hour'])} per"
-            " GPU-hour used"
+            f" ({n} GPUs for {gpus} used), {usd(e['usd_per_gpu_hour'])} per GPU-hour used"
         )
     else:
         text += f": {usd(e['usd_per_gpu_hour'])} per GPU-hour"
