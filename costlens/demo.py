@@ -147,15 +147,17 @@ def fit_estimator(db_url: str, prices: PriceTable) -> tuple[Path, int]:
         model = estimator.fit_records(list_runs(store), prices=prices)
     finally:
         store.dispose()
-    return estimator.save_model(model), int(model.n_runs_)
+    return estimator.save_model(model, db=db_url), int(model.n_runs_)
 
 
-def write_forecast(out_dir: Path) -> tuple[list[Path], dict[str, float]]:
-    """Forecast the example plan with the saved estimator; XLSX, CSV and JSON in ``out_dir``."""
+def write_forecast(out_dir: Path, db_url: str) -> tuple[list[Path], dict[str, float]]:
+    """Forecast the example plan with the store's saved estimator; XLSX, CSV and JSON in
+    ``out_dir``."""
     from costlens import estimator, export, forecast
     from costlens.paths import data_dir
 
-    fc = forecast.forecast(data_dir() / "example_plan.csv", model=estimator.load_model())
+    model = estimator.saved_model(db_url)
+    fc = forecast.forecast(data_dir() / "example_plan.csv", model=model)
     paths = [export.write(fc, out_dir / f"demo_forecast.{ext}") for ext in ("xlsx", "csv", "json")]
     total = fc.as_dict()
     keys = ("total_cost_usd", "total_cost_usd_low", "total_cost_usd_high")
@@ -199,7 +201,7 @@ def run_demo(
     stage("fitting the estimator on the recorded runs")
     result.model_path, result.model_runs = fit_estimator(db_url, prices)
     stage("forecasting the example plan")
-    result.forecast_paths, result.forecast_total = write_forecast(out_dir)
+    result.forecast_paths, result.forecast_total = write_forecast(out_dir, db_url)
     return result
 
 

@@ -134,3 +134,51 @@ def test_every_third_party_import_is_a_declared_dependency():
                 f"{module} ({sorted(names)}, imported by {sorted(files)}) not in {where}"
             )
     assert not problems, "\n".join(problems)
+
+
+def _stub_python(tmp_path, system: bool):
+    """A ``python`` on PATH that logs its calls and answers setup's venv check (1: system)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    log = tmp_path / "calls.log"
+    for name in ("python", "python3"):
+        stub = bin_dir / name
+        stub.write_text(
+            f'#!/bin/sh\necho "{name} $*" >> "{log}"\n'
+            f'case "$*" in "-") cat >/dev/null; echo {int(system)};; esac\n'
+        )
+        stub.chmod(0o755)
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}, log
+
+
+def test_setup_refuses_a_system_python_in_one_line_unless_told(tmp_path):
+    env, log = _stub_python(tmp_path, system=True)
+    setup = str(REPO / ".ci" / "setup")
+    proc = subprocess.run(["bash", setup], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "virtual environment" in proc.stderr and "--system" in proc.stderr
+    assert " -m pip install " not in log.read_text()  # nothing installed
+    told = subprocess.run(
+        ["bash", setup, "--system"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert told.returncode == 0, told.stderr
+    assert " -m pip install " in log.read_text()
+
+
+def test_setup_check_tells_a_venv_from_the_distribution_python(tmp_path):
+    """The real check on Debian's /usr/bin/python3 with its EXTERNALLY-MANAGED marker: refused
+    (skipped on a machine without one)."""
+    from pathlib import Path
+
+    import pytest
+
+    setup = str(REPO / ".ci" / "setup")
+    system = Path("/usr/bin/python3")
+    if not (system.exists() and any(Path("/usr/lib").glob("python3*/EXTERNALLY-MANAGED"))):
+        pytest.skip("no externally managed /usr/bin/python3 here")
+    proc = subprocess.run(
+        ["bash", setup], env={"PYTHON": str(system), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "system's Python" in proc.stderr, proc.stderr

@@ -31,7 +31,7 @@ from costlens.catalog.prices import (
     USER_PRICES_FILE,
     PriceWarning,
 )
-from costlens.catalog.quotes import PriceQuote, quote_from_row
+from costlens.catalog.quotes import UNCONFIRMED, PriceQuote, note_confirmed, quote_from_row
 from costlens.catalog.skypilot import (
     SKYPILOT_PROVIDERS,
     ImportResult,
@@ -59,6 +59,7 @@ __all__ = [
     "SKYPILOT_PROVIDERS",
     "SPECS_FILE",
     "SPEC_COLUMNS",
+    "UNCONFIRMED",
     "USER_PRICES_FILE",
     "Accelerators",
     "CarbonIntensity",
@@ -73,6 +74,7 @@ __all__ = [
     "gpu_spec",
     "gpu_specs",
     "import_skypilot",
+    "note_confirmed",
     "quote_from_row",
     "read_skypilot_catalog",
     "resolve_gpu",

@@ -1,12 +1,17 @@
 """Price tables: validated rows (``data/gpu_prices.csv``, ``data/cpu_prices.csv`` and a user's
 file) and the cheapest-instance rule.
 
-A user price file (``~/.costlens/prices.csv`` or ``--prices FILE``) has the same columns as
-``data/gpu_prices.csv`` and replaces shipped rows with the same (provider, instance_type, region).
+A user price file (``~/.costlens/prices.csv`` or ``--prices FILE``) needs only the columns of
+:data:`USER_REQUIRED_COLUMNS` (provider, instance_type, gpu, gpu_count, price_usd_hour); the rest
+of ``data/gpu_prices.csv``'s columns are optional, with the defaults of :func:`user_defaults`
+(region ``any``, no vCPUs, memory or spot price, source: the file's path, as_of: the file's
+modification date). A user row replaces the shipped row with the same (provider, instance_type,
+region). Every bad line of a table is reported at once, in one error.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import warnings
 from collections.abc import Iterable
@@ -38,6 +43,11 @@ PRICE_COLUMNS: tuple[str, ...] = (
     "as_of",
 )
 PRICE_KEY: tuple[str, ...] = ("provider", "instance_type", "region")
+USER_REQUIRED_COLUMNS: tuple[str, ...] = (
+    "provider", "instance_type", "gpu", "gpu_count", "price_usd_hour",
+)  # fmt: skip
+USER_DEFAULT_REGION = "any"
+MAX_LISTED_PROBLEMS = 8  # problems spelled out in the one error; the rest are counted
 
 
 class PriceWarning(UserWarning):
@@ -81,32 +91,84 @@ def _price_row(row: dict[str, str], path: Path, line: int, acc: Accelerators) ->
     return rec
 
 
-def validate_price_rows(path: Path, accelerators: Accelerators) -> list[dict[str, Any]]:
-    """One price table, validated whole; returns clean rows (gpu resolved to its key)."""
+def user_defaults(path: Path) -> dict[str, str]:
+    """What a user price file's optional columns default to: region ``any``, the file's path as
+    ``source`` and its modification date (UTC) as ``as_of``; no vCPUs, memory, spot or note."""
+    stamp = dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.timezone.utc)
+    return {
+        "region": USER_DEFAULT_REGION,
+        "source": str(path),
+        "as_of": stamp.date().isoformat(),
+    }
+
+
+def _checked_row(
+    row: dict[str, str], path: Path, line: int, acc: Accelerators, seen: dict, out: list
+) -> None:
+    """Validate one row and append it to ``out`` (DataTableError when it is bad)."""
+    rec = _price_row(row, path, line, acc)
+    key = tuple(rec[c] for c in PRICE_KEY)
+    if key in seen:
+        raise DataTableError(
+            f"duplicate row for {'/'.join(key)} (first on line {seen[key]})",
+            path=str(path),
+            line=line,
+            column="instance_type",
+        )
+    seen[key] = line
+    spot = rec["spot_price_usd_hour"]
+    if not math.isnan(spot) and spot > rec["price_usd_hour"]:
+        warnings.warn(
+            f"{path}:{line}: spot price {spot} is above the on-demand price "
+            f"{rec['price_usd_hour']} for {'/'.join(key)}",
+            PriceWarning,
+            stacklevel=4,
+        )
+    rec["file"] = str(path)
+    out.append(rec)
+
+
+def validate_price_rows(
+    path: Path, accelerators: Accelerators, *, user: bool = False
+) -> list[dict[str, Any]]:
+    """One price table, validated whole; returns clean rows (gpu resolved to its key).
+
+    ``user``: a user's file, which needs only :data:`USER_REQUIRED_COLUMNS` (blank or missing
+    optional cells take :func:`user_defaults`). Every bad line is collected: one DataTableError
+    locates the first (line, column) and lists the others (all in its ``problems``).
+    """
+    required = USER_REQUIRED_COLUMNS if user else PRICE_COLUMNS
+    defaults = user_defaults(path) if user and path.is_file() else {}
     out: list[dict[str, Any]] = []
     seen: dict[tuple[str, ...], int] = {}
-    for line, row in read_rows(path, PRICE_COLUMNS):
-        rec = _price_row(row, path, line, accelerators)
-        key = tuple(rec[c] for c in PRICE_KEY)
-        if key in seen:
-            raise DataTableError(
-                f"duplicate row for {'/'.join(key)} (first on line {seen[key]})",
-                path=str(path),
-                line=line,
-                column="instance_type",
-            )
-        seen[key] = line
-        spot = rec["spot_price_usd_hour"]
-        if not math.isnan(spot) and spot > rec["price_usd_hour"]:
-            warnings.warn(
-                f"{path}:{line}: spot price {spot} is above the on-demand price "
-                f"{rec['price_usd_hour']} for {'/'.join(key)}",
-                PriceWarning,
-                stacklevel=3,
-            )
-        rec["file"] = str(path)
-        out.append(rec)
+    problems: list[DataTableError] = []
+    for line, row in read_rows(path, required):
+        if defaults:
+            row = {**row, **{k: v for k, v in defaults.items() if not row.get(k)}}
+        try:
+            _checked_row(row, path, line, accelerators, seen, out)
+        except DataTableError as exc:
+            problems.append(exc)
+    if problems:
+        raise _all_problems(problems, path)
     return out
+
+
+def _all_problems(problems: list[DataTableError], path: Path) -> DataTableError:
+    """One error for every bad line: the first located, the others listed after it."""
+    first = problems[0]
+    message = str(first).split(": ", 1)[-1] if first.path else str(first)
+    if len(problems) > 1:
+        rest = problems[1:MAX_LISTED_PROBLEMS]
+        listed = "; ".join(
+            f"line {p.line} column {p.column!r}: {str(p).split(': ', 1)[-1]}" for p in rest
+        )
+        more = len(problems) - 1 - len(rest)
+        tail = f"; and {more} more" if more > 0 else ""
+        message = f"{message} ({len(problems)} bad lines; also {listed}{tail})"
+    err = DataTableError(message, path=str(path), line=first.line, column=first.column)
+    err.problems = [(p.line, p.column, str(p)) for p in problems]  # type: ignore[attr-defined]
+    return err
 
 
 def merge_user_rows(

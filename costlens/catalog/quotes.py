@@ -11,6 +11,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+UNCONFIRMED = "UNCONFIRMED"  # a price row's note starting so: the figure is in doubt
+
+
+def note_confirmed(note: Any) -> bool:
+    """False when a price row's note flags it ``UNCONFIRMED`` (the one rule for `confirmed`)."""
+    return UNCONFIRMED not in str(note or "").upper()
+
 
 @dataclass(frozen=True)
 class PriceQuote:
@@ -27,6 +34,11 @@ class PriceQuote:
     source: str
     as_of: str
     note: str = ""  # the price row's own caveat (e.g. UNCONFIRMED), "" if none
+
+    @property
+    def confirmed(self) -> bool:
+        """False when the price row is flagged UNCONFIRMED (see :func:`note_confirmed`)."""
+        return note_confirmed(self.note)
 
     @property
     def per_instance_hour(self) -> bool:
@@ -62,6 +74,7 @@ class PriceQuote:
             "spot": self.spot,
             "source": self.source,
             "as_of": self.as_of,
+            "confirmed": self.confirmed,
         }
 
 

@@ -33,7 +33,7 @@ from costlens.catalog.prices import (
     merge_user_rows,
     validate_price_rows,
 )
-from costlens.catalog.quotes import PriceQuote
+from costlens.catalog.quotes import PriceQuote, note_confirmed
 from costlens.catalog.tables import file_stamp
 from costlens.errors import DataTableError, PriceNotFoundError
 from costlens.paths import data_dir, home_dir
@@ -41,7 +41,9 @@ from costlens.paths import data_dir, home_dir
 if TYPE_CHECKING:
     import pandas
 
-FRAME_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "usd_per_gpu_hour", "note", "origin")
+FRAME_COLUMNS: tuple[str, ...] = (
+    *PRICE_COLUMNS, "usd_per_gpu_hour", "note", "origin", "confirmed",
+)  # fmt: skip
 
 
 def user_prices_path() -> Path:
@@ -53,7 +55,8 @@ class PriceTable:
     """Validated price rows, accelerator specs and the electricity rate, with memoised look-ups.
 
     Build one with :meth:`load`; treat it as immutable. ``rows`` are dicts with the columns of
-    :data:`FRAME_COLUMNS` (``spot_price_usd_hour`` NaN where there is no spot price).
+    :data:`FRAME_COLUMNS` (``spot_price_usd_hour`` NaN where there is no spot price;
+    ``confirmed`` False where the row's note says UNCONFIRMED).
     """
 
     def __init__(
@@ -98,7 +101,7 @@ class PriceTable:
         read = [*shipped_files, data_dir() / SPECS_FILE, data_dir() / ALIASES_FILE]
         rows = shipped
         if up.is_file():
-            user = [{**r, "origin": "user"} for r in validate_price_rows(up, acc)]
+            user = [{**r, "origin": "user"} for r in validate_price_rows(up, acc, user=True)]
             rows = merge_user_rows(shipped, user)
         read.append(up)  # read or missing: a change, or its appearance, makes the table stale
         epath = electricity_path(electricity_file)
@@ -110,6 +113,7 @@ class PriceTable:
             r["usd_per_gpu_hour"] = (
                 r["price_usd_hour"] / count if count > 0 else r["price_usd_hour"]
             )
+            r["confirmed"] = note_confirmed(r.get("note"))
         files = tuple((str(p), file_stamp(p)) for p in read)
         carbon = read_carbon(cpath) if cpath.is_file() else None
         return cls(rows, acc, read_electricity(epath), files=files, carbon=carbon)

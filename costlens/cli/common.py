@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
@@ -38,8 +39,10 @@ PricesFileOption = Annotated[
     str | None,
     typer.Option(
         "--prices",
-        help="A price file (same columns as data/gpu_prices.csv) overriding the shipped rows. "
-        "Default: ~/.costlens/prices.csv when it exists.",
+        help="Your price file (CSV) adding to or overriding the shipped rows. Columns: provider, "
+        "instance_type, gpu, gpu_count, price_usd_hour; optional: region (default any), vcpus, "
+        "memory_gb, spot_price_usd_hour, source (default: the file's path), as_of (default: the "
+        "file's date), note. Default: ~/.costlens/prices.csv when it exists.",
         show_default=False,
     ),
 ]
@@ -96,22 +99,6 @@ def dumps_json(data: Any) -> str:
     return json.dumps(data, indent=2, default=_json_default, allow_nan=False)
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if value != value:  # NaN
-            return ""
-        if abs(value) >= 1e6 or (0 < abs(value) < 1e-3):
-            return f"{value:.3g}"
-        return f"{value:,.2f}" if abs(value) >= 100 else f"{value:.4g}"
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
-
-
 def emit(
     rows: Sequence[Mapping[str, Any]],
     fmt: OutputFormat,
@@ -119,8 +106,14 @@ def emit(
     columns: Sequence[str] | None = None,
     title: str | None = None,
     empty_hint: str | None = None,
+    layout: Sequence[Any] | None = None,
+    pick: str | None = None,
+    wide: bool = False,
 ) -> None:
-    """Print records as a rich table, a JSON list, or CSV (all keys) on stdout."""
+    """Print records as a table that fits the terminal, a JSON list, or CSV (all keys) on
+    stdout. The table shows ``layout`` (:class:`costlens.cli.tables.Col`; else ``columns``, else
+    every key), ``pick`` (``--columns``) and ``wide`` (``--wide``) as
+    :func:`costlens.cli.tables.print_table` says."""
     if fmt is OutputFormat.json:
         sys.stdout.write(dumps_json(list(rows)) + "\n")
         return
@@ -133,19 +126,14 @@ def emit(
             writer.writerow({k: _csv_cell(row.get(k)) for k in keys})
         sys.stdout.write(buf.getvalue())
         return
-    from rich.table import Table
+    from costlens.cli.tables import plain_cols, print_table
 
     console = stdout_console()
     if not rows:
         console.print(empty_hint or "nothing to show.")
         return
-    cols = list(columns or rows[0].keys())
-    table = Table(title=title, show_lines=False)
-    for col in cols:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(row.get(c)) for c in cols))
-    console.print(table)
+    cols = list(layout or plain_cols(list(columns or rows[0].keys()), rows))
+    print_table(console, rows, cols, title=title, columns=pick, wide=wide)
 
 
 def _csv_cell(value: Any) -> Any:
@@ -156,19 +144,19 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-def emit_record(record: Mapping[str, Any], fmt: OutputFormat, *, title: str | None = None) -> None:
-    """Print one record: JSON object, one-row CSV, or a key/value table."""
+def emit_record(
+    record: Mapping[str, Any], fmt: OutputFormat, *, title: str | None = None, wide: bool = False
+) -> None:
+    """Print one record: JSON object, one-row CSV, or ``field  value`` lines that fit."""
     if fmt is OutputFormat.json:
         sys.stdout.write(dumps_json(dict(record)) + "\n")
         return
     if fmt is OutputFormat.csv:
         emit([record], fmt)
         return
-    emit(
-        [{"field": k, "value": _cell(v)} for k, v in record.items()],
-        OutputFormat.table,
-        title=title,
-    )
+    from costlens.cli.tables import print_record
+
+    print_record(stdout_console(), record, title=title, wide=wide)
 
 
 def require_positive(name: str, value: float | None) -> None:
@@ -177,11 +165,13 @@ def require_positive(name: str, value: float | None) -> None:
 
 
 def stdout_console():
-    """A rich console for tables on stdout. Piped or redirected output is not wrapped at rich's
-    80-column default (a file or a pager is as wide as the table)."""
+    """A rich console for tables on stdout, as wide as the terminal (or ``$COLUMNS``). Piped or
+    redirected output is not cut at rich's 80-column default (a file or a pager is 240 wide)."""
     from rich.console import Console
 
-    return Console() if sys.stdout.isatty() else Console(width=240)
+    if sys.stdout.isatty() or os.environ.get("COLUMNS", "").strip().isdigit():
+        return Console()
+    return Console(width=240)
 
 
 def stderr(message: str) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from costlens.cli.common import DbOption, stdout_console
+from costlens.cli.tables import ID, NUM, Col, print_table
 
 
 def _pct(v: float | None) -> str:
@@ -35,7 +36,7 @@ def demo(
     from costlens import demo as demo_mod
     from costlens.cli.common import open_cli_store
     from costlens.experiment import ExperimentConfig
-    from costlens.paths import home_dir
+    from costlens.settings import store_state_dir
 
     if serve:
         from dashboard.app import is_loopback
@@ -73,7 +74,7 @@ def demo(
         result = demo_mod.run_demo(
             db_url,
             cfg=cfg,
-            out_dir=home_dir(),
+            out_dir=store_state_dir(db_url),
             on_run=finished,
             on_start=started,
             on_stage=stage,
@@ -90,53 +91,83 @@ def demo(
     serve_app(create_app(db_url), host=host, port=port)
 
 
-def _comparison_table(result: Any, cfg: Any) -> Any:
-    """The measured per-budget comparison (``result.comparison``) as a rich Table."""
-    from rich.table import Table
+COMPARISON_LAYOUT = (
+    Col("width", "width", 1, NUM),
+    Col("labels", "labels", 1, NUM),
+    Col("strategy", "strategy", 0, ID),
+    Col("reached", "reached", 2, ID),
+    Col("acc", "acc", 2, ID),
+    Col("epochs", "epochs", 4, NUM),
+    Col("time s", "time s", 3, ID),
+    Col("FLOPs", "FLOPs", 4, NUM),
+    Col("cost", "cost (CPU inst.)", 1, ID),
+    Col("vs scratch", "vs scratch", 0, ID),
+)
+_WIDER = "(a wider terminal shows them)"
+PAYBACK_LAYOUT = (
+    Col("width", "width", 0, NUM),
+    Col("labels", "labels", 0, NUM),
+    Col("pretraining", "pretraining cost", 1, ID),
+    Col("saves", "fine-tune saves/job", 1, ID),
+    Col("break-even", "break-even", 0, ID),
+)
 
-    table = Table(
-        title="Measured on this machine: target task digits 5-9, target accuracy "
-        f"{cfg.target_accuracy:.0%}"
-    )
-    for col in ("width", "labels", "strategy", "reached", "acc", "epochs", "time s", "FLOPs",
-                "cost (CPU instance)", "vs scratch"):  # fmt: skip
-        table.add_column(col, justify="right")
-    for r in result.comparison:
-        table.add_row(
-            str(r["width"]), str(r["labelled_samples"]), r["strategy"],
-            "yes" if r["reached_target"] else "NO", f"{r['accuracy']:.3f}", str(r["epochs"]),
-            f"{r['duration_s']:.2f}", f"{r['flops']:.3g}", _usd(r["cost_usd"]),
-            _pct(-r["saving_vs_scratch"]) if r["saving_vs_scratch"] is not None else "",
-        )  # fmt: skip
-    return table
+
+def _comparison_rows(result: Any) -> list[dict[str, Any]]:
+    """The measured per-budget comparison (``result.comparison``), one row per run."""
+    return [
+        {
+            "width": r["width"],
+            "labels": r["labelled_samples"],
+            "strategy": r["strategy"],
+            "reached": "yes" if r["reached_target"] else "NO",
+            "acc": f"{r['accuracy']:.3f}",
+            "epochs": r["epochs"],
+            "time s": f"{r['duration_s']:.2f}",
+            "FLOPs": r["flops"],
+            "cost": _usd(r["cost_usd"]),
+            "vs scratch": (
+                _pct(-r["saving_vs_scratch"]) if r["saving_vs_scratch"] is not None else ""
+            ),
+        }
+        for r in result.comparison
+    ]
 
 
-def _payback_table(result: Any) -> Any:
+def _payback_rows(result: Any) -> list[dict[str, Any]]:
     """After how many fine-tunes pretraining pays for itself (``result.payback``)."""
-    from rich.table import Table
-
-    pay = Table(title="Pretraining, measured: after how many fine-tunes it pays for itself")
-    for col in ("width", "labels", "pretraining cost", "fine-tune saves per job", "break-even"):
-        pay.add_column(col, justify="right")
+    rows = []
     for r in result.payback:
         saved = r["saved_per_job_usd"]
-        pay.add_row(
-            str(r["width"]), str(r["labelled_samples"]), _usd(r["pretrain_cost_usd"]),
-            _usd(saved) if saved is not None and saved > 0 else "no saving",
-            f"{r['break_even_jobs']:.1f} jobs" if r["break_even_jobs"] else "never",
-        )  # fmt: skip
-    return pay
+        rows.append(
+            {
+                "width": r["width"],
+                "labels": r["labelled_samples"],
+                "pretraining": _usd(r["pretrain_cost_usd"]),
+                "saves": _usd(saved) if saved is not None and saved > 0 else "no saving",
+                "break-even": f"{r['break_even_jobs']:.1f} jobs"
+                if r["break_even_jobs"]
+                else "never",
+            }
+        )
+    return rows
 
 
 def _print_results(result: Any, cfg: Any, console: Any) -> None:
     """The demo's measured tables on stdout, its notes on stderr."""
-    stdout_console().print(_comparison_table(result, cfg))
+    out = stdout_console()
+    title = (
+        "Measured on this machine: target task digits 5-9, target accuracy "
+        f"{cfg.target_accuracy:.0%}"
+    )
+    print_table(out, _comparison_rows(result), COMPARISON_LAYOUT, title=title, hint=_WIDER)
     console.print(
         "'vs scratch' is the measured cost change against training from scratch on the same "
         "budget (negative = transfer saved). It leaves out pretraining on digits 0-4, paid once "
         "and shared by every fine-tune:"
     )
-    stdout_console().print(_payback_table(result))
+    title = "Pretraining, measured: after how many fine-tunes it pays for itself"
+    print_table(out, _payback_rows(result), PAYBACK_LAYOUT, title=title, hint=_WIDER)
     console.print(f"estimator fitted on {result.model_runs} recorded runs -> {result.model_path}")
     tot = result.forecast_total
     console.print(

@@ -20,6 +20,7 @@ from costlens.cli.common import (
     emit_record,
     stdout_console,
 )
+from costlens.cli.tables import ID, NUM, Col, short_number
 from costlens.errors import UsageError
 from costlens.numbers import parse_quantity
 from costlens.vocab import ESTIMABLE_STRATEGIES, normalize_precision, normalize_strategy
@@ -29,7 +30,14 @@ TABLE_FIELDS = (
     "gpu_hours_low", "gpu_hours_high", "cost_usd", "cost_usd_low", "cost_usd_high",
     "energy_kwh", "label_cost_usd", "total_cost_usd", "mfu_assumed", "extrapolation",
 )  # fmt: skip
-COMPARE_COLUMNS = ("strategy", "gpu_hours", "cost_usd", "total_cost_usd", "savings_usd", "roi")
+COMPARE_LAYOUT = (
+    Col("strategy", "strategy", 0, ID),
+    Col("gpu_hours", "GPU-h (80%)", 1, ID),
+    Col("cost_usd", "compute $ (80%)", 0, ID),
+    Col("total_cost_usd", "total $ (80%)", 2, ID),
+    Col("savings_usd", "saves $", 1, NUM),
+    Col("roi", "ROI", 3, NUM),
+)
 
 
 def _count(help_text: str) -> Any:
@@ -125,7 +133,7 @@ def estimate(
     }
     vs_scratch = vs_scratch if compare else None
     warnings.filterwarnings("default", category=est.ModelWarning)
-    lib = {"model": est.load_model(), "prices": PriceTable.load()}
+    lib = {"model": est.saved_model(db), "prices": PriceTable.load()}
     if from_run:
         if params is not None or tokens is not None:
             raise UsageError(
@@ -185,12 +193,9 @@ def _recorded_run(db: str | None, run_id: str) -> dict[str, Any]:
 def _emit_one(record: dict[str, Any], fmt: OutputFormat) -> None:
     if fmt is OutputFormat.table:
         shown = {k: record.get(k) for k in TABLE_FIELDS}
-        shown["priced_on"] = (
-            f"{record['provider']} {record['instance_type']} "
-            f"(${record['usd_per_gpu_hour']:.2f} per device-hour)"
-            if record.get("usd_per_gpu_hour")
-            else "no price known"
-        )
+        from costlens.cli.costview import priced_on
+
+        shown["priced_on"] = priced_on(record)
         emit_record(
             shown, fmt, title=f"estimate ({record['gpus']} x {record['gpu']}), 80% interval"
         )
@@ -211,12 +216,16 @@ def _emit_compare(result: dict[str, Any], fmt: OutputFormat) -> None:
             "gpu_hours": _range(r, "gpu_hours"),
             "cost_usd": _range(r, "cost_usd"),
             "total_cost_usd": _range(r, "total_cost_usd"),
-            "savings_usd": _fmt(r.get("savings_usd")),
-            "roi": _fmt(r.get("roi")),
+            "savings_usd": r.get("savings_usd"),
+            "roi": r.get("roi"),
         }
         for r in result["strategies"]
     ]
-    emit(rows, fmt, columns=COMPARE_COLUMNS, title="value (80% interval); * extrapolation")
+    emit(rows, fmt, layout=COMPARE_LAYOUT, title="value (80% interval); * extrapolation")
+    from costlens.cli.costview import priced_on
+
+    first = result["strategies"][0] if result["strategies"] else {}
+    stdout_console().print(f"priced on {priced_on(first)}", markup=False, highlight=False)
 
     tail = {
         k: result.get(k)
@@ -228,7 +237,9 @@ def _emit_compare(result: dict[str, Any], fmt: OutputFormat) -> None:
 def _range(r: dict[str, Any], key: str) -> str:
     if r.get(key) is None:
         return "unknown"
-    return f"{_fmt(r[key])} ({_fmt(r[key + '_low'])}..{_fmt(r[key + '_high'])})"
+    return (
+        f"{short_number(r[key])} ({short_number(r[key + '_low'])}-{short_number(r[key + '_high'])})"
+    )
 
 
 def _fmt(v: Any) -> str:
@@ -240,7 +251,8 @@ def _fmt(v: Any) -> str:
 
 
 def fit(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
-    """Refit the cost model from the recorded runs and save it (~/.costlens/model.pkl)."""
+    """Refit the cost model from the store's runs and save it beside the store (a SQLite
+    runs.db: runs.db.costlens/model.pkl)."""
     from rich.progress import BarColumn, Progress, TextColumn
 
     from costlens import estimator as est
@@ -263,7 +275,7 @@ def fit(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
 
         model = est.fit_records(records, progress=advance)
         advance("saving")
-        path = est.save_model(model)
+        path = est.save_model(model, db=db)
     summary = model.summary()
     out = {
         "runs_seen": len(records),

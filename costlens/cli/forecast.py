@@ -101,6 +101,7 @@ def _print_table(fc: Forecast) -> None:
             f"Budget {_usd(b.budget_usd)} per {b.period}: over in {over} "
             "(expected cost above the budget; P(over) from the simulation)."
         )
+    _price_caveats(console, fc.assumptions.get("prices") or [])
     unknown = fc.total.energy_unknown_jobs
     if unknown:
         console.print(f"[dim]energy unknown for {unknown} job(s) (no TDP in the spec table).[/dim]")
@@ -109,6 +110,30 @@ def _print_table(fc: Forecast) -> None:
         f"[dim]{fc.total.jobs} jobs, {fc.total.runs} runs; {sim['n_sims']} simulations, "
         f"seed {sim['seed']}, correlation between jobs {sim['correlation']}.[/dim]"
     )
+
+
+def _price_caveats(console: Any, rows: list[dict]) -> None:
+    """Say when the forecast is priced on an UNCONFIRMED row, or on an instance with more GPUs
+    than a job uses (the whole instance is billed)."""
+    doubtful = [
+        f"{r['provider']} {r['instance_type']}" for r in rows if r.get("confirmed") is False
+    ]
+    if doubtful:
+        console.print(
+            f"Priced on UNCONFIRMED price row(s): {', '.join(doubtful)} (their note says why; "
+            "`costlens prices --format json` shows it).",
+            markup=False,
+            highlight=False,
+        )
+    whole = [r for r in rows if r.get("whole_instance_billed")]
+    for r in whole:
+        console.print(
+            f"{r['provider']} {r['instance_type']} has {r['instance_gpus']} GPUs at "
+            f"{_usd(r.get('usd_per_instance_hour'))} per instance-hour: the whole instance is "
+            "billed for jobs on fewer GPUs.",
+            markup=False,
+            highlight=False,
+        )
 
 
 class _Progress:
@@ -144,8 +169,11 @@ def forecast_cmd(
     plan: Annotated[
         Path,
         typer.Argument(
-            help="Plan file (.csv, .xlsx, .toml or .yaml): one planned job per row; see "
-            "data/example_plan.csv.",
+            help="Plan file (.csv, .xlsx, .toml or .yaml): one planned job per row. Required "
+            "columns: name, month (YYYY-MM), strategy, params (7B), tokens (per epoch), gpu, "
+            "gpus. Optional: provider (default: the cheapest), repeats (default 1), project, "
+            "epochs, samples, instance, spot, precision, trainable_fraction, labelled_samples "
+            "with usd_per_label, transfer_tokens. See docs/plans.md and data/example_plan.csv.",
             show_default=False,
         ),
     ],

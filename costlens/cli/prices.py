@@ -16,22 +16,34 @@ from costlens.cli.common import (
     emit,
     emit_record,
     quantity_parser,
+    stdout_console,
 )
+from costlens.cli.tables import DATE, ID, NUM, Col, ColumnsOption, WideOption
 from costlens.vocab import DEFAULT_IDLE_THRESHOLD_PCT
 
-PRICE_TABLE_COLUMNS = (
-    "provider", "instance_type", "region", "gpu", "gpu_count", "price_usd_hour",
-    "spot_price_usd_hour", "usd_per_gpu_hour", "as_of",
-)  # fmt: skip
-GPU_TABLE_COLUMNS = (
-    "key", "vendor", "memory_gb", "mem_bw_gbs", "tdp_w", "peak_fp32_flops_per_s",
-    "peak_bf16_flops_per_s", "peak_fp8_flops_per_s", "as_of",
-)  # fmt: skip
-
-ALTERNATIVE_COLUMNS = (
-    "provider", "instance_type", "region", "instances", "usd_per_hour", "cost_usd",
-    "spot_instance_type", "spot_usd_per_hour", "spot_cost_usd",
-)  # fmt: skip
+PRICE_LAYOUT = (
+    Col("provider", "provider", 0, ID),
+    Col("instance_type", "instance", 0, ID),
+    Col("region", "region", 1, ID),
+    Col("gpu", "gpu", 1, ID),
+    Col("gpu_count", "GPUs", 1, NUM),
+    Col("price_usd_hour", "$/h", 2, NUM),
+    Col("spot_price_usd_hour", "spot $/h", 4, NUM),
+    Col("usd_per_gpu_hour", "$/GPU-h", 0, NUM),
+    Col("confirmed", "conf.", 0, ID),
+    Col("as_of", "as of", 3, DATE),
+)
+GPU_LAYOUT = (
+    Col("key", "key", 0, ID),
+    Col("vendor", "vendor", 3),
+    Col("memory_gb", "mem GB", 1, NUM),
+    Col("mem_bw_gbs", "GB/s", 2, NUM),
+    Col("tdp_w", "TDP W", 2, NUM),
+    Col("peak_fp32_flops_per_s", "fp32 FLOP/s", 1, NUM),
+    Col("peak_bf16_flops_per_s", "bf16 FLOP/s", 1, NUM),
+    Col("peak_fp8_flops_per_s", "fp8 FLOP/s", 2, NUM),
+    Col("as_of", "as of", 4, DATE),
+)
 
 
 class ImportFormat(str, Enum):
@@ -59,8 +71,11 @@ def prices(
         typer.Option("--limit", help="At most this many rows.", parser=count_parser("--limit")),
     ] = None,
     fmt: FormatOption = OutputFormat.table,
+    columns: ColumnsOption = None,
+    wide: WideOption = False,
 ) -> None:
-    """List instance prices, cheapest per GPU-hour first."""
+    """List instance prices, cheapest per GPU-hour first. CPU-only instances are priced per
+    instance-hour. "conf. no": the row's note says UNCONFIRMED (see --format json "note")."""
     if ctx.invoked_subcommand is not None:
         return
     from costlens.catalog import PriceTable
@@ -68,10 +83,19 @@ def prices(
 
     table = PriceTable.load(prices_file)
     rows = price_rows(table, gpu=gpu, provider=provider, spot=spot, limit=limit)
-    cols = list(PRICE_TABLE_COLUMNS)
-    if spot:
-        cols[cols.index("usd_per_gpu_hour")] = "spot_usd_per_gpu_hour"
-    emit(rows, fmt, columns=cols, empty_hint="No price rows match.")
+    layout = list(PRICE_LAYOUT)
+    unit = "instance-h" if rows and all(r["gpu_count"] == 0 for r in rows) else "GPU-h"
+    key = "spot_usd_per_gpu_hour" if spot else "usd_per_gpu_hour"
+    layout[7] = Col(key, f"{'spot ' if spot else ''}$/{unit}", 0, NUM)
+    emit(rows, fmt, layout=layout, empty_hint="No price rows match.", pick=columns, wide=wide)
+    doubtful = sum(1 for r in rows if not r["confirmed"])
+    if fmt is OutputFormat.table and doubtful:
+        stdout_console().print(
+            f"{doubtful} of {len(rows)} rows are UNCONFIRMED (conf. no): their note says why; "
+            "check the provider's price page before relying on them.",
+            style="dim",
+            markup=False,
+        )
 
 
 @prices_app.command("import")
@@ -116,12 +140,16 @@ def prices_import(
         stderr("skipped: " + ", ".join(f"{k} ({v} rows)" for k, v in top))
 
 
-def gpus(fmt: FormatOption = OutputFormat.table) -> None:
+def gpus(
+    fmt: FormatOption = OutputFormat.table,
+    columns: ColumnsOption = None,
+    wide: WideOption = False,
+) -> None:
     """The accelerator spec table: dense peak FLOP/s per precision, memory, bandwidth, TDP."""
     from costlens.catalog import gpu_specs
 
     rows = [s.as_dict() for s in gpu_specs()]
-    emit(rows, fmt, columns=GPU_TABLE_COLUMNS)
+    emit(rows, fmt, layout=GPU_LAYOUT, pick=columns, wide=wide)
 
 
 def cost(
@@ -144,6 +172,7 @@ def cost(
     prices_file: PricesFileOption = None,
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.table,
+    wide: WideOption = False,
 ) -> None:
     """What a recorded run cost: on its hardware, energy, MFU, idle waste, other providers."""
     from costlens.catalog import PriceTable
@@ -159,15 +188,24 @@ def cost(
     if fmt is OutputFormat.json:
         emit_record(out, fmt)
         return
-    alternatives = out.pop("alternatives")
-    emit_record(_flat(out), fmt, title=f"cost of run {out['run_id']}")
-    if fmt is OutputFormat.table and alternatives:
-        emit(
-            alternatives,
-            fmt,
-            columns=ALTERNATIVE_COLUMNS,
-            title="the same run on each provider",
-        )
+    if fmt is OutputFormat.table:
+        from costlens.cli.costview import print_cost
+
+        print_cost(stdout_console(), out, vcpus=_quoted_vcpus(table, out["quote"]), wide=wide)
+        return
+    out.pop("alternatives")
+    emit_record(_flat(out), fmt)
+
+
+def _quoted_vcpus(table: Any, quote: dict[str, Any] | None) -> float | None:
+    """The vCPUs of the quoted instance's price row (None when unlisted)."""
+    if not quote:
+        return None
+    key = (quote["provider"], quote["instance_type"], quote["region"])
+    for r in table.rows:
+        if (r["provider"], r["instance_type"], r["region"]) == key:
+            return r.get("vcpus")
+    return None
 
 
 def _flat(breakdown: dict[str, Any]) -> dict[str, Any]:

@@ -14,12 +14,25 @@ from costlens.cli.common import (
     emit,
     emit_record,
 )
+from costlens.cli.tables import DATE, ID, NUM, Col, ColumnsOption, WideOption
 from costlens.vocab import RUN_STATUSES
 
-TABLE_COLUMNS = (
-    "id", "project", "name", "status", "strategy", "started_at", "duration_s", "steps", "flops",
-    "device", "device_count", "gpu_hours", "cost_usd",
-)  # fmt: skip
+# The table at the terminal's width: lower priority numbers stay longest (cli/tables.py).
+RUN_LAYOUT = (
+    Col("id", "id", 0, ID),
+    Col("project", "project", 2),
+    Col("name", "name", 4),
+    Col("status", "status", 1, ID),
+    Col("strategy", "strategy", 6),
+    Col("started_at", "started (UTC)", 2, DATE),
+    Col("duration_s", "time s", 4, NUM),
+    Col("steps", "steps", 6, NUM),
+    Col("flops", "FLOPs", 6, NUM),
+    Col("device", "device", 3),
+    Col("device_count", "devs", 5, NUM),
+    Col("gpu_hours", "GPU-h", 3, NUM),
+    Col("cost_usd", "cost $", 1, NUM),
+)
 
 EMPTY_HINT = (
     "No runs recorded yet. Record one with `costlens run -- python train.py`, "
@@ -42,6 +55,8 @@ def runs(
     ] = 50,
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.table,
+    columns: ColumnsOption = None,
+    wide: WideOption = False,
 ) -> None:
     """List recorded runs, newest first."""
     from costlens.catalog import PriceTable
@@ -51,7 +66,7 @@ def runs(
     store = open_cli_store(db, create=False)
     rows = run_rows(store, PriceTable.load(), project=project, status=status, limit=limit)
     if fmt is OutputFormat.table:
-        emit(_short(rows), fmt, columns=TABLE_COLUMNS, empty_hint=EMPTY_HINT)
+        emit(_short(rows), fmt, layout=RUN_LAYOUT, empty_hint=EMPTY_HINT, pick=columns, wide=wide)
     else:
         emit(rows, fmt)
 
@@ -60,6 +75,7 @@ def show(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.table,
+    wide: WideOption = False,
 ) -> None:
     """Show one run in full."""
     from costlens.catalog import PriceTable
@@ -67,7 +83,7 @@ def show(
     from costlens.reports import run_detail
 
     store = open_cli_store(db, create=False)
-    emit_record(run_detail(store, run_id, PriceTable.load()), fmt, title="run")
+    emit_record(run_detail(store, run_id, PriceTable.load()), fmt, title="run", wide=wide)
 
 
 db_app = typer.Typer(

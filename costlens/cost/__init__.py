@@ -27,7 +27,7 @@ from __future__ import annotations
 from costlens.cost.alternatives import alternatives
 from costlens.cost.breakdown import duration_s, is_cpu_run, run_cost
 from costlens.cost.prices import PRICE_KEYS, price_rows
-from costlens.cost.quotes import choose_quote
+from costlens.cost.quotes import choose_quote, quote_source
 from costlens.cost.records import COST_KEYS, add_cost_columns, cost_breakdown
 from costlens.cost.samples import sample_summary
 
@@ -41,6 +41,7 @@ __all__ = [
     "duration_s",
     "is_cpu_run",
     "price_rows",
+    "quote_source",
     "run_cost",
     "sample_summary",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from costlens.catalog import PriceTable
+from costlens.catalog import PriceTable, note_confirmed
 from costlens.units import finite_or_none
 
 # The stable keys of `costlens prices --format json` (other tools parse them: only add).
@@ -24,6 +24,7 @@ PRICE_KEYS: tuple[str, ...] = (
     "source",
     "note",
     "origin",
+    "confirmed",
 )
 _NUMBERS = ("price_usd_hour", "spot_price_usd_hour", "usd_per_gpu_hour", "vcpus", "memory_gb")
 
@@ -33,6 +34,7 @@ def _listed(row: dict[str, Any]) -> dict[str, Any]:
     per_gpu = None if spot is None else spot / (row["gpu_count"] if row["gpu_count"] > 0 else 1)
     out = {**row, **{k: finite_or_none(row.get(k)) for k in _NUMBERS}}
     out["spot_usd_per_gpu_hour"] = per_gpu
+    out["confirmed"] = note_confirmed(row.get("note"))
     return {k: out.get(k) for k in PRICE_KEYS}
 
 
@@ -48,7 +50,8 @@ def price_rows(
     rows with a spot price only, with ``spot``); then by provider, instance type and region.
 
     ``gpu`` is any accelerator name (UnknownAcceleratorError with close names). CPU-only rows
-    (gpu "CPU") are priced per instance-hour.
+    (gpu "CPU") are priced per instance-hour. ``confirmed`` is False where the row's note says
+    UNCONFIRMED.
     """
     rows = prices.rows_for(gpu) if gpu else [dict(r) for r in prices.rows]
     if provider:

@@ -14,6 +14,19 @@ from costlens.catalog import PriceQuote, PriceTable
 from costlens.errors import PriceNotFoundError
 from costlens.vocab import CPU_KEY
 
+_SPOT_ONLY = ("lowest spot over the region's zones",)  # source phrases true of spot prices only
+
+
+def quote_source(source: str, spot: bool) -> str:
+    """A price row's ``source`` worded for the quote in use: phrases that describe only the spot
+    price (``lowest spot over the region's zones``) are dropped from an on-demand quote."""
+    if spot:
+        return source
+    out = source
+    for phrase in _SPOT_ONLY:
+        out = out.replace(f"{phrase}; ", "").replace(f" ({phrase})", "").replace(phrase, "")
+    return out.replace("()", "").strip()
+
 
 def min_vcpus_for(key: str, record: dict[str, Any]) -> int | None:
     """CPU-only runs are priced on an instance with at least the run's host vCPUs."""

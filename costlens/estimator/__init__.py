@@ -29,6 +29,7 @@ from costlens.estimator.persistence import (
     model_path,
     read_saved,
     save_model,
+    saved_model,
 )
 from costlens.estimator.priors import (
     PRIORS_FILE,
@@ -129,6 +130,7 @@ __all__ = [
     "run_devices",
     "runs_fingerprint",
     "save_model",
+    "saved_model",
     "scenario_from_run",
     "strategy_flops",
     "training_frame",

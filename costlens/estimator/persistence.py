@@ -1,4 +1,9 @@
-"""Saving and loading the fitted model (``~/.costlens/model.pkl``), refitting when runs change.
+"""Saving and loading the fitted model, refitting when runs change.
+
+Each store has its own model, ``model.pkl`` in the store's state folder
+(:func:`costlens.settings.store_state_dir`: ``<db>.costlens/`` beside a SQLite file, a folder
+keyed by the URL under ``$COSTLENS_HOME/stores/`` for PostgreSQL), so fitting on one store never
+changes the estimates made from another.
 
 The file is a pickle of ``{"model": CostModel, "costlens_version", "sklearn_version",
 "fingerprint", "n_runs"}``. The model's class is pickled as ``costlens.estimator.CostModel``
@@ -25,21 +30,24 @@ class ModelWarning(UserWarning):
     """The saved model could not be used; the prior-only model is used instead."""
 
 
-def model_path() -> Path:
-    from costlens.paths import home_dir
+def model_path(db: str | None = None, *, create: bool = True) -> Path:
+    """The model file of store ``db`` (None: the store in force, ``$COSTLENS_DB`` or the
+    default); ``create`` makes its folder."""
+    from costlens.settings import store_state_dir
 
-    return home_dir() / MODEL_FILE
+    return store_state_dir(db, create=create) / MODEL_FILE
 
 
-def save_model(model: CostModel, path: str | Path | None = None) -> Path:
-    """Pickle the model with costlens and scikit-learn versions (atomic: temp name, rename)."""
+def save_model(model: CostModel, path: str | Path | None = None, *, db: str | None = None) -> Path:
+    """Pickle the model with costlens and scikit-learn versions (atomic: temp name, rename),
+    to ``path``, else beside store ``db`` (see :func:`model_path`)."""
     import sklearn
     from sklearn.utils.validation import check_is_fitted
 
     from costlens import __version__
 
     check_is_fitted(model, "groups_")
-    target = Path(path) if path else model_path()
+    target = Path(path) if path else model_path(db)
     payload = {
         "model": model,
         "costlens_version": __version__,
@@ -50,13 +58,14 @@ def save_model(model: CostModel, path: str | Path | None = None) -> Path:
     return write_bytes_atomic(target, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def read_saved(path: str | Path | None = None) -> dict[str, Any] | None:
-    """The saved payload, or None (with a ModelWarning) when missing, unreadable or stale."""
+def read_saved(path: str | Path | None = None, *, db: str | None = None) -> dict[str, Any] | None:
+    """The saved payload (of ``path``, else of store ``db``'s model), or None (with a
+    ModelWarning) when missing, unreadable or stale."""
     import sklearn
 
     from costlens.estimator.model import CostModel
 
-    p = Path(path) if path else model_path()
+    p = Path(path) if path else model_path(db, create=False)
     if not p.is_file():
         return None
     try:
@@ -83,15 +92,23 @@ def read_saved(path: str | Path | None = None) -> dict[str, Any] | None:
     return payload
 
 
+def saved_model(db: str | None = None) -> CostModel:
+    """Store ``db``'s saved model (None: the store in force), else the prior-only model; never
+    refits (the dashboard's request path)."""
+    payload = read_saved(db=db)
+    return payload["model"] if payload else prior_model()
+
+
 def load_model(db: str | None = None) -> CostModel:
     """The saved fitted model, else the prior-only model.
 
-    With ``db``, the model must match that store's runs (fingerprint); otherwise it is refitted
-    from the store and saved.
+    Without ``db``: the saved model of the store in force, as it is. With ``db``, that store's
+    model must match its runs (fingerprint); otherwise it is refitted from the store and saved
+    beside it.
     """
-    payload = read_saved()
     if db is None:
-        return payload["model"] if payload else prior_model()
+        return saved_model()
+    payload = read_saved(db=db)
     from costlens.store import open_store
     from costlens.store.queries import list_runs
 
@@ -104,5 +121,5 @@ def load_model(db: str | None = None) -> CostModel:
     if payload and payload.get("fingerprint") == runs_fingerprint(used):
         return payload["model"]
     model = fit_records(records)
-    save_model(model)
+    save_model(model, db=db)
     return model

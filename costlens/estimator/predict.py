@@ -158,10 +158,10 @@ def _hours_and_dollars(
         "_low": flops / (thr_hi * gpus) / S_PER_H,
         "_high": flops / (thr_lo * gpus) / S_PER_H,
     }
-    rate, prov, inst = _price_lookup(gl["key"], c, prices)
+    out: Columns = _price_lookup(gl["key"], c, prices)
+    rate = out["usd_per_gpu_hour"]
     labels = np.nan_to_num(c["labelled_samples"] * c["usd_per_label"], nan=0.0)
-    out: Columns = {"label_cost_usd": labels, "provider": prov, "instance_type": inst}
-    out["usd_per_gpu_hour"] = rate
+    out["label_cost_usd"] = labels
     for tail, hours in wall.items():
         out["wall_hours" + tail] = hours
         out["gpu_hours" + tail] = hours * gpus
@@ -170,28 +170,31 @@ def _hours_and_dollars(
     return out
 
 
-def _price_lookup(
-    keys: np.ndarray, c: Columns, prices: PriceTable
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(billed $ per GPU-hour, provider, instance type) of the cheapest matching instance; NaN
-    and "" where no price is known, unless the user named the provider or instance."""
+def _price_lookup(keys: np.ndarray, c: Columns, prices: PriceTable) -> Columns:
+    """Per row, of the cheapest matching instance: ``usd_per_gpu_hour`` (billed: whole
+    instances), ``provider``, ``instance_type``, ``instance_gpus`` (GPUs per instance),
+    ``usd_per_instance_hour`` and ``price_confirmed`` (False on an UNCONFIRMED row). NaN, "" and
+    0 where no price is known, unless the user named the provider or instance."""
     n = len(keys)
-    rate = np.full(n, np.nan)
-    prov = np.empty(n, dtype=object)
-    inst = np.empty(n, dtype=object)
-    cache: dict[tuple, tuple[float, str, str]] = {}
+    names = ("usd_per_gpu_hour", "provider", "instance_type", "instance_gpus",
+             "usd_per_instance_hour", "price_confirmed")  # fmt: skip
+    out: Columns = {k: np.empty(n, dtype=object) for k in names}
+    cache: dict[tuple, tuple] = {}
     for i in range(n):
         k = (keys[i], int(c["gpus"][i]), c["provider"][i], c["instance"][i], bool(c["spot"][i]))
         if k not in cache:
             try:
                 q = prices.cheapest(k[0], k[1], provider=k[2], spot=k[4], instance_type=k[3])
-                cache[k] = (q.billed_usd_per_gpu_hour(k[1]), q.provider, q.instance_type)
+                cache[k] = (q.billed_usd_per_gpu_hour(k[1]), q.provider, q.instance_type,
+                            q.gpu_count, q.usd_per_hour, q.confirmed)  # fmt: skip
             except PriceNotFoundError:
                 if k[2] or k[3]:  # the user asked for this provider / instance: say so
                     raise
-                cache[k] = (np.nan, "", "")
-        rate[i], prov[i], inst[i] = cache[k]
-    return rate, prov, inst
+                cache[k] = (np.nan, "", "", 0, np.nan, True)
+        for name, value in zip(names, cache[k], strict=True):
+            out[name][i] = value
+    out["usd_per_gpu_hour"] = out["usd_per_gpu_hour"].astype(float)
+    return out
 
 
 def _energy(model: CostModel, gl: Columns, c: Columns, flops: np.ndarray, cols: Columns) -> Columns:

@@ -83,6 +83,11 @@ class Estimate:
     flops_per_s_per_device: float = float("nan")
     energy_basis: str = ""
     efficiency_basis: str = ""
+    # The instance priced on: GPUs per instance (more than ``gpus``: the whole instance is
+    # billed), its $ per hour, and False where its price row is flagged UNCONFIRMED.
+    instance_gpus: int = 0
+    usd_per_instance_hour: float = float("nan")
+    price_confirmed: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-safe dict (NaN becomes None, numpy scalars plain Python)."""

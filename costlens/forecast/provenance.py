@@ -67,11 +67,16 @@ def assumptions(src: Inputs) -> dict[str, Any]:
 
 def price_rows(jobs, estimates, prices: PriceTable) -> list[dict[str, Any]]:
     """The price rows the forecast used (one per provider, instance and spot), each with its
-    region, instance size, source and as-of date from the table (the estimator's quote)."""
+    region, instance size, source and as-of date from the table (the estimator's quote), its price
+    per instance-hour, whether any job on it rents more GPUs than it uses
+    (``whole_instance_billed``) and ``confirmed`` (False where the row's note says UNCONFIRMED)."""
     used: dict[tuple, dict[str, Any]] = {}
     for j, e in zip(jobs, estimates, strict=True):
         key = (e.provider, e.instance_type, e.spot)
         if key in used:
+            seen = used[key]
+            if "instance_gpus" in seen and seen["instance_gpus"] > j.gpus:
+                seen["whole_instance_billed"] = True
             continue
         row: dict[str, Any] = {
             "provider": e.provider,
@@ -88,6 +93,13 @@ def price_rows(jobs, estimates, prices: PriceTable) -> list[dict[str, Any]]:
             q = None
         if q is not None:
             row.update(region=q.region, gpu_count=q.gpu_count, source=q.source, as_of=q.as_of)
+            row.update(
+                usd_per_instance_hour=number(q.usd_per_hour),
+                instance_gpus=q.gpu_count,
+                whole_instance_billed=q.gpu_count > j.gpus,
+                confirmed=q.confirmed,
+                note=q.note,
+            )
         used[key] = row
     return sorted(used.values(), key=lambda r: (str(r["provider"]), str(r["instance_type"])))
 

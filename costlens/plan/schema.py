@@ -6,14 +6,17 @@ of a TOML file, or one item of a YAML list). Columns (units in brackets):
 - required: ``name``, ``month`` (YYYY-MM), ``strategy`` (scratch | full-finetune | lora |
   frozen-features), ``params`` (model parameters; ``7B``, ``125M`` and ``1.3e9`` all work),
   ``tokens`` (training tokens of one epoch of one run), ``gpu`` (any name ``costlens gpus``
-  knows), ``gpus`` (accelerators per run), ``provider`` (a provider of the price table, or ``any``
-  for the cheapest), ``repeats`` (independent runs of this job, >= 1);
-- optional: ``project``, ``samples`` (training examples, informational), ``epochs`` (passes over
-  ``tokens``; default 1), ``instance`` (instance type), ``spot`` (true/false),
-  ``trainable_fraction`` ((0, 1]; LoRA adapters or a frozen-features head),
-  ``labelled_samples`` and ``usd_per_label`` (labelling cost, both or neither; bought once per
-  job), ``precision`` (fp32 | tf32 | bf16 | fp16 | fp8; default bf16), ``transfer_tokens``
-  (tokens the transfer what-if of a scratch job would train on; default: the job's own tokens).
+  knows), ``gpus`` (accelerators per run);
+- optional: ``provider`` (a provider of the price table; default, blank or ``any``: the cheapest),
+  ``repeats`` (independent runs of this job, >= 1; default 1), ``project``, ``samples`` (training
+  examples, informational), ``epochs`` (passes over ``tokens``; default 1), ``instance``
+  (instance type), ``spot`` (true/false), ``trainable_fraction`` ((0, 1]; LoRA adapters or a
+  frozen-features head), ``labelled_samples`` and ``usd_per_label`` (labelling cost, both or
+  neither; bought once per job), ``precision`` (fp32 | tf32 | bf16 | fp16 | fp8; default bf16),
+  ``transfer_tokens`` (tokens the transfer what-if of a scratch job would train on; default: the
+  job's own tokens).
+
+``docs/plans.md`` explains each column for people; ``costlens forecast --help`` lists them.
 """
 
 from __future__ import annotations
@@ -22,12 +25,10 @@ from dataclasses import dataclass
 
 from costlens.vocab import DEFAULT_PLAN_PROJECT
 
-REQUIRED_COLUMNS = (
-    "name", "month", "strategy", "params", "tokens", "gpu", "gpus", "provider", "repeats",
-)  # fmt: skip
+REQUIRED_COLUMNS = ("name", "month", "strategy", "params", "tokens", "gpu", "gpus")
 OPTIONAL_COLUMNS = (
-    "project", "samples", "epochs", "instance", "spot", "trainable_fraction", "labelled_samples",
-    "usd_per_label", "precision", "transfer_tokens",
+    "provider", "repeats", "project", "samples", "epochs", "instance", "spot",
+    "trainable_fraction", "labelled_samples", "usd_per_label", "precision", "transfer_tokens",
 )  # fmt: skip
 PLAN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 ANY_PROVIDER = ("any", "cheapest", "*")  # a provider cell meaning "the cheapest of any"
@@ -44,8 +45,8 @@ class PlannedJob:
     tokens: float  # one epoch of one run
     gpu: str  # canonical accelerator key
     gpus: int
-    provider: str | None  # None = cheapest
-    repeats: int
+    provider: str | None = None  # None = the cheapest provider
+    repeats: int = 1
     project: str = DEFAULT_PLAN_PROJECT
     samples: float | None = None
     epochs: float = 1.0

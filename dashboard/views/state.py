@@ -39,19 +39,19 @@ class Current(Generic[T]):
             return self._value
 
 
-def _model_stamp() -> float | None:
+def _model_stamp(db_url: str) -> float | None:
     from costlens import estimator
 
-    path = estimator.model_path()
+    path = estimator.model_path(db_url, create=False)
     return path.stat().st_mtime if path.exists() else None
 
 
-def _load_model() -> tuple[Any, float | None]:
-    """(the estimator's model: its saved fit, else prior-only; the file's mtime)."""
+def _load_model(db_url: str) -> tuple[Any, float | None]:
+    """(the store's estimator model: its saved fit, else prior-only; the file's mtime)."""
     from costlens import estimator
 
-    stamp = _model_stamp()
-    return estimator.load_model(), stamp
+    stamp = _model_stamp(db_url)
+    return estimator.saved_model(db_url), stamp
 
 
 class AppState:
@@ -60,8 +60,9 @@ class AppState:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._prices: Current[PriceTable] = Current(PriceTable.load, PriceTable.is_current)
+        url = store.url
         self._model: Current[tuple[Any, float | None]] = Current(
-            _load_model, lambda loaded: loaded[1] == _model_stamp()
+            lambda: _load_model(url), lambda loaded: loaded[1] == _model_stamp(url)
         )
 
     @property

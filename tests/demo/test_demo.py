@@ -73,10 +73,11 @@ def test_demo_records_real_runs_fits_and_forecasts(cli, tmp_path):
     assert all(r["status"] == "completed" and r["steps"] > 0 and r["flops"] > 0 for r in runs)
     assert {r["strategy"] for r in runs} == {"scratch", "full-finetune", "frozen-features"}
     assert all(r["cost_usd"] and r["cost_usd"] > 0 for r in runs)  # priced on CPU instance rates
-    assert (home / "model.pkl").is_file()
-    wb = openpyxl.load_workbook(home / "demo_forecast.xlsx")
+    state = home / "costlens.db.costlens"  # beside the default store, not shared with others
+    assert (state / "model.pkl").is_file() and not (home / "model.pkl").exists()
+    wb = openpyxl.load_workbook(state / "demo_forecast.xlsx")
     assert "Summary" in wb.sheetnames
-    forecast = json.loads((home / "demo_forecast.json").read_text())
+    forecast = json.loads((state / "demo_forecast.json").read_text())
     assert (
         forecast["total_cost_usd_low"]
         <= forecast["total_cost_usd"]

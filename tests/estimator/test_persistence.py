@@ -67,10 +67,10 @@ def test_load_with_a_store_refits_when_its_runs_changed(sqlite_url, store):
     from costlens.estimator.training import fit_records
 
     insert_synthetic_run(store, 0, params=1e6, samples=64_000, flops_per_s=LAW_BASE)
-    est.save_model(fit_records([]))  # saved before the run was recorded
+    est.save_model(fit_records([]), db=sqlite_url)  # saved before the run was recorded
     model = est.load_model(sqlite_url)
     assert model.n_runs_ == 1
-    assert est.read_saved()["fingerprint"] == model.fingerprint_  # the refit was saved
+    assert est.read_saved(db=sqlite_url)["fingerprint"] == model.fingerprint_  # refit saved
     assert est.load_model(sqlite_url).fingerprint_ == model.fingerprint_
 
 

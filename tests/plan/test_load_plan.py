@@ -29,6 +29,19 @@ def test_example_plan_loads_with_canonical_accelerators(prices) -> None:
     assert sft.params == 8e9 and sft.total_tokens == 4e9 and sft.repeats == 2
 
 
+def test_provider_and_repeats_are_optional(tmp_path: Path, prices) -> None:
+    header = "name,month,strategy,params,tokens,gpu,gpus"
+    path = write_plan(tmp_path, ["a,2027-01,lora,7B,1B,A100-80GB,8"], header)
+    (job,) = load_plan(path, prices=prices)
+    assert job.provider is None  # the cheapest of any provider
+    assert job.repeats == 1
+    blank = write_plan(
+        tmp_path, ["b,2027-01,lora,7B,1B,A100-80GB,8,,"], header + ",provider,repeats"
+    )
+    (job,) = load_plan(blank, prices=prices)
+    assert (job.provider, job.repeats) == (None, 1)
+
+
 @pytest.mark.parametrize(
     ("rows", "header", "line", "column", "words"),
     [
@@ -46,7 +59,13 @@ def test_example_plan_loads_with_canonical_accelerators(prices) -> None:
         ([row(provider="ovh")], HEADER, 2, "provider", "unknown provider"),
         ([row(gpu="T4", provider="lambda")], HEADER, 2, "provider", "no price"),
         ([row() + ",extra"], HEADER, 2, None, "fields"),
-        ([row()], HEADER.replace(",repeats", ""), 1, "repeats", "missing"),
+        (
+            ["x,2027-01,lora,7B,1B,A100-80GB"],
+            "name,month,strategy,params,tokens,gpu",
+            1,
+            "gpus",
+            "missing",
+        ),
     ],
 )
 def test_bad_plan_is_refused_with_line_and_column(
@@ -184,10 +203,10 @@ BAD_CELLS = {
     "params": st.sampled_from(["-1", "0", "abc", "1Q", "inf", "-7B"]),
     "tokens": st.sampled_from(["-5", "0", "ten", "nan", "1e999"]),
     "gpus": st.sampled_from(["0", "-1", "1.5", "two", ""]),
-    "repeats": st.sampled_from(["0", "-3", "2.5", "x", ""]),
+    "repeats": st.sampled_from(["0", "-3", "2.5", "x"]),  # blank is the default (1)
     "gpu": st.sampled_from(["H1000", "GTX-9999", "Voodoo2", ""]),
     "strategy": st.sampled_from(["distil", "pretrain", "rlhf", ""]),
-    "provider": st.sampled_from(["ovh", "digitalocean", ""]),
+    "provider": st.sampled_from(["ovh", "digitalocean"]),  # blank is the cheapest
     "name": st.just(""),
 }
 
