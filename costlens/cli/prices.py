@@ -25,7 +25,8 @@ PRICE_TABLE_COLUMNS = (
 )  # fmt: skip
 GPU_TABLE_COLUMNS = (
     "key", "vendor", "memory_gb", "mem_bw_gbs", "tdp_w", "peak_fp32_flops_per_s",
-    "peak_bf16_flops_per_s", "peak_fp8_flops_per_s", "as_of",
+    "peak_bf16_flops_per_s", "peak_fp16_flops_per_s", "peak_fp8_flops_per_s",
+    "default_precision", "as_of",
 )  # fmt: skip
 
 ALTERNATIVE_COLUMNS = (

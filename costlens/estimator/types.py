@@ -30,7 +30,7 @@ class Scenario:
     strategy: str = "scratch"
     gpu: str = "A100-80GB"
     gpus: int = 1
-    precision: str = "bf16"
+    precision: str | None = None  # None: the accelerator's default (spec table)
     provider: str | None = None
     instance: str | None = None
     spot: bool = False
@@ -83,6 +83,9 @@ class Estimate:
     flops_per_s_per_device: float = float("nan")
     energy_basis: str = ""
     efficiency_basis: str = ""
+    model_flops: float = float("nan")  # FLOPs by the physics accounting (equals flops unless a
+    # recorded run's measured FLOPs are the basis: ``estimate_from_run``)
+    flops_basis: str = ""  # how ``flops`` was counted (formula, derived shape, measured basis)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-safe dict (NaN becomes None, numpy scalars plain Python)."""

@@ -5,14 +5,17 @@ of a TOML file, or one item of a YAML list). Columns (units in brackets):
 
 - required: ``name``, ``month`` (YYYY-MM), ``strategy`` (scratch | full-finetune | lora |
   frozen-features), ``params`` (model parameters; ``7B``, ``125M`` and ``1.3e9`` all work),
-  ``tokens`` (training tokens of one epoch of one run), ``gpu`` (any name ``costlens gpus``
-  knows), ``gpus`` (accelerators per run), ``provider`` (a provider of the price table, or ``any``
-  for the cheapest), ``repeats`` (independent runs of this job, >= 1);
-- optional: ``project``, ``samples`` (training examples, informational), ``epochs`` (passes over
-  ``tokens``; default 1), ``instance`` (instance type), ``spot`` (true/false),
+  ``gpu`` (any name ``costlens gpus`` knows), ``gpus`` (accelerators per run), ``provider`` (a
+  provider of the price table, or ``any`` for the cheapest), ``repeats`` (independent runs of
+  this job, >= 1), and the data: ``tokens`` (training tokens of one epoch of one run) or
+  ``samples`` and ``seq_len`` (tokens = samples x seq_len per epoch, as fine-tunes are described);
+- optional: ``project``, ``seq_len`` (tokens per sample as trained: the padded length, or the mean
+  length with ``packing`` true), ``packing`` (true/false, default false), ``epochs`` (passes over
+  the data; default 1), ``instance`` (instance type), ``spot`` (true/false),
   ``trainable_fraction`` ((0, 1]; LoRA adapters or a frozen-features head),
   ``labelled_samples`` and ``usd_per_label`` (labelling cost, both or neither; bought once per
-  job), ``precision`` (fp32 | tf32 | bf16 | fp16 | fp8; default bf16), ``transfer_tokens``
+  job), ``precision`` (fp32 | tf32 | bf16 | fp16 | fp8; default: the GPU's own, e.g. fp16 on a
+  V100, bf16 on Ampere and newer), ``transfer_tokens``
   (tokens the transfer what-if of a scratch job would train on; default: the job's own tokens).
 """
 
@@ -23,11 +26,11 @@ from dataclasses import dataclass
 from costlens.vocab import DEFAULT_PLAN_PROJECT
 
 REQUIRED_COLUMNS = (
-    "name", "month", "strategy", "params", "tokens", "gpu", "gpus", "provider", "repeats",
+    "name", "month", "strategy", "params", "gpu", "gpus", "provider", "repeats",
 )  # fmt: skip
 OPTIONAL_COLUMNS = (
-    "project", "samples", "epochs", "instance", "spot", "trainable_fraction", "labelled_samples",
-    "usd_per_label", "precision", "transfer_tokens",
+    "tokens", "project", "samples", "seq_len", "packing", "epochs", "instance", "spot",
+    "trainable_fraction", "labelled_samples", "usd_per_label", "precision", "transfer_tokens",
 )  # fmt: skip
 PLAN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 ANY_PROVIDER = ("any", "cheapest", "*")  # a provider cell meaning "the cheapest of any"
@@ -48,6 +51,8 @@ class PlannedJob:
     repeats: int
     project: str = DEFAULT_PLAN_PROJECT
     samples: float | None = None
+    seq_len: float | None = None  # tokens per sample (padded, or mean with packing)
+    packing: bool = False
     epochs: float = 1.0
     instance: str | None = None
     spot: bool = False
