@@ -187,32 +187,16 @@ def data_size(
     epochs: float | None,
     packing: bool,
 ) -> dict[str, Any]:
-    """{"tokens": all tokens trained on, "epochs": passes} from --tokens, or from --samples x
-    --seq-len x --epochs (--packing: --seq-len is the mean length). UsageError for a mix."""
-    if tokens is not None:
-        if samples is not None or epochs is not None:
-            raise UsageError(
-                "--tokens counts every epoch's tokens: give --tokens, or --samples with "
-                "--seq-len and --epochs, not both."
-            )
-        n_tokens = _quantity(tokens, "--tokens", strict=True)
-        return {"tokens": n_tokens, "epochs": None, "tokens_basis": "--tokens"}
-    if samples is None:
-        if epochs is not None or packing:
-            raise UsageError("--epochs and --packing describe --samples: give --samples too.")
-        return {"tokens": None, "epochs": None, "tokens_basis": ""}
-    if seq_len is None:
-        raise UsageError(
-            "--samples needs --seq-len (tokens per sample: the padded length, or the mean "
-            "length with --packing)."
-        )
-    if epochs is not None and not epochs > 0:
-        raise UsageError(f"--epochs must be positive (got {epochs}).")
-    n = _quantity(samples, "--samples", strict=True)
-    ep = 1.0 if epochs is None else float(epochs)
-    kind = "mean (packed)" if packing else "padded"
-    basis = f"samples {n:.4g} x seq_len {seq_len} ({kind}) x epochs {ep:g}"
-    return {"tokens": n * seq_len * ep, "epochs": ep, "tokens_basis": basis}
+    """:func:`costlens.estimator.data_tokens` of the flags (counts parsed first)."""
+    from costlens.estimator.types import data_tokens
+
+    return data_tokens(
+        _quantity(tokens, "--tokens", strict=True),
+        _quantity(samples, "--samples", strict=True),
+        seq_len,
+        epochs,
+        packing,
+    )
 
 
 def _estimate_run(

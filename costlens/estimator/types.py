@@ -92,6 +92,43 @@ class Estimate:
         return {f.name: json_ready(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
 
+def data_tokens(
+    tokens: float | None,
+    samples: float | None,
+    seq_len: float | None,
+    epochs: float | None,
+    packing: bool = False,
+) -> dict[str, Any]:
+    """The data a job trains on, as users describe it: ``tokens`` (every epoch counted), or
+    ``samples x seq_len x epochs`` (``packing``: ``seq_len`` is the mean sample length, else the
+    padded one). Returns {"tokens", "epochs", "tokens_basis"} ("tokens" None when neither is
+    given); UsageError for a mix or an incomplete description."""
+    from costlens.errors import UsageError
+
+    if tokens is not None:
+        if samples is not None or epochs is not None:
+            raise UsageError(
+                "tokens counts every epoch's tokens: give tokens, or samples with seq_len and "
+                "epochs, not both."
+            )
+        return {"tokens": tokens, "epochs": None, "tokens_basis": "tokens"}
+    if samples is None:
+        if epochs is not None or packing:
+            raise UsageError("epochs and packing describe samples: give samples too.")
+        return {"tokens": None, "epochs": None, "tokens_basis": ""}
+    if seq_len is None:
+        raise UsageError(
+            "samples needs seq_len (tokens per sample: the padded length, or the mean length "
+            "with packing)."
+        )
+    if epochs is not None and not epochs > 0:
+        raise UsageError(f"epochs must be positive (got {epochs}).")
+    ep = 1.0 if epochs is None else float(epochs)
+    kind = "mean (packed)" if packing else "padded"
+    basis = f"samples {samples:.4g} x seq_len {seq_len:g} ({kind}) x epochs {ep:g}"
+    return {"tokens": samples * seq_len * ep, "epochs": ep, "tokens_basis": basis}
+
+
 def price_table(prices: PriceTable | None) -> PriceTable:
     """``prices``, else the price table in force (shipped tables plus the user's file)."""
     if prices is not None:

@@ -29,16 +29,16 @@ def test_tokens_means_tokens_only(cli):
     assert a["tokens"] == pytest.approx(79.872e6)
     assert a["flops"] == pytest.approx(6 * 7e9 * 79.872e6)
     r = cli(*BASE, "--tokens", "1B", "--epochs", "3")
-    assert r.code == 2 and "--tokens counts every epoch" in r.err
+    assert r.code == 2 and "tokens counts every epoch" in r.err
 
 
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (("--samples", "52k"), "--samples needs --seq-len"),
+        (("--samples", "52k"), "samples needs seq_len"),
         (("--tokens", "1B", "--n-layers", "32"), "needs --seq-len"),
         (("--tokens", "1B", "--d-model", "4096"), "needs --seq-len"),
-        (("--epochs", "2"), "give --samples too"),
+        (("--epochs", "2"), "give samples too"),
     ],
 )
 def test_incomplete_descriptions_are_refused(cli, args, words):
