@@ -113,7 +113,7 @@ def published_training_data(
     peak = np.array([peaks[f"{r.gpu}|{r.precision}"] for r in runs])
     attr = {k: [getattr(r, k) for r in runs] for k in ("params", "tokens", "strategy")}
     seq = np.array([np.nan if r.seq_len is None else r.seq_len for r in runs])
-    share = np.array([np.nan if r.trainable_fraction is None else r.trainable_fraction for r in runs])
+    share = np.array([r.trainable_fraction or np.nan for r in runs])
     gpus = np.array([np.nan if r.gpu_count is None else r.gpu_count for r in runs])
     X = cold_features(
         peak_flops_per_s=peak, precision=[r.precision for r in runs], strategy=attr["strategy"],
@@ -233,14 +233,10 @@ class ColdStart(BaseEstimator, RegressorMixin):
 
 def peak_table(accelerators: Any) -> dict[str, float]:
     """``gpu|precision`` -> dense peak FLOP/s of every accelerator in the spec table."""
-    return {
-        f"{s.key}|{p}": v for s in accelerators.specs for p, v in s.peak_flops_per_s.items()
-    }
+    return {f"{s.key}|{p}": v for s in accelerators.specs for p, v in s.peak_flops_per_s.items()}
 
 
-def fit_cold_start(
-    runs: Sequence[PublishedRun], accelerators: Any, **params: Any
-) -> ColdStart:
+def fit_cold_start(runs: Sequence[PublishedRun], accelerators: Any, **params: Any) -> ColdStart:
     """A :class:`ColdStart` fitted on ``runs``."""
     X, y, groups = published_training_data(runs, peak_table(accelerators))
     return ColdStart(**params).fit(X, y, groups)

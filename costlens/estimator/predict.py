@@ -54,7 +54,8 @@ def estimate_many(
     gl = _gpu_lookup(c["gpu"], c["precision"], prices)
     physics, basis = _physics_flops(c, model)
     total = physics if flops is None else np.asarray(flops, dtype=float)
-    mean, lo, hi, extrap = _log_throughput(model, gl, c, log_eff_offset)
+    shares = {**c, "trainable_fraction": _trainable_fraction(c, model)}
+    mean, lo, hi, why = _log_throughput(model, gl, shares, log_eff_offset)
     thr = np.exp(mean)
     cols = _hours_and_dollars(c, gl, total, thr, np.exp(lo), np.exp(hi), prices)
     cols.update(_energy(model, gl, c, total, cols))
@@ -65,7 +66,8 @@ def estimate_many(
         model_flops=physics if flops is None else total,
         flops_basis=basis,
         mfu_assumed=np.where(has_peak, thr / gl["peak"], np.nan),
-        extrapolation=extrap,
+        extrapolation=why != "",
+        extrapolation_reason=why,
         spot=c["spot"],
         gpu=gl["key"],
         gpus=c["gpus"],
@@ -113,16 +115,23 @@ def _gpu_lookup(gpus: np.ndarray, precisions: np.ndarray, prices: PriceTable) ->
     return {"key": keys, "peak": peak, "tdp_w": tdp}
 
 
-def _physics_flops(c: Columns, model: CostModel) -> tuple[np.ndarray, np.ndarray]:
-    """(training FLOPs, how they were counted) per scenario; LoRA / frozen-features without a
-    trainable share take the prior table's default share. The attention term needs ``seq_len``:
-    missing ``n_layers`` / ``d_model`` are derived from the parameters (``physics.SHAPE_RULE``);
-    ``n_layers`` or ``d_model`` without ``seq_len`` is refused."""
+def _trainable_fraction(c: Columns, model: CostModel) -> np.ndarray:
+    """The scenarios' trainable shares; LoRA / frozen-features without one take the prior
+    table's default share."""
     frac = c["trainable_fraction"].copy()
     for strat in ("lora", "frozen-features"):
         m = (c["strategy"] == strat) & np.isnan(frac)
         if m.any():
             frac[m] = default_trainable_fraction(strat, model.priors_)
+    return frac
+
+
+def _physics_flops(c: Columns, model: CostModel) -> tuple[np.ndarray, np.ndarray]:
+    """(training FLOPs, how they were counted) per scenario; LoRA / frozen-features without a
+    trainable share take the prior table's default share. The attention term needs ``seq_len``:
+    missing ``n_layers`` / ``d_model`` are derived from the parameters (``physics.SHAPE_RULE``);
+    ``n_layers`` or ``d_model`` without ``seq_len`` is refused."""
+    frac = _trainable_fraction(c, model)
     seq = c["seq_len"]
     shape_given = np.isfinite(c["n_layers"]) | np.isfinite(c["d_model"])
     if (shape_given & np.isnan(seq)).any():
@@ -148,7 +157,7 @@ def _physics_flops(c: Columns, model: CostModel) -> tuple[np.ndarray, np.ndarray
 def _log_throughput(
     model: CostModel, gl: Columns, c: Columns, log_eff_offset: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(median, low, high, extrapolation) of log FLOP/s per device; an offset (anchoring on a
+    """(median, low, high, why it extrapolates) of log FLOP/s per device; an offset (anchoring on a
     recorded run) shifts all three, never above the device's peak."""
     X = pd.DataFrame(
         {
@@ -160,9 +169,12 @@ def _log_throughput(
             "tokens_per_step": c["tokens_per_step"],
             "world_size": c["gpus"],
             "peak_flops_per_s": gl["peak"],
+            "tokens": c["tokens"],
+            "seq_len": c["seq_len"],
+            "trainable_fraction": c["trainable_fraction"],
         }
     )
-    mean, lo, hi, extrap = model.predict_interval(X)
+    mean, lo, hi, why = model.predict_interval_reasons(X)
     if log_eff_offset is not None:
         off = np.asarray(log_eff_offset, dtype=float)
         mean, lo, hi = mean + off, lo + off, hi + off
@@ -170,7 +182,7 @@ def _log_throughput(
         ok = np.isfinite(peak_log)
         for arr in (mean, lo, hi):
             arr[ok] = np.minimum(arr[ok], peak_log[ok])
-    return mean, lo, hi, extrap
+    return mean, lo, hi, why
 
 
 def _hours_and_dollars(

@@ -86,6 +86,7 @@ class Estimate:
     model_flops: float = float("nan")  # FLOPs by the physics accounting (equals flops unless a
     # recorded run's measured FLOPs are the basis: ``estimate_from_run``)
     flops_basis: str = ""  # how ``flops`` was counted (formula, derived shape, measured basis)
+    extrapolation_reason: str = ""  # why ``extrapolation`` (few published runs, out of range)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-safe dict (NaN becomes None, numpy scalars plain Python)."""
