@@ -21,6 +21,34 @@ def attention_train_flops_per_token(n_layers: Any, d_model: Any, seq_len: Any) -
     return 12.0 * n_layers * d_model * seq_len
 
 
+# The params-to-shape rule: a decoder-only transformer has about 12 L d^2 non-embedding
+# parameters (Kaplan et al. 2020, "Scaling Laws for Neural Language Models", Sec. 2.1), and
+# published models keep d_model / n_layers near 128 (GPT-3 175B: 12288 / 96; LLaMA 7B: 4096 / 32;
+# Kaplan et al. Fig. 5: loss is flat over a wide range of aspect ratios around it).
+PARAMS_PER_LAYER_D2 = 12.0
+ASPECT_RATIO = 128.0
+SHAPE_RULE = "N = 12 L d^2 (Kaplan et al. 2020), d = 128 L when neither is given"
+
+
+def transformer_shape(params: Any, n_layers: Any = None, d_model: Any = None) -> tuple[Any, Any]:
+    """(n_layers, d_model) of a transformer of ``params`` parameters, the missing ones derived
+    by :data:`SHAPE_RULE`; given values are kept. Works on floats and numpy arrays (NaN: missing).
+    """
+    import numpy as np
+
+    n = np.asarray(params, dtype=float)
+    L = np.asarray(np.nan if n_layers is None else n_layers, dtype=float) + 0 * n
+    d = np.asarray(np.nan if d_model is None else d_model, dtype=float) + 0 * n
+    neither = np.isnan(L) & np.isnan(d)
+    L_free = np.cbrt(n / (PARAMS_PER_LAYER_D2 * ASPECT_RATIO**2))
+    L = np.where(neither, np.maximum(np.round(L_free), 1.0), L)
+    d = np.where(neither, ASPECT_RATIO * L, d)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.where(np.isnan(d), np.sqrt(n / (PARAMS_PER_LAYER_D2 * L)), d)
+        L = np.where(np.isnan(L), np.maximum(n / (PARAMS_PER_LAYER_D2 * d**2), 1.0), L)
+    return L, d
+
+
 def gpt_train_flops_per_token(n_params: float, n_layers: int, d_model: int, seq_len: int) -> float:
     """Training FLOPs per token of a decoder-only transformer: ``6N + 12*L*H*Q*T``.
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from costlens.catalog.tables import cell_date, cell_number, cell_text, file_stamp, read_rows
-from costlens.errors import DataTableError, UnknownAcceleratorError
+from costlens.errors import DataTableError, UnknownAcceleratorError, UsageError
 from costlens.paths import data_dir
 from costlens.units import TFLOPS
 from costlens.vocab import CPU_KEY, DEFAULT_PRECISION, PRECISIONS
@@ -32,6 +32,7 @@ SPEC_COLUMNS: tuple[str, ...] = (
     "mem_bw_gbs",
     "tdp_w",
     *(f"{p}_tflops" for p in PRECISIONS),
+    "default_precision",
     "source",
     "as_of",
 )
@@ -63,6 +64,23 @@ class GpuSpec:
     source: str = ""
     as_of: str = ""
     note: str = ""
+    default_precision: str = DEFAULT_PRECISION
+
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        """The precisions with a tabulated peak, in :data:`~costlens.vocab.PRECISIONS` order."""
+        return tuple(p for p in PRECISIONS if p in self.peak_flops_per_s)
+
+    def require_peak(self, precision: str | None) -> float:
+        """Dense peak FLOP/s at ``precision`` (None: the accelerator's default precision), with
+        no fallback. UsageError naming the precisions it has when it has no such units."""
+        prec = (precision or self.default_precision).lower()
+        if prec in self.peak_flops_per_s:
+            return self.peak_flops_per_s[prec]
+        has = ", ".join(self.precisions) or "none tabulated"
+        raise UsageError(
+            f"{self.key} has no {prec} peak (it has: {has}); choose one of those with --precision."
+        )
 
     def peak_for(self, precision: str | None) -> float | None:
         """Dense peak FLOP/s at ``precision`` (fallbacks: tf32->fp32, fp8->bf16/fp16); None if
@@ -86,6 +104,7 @@ class GpuSpec:
         }
         for p in PRECISIONS:
             out[f"peak_{p}_flops_per_s"] = self.peak_flops_per_s.get(p)
+        out["default_precision"] = self.default_precision
         out.update(source=self.source, as_of=self.as_of, note=self.note)
         return out
 
@@ -124,6 +143,7 @@ def _read_specs(path: Path) -> tuple[GpuSpec, ...]:
             v = cell_number(row, f"{prec}_tflops", path, line, required=False, positive=True)
             if v is not None:
                 peaks[prec] = v * TFLOPS
+        default = _default_precision(row, peaks, key, path, line)
         specs.append(
             GpuSpec(
                 key=key,
@@ -135,11 +155,26 @@ def _read_specs(path: Path) -> tuple[GpuSpec, ...]:
                 source=cell_text(row, "source", path, line),
                 as_of=cell_date(row, "as_of", path, line),
                 note=row.get("note", ""),
+                default_precision=default,
             )
         )
     if not any(s.key == CPU_KEY for s in specs):
         raise DataTableError(f"the spec table must have a {CPU_KEY!r} row", path=str(path))
     return tuple(specs)
+
+
+def _default_precision(
+    row: dict[str, str], peaks: dict[str, float], key: str, path: Path, line: int
+) -> str:
+    """The row's ``default_precision``: a known precision with a peak on that row (CPU: fp32)."""
+    value = cell_text(row, "default_precision", path, line).lower()
+    if value not in PRECISIONS or (key != CPU_KEY and value not in peaks):
+        raise DataTableError(
+            f"default_precision {value!r} must be one of the row's tabulated precisions "
+            f"({', '.join(p for p in PRECISIONS if p in peaks) or 'none'})",
+            path=str(path), line=line, column="default_precision",
+        )  # fmt: skip
+    return value
 
 
 def _read_aliases(path: Path, keys: set[str]) -> list[tuple[str, str]]:

@@ -29,6 +29,7 @@ TABLE_FIELDS = (
     "strategy", "flops", "wall_hours", "wall_hours_low", "wall_hours_high", "gpu_hours",
     "gpu_hours_low", "gpu_hours_high", "cost_usd", "cost_usd_low", "cost_usd_high",
     "energy_kwh", "label_cost_usd", "total_cost_usd", "mfu_assumed", "extrapolation",
+    "precision", "tokens", "tokens_basis", "flops_basis",
 )  # fmt: skip
 COMPARE_LAYOUT = (
     Col("strategy", "strategy", 0, ID),
@@ -46,7 +47,11 @@ def _count(help_text: str) -> Any:
 
 
 ParamsOption = _count("Model size in parameters (e.g. 7B or 7e9).")
-TokensOption = _count("Training data in tokens (or samples x epochs), e.g. 2T.")
+TokensOption = _count(
+    "Training tokens in all (every epoch counted), e.g. 2T. A fine-tune described by its "
+    "examples: --samples, --seq-len and --epochs instead."
+)
+SamplesOption = _count("Training examples (one epoch); tokens = samples x --seq-len x --epochs.")
 LabelsOption = _count("Labelled samples the job needs.")
 TokensPerStepOption = _count("Tokens (or samples) per step per device.")
 ScratchTokensOption = _count("With --compare: data scratch training needs.")
@@ -58,7 +63,10 @@ StrategyOption = Annotated[
     str, typer.Option(help="scratch, full-finetune, lora or frozen-features.")
 ]
 PrecisionOption = Annotated[
-    str | None, typer.Option(help="fp32, tf32, bf16, fp16 or fp8 (default bf16).")
+    str | None,
+    typer.Option(
+        help="fp32, tf32, bf16, fp16 or fp8 (default: the GPU's own, V100/T4 fp16, Ampere+ bf16)."
+    ),
 ]
 FractionOption = Annotated[
     float | None,
@@ -88,7 +96,20 @@ def estimate(
         int | None, typer.Option(help="Transformer layers (attention FLOPs).")
     ] = None,
     d_model: Annotated[int | None, typer.Option(help="Transformer hidden size.")] = None,
-    seq_len: Annotated[int | None, typer.Option(help="Sequence length.")] = None,
+    seq_len: Annotated[
+        int | None,
+        typer.Option(
+            help="Tokens per sequence: the padded length, or the mean length with --packing. "
+            "Adds the attention term (missing --n-layers / --d-model derived from --params)."
+        ),
+    ] = None,
+    samples: SamplesOption = None,
+    epochs: Annotated[
+        float | None, typer.Option(help="Passes over --samples (default 1).", min=0.0)
+    ] = None,
+    packing: Annotated[
+        bool, typer.Option("--packing", help="--seq-len is the mean sample length (packed).")
+    ] = False,
     tokens_per_step: TokensPerStepOption = None,
     from_run: Annotated[
         str | None, typer.Option(help="Scale this recorded run (id or prefix).")
@@ -135,31 +156,55 @@ def estimate(
     warnings.filterwarnings("default", category=est.ModelWarning)
     lib = {"model": est.saved_model(db), "prices": PriceTable.load()}
     if from_run:
-        if params is not None or tokens is not None:
+        if params is not None or tokens is not None or samples is not None:
             raise UsageError(
                 "--from-run takes the size and data from the run: use --scale-params and "
-                "--scale-tokens instead of --params and --tokens."
+                "--scale-tokens instead of --params, --tokens and --samples."
             )
         if strategy != "scratch":  # scratch (the default): the run's own strategy
             fields["strategy"] = strategy
         scale = {"scale_tokens": scale_tokens, "scale_params": scale_params}
         _estimate_run(_recorded_run(db, from_run), {**lib, **scale, **fields}, vs_scratch, fmt)
         return
-    if params is None or tokens is None:
-        raise UsageError("give --params and --tokens (or --from-run RUN_ID).")
+    data = data_size(tokens, samples, seq_len, epochs, packing)
+    fields["epochs"] = data.get("epochs")
+    if params is None or data.get("tokens") is None:
+        raise UsageError(
+            "give --params and --tokens, or --params with --samples and --seq-len "
+            "(or --from-run RUN_ID)."
+        )
     if scale_tokens != 1.0 or scale_params != 1.0:
         raise UsageError("--scale-tokens and --scale-params need --from-run.")
-    defaults = {"gpu": "A100-80GB", "gpus": 1, "precision": "bf16"}
+    defaults = {"gpu": "A100-80GB", "gpus": 1}
     scenario = est.Scenario(
         params=_quantity(params, "--params", strict=True),
-        tokens=_quantity(tokens, "--tokens", strict=True),
+        tokens=data["tokens"],
         strategy=strategy,
         **{k: defaults[k] if v is None and k in defaults else v for k, v in fields.items()},
     )
     if vs_scratch is not None:
         _emit_compare(est.compare(scenario, **lib, **vs_scratch), fmt)
     else:
-        _emit_one(est.estimate(scenario, **lib).as_dict(), fmt)
+        _emit_one({**est.estimate(scenario, **lib).as_dict(), **data}, fmt)
+
+
+def data_size(
+    tokens: str | None,
+    samples: str | None,
+    seq_len: int | None,
+    epochs: float | None,
+    packing: bool,
+) -> dict[str, Any]:
+    """:func:`costlens.estimator.data_tokens` of the flags (counts parsed first)."""
+    from costlens.estimator.types import data_tokens
+
+    return data_tokens(
+        _quantity(tokens, "--tokens", strict=True),
+        _quantity(samples, "--samples", strict=True),
+        seq_len,
+        epochs,
+        packing,
+    )
 
 
 def _estimate_run(

@@ -41,7 +41,9 @@ GPU_LAYOUT = (
     Col("tdp_w", "TDP W", 2, NUM),
     Col("peak_fp32_flops_per_s", "fp32 FLOP/s", 1, NUM),
     Col("peak_bf16_flops_per_s", "bf16 FLOP/s", 1, NUM),
+    Col("peak_fp16_flops_per_s", "fp16 FLOP/s", 2, NUM),
     Col("peak_fp8_flops_per_s", "fp8 FLOP/s", 2, NUM),
+    Col("default_precision", "default", 1, ID),
     Col("as_of", "as of", 4, DATE),
 )
 

@@ -47,7 +47,7 @@ from costlens.estimator.training import (
     training_frame,
     usable_runs,
 )
-from costlens.estimator.types import Estimate, Scenario
+from costlens.estimator.types import Estimate, Scenario, data_tokens
 from costlens.physics import strategy_flops
 from costlens.vocab import COVERAGE, ESTIMABLE_STRATEGIES, PRECISIONS
 
@@ -112,6 +112,7 @@ __all__ = [
     "Scenario",
     "compare",
     "compare_from_run",
+    "data_tokens",
     "default_trainable_fraction",
     "estimate",
     "estimate_from_run",

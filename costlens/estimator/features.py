@@ -20,14 +20,17 @@ FEATURES = (
     "world_size",  # devices working on the job
     "peak_flops_per_s",  # dense peak per device at the precision; NaN when none (CPU)
 )
+# Optional columns (NaN when absent): the cold start's job shape, and measured energy.
+OPTIONAL = ("tokens", "seq_len", "trainable_fraction", "energy_j_per_flop")
 CONTINUOUS = ("log_params", "log_tokens_per_step", "log_world_size")
 _NUMERIC = ("params", "tokens_per_step", "world_size", "peak_flops_per_s")
 
 
 def as_frame(X: Any) -> pd.DataFrame:
     """``X`` (a DataFrame with the :data:`FEATURES` columns, or a 2-D array in that order) as a
-    clean frame; full fine-tuning counts as scratch (the same computation). An optional
-    ``energy_j_per_flop`` column is kept."""
+    clean frame; full fine-tuning counts as scratch (the same computation; ``fine_tune`` keeps
+    the difference for the cold start's support counts). Optional :data:`OPTIONAL` columns are
+    kept (NaN when absent; ``energy_j_per_flop`` only when given)."""
     if isinstance(X, pd.DataFrame):
         missing = [c for c in FEATURES if c not in X.columns]
         if missing:
@@ -50,8 +53,12 @@ def as_frame(X: Any) -> pd.DataFrame:
             **{c: _numeric(frame[c]) for c in _NUMERIC},
         }
     )
-    if "energy_j_per_flop" in frame.columns:
-        out["energy_j_per_flop"] = _numeric(frame["energy_j_per_flop"])
+    for col in OPTIONAL:
+        if col in frame.columns:
+            out[col] = _numeric(frame[col])
+        elif col != "energy_j_per_flop":
+            out[col] = np.full(len(out), np.nan)
+    out["fine_tune"] = frame["strategy"].astype(str).to_numpy() != "scratch"
     return out
 
 

@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from costlens.errors import EstimatorError
+from costlens.estimator.coldstart import ColdStart, cold_features, shipped_cold_start
 from costlens.estimator.features import FEATURES, as_frame, continuous, design
 from costlens.estimator.priors import load_priors, prior_row
 from costlens.vocab import COVERAGE
@@ -77,7 +78,7 @@ class CostModel(BaseEstimator, RegressorMixin):
         if len(y) and not np.all(np.isfinite(y)):
             raise EstimatorError("y (log FLOP/s per device) must be finite.")
         self.priors_ = load_priors(self.priors)
-        anchor, _, _ = self._anchor(frame)
+        anchor = self._anchor(frame)[0]
         resid = y - anchor
         cont = continuous(frame)
         self.groups_: dict[tuple[str, str], dict[str, Any]] = {}
@@ -153,12 +154,21 @@ class CostModel(BaseEstimator, RegressorMixin):
     def predict_interval(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(median, low, high, extrapolation) of log FLOP/s per device; low/high bound the
         ``coverage`` interval (10th and 90th percentile for 0.8)."""
+        mean, lo, hi, reasons = self.predict_interval_reasons(X)
+        return mean, lo, hi, reasons != ""
+
+    def predict_interval_reasons(
+        self, X: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`predict_interval` with, in place of the flag, why each row extrapolates
+        ("" when it does not): the cold start's reasons where no run was recorded on the
+        accelerator and precision, else the recorded runs' range."""
         check_is_fitted(self, "groups_")
         frame = as_frame(X)
-        anchor, prior_lo, prior_hi = self._anchor(frame)
+        anchor, prior_lo, prior_hi, reasons = self._anchor(frame)
         cont = continuous(frame)
         mean, lo, hi = anchor.copy(), anchor + prior_lo, anchor + prior_hi
-        extrap = np.ones(len(frame), dtype=bool)
+        extrap = reasons.copy()
         keys = pd.MultiIndex.from_arrays([frame["accelerator"], frame["precision"]])
         codes, uniques = pd.factorize(keys)
         for gi, key in enumerate(uniques):
@@ -166,9 +176,10 @@ class CostModel(BaseEstimator, RegressorMixin):
             if group is None:
                 continue
             idx = codes == gi
-            mean[idx], lo[idx], hi[idx], extrap[idx] = self._predict_group(
+            mean[idx], lo[idx], hi[idx], outside = self._predict_group(
                 group, frame[idx], cont[idx], anchor[idx], prior_lo[idx], prior_hi[idx]
             )
+            extrap[idx] = np.where(outside, "outside the recorded runs' range", "")
         # Physical ceiling: no device runs above its peak.
         peak = np.log(frame["peak_flops_per_s"].to_numpy(dtype=float))
         has_peak = np.isfinite(peak)
@@ -205,7 +216,36 @@ class CostModel(BaseEstimator, RegressorMixin):
         hi_w = (q_hi if q_hi is not None else prior_hi) * widen
         return m, m + np.minimum(lo_w, 0.0), m + np.maximum(hi_w, 0.0), outside > 1e-9
 
-    def _anchor(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _anchor(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Cold-start log FLOP/s per device, its log offsets to the interval's low / high, and
+        why the cold start extrapolates ("" when it does not): the published-runs model
+        (``coldstart``) where the accelerator has a peak, the prior table's FLOP/s elsewhere."""
+        anchor, lo, hi = self._prior_anchor_columns(frame)
+        reasons = np.full(len(frame), "", dtype=object)
+        peaks = frame["peak_flops_per_s"].to_numpy(dtype=float)
+        has_peak = np.isfinite(peaks) & (peaks > 0)
+        if has_peak.any():
+            sub = frame[has_peak]
+            mid, c_lo, c_hi, why = cold_start_for(self).predict_interval(
+                cold_features(
+                    peak_flops_per_s=peaks[has_peak], precision=sub["precision"].to_numpy(),
+                    strategy=np.where(
+                        sub["fine_tune"] & (sub["strategy"] == "scratch"), "full-finetune",
+                        sub["strategy"],
+                    ),
+                    params=sub["params"].to_numpy(), gpus=sub["world_size"].to_numpy(),
+                    tokens=sub["tokens"].to_numpy(), seq_len=sub["seq_len"].to_numpy(),
+                    trainable_fraction=sub["trainable_fraction"].to_numpy(),
+                )
+            )  # fmt: skip
+            anchor[has_peak] = mid + np.log(peaks[has_peak])
+            lo[has_peak], hi[has_peak] = c_lo - mid, c_hi - mid
+            reasons[has_peak] = why
+        return anchor, lo, hi, reasons
+
+    def _prior_anchor_columns(
+        self, frame: pd.DataFrame
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Prior log FLOP/s per device and its log offsets to the prior's low / high."""
         priors = getattr(self, "priors_", None)
         if priors is None:
@@ -246,6 +286,13 @@ class CostModel(BaseEstimator, RegressorMixin):
             "interval_high_factor": _exp_or_none(self.resid_hi_),
             "coverage": self.coverage,
         }
+
+
+def cold_start_for(model: CostModel) -> ColdStart:
+    """The model's own cold start (``cold_start_`` set by hand, e.g. a benchmark holding a family
+    out), else the one fitted on the shipped published-runs table."""
+    own = getattr(model, "cold_start_", None)
+    return own if own is not None else shipped_cold_start()
 
 
 def _prior_anchor(

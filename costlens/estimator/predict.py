@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from costlens.errors import EstimatorError, PriceNotFoundError
+from costlens.errors import PriceNotFoundError, UsageError
 from costlens.estimator.persistence import load_model
 from costlens.estimator.priors import default_trainable_fraction
 from costlens.estimator.scenarios import scenario_columns
 from costlens.estimator.types import Estimate, Scenario, price_table
-from costlens.physics import strategy_flops
+from costlens.physics import SHAPE_RULE, strategy_flops, transformer_shape
 from costlens.units import J_PER_KWH, S_PER_H, W_PER_KW
 from costlens.vocab import CPU_KEY
 
@@ -50,10 +50,12 @@ def estimate_many(
     prices = price_table(prices)
     model = model if model is not None else load_model()
     check_is_fitted(model, "groups_")
-    c = scenario_columns(scenarios)
+    c = scenario_columns(with_default_precision(scenarios, prices))
     gl = _gpu_lookup(c["gpu"], c["precision"], prices)
-    total = _physics_flops(c, model) if flops is None else np.asarray(flops, dtype=float)
-    mean, lo, hi, extrap = _log_throughput(model, gl, c, log_eff_offset)
+    physics, basis = _physics_flops(c, model)
+    total = physics if flops is None else np.asarray(flops, dtype=float)
+    shares = {**c, "trainable_fraction": _trainable_fraction(c, model)}
+    mean, lo, hi, why = _log_throughput(model, gl, shares, log_eff_offset)
     thr = np.exp(mean)
     cols = _hours_and_dollars(c, gl, total, thr, np.exp(lo), np.exp(hi), prices)
     cols.update(_energy(model, gl, c, total, cols))
@@ -61,8 +63,11 @@ def estimate_many(
     cols.update(
         strategy=c["strategy"],
         flops=total,
+        model_flops=physics if flops is None else total,
+        flops_basis=basis,
         mfu_assumed=np.where(has_peak, thr / gl["peak"], np.nan),
-        extrapolation=extrap,
+        extrapolation=why != "",
+        extrapolation_reason=why,
         spot=c["spot"],
         gpu=gl["key"],
         gpus=c["gpus"],
@@ -80,8 +85,22 @@ def estimate(
     return estimate_many([s], model=model, prices=prices)[0]
 
 
+def with_default_precision(scenarios: Sequence[Scenario], prices: PriceTable) -> list[Scenario]:
+    """``scenarios`` with ``precision=None`` set to their accelerator's default precision (V100
+    and T4: fp16; Ampere and newer: bf16; the spec table's ``default_precision``)."""
+    return [
+        s
+        if s.precision is not None
+        else dataclasses.replace(s, precision=prices.spec(s.gpu).default_precision)
+        for s in scenarios
+    ]
+
+
 def _gpu_lookup(gpus: np.ndarray, precisions: np.ndarray, prices: PriceTable) -> Columns:
-    """Accelerator key, peak FLOP/s at the precision (NaN for CPUs) and TDP per scenario."""
+    """Accelerator key, peak FLOP/s at the precision (NaN for CPUs) and TDP per scenario.
+
+    A precision the accelerator has no units for is refused (UsageError naming the ones it has),
+    never priced at another precision's peak."""
     keys = np.empty(len(gpus), dtype=object)
     peak = np.empty(len(gpus))
     tdp = np.empty(len(gpus))
@@ -90,34 +109,55 @@ def _gpu_lookup(gpus: np.ndarray, precisions: np.ndarray, prices: PriceTable) ->
         k = (g, p)
         if k not in cache:
             spec = prices.spec(g)
-            pk = spec.peak_for(p)
-            if pk is None and spec.key != CPU_KEY:
-                raise EstimatorError(
-                    f"{spec.key} has no {p} peak in the spec table; choose another --precision."
-                )
+            pk = None if spec.key == CPU_KEY else spec.require_peak(p)
             cache[k] = (spec.key, float(pk) if pk else np.nan, float(spec.tdp_w or np.nan))
         keys[i], peak[i], tdp[i] = cache[k]
     return {"key": keys, "peak": peak, "tdp_w": tdp}
 
 
-def _physics_flops(c: Columns, model: CostModel) -> np.ndarray:
-    """Training FLOPs per scenario; LoRA / frozen-features without a trainable share take the
-    prior table's default share."""
+def _trainable_fraction(c: Columns, model: CostModel) -> np.ndarray:
+    """The scenarios' trainable shares; LoRA / frozen-features without one take the prior
+    table's default share."""
     frac = c["trainable_fraction"].copy()
     for strat in ("lora", "frozen-features"):
         m = (c["strategy"] == strat) & np.isnan(frac)
         if m.any():
             frac[m] = default_trainable_fraction(strat, model.priors_)
-    return strategy_flops(
+    return frac
+
+
+def _physics_flops(c: Columns, model: CostModel) -> tuple[np.ndarray, np.ndarray]:
+    """(training FLOPs, how they were counted) per scenario; LoRA / frozen-features without a
+    trainable share take the prior table's default share. The attention term needs ``seq_len``:
+    missing ``n_layers`` / ``d_model`` are derived from the parameters (``physics.SHAPE_RULE``);
+    ``n_layers`` or ``d_model`` without ``seq_len`` is refused."""
+    frac = _trainable_fraction(c, model)
+    seq = c["seq_len"]
+    shape_given = np.isfinite(c["n_layers"]) | np.isfinite(c["d_model"])
+    if (shape_given & np.isnan(seq)).any():
+        raise UsageError(
+            "--n-layers / --d-model count the attention term, which needs --seq-len "
+            "(tokens per sequence): give it, or drop them."
+        )
+    layers, width = transformer_shape(c["params"], c["n_layers"], c["d_model"])
+    has_seq = np.isfinite(seq)
+    derived = has_seq & ~(np.isfinite(c["n_layers"]) & np.isfinite(c["d_model"]))
+    basis = np.where(has_seq, "6N + 12 L d T per token (PaLM App. B)", "6N per token (no seq_len: "
+                     "no attention term)").astype(object)  # fmt: skip
+    for i in np.flatnonzero(derived):
+        basis[i] += f"; L={layers[i]:.0f}, d={width[i]:.0f} derived by {SHAPE_RULE}"
+    flops = strategy_flops(
         c["params"], c["tokens"], c["strategy"], trainable_fraction=frac,
-        n_layers=c["n_layers"], d_model=c["d_model"], seq_len=c["seq_len"], epochs=c["epochs"],
+        n_layers=np.where(has_seq, layers, np.nan), d_model=np.where(has_seq, width, np.nan),
+        seq_len=seq, epochs=c["epochs"],
     )  # fmt: skip
+    return flops, basis
 
 
 def _log_throughput(
     model: CostModel, gl: Columns, c: Columns, log_eff_offset: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(median, low, high, extrapolation) of log FLOP/s per device; an offset (anchoring on a
+    """(median, low, high, why it extrapolates) of log FLOP/s per device; an offset (anchoring on a
     recorded run) shifts all three, never above the device's peak."""
     X = pd.DataFrame(
         {
@@ -129,9 +169,12 @@ def _log_throughput(
             "tokens_per_step": c["tokens_per_step"],
             "world_size": c["gpus"],
             "peak_flops_per_s": gl["peak"],
+            "tokens": c["tokens"],
+            "seq_len": c["seq_len"],
+            "trainable_fraction": c["trainable_fraction"],
         }
     )
-    mean, lo, hi, extrap = model.predict_interval(X)
+    mean, lo, hi, why = model.predict_interval_reasons(X)
     if log_eff_offset is not None:
         off = np.asarray(log_eff_offset, dtype=float)
         mean, lo, hi = mean + off, lo + off, hi + off
@@ -139,7 +182,7 @@ def _log_throughput(
         ok = np.isfinite(peak_log)
         for arr in (mean, lo, hi):
             arr[ok] = np.minimum(arr[ok], peak_log[ok])
-    return mean, lo, hi, extrap
+    return mean, lo, hi, why
 
 
 def _hours_and_dollars(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -79,20 +80,29 @@ def estimate_from_run(
 ) -> Estimate:
     """Scale a recorded run, anchored on its own measured FLOPs and throughput.
 
-    FLOPs = the run's model FLOPs (:func:`model_flops`) x scale_tokens x scale_params. On the
-    run's own hardware the throughput is the run's measured FLOP/s per device times the model's
-    predicted change from the run's configuration to the scaled one; on other hardware the model
-    predicts it afresh.
+    Times: the run's model FLOPs (:func:`model_flops`) x scale_tokens x scale_params, over a
+    throughput that is, on the run's own hardware, the run's measured FLOP/s per device times the
+    model's predicted change from the run's configuration to the scaled one (elsewhere the model
+    predicts it afresh). Reported ``flops``: on the run's measured basis (its recorded FLOPs x
+    the scales; at scale 1 exactly the recorded FLOPs); ``model_flops`` beside it.
     """
     prices = price_table(prices)
     model = model if model is not None else load_model()
     s = scenario_from_run(
         record, scale_tokens=scale_tokens, scale_params=scale_params, prices=prices, **overrides
     )
-    flops = np.array([model_flops(record) * scale_tokens * scale_params])
+    scale = scale_tokens * scale_params
+    flops = np.array([model_flops(record) * scale])
     anchor = run_anchor_for(record, s, model=model, prices=prices)
     offset = None if anchor is None else np.array([anchor])
-    return estimate_many([s], model=model, prices=prices, log_eff_offset=offset, flops=flops)[0]
+    out = estimate_many([s], model=model, prices=prices, log_eff_offset=offset, flops=flops)[0]
+    return dataclasses.replace(
+        out,
+        flops=float(record["flops"]) * scale,
+        model_flops=float(flops[0]),
+        flops_basis=f"measured: the run's recorded FLOPs x {scale:g}; model_flops: "
+        "6N (4N + 2fN for LoRA) per token of the run's parameters and data",
+    )
 
 
 def run_anchor_for(

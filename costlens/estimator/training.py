@@ -81,7 +81,9 @@ def training_frame(
         rows.append(_run_features(r, key, peak, n_dev))
         ys.append(math.log(model_flops(r) / r["duration_s"] / n_dev))
         used.append(r)
-    frame = pd.DataFrame(rows, columns=[*FEATURES, "energy_j_per_flop"])
+    frame = pd.DataFrame(
+        rows, columns=[*FEATURES, "tokens", "seq_len", "trainable_fraction", "energy_j_per_flop"]
+    )
     return frame, np.array(ys, dtype=float), used
 
 
@@ -114,6 +116,9 @@ def _run_features(r: dict, key: str, peak: float | None, n_dev: int) -> dict[str
         "tokens_per_step": units / steps / n_dev if units and steps else nan,
         "world_size": float(n_dev),
         "peak_flops_per_s": float(peak) if peak else nan,
+        "tokens": float(units) if units else nan,
+        "seq_len": nan,
+        "trainable_fraction": run_trainable_fraction(r) or nan,
         "energy_j_per_flop": energy / model_flops(r) if energy and energy > 0 else nan,
     }
 

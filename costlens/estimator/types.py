@@ -30,7 +30,7 @@ class Scenario:
     strategy: str = "scratch"
     gpu: str = "A100-80GB"
     gpus: int = 1
-    precision: str = "bf16"
+    precision: str | None = None  # None: the accelerator's default (spec table)
     provider: str | None = None
     instance: str | None = None
     spot: bool = False
@@ -88,10 +88,51 @@ class Estimate:
     instance_gpus: int = 0
     usd_per_instance_hour: float = float("nan")
     price_confirmed: bool = True
+    model_flops: float = float("nan")  # FLOPs by the physics accounting (equals flops unless a
+    # recorded run's measured FLOPs are the basis: ``estimate_from_run``)
+    flops_basis: str = ""  # how ``flops`` was counted (formula, derived shape, measured basis)
+    extrapolation_reason: str = ""  # why ``extrapolation`` (few published runs, out of range)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-safe dict (NaN becomes None, numpy scalars plain Python)."""
         return {f.name: json_ready(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+def data_tokens(
+    tokens: float | None,
+    samples: float | None,
+    seq_len: float | None,
+    epochs: float | None,
+    packing: bool = False,
+) -> dict[str, Any]:
+    """The data a job trains on, as users describe it: ``tokens`` (every epoch counted), or
+    ``samples x seq_len x epochs`` (``packing``: ``seq_len`` is the mean sample length, else the
+    padded one). Returns {"tokens", "epochs", "tokens_basis"} ("tokens" None when neither is
+    given); UsageError for a mix or an incomplete description."""
+    from costlens.errors import UsageError
+
+    if tokens is not None:
+        if samples is not None or epochs is not None:
+            raise UsageError(
+                "tokens counts every epoch's tokens: give tokens, or samples with seq_len and "
+                "epochs, not both."
+            )
+        return {"tokens": tokens, "epochs": None, "tokens_basis": "tokens"}
+    if samples is None:
+        if epochs is not None or packing:
+            raise UsageError("epochs and packing describe samples: give samples too.")
+        return {"tokens": None, "epochs": None, "tokens_basis": ""}
+    if seq_len is None:
+        raise UsageError(
+            "samples needs seq_len (tokens per sample: the padded length, or the mean length "
+            "with packing)."
+        )
+    if epochs is not None and not epochs > 0:
+        raise UsageError(f"epochs must be positive (got {epochs}).")
+    ep = 1.0 if epochs is None else float(epochs)
+    kind = "mean (packed)" if packing else "padded"
+    basis = f"samples {samples:.4g} x seq_len {seq_len:g} ({kind}) x epochs {ep:g}"
+    return {"tokens": samples * seq_len * ep, "epochs": ep, "tokens_basis": basis}
 
 
 def price_table(prices: PriceTable | None) -> PriceTable:

@@ -37,6 +37,7 @@ def job_scenario(job: PlannedJob, **override: Any) -> Scenario:
         "labelled_samples": job.labelled_samples,
         "usd_per_label": job.usd_per_label,
         "epochs": job.epochs,  # frozen-features: the frozen forward runs once per sample
+        "seq_len": job.seq_len,  # fine-tunes given as samples x seq_len: the attention term
     }
     fields.update(override)
     return Scenario(**fields)

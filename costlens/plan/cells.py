@@ -90,6 +90,8 @@ PARSERS = {
     "repeats": positive_int,
     "project": text,
     "samples": non_negative,
+    "seq_len": positive,
+    "packing": boolean,
     "epochs": positive,
     "instance": text,
     "spot": boolean,

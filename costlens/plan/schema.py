@@ -5,16 +5,18 @@ of a TOML file, or one item of a YAML list). Columns (units in brackets):
 
 - required: ``name``, ``month`` (YYYY-MM), ``strategy`` (scratch | full-finetune | lora |
   frozen-features), ``params`` (model parameters; ``7B``, ``125M`` and ``1.3e9`` all work),
-  ``tokens`` (training tokens of one epoch of one run), ``gpu`` (any name ``costlens gpus``
-  knows), ``gpus`` (accelerators per run);
+  ``gpu`` (any name ``costlens gpus`` knows), ``gpus`` (accelerators per run), and the data:
+  ``tokens`` (training tokens of one epoch of one run) or ``samples`` and ``seq_len`` (tokens =
+  samples x seq_len per epoch, as fine-tunes are described);
 - optional: ``provider`` (a provider of the price table; default, blank or ``any``: the cheapest),
-  ``repeats`` (independent runs of this job, >= 1; default 1), ``project``, ``samples`` (training
-  examples, informational), ``epochs`` (passes over ``tokens``; default 1), ``instance``
-  (instance type), ``spot`` (true/false), ``trainable_fraction`` ((0, 1]; LoRA adapters or a
-  frozen-features head), ``labelled_samples`` and ``usd_per_label`` (labelling cost, both or
-  neither; bought once per job), ``precision`` (fp32 | tf32 | bf16 | fp16 | fp8; default bf16),
-  ``transfer_tokens`` (tokens the transfer what-if of a scratch job would train on; default: the
-  job's own tokens).
+  ``repeats`` (independent runs of this job, >= 1; default 1), ``project``, ``seq_len`` (tokens
+  per sample as trained: the padded length, or the mean length with ``packing`` true),
+  ``packing`` (true/false, default false), ``epochs`` (passes over the data; default 1),
+  ``instance`` (instance type), ``spot`` (true/false), ``trainable_fraction`` ((0, 1]; LoRA
+  adapters or a frozen-features head), ``labelled_samples`` and ``usd_per_label`` (labelling
+  cost, both or neither; bought once per job), ``precision`` (fp32 | tf32 | bf16 | fp16 | fp8;
+  default: the GPU's own, e.g. fp16 on a V100, bf16 on Ampere and newer), ``transfer_tokens``
+  (tokens the transfer what-if of a scratch job would train on; default: the job's own tokens).
 
 ``docs/plans.md`` explains each column for people; ``costlens forecast --help`` lists them.
 """
@@ -25,9 +27,10 @@ from dataclasses import dataclass
 
 from costlens.vocab import DEFAULT_PLAN_PROJECT
 
-REQUIRED_COLUMNS = ("name", "month", "strategy", "params", "tokens", "gpu", "gpus")
+REQUIRED_COLUMNS = ("name", "month", "strategy", "params", "gpu", "gpus")
 OPTIONAL_COLUMNS = (
-    "provider", "repeats", "project", "samples", "epochs", "instance", "spot",
+    "tokens", "provider", "repeats", "project", "samples", "seq_len", "packing", "epochs",
+    "instance", "spot",
     "trainable_fraction", "labelled_samples", "usd_per_label", "precision", "transfer_tokens",
 )  # fmt: skip
 PLAN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
@@ -49,6 +52,8 @@ class PlannedJob:
     repeats: int = 1
     project: str = DEFAULT_PLAN_PROJECT
     samples: float | None = None
+    seq_len: float | None = None  # tokens per sample (padded, or mean with packing)
+    packing: bool = False
     epochs: float = 1.0
     instance: str | None = None
     spot: bool = False

@@ -116,8 +116,10 @@ class Validator:
             missing = "usd_per_label" if has_n else "labelled_samples"
             self.add(line, missing, "labelled_samples and usd_per_label go together")
             ok = False
+        ok = self._data_size(values, line) and ok
         if not ok:
             return None
+        values.setdefault("precision", self.prices.spec(values["gpu"]).default_precision)
         job = PlannedJob(**values, line=line, path=self.path)
         why = self.quote_problem(job)
         if why:
@@ -126,6 +128,25 @@ class Validator:
             )
             return None
         return job
+
+    def _data_size(self, values: dict[str, Any], line: int | None) -> bool:
+        """``tokens`` from ``samples x seq_len`` when not given; a problem when neither is there
+        or the two disagree (more than 1%)."""
+        tokens = values.get("tokens")
+        has_shape = "samples" in values and "seq_len" in values
+        if tokens is None and not has_shape:
+            self.add(line, "tokens", "give tokens, or samples and seq_len (tokens per sample)")
+            return False
+        if has_shape:
+            product = values["samples"] * values["seq_len"]
+            if tokens is not None and abs(tokens - product) > 0.01 * max(tokens, product):
+                self.add(
+                    line, "tokens", f"tokens {tokens:.4g} disagrees with samples x seq_len "
+                    f"({product:.4g}); give one or the other",
+                )  # fmt: skip
+                return False
+            values["tokens"] = product
+        return True
 
     def header(self, columns: Sequence[str], line: int | None = 1) -> bool:
         """Check a header row: no repeats, no unknown columns, every required one present."""
@@ -148,6 +169,9 @@ class Validator:
             if col not in seen:
                 self.add(line, col, "required column is missing")
                 ok = False
+        if "tokens" not in seen and not {"samples", "seq_len"} <= seen:
+            self.add(line, "tokens", "required column is missing (or give samples and seq_len)")
+            ok = False
         return ok
 
     def raise_if_any(self) -> None:

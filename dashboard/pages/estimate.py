@@ -15,7 +15,11 @@ dash.register_page(__name__, path="/estimate", name="Estimate", title="costlens:
 
 TEXT_FIELDS = (
     ("params", "Model parameters (e.g. 1.3B, 125M)"),
-    ("tokens", "Training tokens or samples x epochs (e.g. 20B)"),
+    ("tokens", "Training tokens, every epoch counted (e.g. 20B)"),
+    ("samples", "or: training samples per epoch (fine-tunes, e.g. 52k)"),
+    ("seq_len", "Tokens per sample (padded or mean; adds the attention term)"),
+    ("epochs", "Epochs over the samples (default 1)"),
+    ("scratch_tokens", "Tokens scratch training needs (optional)"),
     ("gpus", "GPUs"),
     ("trainable_fraction", "Trainable fraction, LoRA / frozen head (0-1, optional)"),
     ("labelled_samples", "Labelled samples for transfer (optional)"),
@@ -60,18 +64,19 @@ def layout(**_query: str) -> html.Div:
     d = view.ESTIMATE_DEFAULTS
     fields = [_field(k, label, d[k]) for k, label in TEXT_FIELDS]
     fields.insert(
-        2,
+        6,
         html.Div(
             [html.Label("Accelerator", htmlFor="est-gpu"),
              dcc.Dropdown(id="est-gpu", options=options["gpu"], value=d["gpu"], clearable=False)],
             className="field",
         ),
     )  # fmt: skip
+    precisions = [{"label": p or "the GPU's default", "value": p} for p in options["precision"]]
     fields.insert(
-        4,
+        8,
         html.Div(
             [html.Label("Precision", htmlFor="est-precision"),
-             dcc.Dropdown(id="est-precision", options=options["precision"], value=d["precision"],
+             dcc.Dropdown(id="est-precision", options=precisions, value=d["precision"],
                           clearable=False)],
             className="field",
         ),

@@ -18,9 +18,13 @@ from dashboard.fmt import interval_text
 ESTIMATE_DEFAULTS: dict[str, Any] = {
     "params": "1.3B",
     "tokens": "20B",
+    "samples": "",
+    "seq_len": "",
+    "epochs": "",
+    "scratch_tokens": "",
     "gpu": "A100-80GB-SXM",
     "gpus": 8,
-    "precision": "bf16",
+    "precision": "",
     "spot": False,
     "trainable_fraction": "",
     "labelled_samples": "",
@@ -28,6 +32,7 @@ ESTIMATE_DEFAULTS: dict[str, Any] = {
     "usd_per_label": "",
 }
 ESTIMATE_FORM_IDS: tuple[str, ...] = tuple(ESTIMATE_DEFAULTS)  # form field ids: est-<key>
+GPU_DEFAULT_PRECISION = ""  # the precision choice meaning "the accelerator's own default"
 
 
 def estimate_options(prices: PriceTable) -> dict[str, list[str]]:
@@ -37,7 +42,7 @@ def estimate_options(prices: PriceTable) -> dict[str, list[str]]:
     priced = set(frame["gpu"])
     return {
         "gpu": [s.key for s in prices.accelerators.specs if s.key in priced and s.key != CPU_KEY],
-        "precision": list(PRECISIONS),
+        "precision": [GPU_DEFAULT_PRECISION, *PRECISIONS],
         "provider": sorted(set(frame["provider"])),
         "strategy": list(ESTIMABLE_STRATEGIES),
     }
@@ -56,12 +61,22 @@ def scenario_from_form(form: dict[str, Any]) -> estimator.Scenario:
     per_label = parse_quantity(form.get("usd_per_label"), "US$ per label", required=False)
     if (labels is None) != (per_label is None):
         raise UsageError("give both labelled samples and US$ per label, or neither.")
+    data = estimator.data_tokens(
+        parse_quantity(form.get("tokens"), "tokens", required=False, strict=True),
+        parse_quantity(form.get("samples"), "samples", required=False, strict=True),
+        parse_quantity(form.get("seq_len"), "seq len", required=False, strict=True),
+        parse_quantity(form.get("epochs"), "epochs", required=False, strict=True),
+    )
+    if data["tokens"] is None:
+        raise UsageError("give tokens, or samples and seq len.")
     return estimator.Scenario(
         params=parse_quantity(form.get("params"), "parameters"),
-        tokens=parse_quantity(form.get("tokens"), "tokens"),
+        tokens=data["tokens"],
+        epochs=data["epochs"],
+        seq_len=parse_quantity(form.get("seq_len"), "seq len", required=False, strict=True),
         gpu=str(form.get("gpu") or ESTIMATE_DEFAULTS["gpu"]),
         gpus=int(gpus or 1),
-        precision=str(form.get("precision") or ESTIMATE_DEFAULTS["precision"]),
+        precision=str(form.get("precision") or "") or None,
         spot=bool(form.get("spot")),
         trainable_fraction=frac,
         labelled_samples=labels,
@@ -104,9 +119,13 @@ def estimate(form: dict[str, Any], prices: PriceTable, model: Any) -> dict[str, 
     scratch_labels = parse_quantity(
         form.get("scratch_labelled_samples"), "labelled samples from scratch", required=False
     )
-    cmp = estimator.compare(
-        scenario, model=model, prices=prices, scratch_labelled_samples=scratch_labels
+    scratch_tokens = parse_quantity(
+        form.get("scratch_tokens"), "tokens from scratch", required=False, strict=True
     )
+    cmp = estimator.compare(
+        scenario, model=model, prices=prices, scratch_labelled_samples=scratch_labels,
+        scratch_tokens=scratch_tokens,
+    )  # fmt: skip
     scenarios, missing = _per_provider(scenario, cmp["strategies"], prices, scratch_labels)
     estimates = estimator.estimate_many(scenarios, model=model, prices=prices) if scenarios else []
     return {

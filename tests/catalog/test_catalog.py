@@ -95,7 +95,7 @@ def test_resolve_real_nvml_and_short_names(name: str, key: str):
     assert catalog.gpu_spec(name).key == key
 
 
-@pytest.mark.parametrize("name", ["NVIDIA GeForce RTX 4090", "A100-90GB", "H1000", ""])
+@pytest.mark.parametrize("name", ["NVIDIA GeForce RTX 9090", "A100-90GB", "H1000", ""])
 def test_unknown_name_lists_close_names(name: str):
     with pytest.raises(UnknownAcceleratorError) as info:
         catalog.resolve_gpu(name)
@@ -120,7 +120,7 @@ def test_peak_for_precisions_and_fallbacks():
     # A100 has no fp8: fp8 falls back to the bf16 rate
     assert catalog.gpu_spec("A100-80GB").peak_for("fp8") == pytest.approx(312e12)
     assert catalog.gpu_spec("CPU").peak_for("fp32") is None
-    assert catalog.gpu_spec("B300").peak_for("bf16") is None  # no sourced peak
+    assert catalog.gpu_spec("B300").peak_for("bf16") == pytest.approx(2250e12)
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,7 +387,7 @@ def test_duplicate_key_is_refused_at_the_second_line(tmp_path: Path, rows, data)
 @given(rows=good_rows(), data=st.data())
 def test_unknown_accelerator_is_refused_with_close_names(tmp_path: Path, rows, data):
     i = data.draw(st.integers(0, len(rows) - 1))
-    rows[i]["gpu"] = data.draw(st.sampled_from(["RTX 4090", "H100X", "A100-96GB", "TPUv9"]))
+    rows[i]["gpu"] = data.draw(st.sampled_from(["RTX 9090", "H100X", "A100-96GB", "TPUv9"]))
     rows[i]["gpu_count"] = "1"
     p = _write(tmp_path, _table(rows, list(catalog.PRICE_COLUMNS)))
     with pytest.raises(DataTableError) as info:

@@ -25,7 +25,12 @@ def test_estimate_json_has_the_stable_keys(cli):
     assert out["flops"] == pytest.approx(6 * 7e9 * 2e12)
     assert out["gpu_hours_low"] < out["gpu_hours"] < out["gpu_hours_high"]
     assert out["cost_usd"] == pytest.approx(out["gpu_hours"] * out["usd_per_gpu_hour"])
-    assert 0 < out["mfu_assumed"] < 1 and out["extrapolation"] is True  # no runs recorded
+    # no runs recorded: the cold start, inside the published runs' range (A100, bf16, 7B)
+    assert 0 < out["mfu_assumed"] < 1 and out["extrapolation"] is False
+    lora = cli("estimate", "--params", "7e9", "--tokens", "2e9", "--gpu", "V100", "--strategy",
+               "lora", "--format", "json")  # fmt: skip
+    out = json.loads(lora.out)
+    assert out["extrapolation"] is True and "strategy lora" in out["extrapolation_reason"]
 
 
 def test_compare_gives_every_strategy_savings_and_roi(cli):

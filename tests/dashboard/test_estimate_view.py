@@ -47,3 +47,17 @@ def test_form_choices_come_from_the_price_table(prices):
     opts = view.estimate_options(prices)
     assert view.ESTIMATE_DEFAULTS["gpu"] in opts["gpu"] and "CPU" not in opts["gpu"]
     assert "bf16" in opts["precision"] and len(opts["provider"]) >= 2
+
+
+def test_fine_tune_fields_and_the_gpus_default_precision(prices, model):
+    form = {**view.ESTIMATE_DEFAULTS, "tokens": "", "samples": "52k", "seq_len": "512",
+            "epochs": "3", "gpu": "V100-32GB-SXM2"}  # fmt: skip
+    s = view.scenario_from_form(form)
+    assert s.tokens == pytest.approx(52e3 * 512 * 3) and s.epochs == 3 and s.seq_len == 512
+    assert s.precision is None  # the accelerator's own: fp16 on a V100
+    res = view.estimate({**form, "scratch_tokens": "10B"}, prices, model)
+    rows = res["strategies"].set_index("strategy")
+    assert set(rows["precision"]) == {"fp16"}
+    assert rows.loc["scratch", "flops"] > rows.loc["full-finetune", "flops"]  # 10B tokens
+    with pytest.raises(UsageError, match="seq_len"):
+        view.scenario_from_form({**form, "seq_len": ""})

@@ -25,8 +25,13 @@ class FakeSpec:
     key: str
     peak: float | None
     tdp_w: float | None
+    default_precision: str = "bf16"
 
     def peak_for(self, precision: str) -> float | None:
+        return self.peak
+
+    def require_peak(self, precision: str | None) -> float:
+        assert self.peak is not None
         return self.peak
 
 
@@ -47,7 +52,7 @@ class FakePrices:
     specs: dict = field(
         default_factory=lambda: {
             "FAKE-GPU": FakeSpec("FAKE-GPU", 1e14, 300.0),
-            "CPU": FakeSpec("CPU", None, None),
+            "CPU": FakeSpec("CPU", None, None, "fp32"),
         }
     )
 

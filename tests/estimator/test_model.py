@@ -15,7 +15,6 @@ from sklearn.preprocessing import FunctionTransformer
 
 from costlens import estimator as est
 from costlens.errors import EstimatorError
-from costlens.estimator.priors import prior_row
 from tests.estimator.helpers import LAW_BASE, synthetic_frame
 
 # ---------------------------------------------------------------- scikit-learn contract
@@ -128,7 +127,11 @@ def test_too_few_runs_keep_the_priors_published_range():
     assert m.summary()["interval_high_factor"] is None
 
 
-def test_no_runs_gives_the_prior_and_its_published_range():
+def test_no_runs_gives_the_cold_start_and_its_interval():
+    """Without recorded runs the efficiency is the published-runs cold start (and the prior
+    table's fp32 FLOP/s only where no peak exists, e.g. CPUs)."""
+    from costlens.estimator.coldstart import cold_features, shipped_cold_start
+
     m = est.prior_model()
     X = pd.DataFrame(
         {
@@ -143,8 +146,13 @@ def test_no_runs_gives_the_prior_and_its_published_range():
         }
     )
     mid, lo, hi, extrap = m.predict_interval(X)
-    row = prior_row(est.load_priors(), "mfu", "A100-80GB-SXM", "bf16")
-    assert math.exp(mid[0]) / 312e12 == pytest.approx(row["value"])
-    assert math.exp(lo[0]) / 312e12 == pytest.approx(row["low"])
-    assert math.exp(hi[0]) / 312e12 == pytest.approx(row["high"])
-    assert extrap[0]
+    cold = shipped_cold_start()
+    c_mid, c_lo, c_hi, why = cold.predict_interval(
+        cold_features(peak_flops_per_s=312e12, precision="bf16", strategy="scratch", params=7e9,
+                      gpus=8.0, tokens=np.nan)
+    )  # fmt: skip
+    assert math.exp(mid[0]) / 312e12 == pytest.approx(math.exp(c_mid[0]))
+    assert math.exp(lo[0]) / 312e12 == pytest.approx(math.exp(c_lo[0]))
+    assert math.exp(hi[0]) / 312e12 == pytest.approx(math.exp(c_hi[0]))
+    assert 0.05 < math.exp(c_mid[0]) < 0.8 and c_lo[0] < c_mid[0] < c_hi[0]
+    assert bool(extrap[0]) == bool(why[0])

@@ -94,7 +94,11 @@ def test_a_model_saved_before_the_package_still_loads(tmp_path):
     scen = [est.Scenario(params=p, tokens=1e9, gpu="CPU", precision="fp32") for p in (1e5, 1e7)]
     a = est.estimate_many(scen, model=old)
     b = est.estimate_many(scen, model=new)
-    assert [e.as_dict() for e in a] == [e.as_dict() for e in b]
+    for x, y in zip(a, b, strict=True):  # equal up to float rounding in the refit
+        dx, dy = x.as_dict(), y.as_dict()
+        for k in dx:
+            same = dx[k] == pytest.approx(dy[k], rel=1e-9) if isinstance(dx[k], float) else None
+            assert same if same is not None else dx[k] == dy[k], k
     # and load_model reads it from the home folder (stamped with this scikit-learn version)
     payload["sklearn_version"] = sklearn.__version__
     est.model_path().write_bytes(pickle.dumps(payload))

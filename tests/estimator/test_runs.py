@@ -68,3 +68,19 @@ def test_runs_that_cannot_anchor_are_refused(slow_run):
         est.scenario_from_run({**rec, "status": "failed"}, prices=CAT)
     with pytest.raises(EstimatorError, match="no parameter count"):
         est.scenario_from_run({**rec, "params_total": None}, prices=CAT)
+
+
+def test_from_run_reports_flops_on_the_measured_basis(store):
+    """A frozen-features run whose measured FLOPs differ from the 6N accounting: at scale 1 the
+    estimate's flops are the recorded ones; model_flops stands beside them."""
+    from costlens.store.queries import get_run, list_runs
+
+    insert_synthetic_run(store, 0, params=1e6, samples=64_000, flops_per_s=LAW_BASE)
+    rec = get_run(store, "run000")
+    model = est.fit_records(list_runs(store), prices=CAT)
+    one = est.estimate_from_run(rec, model=model, prices=CAT)
+    assert one.flops == pytest.approx(rec["flops"])
+    assert one.model_flops == pytest.approx(est.model_flops(rec))
+    assert one.flops_basis.startswith("measured")
+    three = est.estimate_from_run(rec, scale_tokens=3, model=model, prices=CAT)
+    assert three.flops == pytest.approx(3 * rec["flops"])

@@ -235,3 +235,25 @@ def test_generated_bad_cell_names_its_line_and_column(
         assert (info.value.line, info.value.column) == (bad_row + 2, column)
     finally:
         shutil.rmtree(folder)
+
+
+def test_fine_tune_rows_take_samples_and_seq_len(tmp_path):
+    """A plan row may give samples and seq_len instead of tokens; the precision defaults to the
+    GPU's own (fp16 on a V100)."""
+    from costlens.catalog import PriceTable
+    from costlens.errors import PlanError
+    from costlens.plan import load_plan
+
+    head = "name,month,strategy,params,samples,seq_len,epochs,gpu,gpus,provider,repeats\n"
+    p = tmp_path / "plan.csv"
+    p.write_text(head + "ft,2027-01,lora,7B,52k,512,3,V100,8,any,1\n")
+    (job,) = load_plan(p, prices=PriceTable.load())
+    assert job.tokens == 52e3 * 512 and job.total_tokens == 52e3 * 512 * 3
+    assert job.precision == "fp16"
+    p.write_text(head.replace("seq_len,", "") + "ft,2027-01,lora,7B,52k,3,V100,8,any,1\n")
+    try:
+        load_plan(p, prices=PriceTable.load())
+    except PlanError as exc:
+        assert "tokens" in str(exc) and "seq_len" in str(exc)
+    else:
+        raise AssertionError("a row without tokens or seq_len was accepted")

@@ -1,0 +1,260 @@
+"""The cold start: model FLOPs utilisation (log MFU) learned from published training runs.
+
+Before a team has recorded any run, the estimator's efficiency comes from here. The training
+data is ``data/published_runs.csv`` (GPU-hours from papers and model cards, see
+``costlens.catalog.published``); the target is log MFU = log(FLOPs / (GPU-seconds x peak)), with
+FLOPs counted as the estimator counts them (``physics.strategy_flops``, attention term included
+where the sequence length is known, the shape derived by ``physics.SHAPE_RULE``).
+
+:class:`ColdStart` is a scikit-learn estimator: a Pipeline of a ColumnTransformer (median
+imputation with missing-value indicators and scaling for the numbers, one-hot for the words) and
+RidgeCV. Its 80% interval is split-conformal on leave-one-family-out residuals (a family's runs,
+e.g. all Llama 2 sizes, are held out together, so no run is predicted from its siblings), and it
+widens, with a reason, where the published runs are few (GPU peak, precision, strategy) or the
+scenario lies outside their range (parameters, GPU count, tokens per GPU).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import RidgeCV
+from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from costlens.catalog.published import PublishedRun
+from costlens.errors import EstimatorError
+from costlens.physics import strategy_flops, transformer_shape
+from costlens.units import S_PER_H
+from costlens.vocab import COVERAGE
+
+NUMERIC = ("log_peak", "log_params", "log_tokens_per_gpu", "log_seq_len", "share")
+CATEGORIES = ("strategy",)  # model inputs; precision enters through the peak (log_peak)
+SUPPORT = ("precision", "strategy", "job")  # thin categories widen the interval
+RANGED = ("log_params", "log_gpus", "log_tokens_per_gpu")  # outside the runs' range: widen
+ALPHAS = tuple(np.logspace(-2, 3, 11))
+FINITE_SAMPLE = False
+MIN_SUPPORT = 5  # fewer published runs with this GPU peak / precision / strategy: widen
+
+
+def cold_features(
+    *,
+    peak_flops_per_s: Any,
+    precision: Any,
+    strategy: Any,
+    params: Any,
+    gpus: Any,
+    tokens: Any,
+    seq_len: Any = None,
+    trainable_fraction: Any = None,
+) -> pd.DataFrame:
+    """The cold start's inputs, one row per job (NaN where unknown: imputed, with an indicator).
+    Full fine-tuning counts as scratch (the same computation); ``share`` is the trainable share
+    (1 when all parameters train)."""
+    n = len(np.atleast_1d(np.asarray(params, dtype=float)))
+
+    def arr(v: Any, fill: float = np.nan) -> np.ndarray:
+        if v is None:
+            return np.full(n, fill)
+        return np.broadcast_to(np.asarray(v, dtype=float), (n,)).astype(float)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gp = arr(gpus)
+        frame = pd.DataFrame(
+            {
+                "log_peak": np.log(arr(peak_flops_per_s)),
+                "log_params": np.log(arr(params)),
+                "log_gpus": np.log(gp),
+                "log_tokens_per_gpu": np.log(arr(tokens) / gp),
+                "log_seq_len": np.log(arr(seq_len)),
+                "share": np.where(np.isfinite(arr(trainable_fraction)), arr(trainable_fraction), 1),
+                "precision": np.broadcast_to(np.asarray(precision, dtype=object), (n,)),
+                "strategy": np.broadcast_to(np.asarray(strategy, dtype=object), (n,)),
+            }
+        )
+    frame["job"] = np.where(frame["strategy"].astype(str) == "scratch", "pretraining", "fine-tune")
+    frame["strategy"] = frame["strategy"].astype(str).replace("full-finetune", "scratch")
+    frame["precision"] = frame["precision"].astype(str)
+    num = frame[list(NUMERIC)].to_numpy()
+    frame[list(NUMERIC)] = np.where(np.isfinite(num), num, np.nan)
+    return frame
+
+
+def job_flops(
+    params: Any, tokens: Any, strategy: Any, seq_len: Any = None, trainable_fraction: Any = None
+) -> np.ndarray:
+    """Training FLOPs as the estimator counts them: ``strategy_flops`` with the attention term
+    where ``seq_len`` is known (shape derived from the parameters)."""
+    seq = np.asarray(np.nan if seq_len is None else seq_len, dtype=float)
+    layers, width = transformer_shape(params)
+    has = np.isfinite(seq)
+    return strategy_flops(
+        params, tokens, strategy, trainable_fraction=trainable_fraction,
+        n_layers=np.where(has, layers, np.nan), d_model=np.where(has, width, np.nan),
+        seq_len=np.where(has, seq, np.nan),
+    )  # fmt: skip
+
+
+def published_training_data(
+    runs: Sequence[PublishedRun], peaks: dict[str, float]
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """(features, log MFU, family) of published runs; ``peaks`` maps ``gpu|precision`` to the
+    dense peak FLOP/s."""
+    peak = np.array([peaks[f"{r.gpu}|{r.precision}"] for r in runs])
+    attr = {k: [getattr(r, k) for r in runs] for k in ("params", "tokens", "strategy")}
+    seq = np.array([np.nan if r.seq_len is None else r.seq_len for r in runs])
+    share = np.array([r.trainable_fraction or np.nan for r in runs])
+    gpus = np.array([np.nan if r.gpu_count is None else r.gpu_count for r in runs])
+    X = cold_features(
+        peak_flops_per_s=peak, precision=[r.precision for r in runs], strategy=attr["strategy"],
+        params=attr["params"], gpus=gpus, tokens=attr["tokens"], seq_len=seq,
+        trainable_fraction=share,
+    )  # fmt: skip
+    flops = job_flops(attr["params"], attr["tokens"], attr["strategy"], seq, share)
+    gpu_s = np.array([r.gpu_hours for r in runs]) * S_PER_H
+    return X, np.log(flops / (gpu_s * peak)), np.array([r.family for r in runs], dtype=object)
+
+
+def _pipeline(alphas: Sequence[float]) -> Pipeline:
+    numbers = make_pipeline(
+        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+        StandardScaler(),
+    )
+    words = OneHotEncoder(handle_unknown="ignore")
+    prep = ColumnTransformer([("num", numbers, list(NUMERIC)), ("cat", words, list(CATEGORIES))])
+    return Pipeline([("prep", prep), ("ridge", RidgeCV(alphas=list(alphas)))])
+
+
+def conformal_tails(resid: np.ndarray, coverage: float) -> tuple[float, float]:
+    """Split-conformal tails of residuals: the ceil((n+1)(1-a/2))-th order statistics, so that
+    a new residual falls inside with probability >= ``coverage`` (a = 1 - coverage)."""
+    r = np.sort(resid[np.isfinite(resid)])
+    n = len(r)
+    if n < 2:
+        raise EstimatorError("the cold start needs at least 2 published runs to calibrate.")
+    tail = (1.0 - coverage) / 2.0
+    if not FINITE_SAMPLE:
+        lo, hi = np.quantile(r, [tail, 1.0 - tail])
+        return float(lo), float(hi)
+    k_hi = min(math.ceil((n + 1) * (1.0 - tail)), n) - 1
+    k_lo = max(math.floor((n + 1) * tail), 1) - 1
+    return float(r[k_lo]), float(r[k_hi])
+
+
+class ColdStart(BaseEstimator, RegressorMixin):
+    """Log MFU of a training job from its shape, learned from published runs (see module doc).
+
+    ``fit(X, y, groups)``: X from :func:`cold_features`, y log MFU, groups the model family
+    (residuals for the interval are leave-one-group-out). ``predict_interval`` gives (median,
+    low, high, reasons) in log MFU; ``reasons`` is one text per row ("" inside the data).
+    """
+
+    __module__ = "costlens.estimator"
+
+    def __init__(
+        self,
+        *,
+        coverage: float = COVERAGE,
+        alphas: Sequence[float] = ALPHAS,
+        min_support: int = MIN_SUPPORT,
+        widen: float = 0.5,
+    ) -> None:
+        self.coverage = coverage
+        self.alphas = alphas
+        self.min_support = min_support
+        self.widen = widen
+
+    def fit(self, X: pd.DataFrame, y: Any, groups: Any) -> ColdStart:
+        y = np.asarray(y, dtype=float)
+        groups = np.asarray(groups, dtype=object)
+        if not np.all(np.isfinite(y)):
+            raise EstimatorError("log MFU of the published runs must be finite.")
+        self.pipeline_ = _pipeline(self.alphas).fit(X, y)
+        if len(set(groups)) >= 3:
+            loo = cross_val_predict(_pipeline(self.alphas), X, y, groups=groups,
+                                    cv=LeaveOneGroupOut())  # fmt: skip
+        else:
+            loo = np.full(len(y), y.mean())
+        self.loo_residuals_ = y - loo
+        self.resid_lo_, self.resid_hi_ = conformal_tails(self.loo_residuals_, self.coverage)
+        self.peaks_ = np.round(X["log_peak"].to_numpy(), 2)
+        self.counts_ = {c: X[c].value_counts().to_dict() for c in SUPPORT}
+        ranged = X[list(RANGED)].to_numpy()
+        self.lo_ = np.nanmin(ranged, axis=0)
+        self.hi_ = np.nanmax(ranged, axis=0)
+        self.n_runs_ = len(y)
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "pipeline_")
+        return self.pipeline_.predict(X)
+
+    def predict_interval(
+        self, X: pd.DataFrame
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        """(median, low, high, reasons) of log MFU; the interval widens by ``widen`` per thin
+        category and per e-fold outside the runs' range, and says why in ``reasons``."""
+        mid = self.predict(X)
+        factor = np.ones(len(X))
+        reasons: list[list[str]] = [[] for _ in range(len(X))]
+        peaks = np.round(X["log_peak"].to_numpy(), 2)
+        for i, p in enumerate(peaks):
+            n = int(np.sum(self.peaks_ == p))
+            if n < self.min_support:
+                factor[i] += self.widen
+                reasons[i].append(f"{n} published runs on a GPU with this peak")
+        for col in SUPPORT:
+            for i, v in enumerate(X[col].to_numpy()):
+                n = int(self.counts_[col].get(v, 0))
+                if n < self.min_support:
+                    factor[i] += self.widen
+                    reasons[i].append(f"{n} published runs with {col} {v}")
+        vals = X[list(RANGED)].to_numpy()
+        for j, col in enumerate(RANGED):
+            out = np.nan_to_num(np.clip(self.lo_[j] - vals[:, j], 0, None)
+                                + np.clip(vals[:, j] - self.hi_[j], 0, None))  # fmt: skip
+            factor += self.widen * out
+            for i in np.flatnonzero(out > 0.1):
+                reasons[i].append(f"{col[4:]} outside the published runs' range")
+        lo = mid + self.resid_lo_ * factor
+        hi = mid + self.resid_hi_ * factor
+        return mid, lo, hi, ["; ".join(r) for r in reasons]
+
+
+def peak_table(accelerators: Any) -> dict[str, float]:
+    """``gpu|precision`` -> dense peak FLOP/s of every accelerator in the spec table."""
+    return {f"{s.key}|{p}": v for s in accelerators.specs for p, v in s.peak_flops_per_s.items()}
+
+
+def fit_cold_start(runs: Sequence[PublishedRun], accelerators: Any, **params: Any) -> ColdStart:
+    """A :class:`ColdStart` fitted on ``runs``."""
+    X, y, groups = published_training_data(runs, peak_table(accelerators))
+    return ColdStart(**params).fit(X, y, groups)
+
+
+@lru_cache(maxsize=2)
+def _shipped(published_stamp: int, specs_stamp: int) -> ColdStart:
+    from costlens.catalog import shipped_accelerators
+    from costlens.catalog.published import published_runs
+
+    return fit_cold_start(published_runs(), shipped_accelerators())
+
+
+def shipped_cold_start() -> ColdStart:
+    """The cold start fitted on the shipped table, once per version of the tables (memo)."""
+    from costlens.catalog.accelerators import SPECS_FILE
+    from costlens.catalog.published import published_runs_path
+    from costlens.catalog.tables import file_stamp
+    from costlens.paths import data_dir
+
+    return _shipped(file_stamp(published_runs_path()), file_stamp(data_dir() / SPECS_FILE))
