@@ -213,6 +213,23 @@ def write_forecast(out_dir: Path) -> tuple[list[Path], dict[str, float]]:
     return paths, {k: float(total[k]) for k in keys}
 
 
+def priced_experiment(
+    db_url: str, outcomes: list[RunOutcome], prices: PriceTable
+) -> list[dict[str, Any]]:
+    """The recorded runs of ``outcomes``, read back from the store and priced."""
+    from costlens.store import open_store
+    from costlens.store.queries import list_runs
+    from costlens.transfer import priced_records
+
+    store = open_store(db_url)
+    try:
+        ids = {o.run_id for o in outcomes}
+        recorded = [r for r in list_runs(store, project=PROJECT) if r["id"] in ids]
+    finally:
+        store.dispose()
+    return priced_records(recorded, prices)
+
+
 def run_demo(
     db_url: str,
     *,
@@ -224,22 +241,13 @@ def run_demo(
 ) -> DemoResult:
     """Everything but serving: record, price, fit, forecast."""
     from costlens.catalog import PriceTable
-    from costlens.store import open_store
-    from costlens.store.queries import list_runs
-    from costlens.transfer import priced_records
 
     cfg = cfg or ExperimentConfig()
     stage = on_stage or (lambda _msg: None)
     outcomes = record_experiment(db_url, cfg, on_run=on_run, on_start=on_start)
     stage("pricing the runs on the shipped cloud tables")
-    store = open_store(db_url)
-    try:
-        ids = {o.run_id for o in outcomes}
-        recorded = [r for r in list_runs(store, project=PROJECT) if r["id"] in ids]
-    finally:
-        store.dispose()
     prices = PriceTable.load()
-    rows = priced_records(recorded, prices)
+    rows = priced_experiment(db_url, outcomes, prices)
     comparison = compare_strategies(rows)
     result = DemoResult(
         db_url=db_url,

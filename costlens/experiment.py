@@ -52,7 +52,9 @@ class ExperimentConfig:
     def quick(cls) -> ExperimentConfig:
         """The smallest experiment that still has every strategy (``costlens demo --quick``,
         the tests): one width, two budgets, a few epochs. Its runs rarely reach the target."""
-        return cls(widths=(2,), budgets_per_class=(10, 40), max_epochs=3, source_epochs=2)
+        return cls(
+            widths=(2,), budgets_per_class=(10, 40), max_epochs=3, source_epochs=2, repeats=3
+        )
 
     def run_seed(self, repeat: int) -> int:
         """The seed of a cell's ``repeat``-th run (the same in every experiment)."""

@@ -107,8 +107,8 @@ def demo(
     db_url = store.url
     store.dispose()
     cfg = ExperimentConfig.quick() if quick else ExperimentConfig()
-    if repeats is not None or quick:
-        cfg = replace(cfg, repeats=repeats or 3)
+    if repeats is not None:
+        cfg = replace(cfg, repeats=repeats)
     result = _record(db_url, cfg, store.display_url, home_dir())
     _print_results(result, cfg, fmt)
     if not serve:
