@@ -136,7 +136,7 @@ def test_two_runs_of_a_reduced_experiment_agree_on_their_verdicts(tmp_path):
     from costlens.catalog import PriceTable
     from costlens.demo import priced_experiment, record_experiment
 
-    cfg = ExperimentConfig(widths=(2,), budgets_per_class=(10, 40), source_epochs=3, repeats=3)
+    cfg = ExperimentConfig(widths=(2,), max_epochs=12, source_epochs=3, repeats=3)
     prices, runs = PriceTable.load(), []
     for i in (1, 2):
         db = f"sqlite:///{tmp_path / f'run{i}.db'}"
@@ -144,7 +144,7 @@ def test_two_runs_of_a_reduced_experiment_agree_on_their_verdicts(tmp_path):
         cells = verdict_cells(compare_strategies(priced_experiment(db, outcomes, prices)))
         runs.append({(c["width"], c["labels"], c["strategy"]): c["verdict"] for c in cells})
     first, second = runs
-    assert set(first) == set(second) and len(first) == 4  # 2 budgets x 2 transfer strategies
+    assert set(first) == set(second) and len(first) == 6  # 3 budgets x 2 transfer strategies
     assert all(v in ("saves", "costs more", "within noise") for v in first.values())
     agree = sum(first[k] == second[k] for k in first)
     assert agree >= 0.8 * len(first), (first, second)
