@@ -37,6 +37,36 @@ def _saving_text(r: dict) -> str:
     return f"{r['saving_pct']:+.0f}% [{low:+.0f}, {high:+.0f}]"
 
 
+def _comparison_section(cmp: dict, claimed_pct: float | None) -> list:
+    """The savings chart, the verdict sentence, the comparisons table and what is not measured."""
+    rows = [
+        {"label": r["label"], "repeats": str(r["repeats"]),
+         "reached": "-" if r["reached"] is None or pd.isna(r["reached"])
+         else f"{int(r['reached'])}/{r['repeats']}",
+         "saving": _saving_text(r), "verdict": r["verdict"], "basis": r["basis"]}
+        for r in cmp["comparisons"].to_dict("records")
+    ]  # fmt: skip
+    return [
+        components.graph(
+            figures.savings_bars(cmp["comparisons"], claimed_pct=claimed_pct),
+            id="transfer-savings-graph",
+        ),
+        html.P(cmp["verdict"], className="verdict", id="transfer-verdict")
+        if cmp.get("verdict")
+        else html.Div(),
+        components.simple_table(
+            [("label", "comparison"), ("repeats", "runs"), ("reached", "reached target"),
+             ("saving", "saving [95% interval]"), ("verdict", "verdict"), ("basis", "measured on")],
+            rows,
+            id="transfer-cells",
+        ),
+        html.Ul([html.Li(t) for t in cmp["unmeasured"]], id="transfer-unmeasured",
+                className="muted")
+        if cmp["unmeasured"]
+        else html.Div(),
+    ]  # fmt: skip
+
+
 def body(project: str | None, metric: str | None) -> list:
     """The comparison for one project (also the dropdowns' callback)."""
     if not project:
@@ -71,13 +101,6 @@ def body(project: str | None, metric: str | None) -> list:
          "metric_text": components.number(r["metric"], ".4g")}
         for r in cmp["runs"].to_dict("records")
     ]  # fmt: skip
-    comparison_rows = [
-        {"label": r["label"], "repeats": str(r["repeats"]),
-         "reached": "-" if r["reached"] is None or pd.isna(r["reached"])
-         else f"{int(r['reached'])}/{r['repeats']}",
-         "saving": _saving_text(r), "verdict": r["verdict"], "basis": r["basis"]}
-        for r in cmp["comparisons"].to_dict("records")
-    ]  # fmt: skip
     return [
         html.P(
             f"{len(cmp['runs'])} completed runs; each transfer strategy is compared with the "
@@ -90,23 +113,7 @@ def body(project: str | None, metric: str | None) -> list:
                if cmp["older"] else ""),
             className="muted",
         ),
-        components.graph(
-            figures.savings_bars(cmp["comparisons"], claimed_pct=claim["saving_pct"]),
-            id="transfer-savings-graph",
-        ),
-        html.P(cmp["verdict"], className="verdict", id="transfer-verdict")
-        if cmp.get("verdict")
-        else html.Div(),
-        components.simple_table(
-            [("label", "comparison"), ("repeats", "runs"), ("reached", "reached target"),
-             ("saving", "saving [95% interval]"), ("verdict", "verdict"), ("basis", "measured on")],
-            comparison_rows,
-            id="transfer-cells",
-        ),
-        html.Ul([html.Li(t) for t in cmp["unmeasured"]], id="transfer-unmeasured",
-                className="muted")
-        if cmp["unmeasured"]
-        else html.Div(),
+        *_comparison_section(cmp, claim["saving_pct"]),
         components.graph(figures.transfer_bars(cmp["runs"]), id="transfer-runs-graph"),
         details,
         html.H3("Runs"),

@@ -33,20 +33,20 @@ def test_the_transfer_page_labels_every_comparison_with_its_verdict(served_trans
     page.wait_for_selector("#transfer-savings-graph .main-svg")
     page.wait_for_load_state("networkidle")
     # the savings chart names each comparison on its axis, as text (no "hover a bar")
-    ticks = page.locator("#transfer-savings-graph .ytick text").all_inner_texts()
+    ticks = page.locator("#transfer-savings-graph .ytick text").all_text_contents()
     assert "w2 × 50 labels × full-finetune" in ticks and len(ticks) == 4
-    legend = page.locator("#transfer-savings-graph .legendtext").all_inner_texts()
+    legend = page.locator("#transfer-savings-graph .legendtext").all_text_contents()
     assert sorted(legend) == ["costs more", "saves", "within noise"]  # no empty entry
-    svg = page.inner_text("#transfer-savings-graph")
+    svg = page.text_content("#transfer-savings-graph")
     assert "commonly claimed: 80%" in svg and "100%" in svg and "1500" not in svg
-    cells = page.locator("#transfer-cells tbody tr").all_inner_texts()
+    cells = page.locator("#transfer-cells tbody tr").all_text_contents()
     ft = next(r for r in cells if "w2 × 50 labels × full-finetune" in r)
     assert "saves" in ft and "[" in ft and "training-thread CPU time" in ft
     assert "Energy is not shown" in page.inner_text("#transfer-unmeasured")
-    panels = page.locator("#transfer-runs-graph .annotation-text").all_inner_texts()
+    panels = page.locator("#transfer-runs-graph .annotation-text").all_text_contents()
     assert "Energy (kWh)" not in panels and "Cost (US$)" in panels
     page.click("#transfer-metric")
-    options = page.get_by_role("option").all_inner_texts()
+    options = page.get_by_role("option").all_text_contents()
     page.keyboard.press("Escape")
     assert options == ["accuracy"]  # not width, epochs, target_accuracy, repeat, train_cpu_s
     assert PROJECT in page.inner_text("#transfer-project")
