@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 from typing import TYPE_CHECKING, Any
 
 from costlens.experiment import (
@@ -23,6 +24,7 @@ from costlens.experiment import (
     RunOutcome,
     plan,
 )
+from costlens.vocab import SAVES
 
 if TYPE_CHECKING:
     from costlens.catalog import PriceTable
@@ -35,6 +37,7 @@ class DemoResult:
     db_url: str
     outcomes: list[RunOutcome]
     comparison: list[dict[str, Any]]
+    cells: list[dict[str, Any]] = field(default_factory=list)
     payback: list[dict[str, Any]] = field(default_factory=list)
     model_path: Path | None = None
     model_runs: int = 0
@@ -69,40 +72,85 @@ def record_experiment(
             os.environ["COSTLENS_QUIET"] = previous
 
 
+def _cpu_cost_usd(r: dict[str, Any]) -> float | None:
+    """The run's cost on the CPU-time basis: its instance's rate (cost_usd / duration_s, from
+    the price table) times the training thread's CPU seconds."""
+    from costlens.transfer import CPU_TIME_METRIC
+
+    cost, wall, cpu = (
+        r.get("cost_usd"),
+        r.get("duration_s"),
+        (r.get("metrics") or {}).get(CPU_TIME_METRIC),
+    )
+    if cost is None or not wall or cpu is None:
+        return cost
+    return float(cost) * float(cpu) / float(wall)
+
+
+def _median_of(runs: Any, key: Callable[[dict[str, Any]], Any]) -> float | None:
+    values = [v for v in (key(r) for r in runs) if v is not None]
+    return float(median(values)) if values else None
+
+
+def _cell_row(strategy: str, runs: list[dict[str, Any]], cell: Any = None) -> dict[str, Any]:
+    """One table row: a cell's medians over its repeats and, for transfer, its verdict."""
+    from costlens.transfer import CPU_TIME_METRIC
+
+    m = runs[0]["metrics"]
+    row = {
+        "width": int(m.get("width", 0)),
+        "labels": int(m.get("labelled_samples", 0)),
+        "strategy": strategy,
+        "repeats": len(runs),
+        "reached_target": sum(1 for r in runs if r["metrics"].get("reached_target") is True),
+        "accuracy": _median_of(runs, lambda r: r["metrics"].get("accuracy")),
+        "epochs": _median_of(runs, lambda r: r["metrics"].get("epochs")),
+        "cpu_s": _median_of(runs, lambda r: r["metrics"].get(CPU_TIME_METRIC)),
+        "wall_s": _median_of(runs, lambda r: r.get("duration_s")),
+        "flops": _median_of(runs, lambda r: r.get("flops")),
+        "cost_usd": _median_of(runs, _cpu_cost_usd),
+        "saving_pct": None, "saving_pct_low": None, "saving_pct_high": None,
+        "verdict": None, "basis": None,
+    }  # fmt: skip
+    if cell is not None:
+        row.update({k: v for k, v in cell.as_dict().items() if k.startswith("saving") or
+                    k in ("verdict", "basis")})  # fmt: skip
+    return row
+
+
 def compare_strategies(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per labelled-data budget and width: each strategy's measured cost next to scratch's.
+    """Per cell (width x labelled budget x strategy): each strategy's repeats next to scratch's.
 
     ``records`` are priced run records (:func:`costlens.transfer.priced_records`) of the
-    experiment. Only target-task runs are compared, each transfer run with the scratch run of
-    the same model size and labelled data (:func:`costlens.transfer.analyse`). Savings are
-    measured, never assumed: negative when transfer cost more.
+    experiment. Only target-task runs are compared, each transfer cell with the scratch cell of
+    the same model size and labelled data (:func:`costlens.transfer.cells`): the saving, its
+    interval and verdict, measured on the training thread's CPU time. Scratch rows carry no
+    saving. ``saved_usd`` is the median scratch cost minus the median transfer cost.
     """
     from costlens import transfer
 
     target = [r for r in records if (r.get("metrics") or {}).get("task") == TARGET_TASK]
-    pairs = {p.transfer.id: p for p in transfer.analyse(target).pairs if p.exact}
-    rows = []
-    for r in target:
-        m = r["metrics"]
-        p = pairs.get(str(r["id"]))
-        cost = p.saving("cost") if p else None
-        rows.append(
-            {
-                "width": int(m.get("width", 0)),
-                "labelled_samples": int(m.get("labelled_samples", 0)),
-                "strategy": r["strategy"],
-                "reached_target": bool(m.get("reached_target")),
-                "accuracy": m.get("accuracy"),
-                "epochs": m.get("epochs"),
-                "duration_s": r["duration_s"],
-                "flops": r["flops"],
-                "cost_usd": r.get("cost_usd"),
-                "saving_vs_scratch": None if cost is None else cost.saving_pct / 100,
-                "saved_usd": p.savings_usd if p else None,
-            }
-        )
-    rows.sort(key=lambda c: (c["width"], c["labelled_samples"], c["strategy"]))
-    return rows
+    by_id = {str(r["id"]): r for r in target}
+    rows: dict[tuple[int, int, str], dict[str, Any]] = {}
+    for cell in transfer.cells(transfer.RunFigures.from_record(r) for r in target):
+        runs = [by_id[f.id] for f in cell.runs]
+        scratch = [by_id[f.id] for f in cell.scratch]
+        row, base = _cell_row(cell.strategy, runs, cell), _cell_row(transfer.SCRATCH, scratch)
+        saved = None if None in (row["cost_usd"], base["cost_usd"]) else (
+            base["cost_usd"] - row["cost_usd"])  # fmt: skip
+        rows[(row["width"], row["labels"], row["strategy"])] = {**row, "saved_usd": saved}
+        rows.setdefault((base["width"], base["labels"], base["strategy"]),
+                        {**base, "saved_usd": None})  # fmt: skip
+    return [rows[k] for k in sorted(rows)]
+
+
+CELL_KEYS = ("width", "labels", "strategy", "repeats", "reached_target", "basis", "saving_pct",
+             "saving_pct_low", "saving_pct_high", "verdict")  # fmt: skip
+
+
+def verdict_cells(comparison: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The transfer cells of ``comparison`` with their verdict keys (the JSON ``cells``)."""
+    return [{k: r[k] for k in CELL_KEYS} for r in comparison if r["basis"] is not None]
 
 
 def pretraining_payback(
@@ -115,7 +163,7 @@ def pretraining_payback(
     :func:`compare_strategies`; None where the fine-tune did not save. Measured figures only.
     """
     pretrain = {
-        int(r["metrics"].get("width", 0)): r.get("cost_usd")
+        int(r["metrics"].get("width", 0)): _cpu_cost_usd(r)
         for r in records
         if (r.get("metrics") or {}).get("task") == SOURCE_TASK
     }
@@ -127,10 +175,13 @@ def pretraining_payback(
         rows.append(
             {
                 "width": c["width"],
-                "labelled_samples": c["labelled_samples"],
+                "labels": c["labels"],
                 "pretrain_cost_usd": p,
                 "saved_per_job_usd": saved,
-                "break_even_jobs": (p / saved) if p is not None and saved and saved > 0 else None,
+                "verdict": c["verdict"],
+                "break_even_jobs": (p / saved)
+                if p is not None and saved and saved > 0 and c["verdict"] in (SAVES, None)
+                else None,
             }
         )
     return rows
@@ -164,6 +215,23 @@ def write_forecast(out_dir: Path, db_url: str) -> tuple[list[Path], dict[str, fl
     return paths, {k: float(total[k]) for k in keys}
 
 
+def priced_experiment(
+    db_url: str, outcomes: list[RunOutcome], prices: PriceTable
+) -> list[dict[str, Any]]:
+    """The recorded runs of ``outcomes``, read back from the store and priced."""
+    from costlens.store import open_store
+    from costlens.store.queries import list_runs
+    from costlens.transfer import priced_records
+
+    store = open_store(db_url)
+    try:
+        ids = {o.run_id for o in outcomes}
+        recorded = [r for r in list_runs(store, project=PROJECT) if r["id"] in ids]
+    finally:
+        store.dispose()
+    return priced_records(recorded, prices)
+
+
 def run_demo(
     db_url: str,
     *,
@@ -175,27 +243,19 @@ def run_demo(
 ) -> DemoResult:
     """Everything but serving: record, price, fit, forecast."""
     from costlens.catalog import PriceTable
-    from costlens.store import open_store
-    from costlens.store.queries import list_runs
-    from costlens.transfer import priced_records
 
     cfg = cfg or ExperimentConfig()
     stage = on_stage or (lambda _msg: None)
     outcomes = record_experiment(db_url, cfg, on_run=on_run, on_start=on_start)
     stage("pricing the runs on the shipped cloud tables")
-    store = open_store(db_url)
-    try:
-        ids = {o.run_id for o in outcomes}
-        recorded = [r for r in list_runs(store, project=PROJECT) if r["id"] in ids]
-    finally:
-        store.dispose()
     prices = PriceTable.load()
-    rows = priced_records(recorded, prices)
+    rows = priced_experiment(db_url, outcomes, prices)
     comparison = compare_strategies(rows)
     result = DemoResult(
         db_url=db_url,
         outcomes=outcomes,
         comparison=comparison,
+        cells=verdict_cells(comparison),
         payback=pretraining_payback(rows, comparison),
     )
     stage("fitting the estimator on the recorded runs")

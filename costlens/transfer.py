@@ -13,13 +13,16 @@ saving means transfer used more. No pandas, no torch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from statistics import median
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from costlens.units import J_PER_KWH, S_PER_H, finite_or_none
-from costlens.vocab import SCRATCH, TRANSFER_STRATEGIES
+from costlens.vocab import COSTS_MORE, SAVES, SCRATCH, TRANSFER_STRATEGIES, WITHIN_NOISE
 
 if TYPE_CHECKING:
     from costlens.catalog import PriceTable
@@ -146,11 +149,12 @@ class TransferAnalysis:
         return sum(1 for p in self.priced if p.savings_usd is not None and p.savings_usd > 0)
 
     def metric_names(self) -> list[str]:
-        """Numeric metrics the runs logged, most often logged first (labelled samples aside)."""
+        """Numeric result metrics the runs logged (accuracy, loss...), most often logged first;
+        set-up and timing figures (DESCRIPTOR_METRICS: width, epochs, labels...) aside."""
         counts: dict[str, int] = {}
         for r in self.runs:
             for k, v in r.metrics.items():
-                if k != LABELLED_METRIC and _number(v) is not None:
+                if k not in DESCRIPTOR_METRICS and _number(v) is not None:
                     counts[k] = counts.get(k, 0) + 1
         return sorted(counts, key=lambda k: (-counts[k], k))
 
@@ -235,3 +239,121 @@ def analyse(
     scratch = [r for r in runs if r.strategy == SCRATCH]
     pairs = tuple(pair(t, scratch) for t in runs if t.strategy != SCRATCH) if scratch else ()
     return TransferAnalysis(runs, pairs, excluded, older)
+
+
+# ----------------------------------------------------------------- repeated cells, with verdicts
+
+CPU_TIME_METRIC = "train_cpu_s"  # the training thread's CPU seconds, logged by the demo's runs
+CPU_TIME_BASIS = "training-thread CPU time"
+CELL_CONFIDENCE = 0.95  # two-sided: a cell's saving interval
+# Logged figures that describe a run's set-up or its timing, not a result of training.
+DESCRIPTOR_METRICS = frozenset(
+    {LABELLED_METRIC, CPU_TIME_METRIC, "width", "epochs", "target_accuracy", "repeat", "seed"}
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One transfer strategy on one model size and labelled budget, against scratch on the same,
+    over every repeat of each. ``saving_pct`` compares the geometric means of the two runs'
+    ``basis`` figures; its interval is a Welch t interval on the log ratio (CELL_CONFIDENCE)."""
+
+    strategy: str
+    width: int | None
+    params: int | None
+    labels: float | None
+    runs: tuple[RunFigures, ...]
+    scratch: tuple[RunFigures, ...]
+    basis: str
+    saving_pct: float
+    saving_pct_low: float | None  # None: fewer than 2 runs on a side, no interval
+    saving_pct_high: float | None
+    verdict: str | None  # vocab.VERDICTS; None when there is no interval
+
+    @property
+    def label(self) -> str:
+        size = f"w{self.width}" if self.width is not None else f"{self.params or '?'} params"
+        labels = "? labels" if self.labels is None else f"{self.labels:.0f} labels"
+        return f"{size} \u00d7 {labels} \u00d7 {self.strategy}"
+
+    def reached(self) -> int:
+        """How many of the transfer runs logged ``reached_target`` true."""
+        return sum(1 for r in self.runs if r.metrics.get("reached_target") is True)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "width": self.width, "params": self.params,
+            "labels": None if self.labels is None else int(self.labels),
+            "strategy": self.strategy, "repeats": len(self.runs),
+            "scratch_repeats": len(self.scratch), "basis": self.basis,
+            "saving_pct": self.saving_pct, "saving_pct_low": self.saving_pct_low,
+            "saving_pct_high": self.saving_pct_high, "verdict": self.verdict,
+            "reached_target": self.reached(),
+        }  # fmt: skip
+
+
+def verdict(low: float | None, high: float | None) -> str | None:
+    """``saves`` when the whole interval is above 0, ``costs more`` below, else ``within
+    noise``; None without an interval."""
+    if low is None or high is None:
+        return None
+    return SAVES if low > 0 else COSTS_MORE if high < 0 else WITHIN_NOISE
+
+
+def saving_interval(
+    scratch: Sequence[float], transfer: Sequence[float], confidence: float = CELL_CONFIDENCE
+) -> tuple[float, float | None, float | None]:
+    """(saving %, low, high) of ``transfer`` against ``scratch`` (positive figures, e.g. CPU
+    seconds): 100 (1 - ratio of geometric means), with a Welch t interval on the log ratio."""
+    from scipy.stats import t as student_t
+
+    ls, lt = np.log(np.asarray(scratch, float)), np.log(np.asarray(transfer, float))
+    d = float(lt.mean() - ls.mean())
+    point = 100.0 * (1.0 - math.exp(d))
+    if len(ls) < 2 or len(lt) < 2:
+        return point, None, None
+    vs, vt = ls.var(ddof=1) / len(ls), lt.var(ddof=1) / len(lt)
+    se = math.sqrt(vs + vt)
+    if se == 0:
+        return point, point, point
+    df = (vs + vt) ** 2 / (vs**2 / (len(ls) - 1) + vt**2 / (len(lt) - 1))
+    q = float(student_t.ppf(0.5 + confidence / 2, df)) * se
+    return point, 100.0 * (1.0 - math.exp(d + q)), 100.0 * (1.0 - math.exp(d - q))
+
+
+def _basis(runs: Sequence[RunFigures]) -> tuple[str, list[float]] | None:
+    """The figure the runs are compared on: CPU time when every run logged it, else cost when
+    every run is priced, else wall time; None when no figure is known and positive for all."""
+    for basis, get in (
+        (CPU_TIME_BASIS, lambda r: r.metric(CPU_TIME_METRIC)),
+        ("cost", lambda r: r.cost_usd),
+        ("wall time", lambda r: r.duration_h),
+    ):
+        values = [get(r) for r in runs]
+        if all(v is not None and v > 0 for v in values):
+            return basis, [float(v) for v in values]
+    return None
+
+
+def cells(runs: Iterable[RunFigures]) -> list[Cell]:
+    """Group runs into cells (strategy, model size, labelled data) and compare each transfer cell
+    with the scratch cell of the same size and data; sorted by width/size, labels, strategy."""
+    groups: dict[tuple[Any, Any, str], list[RunFigures]] = {}
+    for r in runs:
+        groups.setdefault((r.params, r.labelled, r.strategy), []).append(r)
+    out = []
+    for (params, labels, strategy), group in groups.items():
+        peers = groups.get((params, labels, SCRATCH))
+        if strategy == SCRATCH or not peers:
+            continue
+        basis = _basis([*peers, *group])
+        if basis is None:
+            continue
+        name, values = basis
+        pct, low, high = saving_interval(values[: len(peers)], values[len(peers) :])
+        width = _number(group[0].metrics.get("width"))
+        size = None if width is None else int(width)
+        out.append(Cell(strategy, size, params, labels, tuple(group), tuple(peers), name, pct,
+                        low, high, verdict(low, high)))  # fmt: skip
+    out.sort(key=lambda c: (c.width or 0, c.params or 0, c.labels or 0, c.strategy))
+    return out

@@ -16,6 +16,11 @@ TRANSFER_STRATEGIES: tuple[str, ...] = ("full-finetune", "lora", "frozen-feature
 SCRATCH = "scratch"
 OTHER_STRATEGY = "other"
 
+# A measured transfer-vs-scratch saving's verdict (costlens.transfer.cells): its interval is
+# above 0, below 0, or holds 0.
+SAVES, COSTS_MORE, WITHIN_NOISE = "saves", "costs more", "within noise"
+VERDICTS: tuple[str, ...] = (SAVES, COSTS_MORE, WITHIN_NOISE)
+
 # Numeric formats with a tabulated peak FLOP/s (data/gpu_specs.csv has one column per entry).
 PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16", "fp16", "fp8")
 DEFAULT_PRECISION = "fp32"

@@ -7,7 +7,9 @@ renders as text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -134,63 +136,103 @@ def provider_costs(alts: pd.DataFrame, *, current_provider: str | None = None) -
     return fig
 
 
-def transfer_bars(runs: pd.DataFrame) -> go.Figure:
-    """Recorded runs side by side: cost (US$), wall time (h), energy (kWh), labelled samples.
+def _natural(text: Any) -> list[Any]:
+    """Sort key reading numbers as numbers: 'w2 x 50 labels' before 'w2 x 200 labels'."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(text))]
 
-    ``runs`` has columns label, cost_usd, duration_h, energy_kwh, labelled.
+
+TRANSFER_PANELS = (
+    ("cost_usd", "Cost (US$)"), ("duration_h", "Wall time (h)"),
+    ("energy_kwh", "Energy (kWh)"), ("labelled", "Labelled samples"),
+)  # fmt: skip
+
+
+def transfer_bars(runs: pd.DataFrame) -> go.Figure:
+    """Each comparison's runs side by side, one labelled row per cell (median of its runs):
+    cost (US$), wall time (h), energy (kWh), labelled samples; a budget no run measured gets no
+    panel (the page says why).
+
+    ``runs`` has columns cell (or label), cost_usd, duration_h, energy_kwh, labelled.
     """
     from plotly.subplots import make_subplots
 
     if runs is None or runs.empty:
         return empty("No runs to compare.", title="Runs side by side")
-    panels = (
-        ("cost_usd", "Cost (US$)"), ("duration_h", "Wall time (h)"),
-        ("energy_kwh", "Energy (kWh)"), ("labelled", "Labelled samples"),
-    )  # fmt: skip
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[1] for p in panels])
-    labels = list(runs["label"].astype(str))
-    colors = [PALETTE[i % len(PALETTE)] for i in range(len(labels))]
-    for col, (key, _title) in enumerate(panels, start=1):
+    key = "cell" if "cell" in runs else "label"
+    columns = [c for c, _ in TRANSFER_PANELS]
+    numeric = runs[[key]].join(runs[columns].apply(pd.to_numeric, errors="coerce"))
+    med = numeric.groupby(key, sort=False)[columns].median()
+    med = med.loc[sorted(med.index, key=_natural)]
+    panels = [(c, t) for c, t in TRANSFER_PANELS if med[c].notna().any()]
+    fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True,
+                        subplot_titles=[t for _, t in panels], horizontal_spacing=0.03)  # fmt: skip
+    labels = [str(v) for v in med.index]
+    for col, (column, _title) in enumerate(panels, start=1):
         fig.add_bar(
-            x=labels, y=pd.to_numeric(runs[key], errors="coerce"), marker_color=colors,
-            showlegend=False, row=1, col=col, hovertemplate="%{x}: %{y:,.4g}<extra></extra>",
+            y=labels, x=med[column], orientation="h", marker_color=PALETTE[col - 1],
+            showlegend=False, row=1, col=col, hovertemplate="%{y}: %{x:,.4g}<extra></extra>",
         )  # fmt: skip
     fig.update_layout(
-        template=TEMPLATE, height=360, margin={"l": 50, "r": 20, "t": 60, "b": 90},
-        title={"text": "Recorded runs side by side", "x": 0, "font": {"size": 15}},
+        template=TEMPLATE, height=max(260, 90 + 22 * len(labels)),
+        margin={"l": 20, "r": 20, "t": 60, "b": 40},
+        title={"text": "Runs side by side (median of each comparison's runs)", "x": 0,
+               "font": {"size": 15}},
     )  # fmt: skip
-    fig.update_xaxes(tickangle=-30)
-    _hide_crowded_labels(fig, len(labels))
+    fig.update_yaxes(automargin=True, autorange="reversed")
     return fig
 
 
-def _hide_crowded_labels(fig: go.Figure, n: int, most: int = 8) -> None:
-    """More bars than ``most``: run names cannot be read under them, so hover shows them."""
-    if n > most:
-        fig.update_xaxes(showticklabels=False, title_text="runs (hover a bar for its name)")
-        fig.update_layout(margin={"b": 40})
+SAVING_AXIS_MIN_PCT = -100.0  # savings below are drawn at the edge, with their value written
+VERDICT_COLORS = {"saves": "#16a34a", "costs more": "#dc2626", "within noise": "#6b7280"}
 
 
-def savings_bars(savings: pd.DataFrame, *, claimed_pct: float | None) -> go.Figure:
-    """Measured savings (%) of each transfer run against scratch, per budget (cost, time,
-    energy), with the commonly claimed saving as a dashed reference line."""
-    if savings is None or savings.empty:
+def savings_bars(comparisons: pd.DataFrame, *, claimed_pct: float | None) -> go.Figure:
+    """Each comparison's measured saving (%) against scratch, one labelled row each, with its
+    interval as error bars and coloured by verdict; the axis runs from SAVING_AXIS_MIN_PCT to
+    100% (a saving cannot exceed 100%): lower figures are clipped to the edge with an arrow and
+    their value; the commonly claimed saving is a dashed reference line.
+
+    ``comparisons`` has columns label, saving_pct, saving_pct_low, saving_pct_high, verdict.
+    """
+    if comparisons is None or comparisons.empty:
         return empty("No transfer run to compare with a scratch run.", title="Measured savings")
-    fig = _base("Measured saving against scratch (%)", height=360)
-    for budget, part in savings.groupby("budget", sort=False):
-        fig.add_bar(
-            x=part["label"], y=part["saving_pct"], name=str(budget),
-            hovertemplate="%{x}<br>%{y:.1f}%<extra>%{fullData.name}</extra>",
+    df = comparisons.copy()
+    for c in ("saving_pct", "saving_pct_low", "saving_pct_high"):
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    lo = SAVING_AXIS_MIN_PCT
+    fig = _base("Measured saving against scratch (%, 95% interval)",
+                height=max(300, 110 + 26 * len(df)))  # fmt: skip
+    for verdict, part in df.groupby("verdict", sort=False):
+        x = part["saving_pct"].clip(lower=lo)
+        clipped = part["saving_pct"] < lo
+        fig.add_scatter(
+            y=part["label"], x=x, mode="markers+text", name=str(verdict),
+            marker={"color": VERDICT_COLORS.get(str(verdict), "#2563eb"), "size": 11,
+                    "symbol": ["triangle-left" if c else "circle" for c in clipped]},
+            text=[f"{v:.0f}%" if c else ""
+                  for v, c in zip(part["saving_pct"], clipped, strict=True)],
+            textposition="middle right",
+            error_x={"type": "data", "symmetric": False,
+                     "array": (part["saving_pct_high"].clip(lower=lo) - x).fillna(0),
+                     "arrayminus": (x - part["saving_pct_low"].clip(lower=lo)).fillna(0)},
+            customdata=part[["saving_pct", "saving_pct_low", "saving_pct_high"]].to_numpy(),
+            hovertemplate="%{y}<br>saving %{customdata[0]:.1f}% "
+            "[%{customdata[1]:.1f}, %{customdata[2]:.1f}]<extra>%{fullData.name}</extra>",
         )  # fmt: skip
     if claimed_pct is not None:
-        fig.add_hline(
-            y=claimed_pct, line_dash="dash", line_color="#6b7280",
-            annotation_text=f"commonly claimed: {claimed_pct:.0f}% (industry claim, not measured)",
-            annotation_position="top left",
+        fig.add_vline(
+            x=claimed_pct, line_dash="dash", line_color="#6b7280",
+            annotation_text=f"commonly claimed: {claimed_pct:.0f}%<br>(industry claim, not "
+            "measured)", annotation_position="top left",
         )  # fmt: skip
-    fig.add_hline(y=0, line_color="#111827", line_width=1)
-    fig.update_layout(barmode="group", yaxis_title="% saved (negative: cost more)")
-    _hide_crowded_labels(fig, savings["label"].nunique())
+    fig.add_vline(x=0, line_color="#111827", line_width=1)
+    fig.update_xaxes(
+        range=[lo - 5, 105], ticksuffix="%",
+        title_text=f"% saved (negative: cost more; below {lo:.0f}% clipped \u25c0)",
+    )  # fmt: skip
+    fig.update_yaxes(automargin=True, autorange="reversed")
+    fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1,
+                              "xanchor": "right"}, margin={"t": 80})  # fmt: skip
     return fig
 
 

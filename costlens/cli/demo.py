@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
 
-from costlens.cli.common import DbOption, stdout_console
+from costlens.cli.common import (
+    DbOption,
+    FormatOption,
+    OutputFormat,
+    dumps_json,
+    stderr,
+    stdout_console,
+)
 from costlens.cli.tables import ID, NUM, Col, print_table
+from costlens.vocab import VERDICTS
 
 
 def _pct(v: float | None) -> str:
@@ -16,6 +25,42 @@ def _pct(v: float | None) -> str:
 
 def _usd(v: float | None) -> str:
     return "n/a" if v is None else f"${v:.7f}"
+
+
+def check_port_free(host: str, port: int) -> None:
+    """UsageError (exit 2) when ``host:port`` cannot be bound: checked BEFORE the experiment."""
+    import socket
+
+    from costlens.errors import UsageError
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise UsageError(
+                f"port {port} on {host} is not free ({exc.strerror}); choose another with "
+                "--port N, or run with --no-serve."
+            ) from None
+
+
+def _piped_progress(total: int) -> tuple[Any, Any]:
+    """(on_run, on_stage) printing one flushed stderr line per finished run (output piped)."""
+    import sys
+
+    done = [0]
+
+    def finished(o: Any) -> None:
+        done[0] += 1
+        cpu = o.metrics.get("train_cpu_s")
+        print(f"[{done[0]}/{total}] {o.name}: {o.epochs} epochs, accuracy {o.accuracy:.3f}, "
+              f"{o.seconds:.2f} s wall" + (f", {cpu:.2f} s CPU" if cpu is not None else ""),
+              file=sys.stderr, flush=True)  # fmt: skip
+
+    def stage(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    return finished, stage
 
 
 def demo(
@@ -28,16 +73,26 @@ def demo(
     quick: Annotated[
         bool, typer.Option(help="One width, two budgets, a few epochs: a small experiment (tests).")
     ] = False,
+    repeats: Annotated[
+        int | None,
+        typer.Option(help="Runs per cell (each its own seed); default 5, --quick 3.", min=2),
+    ] = None,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """Record a real transfer-learning experiment on the CPU, price it, fit, forecast, serve."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """Record a real transfer-learning experiment on the CPU, price it, fit, forecast, serve.
 
-    from costlens import demo as demo_mod
+    Every cell (width x labels x strategy) is repeated; each saving against scratch is measured
+    on the training thread's CPU time, with a 95% interval and a verdict: saves, costs more or
+    within noise (the interval holds 0). ``--format json`` prints the cells and tables as JSON.
+    """
     from costlens.cli.common import open_cli_store
     from costlens.experiment import ExperimentConfig
     from costlens.settings import store_state_dir
 
+    if fmt is OutputFormat.csv:
+        from costlens.errors import UsageError
+
+        raise UsageError("costlens demo prints a table or JSON: use --format table or json.")
     if serve:
         from dashboard.app import is_loopback
 
@@ -48,47 +103,73 @@ def demo(
                 "the demo serves on loopback only; use `costlens dashboard --host ... --auth` "
                 "to share a dashboard."
             )
-    console = Console(stderr=True)
+        check_port_free(host, port)
     store = open_cli_store(db)  # fails early, with one message, on a bad --db
     db_url = store.url
     store.dispose()
     cfg = ExperimentConfig.quick() if quick else ExperimentConfig()
-    console.print(
-        f"costlens demo: digits 0-4 -> 5-9 transfer experiment on the CPU, recorded into "
-        f"{store.display_url}"
-    )
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("training", total=demo_mod.total_runs(cfg))
-
-        def started(name: str) -> None:
-            progress.update(task, description=f"training: {name}")
-
-        def finished(_outcome) -> None:
-            progress.advance(task)
-
-        def stage(msg: str) -> None:
-            progress.update(task, description=msg)
-
-        result = demo_mod.run_demo(
-            db_url,
-            cfg=cfg,
-            out_dir=store_state_dir(db_url),
-            on_run=finished,
-            on_start=started,
-            on_stage=stage,
-        )
-        progress.update(task, description="done")
-
-    _print_results(result, cfg, console)
+    if repeats is not None:
+        cfg = replace(cfg, repeats=repeats)
+    result = _record(db_url, cfg, store.display_url, store_state_dir(db_url))
+    _print_results(result, cfg, fmt)
     if not serve:
         return
     from dashboard.app import create_app
     from dashboard.app import serve as serve_app
 
-    console.print(f"dashboard: http://{host}:{port}/  (Ctrl-C to stop)")
+    stderr(f"dashboard: http://{host}:{port}/  (Ctrl-C to stop)")
     serve_app(create_app(db_url), host=host, port=port)
+
+
+def _record(db_url: str, cfg: Any, shown_url: str, out_dir: Any) -> Any:
+    """Run the demo with a live bar on a terminal, one line per finished run when piped."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from costlens import demo as demo_mod
+
+    console = Console(stderr=True)
+    total = demo_mod.total_runs(cfg)
+    stderr(
+        f"costlens demo: digits 0-4 -> 5-9 transfer experiment on the CPU, {total} runs "
+        f"({cfg.repeats} repeats a cell), recorded into {shown_url}"
+    )
+    if not console.is_terminal:
+        finished, stage = _piped_progress(total)
+        return demo_mod.run_demo(db_url, cfg=cfg, out_dir=out_dir, on_run=finished,
+                                 on_stage=stage)  # fmt: skip
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("training", total=total)
+        result = demo_mod.run_demo(
+            db_url,
+            cfg=cfg,
+            out_dir=out_dir,
+            on_run=lambda _o: progress.advance(task),
+            on_start=lambda name: progress.update(task, description=f"training: {name}"),
+            on_stage=lambda msg: progress.update(task, description=msg),
+        )
+        progress.update(task, description="done")
+    return result
+
+
+BASIS_NOTE = (
+    "Timing basis: the training thread's CPU time (torch on one thread; other processes on "
+    "the machine slow the wall clock, not this figure). Each cell is repeated, each repeat "
+    "with its own seed; 'saving' is 100 (1 - transfer/scratch) on the geometric means of the "
+    "repeats, with its 95% interval (Welch t on the log ratio); 'within noise' when the "
+    "interval holds 0. Costs are the CPU instance's rate times that CPU time. Pretraining on "
+    "digits 0-4 (paid once, shared by every fine-tune) is left out of the saving:"
+)
+
+
+def _saving(r: dict[str, Any]) -> str:
+    if r["saving_pct"] is None:
+        return ""
+    if r["saving_pct_low"] is None:
+        return f"{r['saving_pct']:+.0f}%"
+    return f"{r['saving_pct']:+.0f}% [{r['saving_pct_low']:+.0f}, {r['saving_pct_high']:+.0f}]"
 
 
 COMPARISON_LAYOUT = (
@@ -96,14 +177,12 @@ COMPARISON_LAYOUT = (
     Col("labels", "labels", 1, NUM),
     Col("strategy", "strategy", 0, ID),
     Col("reached", "reached", 2, ID),
-    Col("acc", "acc", 2, ID),
     Col("epochs", "epochs", 4, NUM),
-    Col("time s", "time s", 3, ID),
-    Col("FLOPs", "FLOPs", 4, NUM),
-    Col("cost", "cost (CPU inst.)", 1, ID),
-    Col("vs scratch", "vs scratch", 0, ID),
+    Col("cpu_s", "CPU s", 3, ID),
+    Col("cost", "cost (CPU)", 2, ID),
+    Col("saving", "saving [95%]", 0, ID),
+    Col("verdict", "verdict", 0, ID),
 )
-_WIDER = "(a wider terminal shows them)"
 PAYBACK_LAYOUT = (
     Col("width", "width", 0, NUM),
     Col("labels", "labels", 0, NUM),
@@ -111,24 +190,22 @@ PAYBACK_LAYOUT = (
     Col("saves", "fine-tune saves/job", 1, ID),
     Col("break-even", "break-even", 0, ID),
 )
+_WIDER = "(a wider terminal shows them)"
 
 
 def _comparison_rows(result: Any) -> list[dict[str, Any]]:
-    """The measured per-budget comparison (``result.comparison``), one row per run."""
+    """The measured per-cell comparison (``result.comparison``), one row per cell."""
     return [
         {
             "width": r["width"],
-            "labels": r["labelled_samples"],
+            "labels": r["labels"],
             "strategy": r["strategy"],
-            "reached": "yes" if r["reached_target"] else "NO",
-            "acc": f"{r['accuracy']:.3f}",
-            "epochs": r["epochs"],
-            "time s": f"{r['duration_s']:.2f}",
-            "FLOPs": r["flops"],
+            "reached": f"{r['reached_target']}/{r['repeats']}",
+            "epochs": f"{r['epochs']:.0f}",
+            "cpu_s": "" if r["cpu_s"] is None else f"{r['cpu_s']:.2f}",
             "cost": _usd(r["cost_usd"]),
-            "vs scratch": (
-                _pct(-r["saving_vs_scratch"]) if r["saving_vs_scratch"] is not None else ""
-            ),
+            "saving": _saving(r),
+            "verdict": r["verdict"] or "",
         }
         for r in result.comparison
     ]
@@ -142,7 +219,7 @@ def _payback_rows(result: Any) -> list[dict[str, Any]]:
         rows.append(
             {
                 "width": r["width"],
-                "labels": r["labelled_samples"],
+                "labels": r["labels"],
                 "pretraining": _usd(r["pretrain_cost_usd"]),
                 "saves": _usd(saved) if saved is not None and saved > 0 else "no saving",
                 "break-even": f"{r['break_even_jobs']:.1f} jobs"
@@ -153,24 +230,37 @@ def _payback_rows(result: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _print_results(result: Any, cfg: Any, console: Any) -> None:
-    """The demo's measured tables on stdout, its notes on stderr."""
-    out = stdout_console()
-    title = (
-        "Measured on this machine: target task digits 5-9, target accuracy "
-        f"{cfg.target_accuracy:.0%}"
+def _summary(result: Any) -> str:
+    counts = {v: sum(1 for c in result.cells if c["verdict"] == v) for v in VERDICTS}
+    return f"{len(result.cells)} transfer cells: " + ", ".join(
+        f"{n} {v}" for v, n in counts.items()
     )
-    print_table(out, _comparison_rows(result), COMPARISON_LAYOUT, title=title, hint=_WIDER)
-    console.print(
-        "'vs scratch' is the measured cost change against training from scratch on the same "
-        "budget (negative = transfer saved). It leaves out pretraining on digits 0-4, paid once "
-        "and shared by every fine-tune:"
-    )
-    title = "Pretraining, measured: after how many fine-tunes it pays for itself"
-    print_table(out, _payback_rows(result), PAYBACK_LAYOUT, title=title, hint=_WIDER)
-    console.print(f"estimator fitted on {result.model_runs} recorded runs -> {result.model_path}")
+
+
+def _print_results(result: Any, cfg: Any, fmt: OutputFormat) -> None:
+    """The demo's measured tables (or, with --format json, the same as JSON) on stdout, its
+    notes on stderr."""
     tot = result.forecast_total
-    console.print(
+    if fmt is OutputFormat.json:
+        print(dumps_json({
+            "basis": "training-thread CPU time", "confidence": 0.95, "repeats": cfg.repeats,
+            "cells": result.cells, "comparison": result.comparison, "payback": result.payback,
+            "model_path": str(result.model_path), "model_runs": result.model_runs,
+            "forecast": {**tot, "paths": [str(p) for p in result.forecast_paths]},
+        }))  # fmt: skip
+    else:
+        out = stdout_console()
+        title = (
+            "Measured on this machine: target task digits 5-9, target accuracy "
+            f"{cfg.target_accuracy:.0%}, medians of {cfg.repeats} repeats"
+        )
+        print_table(out, _comparison_rows(result), COMPARISON_LAYOUT, title=title, hint=_WIDER)
+        stderr(BASIS_NOTE)
+        title = "Pretraining, measured: after how many fine-tunes it pays for itself"
+        print_table(out, _payback_rows(result), PAYBACK_LAYOUT, title=title, hint=_WIDER)
+    stderr(_summary(result))
+    stderr(f"estimator fitted on {result.model_runs} recorded runs -> {result.model_path}")
+    stderr(
         f"example plan forecast: ${tot['total_cost_usd']:,.0f} "
         f"(80% interval ${tot['total_cost_usd_low']:,.0f} - ${tot['total_cost_usd_high']:,.0f}) "
         f"-> {', '.join(str(p) for p in result.forecast_paths)}"

@@ -4,6 +4,7 @@ next to the commonly claimed saving (a quoted industry claim, not a costlens fig
 from __future__ import annotations
 
 import dash
+import pandas as pd
 from dash import Input, Output, callback, dcc, html
 
 from dashboard import components, figures
@@ -27,6 +28,43 @@ def claim_box() -> html.Div:
         className="notice notice-info",
         id="transfer-claim",
     )
+
+
+def _saving_text(r: dict) -> str:
+    low, high = r["saving_pct_low"], r["saving_pct_high"]
+    if low is None or pd.isna(low):
+        return f"{r['saving_pct']:+.0f}%"
+    return f"{r['saving_pct']:+.0f}% [{low:+.0f}, {high:+.0f}]"
+
+
+def _comparison_section(cmp: dict, claimed_pct: float | None) -> list:
+    """The savings chart, the verdict sentence, the comparisons table and what is not measured."""
+    rows = [
+        {"label": r["label"], "repeats": str(r["repeats"]),
+         "reached": "-" if r["reached"] is None or pd.isna(r["reached"])
+         else f"{int(r['reached'])}/{r['repeats']}",
+         "saving": _saving_text(r), "verdict": r["verdict"], "basis": r["basis"]}
+        for r in cmp["comparisons"].to_dict("records")
+    ]  # fmt: skip
+    return [
+        components.graph(
+            figures.savings_bars(cmp["comparisons"], claimed_pct=claimed_pct),
+            id="transfer-savings-graph",
+        ),
+        html.P(cmp["verdict"], className="verdict", id="transfer-verdict")
+        if cmp.get("verdict")
+        else html.Div(),
+        components.simple_table(
+            [("label", "comparison"), ("repeats", "runs"), ("reached", "reached target"),
+             ("saving", "saving [95% interval]"), ("verdict", "verdict"), ("basis", "measured on")],
+            rows,
+            id="transfer-cells",
+        ),
+        html.Ul([html.Li(t) for t in cmp["unmeasured"]], id="transfer-unmeasured",
+                className="muted")
+        if cmp["unmeasured"]
+        else html.Div(),
+    ]  # fmt: skip
 
 
 def body(project: str | None, metric: str | None) -> list:
@@ -65,23 +103,18 @@ def body(project: str | None, metric: str | None) -> list:
     ]  # fmt: skip
     return [
         html.P(
-            f"{len(cmp['runs'])} completed runs; each transfer run is compared with the "
-            f"median of the scratch runs of the same model size and labelled data (of "
-            f"{cmp['scratch_runs']} scratch run(s))."
+            f"{len(cmp['runs'])} completed runs; each transfer strategy is compared with the "
+            f"scratch runs of the same model size and labelled data (of "
+            f"{cmp['scratch_runs']} scratch run(s)); repeated runs of one width \u00d7 labels "
+            "\u00d7 strategy make one comparison, with a 95% interval."
             + (f" {cmp['excluded']} unfinished run(s) left out." if cmp["excluded"] else "")
             + (f" {cmp['older']} older completed run(s) not shown (the newest "
                f"{view.TRANSFER_RUNS_PER_STRATEGY} of each strategy are compared)."
                if cmp["older"] else ""),
             className="muted",
         ),
+        *_comparison_section(cmp, claim["saving_pct"]),
         components.graph(figures.transfer_bars(cmp["runs"]), id="transfer-runs-graph"),
-        components.graph(
-            figures.savings_bars(cmp["savings"], claimed_pct=claim["saving_pct"]),
-            id="transfer-savings-graph",
-        ),
-        html.P(cmp["verdict"], className="verdict", id="transfer-verdict")
-        if cmp.get("verdict")
-        else html.Div(),
         details,
         html.H3("Runs"),
         components.simple_table(

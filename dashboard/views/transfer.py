@@ -15,13 +15,23 @@ from costlens.paths import data_dir
 from costlens.store import dashboard_queries
 from costlens.store.db import Store
 from costlens.store.queries import list_runs
-from costlens.vocab import TRANSFER_STRATEGIES
+from costlens.vocab import TRANSFER_STRATEGIES, VERDICTS
 from dashboard.fmt import rounded
 
-TRANSFER_RUNS_PER_STRATEGY = 10  # the newest completed runs of each strategy are compared
+TRANSFER_RUNS_PER_STRATEGY = 60  # the newest completed runs of each strategy (two demos' worth)
 CLAIMS_FILE = data_dir() / "claims.csv"  # a dated reference table like the others in data/
-RUN_COLUMNS = ["label", "id", "name", "strategy", "cost_usd", "duration_h", "energy_kwh",
-               "labelled", "metric", "params"]  # fmt: skip
+RUN_COLUMNS = ["label", "cell", "id", "name", "strategy", "cost_usd", "duration_h",
+               "energy_kwh", "labelled", "metric", "params"]  # fmt: skip
+COMPARISON_COLUMNS = ["label", "saving_pct", "saving_pct_low", "saving_pct_high", "verdict",
+                      "basis", "repeats", "reached"]  # fmt: skip
+SINGLE_RUN = "single run: no interval"  # the verdict column of an unrepeated comparison
+# (figure column, budget name, why it can be missing) for the "not measured" sentences
+MEASURED = (
+    ("cost_usd", "Cost", "no run could be priced (no matching instance in the price table)"),
+    ("energy_kwh", "Energy", "no energy counter was recorded (CPU-only runs have no GPU power "
+     "meter, and costlens does not guess a figure)"),
+    ("labelled", "Labelled data", "no run logged labelled_samples or samples"),
+)  # fmt: skip
 SAVING_COLUMNS = ["label", "budget", "scratch", "transfer", "saving_pct", "basis"]
 ROI_COLUMNS = ["label", "savings_usd", "roi", "basis"]
 
@@ -43,15 +53,53 @@ def transfer_projects(store: Store) -> list[str]:
     return dashboard_queries.transfer_projects(store, TRANSFER_STRATEGIES)
 
 
-def _runs_frame(analysis: transfer.TransferAnalysis, metric: str | None) -> pd.DataFrame:
+def _runs_frame(
+    analysis: transfer.TransferAnalysis, metric: str | None, cells: list[transfer.Cell]
+) -> pd.DataFrame:
+    cell_of = {r.id: c.label for c in cells for r in c.runs}
+    cell_of.update({r.id: f"{_scratch_label(c)}" for c in cells for r in c.scratch})
     rows = [
-        {"label": r.label, "id": r.id, "name": r.name, "strategy": r.strategy,
+        {"label": r.label, "cell": cell_of.get(r.id, r.label), "id": r.id, "name": r.name,
+         "strategy": r.strategy,
          "cost_usd": rounded(r.cost_usd, 6), "duration_h": rounded(r.duration_h, 6),
          "energy_kwh": rounded(r.energy_kwh, 6), "labelled": rounded(r.labelled, 0),
          "metric": rounded(r.metric(metric), 6) if metric else None, "params": r.params}
         for r in analysis.runs
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def _scratch_label(c: transfer.Cell) -> str:
+    return c.label.rsplit(" \u00d7 ", 1)[0] + f" \u00d7 {transfer.SCRATCH}"
+
+
+def _comparisons(analysis: transfer.TransferAnalysis, cells: list[transfer.Cell]) -> pd.DataFrame:
+    """One row per comparison for the savings figure: the repeated cells with their intervals
+    and verdicts when there are any, else each transfer run against its scratch runs (no
+    interval), on cost when priced, else wall time."""
+    if cells:
+        rows = [{**c.as_dict(), "label": c.label, "reached": c.reached()} for c in cells]
+    else:
+        rows = []
+        for p in analysis.pairs:
+            s = p.saving("cost") or p.saving("time")
+            if s is not None:
+                rows.append({"label": p.transfer.label, "saving_pct": s.saving_pct,
+                             "saving_pct_low": None, "saving_pct_high": None,
+                             "verdict": SINGLE_RUN, "basis": s.budget, "repeats": 1,
+                             "reached": None})  # fmt: skip
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+
+def unmeasured(runs: pd.DataFrame) -> list[str]:
+    """A sentence for each budget that no compared run measured, saying why."""
+    if runs.empty:
+        return []
+    return [
+        f"{name} is not shown: {why}."
+        for column, name, why in MEASURED
+        if pd.to_numeric(runs[column], errors="coerce").isna().all()
+    ]
 
 
 def _notes(analysis: transfer.TransferAnalysis, metric: str | None) -> list[str]:
@@ -87,6 +135,24 @@ def _analysis(store: Store, prices: PriceTable | None, project: str) -> transfer
     )
 
 
+def _verdict(analysis: transfer.TransferAnalysis, cells: list[transfer.Cell]) -> str:
+    if cells:
+        counts = ", ".join(f"{sum(c.verdict == v for c in cells)} {v}" for v in VERDICTS)
+        repeats = sorted({len(c.runs) for c in cells})
+        return (
+            f"Measured on this project's runs, {len(cells)} comparisons (width \u00d7 labels "
+            f"\u00d7 strategy, {'/'.join(map(str, repeats))} repeats each, on "
+            f"{cells[0].basis}): {counts}. 'Within noise': the 95% interval holds 0."
+        )
+    if analysis.priced:
+        return (
+            "Measured on this project's runs: transfer cost less than training from scratch in "
+            f"{analysis.cheaper} of {len(analysis.priced)} priced comparisons (single runs, "
+            "no interval: repeat each run to get one)."
+        )
+    return ""
+
+
 def transfer_comparison(
     store: Store, prices: PriceTable, project: str, metric: str | None = None
 ) -> dict[str, Any]:
@@ -94,10 +160,13 @@ def transfer_comparison(
 
     Only completed runs count, the newest TRANSFER_RUNS_PER_STRATEGY of each strategy. Returns
     {"runs": DataFrame (RUN_COLUMNS), "savings": DataFrame (SAVING_COLUMNS), "roi": DataFrame
-    (ROI_COLUMNS), "notes": [str], "verdict": str, "metric": str|None, "metrics": [str],
+    (ROI_COLUMNS), "comparisons": DataFrame (COMPARISON_COLUMNS: repeated cells with their
+    interval and verdict, else single pairs), "unmeasured": [str], "notes": [str],
+    "verdict": str, "metric": str|None, "metrics": [str],
     "excluded": int, "scratch_runs": int, "older": int}.
     """
     analysis = _analysis(store, prices, project)
+    cells = transfer.cells(analysis.runs)
     metrics = analysis.metric_names()
     metric = metric if metric in metrics else (metrics[0] if metrics else None)
     savings = [
@@ -108,18 +177,15 @@ def transfer_comparison(
     ]  # fmt: skip
     roi = [{"label": p.transfer.label, "savings_usd": p.savings_usd, "roi": p.roi,
             "basis": p.basis} for p in analysis.pairs if p.roi is not None]  # fmt: skip
-    verdict = (
-        "Measured on this project's runs: transfer cost less than training from scratch in "
-        f"{analysis.cheaper} of {len(analysis.priced)} priced comparisons."
-        if analysis.priced
-        else ""
-    )
+    runs = _runs_frame(analysis, metric, cells)
     return {
-        "runs": _runs_frame(analysis, metric),
+        "runs": runs,
+        "comparisons": _comparisons(analysis, cells),
+        "unmeasured": unmeasured(runs),
         "savings": pd.DataFrame(savings, columns=SAVING_COLUMNS),
         "roi": pd.DataFrame(roi, columns=ROI_COLUMNS),
         "notes": _notes(analysis, metric),
-        "verdict": verdict,
+        "verdict": _verdict(analysis, cells),
         "metric": metric,
         "metrics": metrics,
         "excluded": analysis.excluded,

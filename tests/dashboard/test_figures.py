@@ -89,31 +89,42 @@ def test_provider_costs_on_demand_and_spot_cheapest_first():
     assert spot.name == "spot" and list(spot.x)[1] == 12.0
 
 
-def test_transfer_bars_four_budgets():
+def test_transfer_bars_label_each_cell_and_leave_out_unmeasured_budgets():
     runs = pd.DataFrame(
-        {"label": ["scratch: a", "lora: b"], "cost_usd": [10.0, 2.0], "duration_h": [4, 1],
-         "energy_kwh": [5.0, None], "labelled": [1e6, 2e4]}
+        {"cell": ["w2 × 200 labels × scratch", "w2 × 50 labels × scratch",
+                  "w2 × 50 labels × scratch"],
+         "cost_usd": [10.0, 2.0, 4.0], "duration_h": [4, 1, 1],
+         "energy_kwh": [None, None, None], "labelled": [200, 50, 50]}
     )  # fmt: skip
     fig = figures.transfer_bars(runs)
-    assert len(fig.data) == 4
     titles = [a.text for a in fig.layout.annotations]
-    assert titles == ["Cost (US$)", "Wall time (h)", "Energy (kWh)", "Labelled samples"]
-    assert pd.isna(fig.data[2].y[1])
+    assert titles == ["Cost (US$)", "Wall time (h)", "Labelled samples"]  # no empty energy panel
+    cost = fig.data[0]
+    assert cost.orientation == "h"
+    assert list(cost.y) == ["w2 × 50 labels × scratch", "w2 × 200 labels × scratch"]  # as text
+    assert list(cost.x) == [3.0, 10.0]  # the median of each cell's runs
 
 
-def test_savings_bars_show_the_claim_as_a_labelled_reference():
-    sav = pd.DataFrame(
-        {"label": ["lora: b", "lora: b"], "budget": ["cost", "energy"],
-         "scratch": [10, 5], "transfer": [2, 6], "saving_pct": [80.0, -20.0]}
+def test_savings_show_intervals_verdicts_the_claim_and_clip_with_a_mark():
+    cmp = pd.DataFrame(
+        {"label": ["w2 × 50 labels × lora", "w4 × 50 labels × lora", "w2 × 50 labels × ff"],
+         "saving_pct": [60.0, -400.0, 5.0], "saving_pct_low": [50.0, -900.0, -10.0],
+         "saving_pct_high": [70.0, -200.0, 20.0],
+         "verdict": ["saves", "costs more", "within noise"]}
     )  # fmt: skip
-    fig = figures.savings_bars(sav, claimed_pct=80)
-    assert [t.name for t in fig.data] == ["cost", "energy"]
-    assert list(fig.data[1].y) == [-20.0]
-    hlines = [s for s in fig.layout.shapes if s.y0 == s.y1]
-    assert {s.y0 for s in hlines} == {80, 0}
+    fig = figures.savings_bars(cmp, claimed_pct=80)
+    assert [t.name for t in fig.data] == ["saves", "costs more", "within noise"]  # no empty one
+    saves, dearer, _ = fig.data
+    assert list(saves.y) == ["w2 × 50 labels × lora"] and list(saves.x) == [60.0]
+    assert list(saves.error_x.array) == [10.0] and list(saves.error_x.arrayminus) == [10.0]
+    assert list(dearer.x) == [-100.0] and dearer.marker.symbol[0] == "triangle-left"
+    assert list(dearer.text) == ["-400%"]  # clipped, its value written beside the mark
+    assert fig.layout.xaxis.range[0] >= -105 and fig.layout.xaxis.range[1] <= 105
+    vlines = [sh for sh in fig.layout.shapes if sh.x0 == sh.x1]
+    assert {sh.x0 for sh in vlines} == {80, 0}
     assert "industry claim, not measured" in _texts(fig)
-    fig_none = figures.savings_bars(sav, claimed_pct=None)
-    assert {s.y0 for s in fig_none.layout.shapes} == {0}
+    fig_none = figures.savings_bars(cmp, claimed_pct=None)
+    assert {sh.x0 for sh in fig_none.layout.shapes} == {0}
 
 
 def test_estimate_bars_have_asymmetric_error_bars_per_provider():

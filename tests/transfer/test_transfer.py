@@ -87,3 +87,43 @@ def test_records_are_priced_on_the_price_table():
     (p,) = analysis.pairs
     assert p.scratch[0].cost_usd > p.transfer.cost_usd > 0
     assert p.saving("cost").saving_pct == pytest.approx(75.0, rel=1e-3)
+
+
+def test_a_saving_interval_is_a_welch_t_interval_on_the_log_ratio():
+    pct, low, high = transfer.saving_interval([1.0, 1.1, 0.9], [0.5, 0.55, 0.45])
+    assert pct == pytest.approx(50.0, abs=0.5) and 35 < low < pct < high < 65
+    # the same spread on more repeats narrows the interval
+    _, low6, high6 = transfer.saving_interval([1.0, 1.1, 0.9] * 2, [0.5, 0.55, 0.45] * 2)
+    assert high6 - low6 < high - low
+    assert transfer.saving_interval([1.0], [0.5]) == (pytest.approx(50.0), None, None)
+    assert transfer.saving_interval([2.0, 2.0], [1.0, 1.0]) == (50.0, 50.0, 50.0)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [(5.0, 20.0, "saves"), (-20.0, -5.0, "costs more"), (-5.0, 20.0, "within noise"),
+     (0.0, 10.0, "within noise"), (None, None, None)],
+)  # fmt: skip
+def test_a_verdict_says_whether_the_interval_holds_zero(low, high, expected):
+    assert transfer.verdict(low, high) == expected
+
+
+def test_cells_group_repeats_and_compare_on_cpu_time_else_cost():
+    def run(rid, strategy, labelled, cpu=None, cost=1.0):
+        extra = {"train_cpu_s": cpu, "width": 2} if cpu is not None else {}
+        return transfer.RunFigures.from_record(
+            rec(rid, strategy, labelled=labelled, cost=cost, **extra)
+        )
+
+    runs = [run(f"s{i}", "scratch", 50, cpu=c) for i, c in enumerate((2.0, 2.2, 1.8))]
+    runs += [run(f"f{i}", "full-finetune", 50, cpu=c) for i, c in enumerate((1.0, 1.1, 0.9))]
+    runs += [run("s9", "scratch", 600, cost=4.0), run("l9", "lora", 600, cost=1.0)]
+    runs += [run("x9", "lora", 999)]  # no scratch of its size and data: not a cell
+    lora, ft = transfer.cells(runs)  # sorted by width (none first), labels, strategy
+    assert (ft.strategy, ft.width, ft.labels, len(ft.runs), len(ft.scratch)) == (
+        "full-finetune", 2, 50, 3, 3,
+    )  # fmt: skip
+    assert ft.basis == transfer.CPU_TIME_BASIS and ft.verdict == "saves"
+    assert ft.label == "w2 × 50 labels × full-finetune" and ft.as_dict()["repeats"] == 3
+    assert lora.basis == "cost" and lora.saving_pct == pytest.approx(75.0)
+    assert lora.verdict is None and lora.label == "100 params × 600 labels × lora"
