@@ -6,14 +6,28 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
 from typing import Annotated, Any
 
 import typer
 
-from costlens.errors import UsageError
-from costlens.numbers import NumberError, parse_quantity
+from costlens import validate
+from costlens.errors import InputError, UsageError
+
+
+def checked(what: str, check: Callable[[Any, str], Any]):
+    """A typer ``parser`` that runs ``check(value, what)`` (a :mod:`costlens.validate`
+    function): a bad value is a usage error (exit 2) naming ``what``."""
+
+    def parse(value: Any) -> Any:
+        try:
+            return check(value, what)
+        except InputError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    parse.__name__ = what
+    return parse
 
 
 class OutputFormat(str, Enum):
@@ -26,6 +40,7 @@ DbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
+        parser=checked("--db", validate.url),
         help="Store URL (sqlite:///PATH or postgresql://USER@HOST/DB). Default: $COSTLENS_DB, "
         "else ~/.costlens/costlens.db.",
         show_default=False,
@@ -45,25 +60,42 @@ PricesFileOption = Annotated[
 ]
 
 
-def quantity_parser(what: str, *, minimum: float = 0.0, integer: bool = False):
-    """A typer ``parser`` for a number written as people do (``50``, ``1k``, ``2,000``), at
-    least ``minimum``, whole if ``integer``: :func:`costlens.numbers.parse_quantity`, the one
-    number parser. A bad value is a usage error (exit 2) naming ``what``."""
+def quantity_parser(
+    what: str, *, minimum: float = 0.0, maximum: float | None = None, integer: bool = False,
+    above: bool = False,
+):  # fmt: skip
+    """A typer ``parser`` for a number written as people do (``50``, ``1k``, ``2,000``, ``7B``)
+    in ``[minimum, maximum]`` (above ``minimum`` if ``above``), whole if ``integer``: the one
+    number parser and :func:`costlens.validate.number`. A bad value is a usage error (exit 2)."""
 
-    def parse(value: str | float) -> float | int:
-        try:
-            out = parse_quantity(value, what, minimum=minimum, integer=integer)
-        except NumberError as exc:
-            raise typer.BadParameter(str(exc)) from None
-        return int(out) if integer else float(out)  # type: ignore[arg-type]
+    def check(value: Any, name: str) -> float | int:
+        out = validate.number(
+            value, name, minimum=minimum, maximum=maximum, above=above, integer=integer
+        )
+        return int(out) if integer else out
 
-    parse.__name__ = what
-    return parse
+    return checked(what, check)
 
 
-def count_parser(what: str, *, minimum: int = 1):
+def count_parser(what: str, *, minimum: int = 1, maximum: float | None = None):
     """:func:`quantity_parser` for a whole number of at least ``minimum`` (``--limit``)."""
-    return quantity_parser(what, minimum=minimum, integer=True)
+    return quantity_parser(what, minimum=minimum, maximum=maximum, integer=True)
+
+
+def name_option(flag: str, help_text: str, *, repeatable: bool = False) -> Any:
+    """An optional name option (``--project``, ``--tag``...): not empty, no control characters."""
+    kind = list[str] | None if repeatable else str | None
+    return Annotated[kind, typer.Option(flag, help=help_text, parser=checked(flag, validate.name))]
+
+
+def port_option(help_text: str) -> Any:
+    """``--port``: a whole number from 1 to 65535."""
+    return Annotated[
+        int,
+        typer.Option(
+            "--port", help=help_text, parser=count_parser("--port", minimum=1, maximum=65535)
+        ),
+    ]
 
 
 def open_cli_store(db: str | None, *, create: bool = True):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from costlens.cli.common import DbOption
+from costlens.cli.common import DbOption, name_option, port_option
 
 TOKEN_ENV = "COSTLENS_DASHBOARD_TOKEN"
 
@@ -40,8 +40,8 @@ def access_settings(
 
 def dashboard(
     db: DbOption = None,
-    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8050,
+    host: name_option("--host", "Address to bind (loopback by default).") = "127.0.0.1",
+    port: port_option("Port to listen on.") = 8050,
     auth: Annotated[
         str | None,
         typer.Option(help="USER:PASSWORD for HTTP basic auth (required off loopback, or --token)."),

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from costlens.cli.common import DbOption, stdout_console
+from costlens.cli.common import DbOption, name_option, port_option, stdout_console
 
 
 def _pct(v: float | None) -> str:
@@ -22,8 +22,8 @@ def demo(
     serve: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Serve the dashboard at the end.")
     ] = True,
-    host: Annotated[str, typer.Option(help="Dashboard address (loopback).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Dashboard port.", min=1, max=65535)] = 8050,
+    host: name_option("--host", "Dashboard address (loopback).") = "127.0.0.1",
+    port: port_option("Dashboard port.") = 8050,
     quick: Annotated[
         bool, typer.Option(help="One width, two budgets, a few epochs: a small experiment (tests).")
     ] = False,

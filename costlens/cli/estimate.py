@@ -12,12 +12,17 @@ from typing import Annotated, Any
 
 import typer
 
+from costlens import validate
 from costlens.cli.common import (
     DbOption,
     FormatOption,
     OutputFormat,
+    checked,
+    count_parser,
     emit,
     emit_record,
+    name_option,
+    quantity_parser,
     stdout_console,
 )
 from costlens.errors import UsageError
@@ -43,9 +48,7 @@ LabelsOption = _count("Labelled samples the job needs.")
 TokensPerStepOption = _count("Tokens (or samples) per step per device.")
 ScratchTokensOption = _count("With --compare: data scratch training needs.")
 ScratchLabelsOption = _count("With --compare: labelled samples scratch needs.")
-GpuOption = Annotated[
-    str | None, typer.Option(help="Accelerator (default A100-80GB; a --from-run: the run's own).")
-]
+GpuOption = name_option("--gpu", "Accelerator (default A100-80GB; a --from-run: the run's own).")
 StrategyOption = Annotated[
     str, typer.Option(help="scratch, full-finetune, lora or frozen-features.")
 ]
@@ -54,7 +57,10 @@ PrecisionOption = Annotated[
 ]
 FractionOption = Annotated[
     float | None,
-    typer.Option(help="LoRA: trainable share in (0, 1]; frozen-features: the head's share."),
+    typer.Option(
+        help="LoRA: trainable share in (0, 1]; frozen-features: the head's share.",
+        parser=checked("--trainable-fraction", validate.fraction),
+    ),
 ]
 CompareOption = Annotated[
     bool, typer.Option("--compare", help="Every strategy side by side, savings and ROI.")
@@ -65,28 +71,55 @@ def estimate(
     params: ParamsOption = None,
     tokens: TokensOption = None,
     gpu: GpuOption = None,
-    gpus: Annotated[int | None, typer.Option(help="Number of accelerators (default 1).")] = None,
+    gpus: Annotated[
+        int | None,
+        typer.Option(
+            help="Number of accelerators (default 1).", parser=checked("--gpus", validate.gpus)
+        ),
+    ] = None,
     strategy: StrategyOption = "scratch",
     precision: PrecisionOption = None,
-    provider: Annotated[str | None, typer.Option(help="Price on this provider.")] = None,
-    instance: Annotated[str | None, typer.Option(help="Price on this instance type.")] = None,
+    provider: name_option("--provider", "Price on this provider.") = None,
+    instance: name_option("--instance", "Price on this instance type.") = None,
     spot: Annotated[bool, typer.Option("--spot", help="Spot prices instead of on-demand.")] = False,
     trainable_fraction: FractionOption = None,
     labelled_samples: LabelsOption = None,
     usd_per_label: Annotated[
-        float | None, typer.Option(help="Dollars per labelled sample.")
+        float | None,
+        typer.Option(
+            help="Dollars per labelled sample.", parser=quantity_parser("--usd-per-label")
+        ),
     ] = None,
     n_layers: Annotated[
-        int | None, typer.Option(help="Transformer layers (attention FLOPs).")
+        int | None,
+        typer.Option(
+            help="Transformer layers (attention FLOPs).", parser=count_parser("--n-layers")
+        ),
     ] = None,
-    d_model: Annotated[int | None, typer.Option(help="Transformer hidden size.")] = None,
-    seq_len: Annotated[int | None, typer.Option(help="Sequence length.")] = None,
+    d_model: Annotated[
+        int | None,
+        typer.Option(help="Transformer hidden size.", parser=count_parser("--d-model")),
+    ] = None,
+    seq_len: Annotated[
+        int | None, typer.Option(help="Sequence length.", parser=count_parser("--seq-len"))
+    ] = None,
     tokens_per_step: TokensPerStepOption = None,
     from_run: Annotated[
         str | None, typer.Option(help="Scale this recorded run (id or prefix).")
     ] = None,
-    scale_tokens: Annotated[float, typer.Option(help="With --from-run: data x K.")] = 1.0,
-    scale_params: Annotated[float, typer.Option(help="With --from-run: model size x K.")] = 1.0,
+    scale_tokens: Annotated[
+        float,
+        typer.Option(
+            help="With --from-run: data x K.", parser=quantity_parser("--scale-tokens", above=True)
+        ),
+    ] = 1.0,
+    scale_params: Annotated[
+        float,
+        typer.Option(
+            help="With --from-run: model size x K.",
+            parser=quantity_parser("--scale-params", above=True),
+        ),
+    ] = 1.0,
     compare: CompareOption = False,
     scratch_tokens: ScratchTokensOption = None,
     scratch_labelled_samples: ScratchLabelsOption = None,

@@ -7,15 +7,17 @@ from typing import Annotated, Any
 
 import typer
 
+from costlens import validate
 from costlens.cli.common import (
     DbOption,
     FormatOption,
     OutputFormat,
     PricesFileOption,
+    checked,
     count_parser,
     emit,
     emit_record,
-    quantity_parser,
+    name_option,
 )
 from costlens.vocab import DEFAULT_IDLE_THRESHOLD_PCT
 
@@ -48,10 +50,8 @@ prices_app = typer.Typer(
 @prices_app.callback()
 def prices(
     ctx: typer.Context,
-    gpu: Annotated[
-        str | None, typer.Option("--gpu", help="Only this accelerator (any name).")
-    ] = None,
-    provider: Annotated[str | None, typer.Option("--provider", help="Only this provider.")] = None,
+    gpu: name_option("--gpu", "Only this accelerator (any name).") = None,
+    provider: name_option("--provider", "Only this provider.") = None,
     spot: Annotated[bool, typer.Option("--spot", help="Spot prices (rows with one).")] = False,
     prices_file: PricesFileOption = None,
     limit: Annotated[
@@ -126,19 +126,15 @@ def gpus(fmt: FormatOption = OutputFormat.table) -> None:
 
 def cost(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
-    provider: Annotated[
-        str | None, typer.Option("--provider", help="Price on this provider.")
-    ] = None,
-    instance: Annotated[
-        str | None, typer.Option("--instance", help="Price on this instance type.")
-    ] = None,
+    provider: name_option("--provider", "Price on this provider.") = None,
+    instance: name_option("--instance", "Price on this instance type.") = None,
     spot: Annotated[bool, typer.Option("--spot", help="Spot prices.")] = False,
     idle_threshold: Annotated[
         float,
         typer.Option(
             "--idle-threshold",
             help="GPU utilisation (%) under which time counts as idle.",
-            parser=quantity_parser("--idle-threshold"),
+            parser=checked("--idle-threshold", validate.percent),
         ),
     ] = DEFAULT_IDLE_THRESHOLD_PCT,
     prices_file: PricesFileOption = None,

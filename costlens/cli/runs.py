@@ -13,6 +13,7 @@ from costlens.cli.common import (
     count_parser,
     emit,
     emit_record,
+    name_option,
 )
 from costlens.vocab import RUN_STATUSES
 
@@ -32,7 +33,7 @@ def _short(records: list[dict]) -> list[dict]:
 
 
 def runs(
-    project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
+    project: name_option("--project", "Only this project.") = None,
     status: Annotated[
         str | None,
         typer.Option(help=f"Only this status: {', '.join(RUN_STATUSES)}."),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from costlens.errors import PlanError
 from costlens.plan.schema import PLAN_COLUMNS, REQUIRED_COLUMNS, PlannedJob
 from costlens.plan.validate import Validator, norm_column
+from costlens.validate import oversize
 
 if TYPE_CHECKING:  # pragma: no cover
     from costlens.catalog import PriceTable
@@ -152,6 +153,9 @@ def load_plan(path: str | Path, *, prices: PriceTable) -> list[PlannedJob]:
     path = Path(path)
     if not path.is_file():
         raise PlanError("no such plan file", path=str(path))
+    too_big = oversize(path)
+    if too_big:
+        raise PlanError(too_big, path=str(path))
     v = Validator(str(path), prices)
     jobs = _READERS.get(path.suffix.lower(), _read_csv)(path, v)
     v.raise_if_any()
