@@ -137,7 +137,7 @@ def name(value: Any, what: str) -> str:
     """A name (project, run, job, tag, provider...): text, not empty, no control characters."""
     if not isinstance(value, str):
         raise InputError(f"{what} must be text (got {type(value).__name__}).")
-    out = value.strip()
+    out = value.strip(" ")  # spaces only: a tab or newline at either end is refused below
     if not out:
         raise InputError(f"{what} must not be empty.")
     if has_control(out):

@@ -97,7 +97,11 @@ def prices_import(
     ] = False,
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="Date of the catalog (default: the file's date), YYYY-MM-DD."),
+        typer.Option(
+            "--as-of",
+            help="Date of the catalog (default: the file's date), YYYY-MM-DD.",
+            parser=checked("--as-of", validate.calendar_date),
+        ),
     ] = None,
 ) -> None:
     """Import a SkyPilot catalog into your price table (merged; validated; atomic)."""
