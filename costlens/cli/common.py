@@ -8,12 +8,13 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from costlens import validate
-from costlens.errors import InputError, UsageError
+from costlens.errors import UsageError
 
 
 def checked(what: str, check: Callable[[Any, str], Any]):
@@ -23,7 +24,7 @@ def checked(what: str, check: Callable[[Any, str], Any]):
     def parse(value: Any) -> Any:
         try:
             return check(value, what)
-        except InputError as exc:
+        except UsageError as exc:  # InputError and the vocabulary's errors included
             raise typer.BadParameter(str(exc)) from None
 
     parse.__name__ = what
@@ -53,6 +54,7 @@ PricesFileOption = Annotated[
     str | None,
     typer.Option(
         "--prices",
+        parser=checked("--prices", validate.url),
         help="A price file (same columns as data/gpu_prices.csv) overriding the shipped rows. "
         "Default: ~/.costlens/prices.csv when it exists.",
         show_default=False,
@@ -82,10 +84,44 @@ def count_parser(what: str, *, minimum: int = 1, maximum: float | None = None):
     return quantity_parser(what, minimum=minimum, maximum=maximum, integer=True)
 
 
-def name_option(flag: str, help_text: str, *, repeatable: bool = False) -> Any:
-    """An optional name option (``--project``, ``--tag``...): not empty, no control characters."""
+def name_option(
+    flag: str, help_text: str, *, repeatable: bool = False, check=validate.name, **extra: Any
+) -> Any:
+    """An optional name option (``--project``, ``--tag``...): not empty, no control characters
+    (or ``check``, e.g. a vocabulary's normaliser)."""
     kind = list[str] | None if repeatable else str | None
-    return Annotated[kind, typer.Option(flag, help=help_text, parser=checked(flag, validate.name))]
+    return Annotated[kind, typer.Option(flag, help=help_text, parser=checked(flag, check), **extra)]
+
+
+def _path(value: Any, what: str) -> Path:
+    return Path(validate.url(str(value), what))
+
+
+def path_option(flag: str, help_text: str, *names: str, **extra: Any) -> Any:
+    """An optional file path option: not empty, no control characters (whether the file is
+    there is the command's business: a missing file is a runtime error, exit 1)."""
+    return Annotated[
+        Path | None,
+        typer.Option(flag, *names, help=help_text, parser=checked(flag, _path), **extra),
+    ]
+
+
+def path_argument(what: str, help_text: str) -> Any:
+    """A required file path argument, checked like :func:`path_option`."""
+    return Annotated[
+        Path, typer.Argument(help=help_text, parser=checked(what, _path), show_default=False)
+    ]
+
+
+def vocab_check(normalise: Callable[[str], str]) -> Callable[[Any, str], str]:
+    """A check for ``name_option`` from a :mod:`costlens.vocab` normaliser (``LoRA`` -> lora)."""
+    return lambda value, what: normalise(validate.name(value, what))
+
+
+RunIdArgument = Annotated[
+    str,
+    typer.Argument(help="Run id (or a unique prefix).", parser=checked("RUN_ID", validate.name)),
+]
 
 
 def port_option(help_text: str) -> Any:

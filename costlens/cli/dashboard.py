@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
 
 import typer
 
@@ -42,18 +41,14 @@ def dashboard(
     db: DbOption = None,
     host: name_option("--host", "Address to bind (loopback by default).") = "127.0.0.1",
     port: port_option("Port to listen on.") = 8050,
-    auth: Annotated[
-        str | None,
-        typer.Option(help="USER:PASSWORD for HTTP basic auth (required off loopback, or --token)."),
-    ] = None,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            help="Access token (Bearer header, or ?token= once in the browser). "
-            f"Default: ${TOKEN_ENV}.",
-            show_default=False,
-        ),
-    ] = None,
+    auth: name_option(
+        "--auth", "USER:PASSWORD for HTTP basic auth (required off loopback, or --token)."
+    ) = None,
+    token: name_option(
+        "--token",
+        f"Access token (Bearer header, or ?token= once in the browser). Default: ${TOKEN_ENV}.",
+        show_default=False,
+    ) = None,
 ) -> None:
     """Serve the dashboard: spend, runs, transfer vs scratch, estimates, prices, forecasts."""
     from costlens.cli.common import open_cli_store, stderr

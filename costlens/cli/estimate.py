@@ -24,6 +24,7 @@ from costlens.cli.common import (
     name_option,
     quantity_parser,
     stdout_console,
+    vocab_check,
 )
 from costlens.errors import UsageError
 from costlens.numbers import parse_quantity
@@ -49,12 +50,15 @@ TokensPerStepOption = _count("Tokens (or samples) per step per device.")
 ScratchTokensOption = _count("With --compare: data scratch training needs.")
 ScratchLabelsOption = _count("With --compare: labelled samples scratch needs.")
 GpuOption = name_option("--gpu", "Accelerator (default A100-80GB; a --from-run: the run's own).")
-StrategyOption = Annotated[
-    str, typer.Option(help="scratch, full-finetune, lora or frozen-features.")
-]
-PrecisionOption = Annotated[
-    str | None, typer.Option(help="fp32, tf32, bf16, fp16 or fp8 (default bf16).")
-]
+StrategyOption = name_option(
+    "--strategy",
+    "scratch, full-finetune, lora or frozen-features (any case).",
+    check=vocab_check(lambda v: normalize_strategy(v, allowed=ESTIMABLE_STRATEGIES)),
+)
+PrecisionOption = name_option(
+    "--precision", "fp32, tf32, bf16, fp16 or fp8 (default bf16).",
+    check=vocab_check(normalize_precision),
+)  # fmt: skip
 FractionOption = Annotated[
     float | None,
     typer.Option(
@@ -104,9 +108,7 @@ def estimate(
         int | None, typer.Option(help="Sequence length.", parser=count_parser("--seq-len"))
     ] = None,
     tokens_per_step: TokensPerStepOption = None,
-    from_run: Annotated[
-        str | None, typer.Option(help="Scale this recorded run (id or prefix).")
-    ] = None,
+    from_run: name_option("--from-run", "Scale this recorded run (id or prefix).") = None,
     scale_tokens: Annotated[
         float,
         typer.Option(

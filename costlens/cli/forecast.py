@@ -17,6 +17,8 @@ from costlens.cli.common import (
     OutputFormat,
     checked,
     count_parser,
+    path_argument,
+    path_option,
     quantity_parser,
     stdout_console,
 )
@@ -160,14 +162,11 @@ class _Progress:
 
 
 def forecast_cmd(
-    plan: Annotated[
-        Path,
-        typer.Argument(
-            help="Plan file (.csv, .xlsx, .toml or .yaml): one planned job per row; see "
-            "data/example_plan.csv.",
-            show_default=False,
-        ),
-    ],
+    plan: path_argument(
+        "PLAN",
+        "Plan file (.csv, .xlsx, .toml or .yaml): one planned job per row; see "
+        "data/example_plan.csv.",
+    ),
     budget: Annotated[
         float | None,
         typer.Option(
@@ -180,10 +179,7 @@ def forecast_cmd(
         BudgetPeriod,
         typer.Option("--budget-period", help="Whether --budget is per month or for the total."),
     ] = BudgetPeriod.month,
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Also write the forecast to FILE.xlsx, .csv or .json."),
-    ] = None,
+    out: path_option("--out", "Also write the forecast to FILE.xlsx, .csv or .json.", "-o") = None,
     sims: Annotated[
         int,
         typer.Option(
@@ -216,10 +212,7 @@ def forecast_cmd(
             parser=checked("--transfer-strategy", _transfer_strategy),
         ),
     ] = "lora",
-    prices: Annotated[
-        Path | None,
-        typer.Option("--prices", help="Price file overriding the shipped tables (CSV)."),
-    ] = None,
+    prices: path_option("--prices", "Price file overriding the shipped tables (CSV).") = None,
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:

@@ -13,11 +13,14 @@ from costlens.cli.common import (
     FormatOption,
     OutputFormat,
     PricesFileOption,
+    RunIdArgument,
     checked,
     count_parser,
     emit,
     emit_record,
     name_option,
+    path_argument,
+    path_option,
 )
 from costlens.vocab import DEFAULT_IDLE_THRESHOLD_PCT
 
@@ -76,7 +79,7 @@ def prices(
 
 @prices_app.command("import")
 def prices_import(
-    path: Annotated[str, typer.Argument(help="A SkyPilot catalog vms.csv (schema v8).")],
+    path: path_argument("PATH", "A SkyPilot catalog vms.csv (schema v8)."),
     fmt: Annotated[
         ImportFormat, typer.Option("--format", help="Input format.", case_sensitive=False)
     ] = ImportFormat.skypilot,
@@ -86,12 +89,9 @@ def prices_import(
             "--provider", help="aws, gcp or lambda (default: from the folder name or the layout)."
         ),
     ] = None,
-    prices_out: Annotated[
-        str | None,
-        typer.Option(
-            "--prices-out", help="Write here instead of ~/.costlens/prices.csv.", show_default=False
-        ),
-    ] = None,
+    prices_out: path_option(
+        "--prices-out", "Write here instead of ~/.costlens/prices.csv.", show_default=False
+    ) = None,
     include_cpu: Annotated[
         bool, typer.Option("--include-cpu", help="Also import CPU-only instances.")
     ] = False,
@@ -129,7 +129,7 @@ def gpus(fmt: FormatOption = OutputFormat.table) -> None:
 
 
 def cost(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run_id: RunIdArgument,
     provider: name_option("--provider", "Price on this provider.") = None,
     instance: name_option("--instance", "Price on this instance type.") = None,
     spot: Annotated[bool, typer.Option("--spot", help="Spot prices.")] = False,

@@ -17,7 +17,8 @@ from typing import Annotated
 import typer
 
 from costlens import validate
-from costlens.cli.common import DbOption, checked, name_option
+from costlens.cli.common import DbOption, checked, name_option, vocab_check
+from costlens.vocab import normalize_strategy
 
 _PYTHON_NAMES = ("python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}")
 
@@ -173,10 +174,11 @@ def run(
     ] = None,
     project: name_option("--project", "Project the run belongs to.") = None,
     name: name_option("--name", "Run name (default: the script's).") = None,
-    strategy: Annotated[
-        str | None,
-        typer.Option(help="scratch, full-finetune, lora, frozen-features or other."),
-    ] = None,
+    strategy: name_option(
+        "--strategy",
+        "scratch, full-finetune, lora, frozen-features or other (any case).",
+        check=vocab_check(normalize_strategy),
+    ) = None,
     base_model: name_option("--base-model", "The pretrained model it starts from.") = None,
     tag: name_option("--tag", "A tag (repeatable).", repeatable=True) = None,
     provider: name_option("--provider", "Cloud provider it runs on.") = None,
