@@ -90,10 +90,7 @@ def gpus(value: Any, what: str = "gpus") -> int:
 
 def fraction(value: Any, what: str) -> float:
     """A share in (0, 1]."""
-    out = number(value, what, minimum=0.0, above=True)
-    if out > 1:
-        raise InputError(f"{what} must be in (0, 1] (got {value!r}).")
-    return out
+    return number(value, what, minimum=0.0, above=True, maximum=1.0)
 
 
 def _gib(n_bytes: float) -> str:

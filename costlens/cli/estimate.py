@@ -38,17 +38,29 @@ TABLE_FIELDS = (
 COMPARE_COLUMNS = ("strategy", "gpu_hours", "cost_usd", "total_cost_usd", "savings_usd", "roi")
 
 
-def _count(help_text: str) -> Any:
-    """An option for a count written as people write it (7B, 2T, 4k, 1.5e9)."""
-    return Annotated[str | None, typer.Option(help=help_text, metavar="COUNT", show_default=False)]
+def _count(flag: str, help_text: str, *, above: bool = True) -> Any:
+    """An option for a count written as people write it (7B, 2T, 4k, 1.5e9): finite, above 0
+    (at least 0 unless ``above``), checked while the line is parsed (exit 2 naming it)."""
+    return Annotated[
+        float | None,
+        typer.Option(
+            flag,
+            help=help_text,
+            metavar="COUNT",
+            show_default=False,
+            parser=quantity_parser(flag, above=above),
+        ),
+    ]
 
 
-ParamsOption = _count("Model size in parameters (e.g. 7B or 7e9).")
-TokensOption = _count("Training data in tokens (or samples x epochs), e.g. 2T.")
-LabelsOption = _count("Labelled samples the job needs.")
-TokensPerStepOption = _count("Tokens (or samples) per step per device.")
-ScratchTokensOption = _count("With --compare: data scratch training needs.")
-ScratchLabelsOption = _count("With --compare: labelled samples scratch needs.")
+ParamsOption = _count("--params", "Model size in parameters (e.g. 7B or 7e9).")
+TokensOption = _count("--tokens", "Training data in tokens (or samples x epochs), e.g. 2T.")
+LabelsOption = _count("--labelled-samples", "Labelled samples the job needs.", above=False)
+TokensPerStepOption = _count("--tokens-per-step", "Tokens (or samples) per step per device.")
+ScratchTokensOption = _count("--scratch-tokens", "With --compare: data scratch training needs.")
+ScratchLabelsOption = _count(
+    "--scratch-labelled-samples", "With --compare: labelled samples scratch needs.", above=False
+)
 GpuOption = name_option("--gpu", "Accelerator (default A100-80GB; a --from-run: the run's own).")
 StrategyOption = name_option(
     "--strategy",

@@ -83,12 +83,9 @@ def prices_import(
     fmt: Annotated[
         ImportFormat, typer.Option("--format", help="Input format.", case_sensitive=False)
     ] = ImportFormat.skypilot,
-    provider: Annotated[
-        str | None,
-        typer.Option(
-            "--provider", help="aws, gcp or lambda (default: from the folder name or the layout)."
-        ),
-    ] = None,
+    provider: name_option(
+        "--provider", "aws, gcp or lambda (default: from the folder name or the layout)."
+    ) = None,
     prices_out: path_option(
         "--prices-out", "Write here instead of ~/.costlens/prices.csv.", show_default=False
     ) = None,
