@@ -38,6 +38,7 @@ from costlens.numbers import parse_number
 MAX_INPUT_FILE_BYTES = 50 * 1024 * 1024  # plans, price tables and catalogs larger are refused
 MAX_SEED = 2**63 - 1
 MAX_GPUS = 1_000_000  # GPUs in one job: more than any cluster built (a typo guard, not a limit)
+_DIGITS_RE = re.compile(r"^\s*[-+]?\d+\s*$")
 _DATE_RE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
 
 
@@ -64,7 +65,16 @@ def number(
 
 
 def whole(value: Any, what: str, *, minimum: int = 0, maximum: float | None = None) -> int:
-    """A whole number of at least ``minimum`` (``1k`` is 1000)."""
+    """A whole number of at least ``minimum`` (``1k`` is 1000); plain digits are read exactly
+    (a 64-bit seed does not pass through a float)."""
+    if (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, str) and _DIGITS_RE.match(value)
+    ):
+        out = int(value)
+        if out < minimum or (maximum is not None and out > maximum):
+            top = "" if maximum is None else f" and at most {maximum:g}"
+            raise InputError(f"{what} must be at least {minimum}{top} (got {value!r}).")
+        return out
     return int(number(value, what, minimum=minimum, maximum=maximum, integer=True))
 
 

@@ -190,3 +190,13 @@ def test_the_recorder_warns_of_a_bad_flush_interval_and_keeps_flushing(monkeypat
     monkeypatch.setenv("COSTLENS_FLUSH_INTERVAL_S", "0.5")
     assert flush_interval_s() == 0.5
     assert os.environ["COSTLENS_FLUSH_INTERVAL_S"] == "0.5"
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".yaml"])
+def test_a_plan_that_is_not_utf8_is_a_plan_error_not_a_bug(cli, tmp_path, suffix):
+    """Found by the fuzz suite: a TOML or YAML plan of bytes 0x80... was "a costlens bug"."""
+    plan = tmp_path / f"plan{suffix}"
+    plan.write_bytes(b"\x80\xff[[job]]")
+    res = cli("forecast", str(plan))
+    assert res.code == 1 and f"{plan}: not a UTF-8 text file" in res.err, res.err
+    assert "costlens bug" not in res.err
