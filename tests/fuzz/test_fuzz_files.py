@@ -87,16 +87,24 @@ def _fuzz_csv_cell(text: str, line: int, col: int, value: str) -> str:
 cell = st.tuples(st.integers(0, 50), st.integers(0, 20), any_value)
 
 
-@fuzz_settings(25)
-@given(cells=st.lists(cell, min_size=1, max_size=2))
-def test_price_files_are_read_correctly_or_refused_with_the_line(cli, tmp_path_factory, cells):
-    text = (REPO / "tests" / "fixtures" / "prices_small.csv").read_text()
+def _fuzzed_copy(fixture: str, cells, path) -> bool:
+    """``tests/fixtures/FIXTURE`` with ``cells`` changed, written to ``path`` (False: the text
+    cannot be written, a lone surrogate)."""
+    text = (REPO / "tests" / "fixtures" / fixture).read_text()
     for line, col, value in cells:
         text = _fuzz_csv_cell(text, line, col, value)
-    path = tmp_path_factory.mktemp("prices") / "prices.csv"
     try:
         path.write_text(text, encoding="utf-8")
     except UnicodeEncodeError:
+        return False
+    return True
+
+
+@fuzz_settings(25)
+@given(cells=st.lists(cell, min_size=1, max_size=2))
+def test_price_files_are_read_correctly_or_refused_with_the_line(cli, tmp_path_factory, cells):
+    path = tmp_path_factory.mktemp("prices") / "prices.csv"
+    if not _fuzzed_copy("prices_small.csv", cells, path):
         return
     res = cli("prices", "--prices", str(path), "-f", "json")
     if res.code == 0:
@@ -112,15 +120,10 @@ def test_price_files_are_read_correctly_or_refused_with_the_line(cli, tmp_path_f
 @fuzz_settings(20)
 @given(cells=st.lists(cell, min_size=1, max_size=2))
 def test_skypilot_catalogs_import_or_write_nothing(cli, tmp_path_factory, cells):
-    text = (REPO / "tests" / "fixtures" / "skypilot_aws_vms.csv").read_text()
-    for line, col, value in cells:
-        text = _fuzz_csv_cell(text, line, col, value)
     folder = tmp_path_factory.mktemp("sky")
     (folder / "aws").mkdir()
     path = folder / "aws" / "vms.csv"
-    try:
-        path.write_text(text, encoding="utf-8")
-    except UnicodeEncodeError:
+    if not _fuzzed_copy("skypilot_aws_vms.csv", cells, path):
         return
     out = folder / "prices.csv"
     res = cli("prices", "import", str(path), "--prices-out", str(out))
