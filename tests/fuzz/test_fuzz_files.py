@@ -54,6 +54,10 @@ plan_rows = st.lists(
 
 @fuzz_settings(36)
 @given(rows=plan_rows, fmt=st.sampled_from(["csv", "toml", "yaml"]))
+@example(rows=[GOOD_JOB], fmt="csv")
+@example(rows=[GOOD_JOB, {**GOOD_JOB, "strategy": "LoRA", "trainable_fraction": "0.01"}],
+         fmt="toml")  # fmt: skip
+@example(rows=[{**GOOD_JOB, "gpus": "8", "params": "7B"}], fmt="yaml")
 def test_plans_forecast_correctly_or_fail_cleanly(cli, tmp_path_factory, rows, fmt):
     folder = tmp_path_factory.mktemp("plan")
     plan = folder / f"plan.{fmt}"
