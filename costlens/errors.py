@@ -19,6 +19,12 @@ class UsageError(CostlensError):
     exit_code = 2
 
 
+class InputError(UsageError, ValueError):
+    """A value outside what costlens accepts: a flag, a plan cell, an environment variable or an
+    argument of the Python API (the message names it and says what is allowed). A ValueError
+    too, as Python callers expect of a bad argument (:mod:`costlens.validate`)."""
+
+
 class ConfigError(CostlensError):
     """A bad setting (environment variable, home folder, option value)."""
 

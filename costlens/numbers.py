@@ -10,7 +10,7 @@ import math
 import re
 from typing import Any
 
-from costlens.errors import UsageError
+from costlens.errors import InputError
 
 SUFFIXES: dict[str, float] = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
 _NUMBER_RE = re.compile(
@@ -18,7 +18,7 @@ _NUMBER_RE = re.compile(
 )
 
 
-class NumberError(UsageError, ValueError):
+class NumberError(InputError):
     """A value that is not a number of the kind asked for (the message says which)."""
 
 

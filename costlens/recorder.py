@@ -11,16 +11,17 @@ local journal (:mod:`costlens.journal`) and are replayed when it answers again, 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from costlens.errors import InputError
 from costlens.journal import Journal
 from costlens.telemetry import Sampler
 from costlens.units import MJ_PER_J
+from costlens.validate import env_number, interval_s
 
 log = logging.getLogger("costlens")
 
@@ -29,10 +30,13 @@ RECONNECT_EVERY_S = 15.0
 
 
 def flush_interval_s() -> float:
-    """``$COSTLENS_FLUSH_INTERVAL_S`` (seconds, at most 5) or 5."""
+    """``$COSTLENS_FLUSH_INTERVAL_S`` (seconds above 0, at most 5) or 5. A bad value (``nan``,
+    ``0``, text) is warned of and 5 is used: the recorder never stops a training run
+    (``costlens run`` and ``profile()`` refuse it before training starts)."""
     try:
-        value = float(os.environ.get("COSTLENS_FLUSH_INTERVAL_S", FLUSH_INTERVAL_S))
-    except ValueError:
+        value = env_number("COSTLENS_FLUSH_INTERVAL_S", FLUSH_INTERVAL_S, interval_s)
+    except InputError as exc:
+        log.warning("costlens: %s; flushing every %g s instead", exc, FLUSH_INTERVAL_S)
         value = FLUSH_INTERVAL_S
     return min(max(value, 0.05), FLUSH_INTERVAL_S)
 

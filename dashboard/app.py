@@ -13,8 +13,11 @@ import base64
 import binascii
 import hmac
 import ipaddress
+import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,11 +27,18 @@ from dash import html
 
 from dashboard import components
 from dashboard.views import state
+from dashboard.views.forecast import MAX_UPLOAD_BYTES
+
+log = logging.getLogger("costlens")
 
 HERE = Path(__file__).resolve().parent
 TOKEN_COOKIE = "costlens_token"
 TOKEN_ENV = "COSTLENS_DASHBOARD_TOKEN"
 THREADS = 8  # waitress worker threads
+# The largest request body: an upload of MAX_UPLOAD_BYTES, base64-encoded (4/3) in a callback's
+# JSON, plus 1 MiB for the rest of the callback. Larger is refused from Content-Length (413).
+MAX_REQUEST_BYTES = MAX_UPLOAD_BYTES * 4 // 3 + 2**20
+LOGIN_FAILURES_PER_MINUTE = 10  # failed logins per client address before it is throttled (429)
 
 
 def create_app(
@@ -54,6 +64,7 @@ def create_app(
     state.attach_store(app.server, db_url)
     if auth is not None or token is not None:
         install_access_control(app.server, auth=auth, token=token)
+    install_request_limit(app.server)
     app.layout = _shell
     return app
 
@@ -128,11 +139,100 @@ def check_request(
     return False, False
 
 
-def install_access_control(server: Any, *, auth: tuple[str, str] | None, token: str | None) -> None:
-    """Guard every request of ``server`` (a Flask app) with basic auth and/or a token."""
+class LoginThrottle:
+    """Failed logins per client address in a sliding window: after ``limit`` failures within
+    ``window_s`` the address is refused (429) until the oldest failure leaves the window; each
+    throttling is logged once per address and window. Thread-safe; at most ``max_clients``
+    addresses are remembered (the oldest forgotten first)."""
+
+    def __init__(
+        self,
+        limit: int = LOGIN_FAILURES_PER_MINUTE,
+        window_s: float = 60.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_clients: int = 10_000,
+    ) -> None:
+        self.limit, self.window_s = limit, window_s
+        self.clock, self.max_clients = clock, max_clients
+        self._failures: dict[str, deque[float]] = {}
+        self._logged: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        times = self._failures.get(client, deque())
+        while times and now - times[0] >= self.window_s:
+            times.popleft()
+        return times
+
+    def retry_after_s(self, client: str) -> float:
+        """Seconds until ``client`` may try again (0: not throttled)."""
+        with self._lock:
+            now = self.clock()
+            times = self._recent(client, now)
+            if len(times) < self.limit:
+                return 0.0
+            if self._logged.get(client, -1e18) < times[0]:
+                self._logged[client] = now
+                log.warning(
+                    "costlens dashboard: %d failed logins from %s in %g s; refusing its logins "
+                    "for %.0f s",
+                    len(times), client, self.window_s, self.window_s - (now - times[0]),
+                )  # fmt: skip
+            return max(self.window_s - (now - times[0]), 0.001)
+
+    def failed(self, client: str) -> None:
+        """Count one failed login of ``client``."""
+        with self._lock:
+            now = self.clock()
+            times = self._recent(client, now)
+            times.append(now)
+            self._failures.pop(client, None)
+            self._failures[client] = times  # most recent last
+            while len(self._failures) > self.max_clients:
+                self._failures.pop(next(iter(self._failures)))
+
+
+def _offers_credentials(request: Any) -> bool:
+    """Whether a request tried to log in (a browser's first, bare request did not)."""
+    return bool(
+        request.headers.get("Authorization")
+        or request.headers.get("X-Costlens-Token")
+        or request.cookies.get(TOKEN_COOKIE)
+        or request.args.get("token")
+    )
+
+
+def _too_many(retry_after_s: float) -> Any:
     import flask
 
+    resp = flask.Response(
+        "costlens dashboard: too many failed logins from this address; try again later.\n",
+        status=429,
+    )
+    resp.headers["Retry-After"] = str(int(retry_after_s) + 1)
+    return resp
+
+
+def install_access_control(
+    server: Any,
+    *,
+    auth: tuple[str, str] | None,
+    token: str | None,
+    throttle: LoginThrottle | None = None,
+) -> None:
+    """Guard every request of ``server`` (a Flask app) with basic auth and/or a token; failed
+    logins are throttled per client address (``throttle``, default 10 per minute)."""
+    import flask
+
+    throttle = throttle or LoginThrottle()
+    server.extensions["costlens_login_throttle"] = throttle
+
     def guard() -> Any:
+        client = flask.request.remote_addr or "unknown"
+        wait = throttle.retry_after_s(client)
+        if wait:
+            return _too_many(wait)
         allowed, set_cookie = check_request(
             flask.request.headers,
             flask.request.cookies,
@@ -144,6 +244,8 @@ def install_access_control(server: Any, *, auth: tuple[str, str] | None, token: 
             if set_cookie:
                 flask.g.costlens_set_token_cookie = True
             return None
+        if _offers_credentials(flask.request):
+            throttle.failed(client)
         resp = flask.Response("costlens dashboard: authentication required.\n", status=401)
         if auth is not None:
             resp.headers["WWW-Authenticate"] = 'Basic realm="costlens", charset="UTF-8"'
@@ -159,6 +261,27 @@ def install_access_control(server: Any, *, auth: tuple[str, str] | None, token: 
     server.after_request(remember)
 
 
+def install_request_limit(server: Any, limit: int = MAX_REQUEST_BYTES) -> None:
+    """Refuse a request whose Content-Length is over ``limit`` (413) before its body is read:
+    Flask's ``MAX_CONTENT_LENGTH`` and a first hook; waitress is given the same limit."""
+    import flask
+
+    server.config["MAX_CONTENT_LENGTH"] = limit
+
+    def refuse_large() -> Any:
+        size = flask.request.content_length
+        if size is not None and size > limit:
+            mb = MAX_UPLOAD_BYTES // 1_000_000
+            return flask.Response(
+                f"costlens dashboard: the request is {size:,} bytes, over the {limit:,}-byte "
+                f"limit (uploads are at most {mb} MB).\n",
+                status=413,
+            )
+        return None
+
+    server.before_request_funcs.setdefault(None, []).insert(0, refuse_large)
+
+
 # ---------------------------------------------------------------------------- serving
 
 
@@ -166,7 +289,14 @@ def serve(app: dash.Dash, host: str = "127.0.0.1", port: int = 8050) -> None:
     """Serve until interrupted, with waitress (8 threads: the pages' callbacks run in parallel)."""
     from waitress import serve as waitress_serve
 
-    waitress_serve(app.server, host=host, port=port, threads=THREADS, _quiet=True)
+    waitress_serve(
+        app.server, host=host, port=port, threads=THREADS, _quiet=True,
+        max_request_body_size=_body_limit(app),
+    )  # fmt: skip
+
+
+def _body_limit(app: dash.Dash) -> int:
+    return int(app.server.config.get("MAX_CONTENT_LENGTH") or MAX_REQUEST_BYTES)
 
 
 @contextmanager
@@ -179,7 +309,10 @@ def serving(app: dash.Dash, host: str = "127.0.0.1", port: int = 0) -> Iterator[
     from waitress import create_server, wasyncore
 
     sockets: dict[int, Any] = {}  # our own socket map: we run and stop the loop ourselves
-    server = create_server(app.server, map=sockets, host=host, port=port, threads=THREADS)
+    server = create_server(
+        app.server, map=sockets, host=host, port=port, threads=THREADS,
+        max_request_body_size=_body_limit(app),
+    )  # fmt: skip
     stop = threading.Event()
 
     def loop() -> None:

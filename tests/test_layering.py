@@ -301,7 +301,7 @@ def test_every_package_ships_in_the_wheel():
 # `dashboard` only re-export lazily and are left out.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("costlens.errors", "costlens.paths", "costlens.settings", "costlens.vocab", "costlens.units",
-     "costlens.numbers", "costlens.atomicio", "costlens.physics"),  # foundation: no third party
+     "costlens.numbers", "costlens.validate", "costlens.atomicio", "costlens.physics"),  # base
     ("costlens.store",),
     ("costlens.telemetry", "costlens.flops", "costlens.journal", "costlens.recorder",
      "costlens.profiler"),  # hot path

@@ -27,8 +27,9 @@ from costlens.catalog.prices import (
     validate_price_rows,
 )
 from costlens.catalog.table import user_prices_path
-from costlens.catalog.tables import check_date, read_rows
+from costlens.catalog.tables import read_rows
 from costlens.errors import DataTableError, UnknownAcceleratorError
+from costlens.validate import calendar_date
 from costlens.vocab import CPU_KEY
 
 SKYPILOT_PROVIDERS = ("aws", "gcp", "lambda")
@@ -268,10 +269,7 @@ def import_skypilot(
     if as_of is None:
         as_of = dt.datetime.fromtimestamp(src.stat().st_mtime, dt.timezone.utc).date().isoformat()
     else:
-        try:
-            check_date(as_of)
-        except ValueError as exc:
-            raise DataTableError(f"--as-of {exc}") from None
+        as_of = calendar_date(as_of, "--as-of")
     source = f"SkyPilot catalog {src.name} imported by costlens (sha256 {digest})"
     for r in rows:
         r.update(source=source, as_of=as_of, note="")

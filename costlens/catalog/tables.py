@@ -8,14 +8,11 @@ the file, the line (1 = header) and the column.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import math
-import re
 from pathlib import Path
 
-from costlens.errors import DataTableError
-
-_DATE_RE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
+from costlens.errors import DataTableError, InputError
+from costlens.validate import calendar_date, has_control, oversize
 
 Row = dict[str, str]
 
@@ -29,7 +26,11 @@ def file_stamp(path: Path) -> int:
 
 
 def read_rows(path: Path, required: tuple[str, ...]) -> list[tuple[int, Row]]:
-    """Rows of a CSV file as (line number, {column: text}); checks the header whole."""
+    """Rows of a CSV file as (line number, {column: text}); checks the header whole. A file
+    over :data:`~costlens.validate.MAX_INPUT_FILE_BYTES` is refused before it is read."""
+    too_big = oversize(path)
+    if too_big:
+        raise DataTableError(too_big, path=str(path))
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.reader(fh)
@@ -114,25 +115,21 @@ def cell_number(
 
 
 def cell_text(row: Row, col: str, path: Path, line: int) -> str:
-    """A non-empty text cell."""
+    """A non-empty text cell without control characters."""
     value = row.get(col, "")
     if not value:
         raise DataTableError("a value is required", path=str(path), line=line, column=col)
+    if has_control(value):
+        raise DataTableError(
+            f"{value!r} contains control characters", path=str(path), line=line, column=col
+        )
     return value
 
 
 def check_date(value: str) -> str:
     """``value`` if it is a real calendar date ``YYYY-MM-DD`` (or a month ``YYYY-MM``);
     ValueError naming the problem otherwise (``2026-02-30`` is refused)."""
-    m = _DATE_RE.match(value)
-    if not m:
-        raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)")
-    year, month, day = int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)
-    try:
-        dt.date(year, month, day)
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not a real date ({exc})") from None
-    return value
+    return calendar_date(value, "date")
 
 
 def cell_date(row: Row, col: str, path: Path, line: int) -> str:
@@ -140,5 +137,5 @@ def cell_date(row: Row, col: str, path: Path, line: int) -> str:
     value = cell_text(row, col, path, line)
     try:
         return check_date(value)
-    except ValueError as exc:
+    except InputError as exc:
         raise DataTableError(str(exc), path=str(path), line=line, column=col) from None

@@ -16,6 +16,7 @@ import typer
 from costlens import __version__
 from costlens.errors import CostlensError
 from costlens.settings import debug_enabled
+from costlens.validate import check_environment
 
 
 def _click_exceptions():
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     _argv[:] = sys.argv[1:] if argv is None else argv
     try:
+        check_environment()
         result = app(args=argv, prog_name="costlens", standalone_mode=False)
     except _classes("UsageError") as exc:
         exc.show()

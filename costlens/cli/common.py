@@ -7,14 +7,29 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from costlens import validate
 from costlens.errors import UsageError
-from costlens.numbers import NumberError, parse_quantity
+
+
+def checked(what: str, check: Callable[[Any, str], Any]):
+    """A typer ``parser`` that runs ``check(value, what)`` (a :mod:`costlens.validate`
+    function): a bad value is a usage error (exit 2) naming ``what``."""
+
+    def parse(value: Any) -> Any:
+        try:
+            return check(value, what)
+        except UsageError as exc:  # InputError and the vocabulary's errors included
+            raise typer.BadParameter(str(exc)) from None
+
+    parse.__name__ = what
+    return parse
 
 
 class OutputFormat(str, Enum):
@@ -27,6 +42,7 @@ DbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
+        parser=checked("--db", validate.url),
         help="Store URL (sqlite:///PATH or postgresql://USER@HOST/DB). Default: $COSTLENS_DB, "
         "else ~/.costlens/costlens.db.",
         show_default=False,
@@ -39,6 +55,7 @@ PricesFileOption = Annotated[
     str | None,
     typer.Option(
         "--prices",
+        parser=checked("--prices", validate.url),
         help="Your price file (CSV) adding to or overriding the shipped rows. Columns: provider, "
         "instance_type, gpu, gpu_count, price_usd_hour; optional: region (default any), vcpus, "
         "memory_gb, spot_price_usd_hour, source (default: the file's path), as_of (default: the "
@@ -48,25 +65,76 @@ PricesFileOption = Annotated[
 ]
 
 
-def quantity_parser(what: str, *, minimum: float = 0.0, integer: bool = False):
-    """A typer ``parser`` for a number written as people do (``50``, ``1k``, ``2,000``), at
-    least ``minimum``, whole if ``integer``: :func:`costlens.numbers.parse_quantity`, the one
-    number parser. A bad value is a usage error (exit 2) naming ``what``."""
+def quantity_parser(
+    what: str, *, minimum: float = 0.0, maximum: float | None = None, integer: bool = False,
+    above: bool = False,
+):  # fmt: skip
+    """A typer ``parser`` for a number written as people do (``50``, ``1k``, ``2,000``, ``7B``)
+    in ``[minimum, maximum]`` (above ``minimum`` if ``above``), whole if ``integer``: the one
+    number parser and :func:`costlens.validate.number`. A bad value is a usage error (exit 2)."""
 
-    def parse(value: str | float) -> float | int:
-        try:
-            out = parse_quantity(value, what, minimum=minimum, integer=integer)
-        except NumberError as exc:
-            raise typer.BadParameter(str(exc)) from None
-        return int(out) if integer else float(out)  # type: ignore[arg-type]
+    def check(value: Any, name: str) -> float | int:
+        out = validate.number(
+            value, name, minimum=minimum, maximum=maximum, above=above, integer=integer
+        )
+        return int(out) if integer else out
 
-    parse.__name__ = what
-    return parse
+    return checked(what, check)
 
 
-def count_parser(what: str, *, minimum: int = 1):
+def count_parser(what: str, *, minimum: int = 1, maximum: float | None = None):
     """:func:`quantity_parser` for a whole number of at least ``minimum`` (``--limit``)."""
-    return quantity_parser(what, minimum=minimum, integer=True)
+    return quantity_parser(what, minimum=minimum, maximum=maximum, integer=True)
+
+
+def name_option(
+    flag: str, help_text: str, *, repeatable: bool = False, check=validate.name, **extra: Any
+) -> Any:
+    """An optional name option (``--project``, ``--tag``...): not empty, no control characters
+    (or ``check``, e.g. a vocabulary's normaliser)."""
+    kind = list[str] | None if repeatable else str | None
+    return Annotated[kind, typer.Option(flag, help=help_text, parser=checked(flag, check), **extra)]
+
+
+def _path(value: Any, what: str) -> Path:
+    return Path(validate.url(str(value), what))
+
+
+def path_option(flag: str, help_text: str, *names: str, **extra: Any) -> Any:
+    """An optional file path option: not empty, no control characters (whether the file is
+    there is the command's business: a missing file is a runtime error, exit 1)."""
+    return Annotated[
+        Path | None,
+        typer.Option(flag, *names, help=help_text, parser=checked(flag, _path), **extra),
+    ]
+
+
+def path_argument(what: str, help_text: str) -> Any:
+    """A required file path argument, checked like :func:`path_option`."""
+    return Annotated[
+        Path, typer.Argument(help=help_text, parser=checked(what, _path), show_default=False)
+    ]
+
+
+def vocab_check(normalise: Callable[[str], str]) -> Callable[[Any, str], str]:
+    """A check for ``name_option`` from a :mod:`costlens.vocab` normaliser (``LoRA`` -> lora)."""
+    return lambda value, what: normalise(validate.name(value, what))
+
+
+RunIdArgument = Annotated[
+    str,
+    typer.Argument(help="Run id (or a unique prefix).", parser=checked("RUN_ID", validate.name)),
+]
+
+
+def port_option(help_text: str) -> Any:
+    """``--port``: a whole number from 1 to 65535."""
+    return Annotated[
+        int,
+        typer.Option(
+            "--port", help=help_text, parser=count_parser("--port", minimum=1, maximum=65535)
+        ),
+    ]
 
 
 def open_cli_store(db: str | None, *, create: bool = True):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
 
 import typer
 
-from costlens.cli.common import DbOption
+from costlens.cli.common import DbOption, name_option, port_option
 
 TOKEN_ENV = "COSTLENS_DASHBOARD_TOKEN"
 
@@ -40,20 +39,16 @@ def access_settings(
 
 def dashboard(
     db: DbOption = None,
-    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8050,
-    auth: Annotated[
-        str | None,
-        typer.Option(help="USER:PASSWORD for HTTP basic auth (required off loopback, or --token)."),
-    ] = None,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            help="Access token (Bearer header, or ?token= once in the browser). "
-            f"Default: ${TOKEN_ENV}.",
-            show_default=False,
-        ),
-    ] = None,
+    host: name_option("--host", "Address to bind (loopback by default).") = "127.0.0.1",
+    port: port_option("Port to listen on.") = 8050,
+    auth: name_option(
+        "--auth", "USER:PASSWORD for HTTP basic auth (required off loopback, or --token)."
+    ) = None,
+    token: name_option(
+        "--token",
+        f"Access token (Bearer header, or ?token= once in the browser). Default: ${TOKEN_ENV}.",
+        show_default=False,
+    ) = None,
 ) -> None:
     """Serve the dashboard: spend, runs, transfer vs scratch, estimates, prices, forecasts."""
     from costlens.cli.common import open_cli_store, stderr

@@ -12,6 +12,8 @@ from costlens.cli.common import (
     FormatOption,
     OutputFormat,
     dumps_json,
+    name_option,
+    port_option,
     stderr,
     stdout_console,
 )
@@ -68,8 +70,8 @@ def demo(
     serve: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Serve the dashboard at the end.")
     ] = True,
-    host: Annotated[str, typer.Option(help="Dashboard address (loopback).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Dashboard port.", min=1, max=65535)] = 8050,
+    host: name_option("--host", "Dashboard address (loopback).") = "127.0.0.1",
+    port: port_option("Dashboard port.") = 8050,
     quick: Annotated[
         bool, typer.Option(help="One width, two budgets, a few epochs: a small experiment (tests).")
     ] = False,

@@ -12,13 +12,19 @@ from typing import Annotated, Any
 
 import typer
 
+from costlens import validate
 from costlens.cli.common import (
     DbOption,
     FormatOption,
     OutputFormat,
+    checked,
+    count_parser,
     emit,
     emit_record,
+    name_option,
+    quantity_parser,
     stdout_console,
+    vocab_check,
 )
 from costlens.cli.tables import ID, NUM, Col, short_number
 from costlens.errors import UsageError
@@ -41,36 +47,53 @@ COMPARE_LAYOUT = (
 )
 
 
-def _count(help_text: str) -> Any:
-    """An option for a count written as people write it (7B, 2T, 4k, 1.5e9)."""
-    return Annotated[str | None, typer.Option(help=help_text, metavar="COUNT", show_default=False)]
+def _count(flag: str, help_text: str, *, above: bool = True) -> Any:
+    """An option for a count written as people write it (7B, 2T, 4k, 1.5e9): finite, above 0
+    (at least 0 unless ``above``), checked while the line is parsed (exit 2 naming it)."""
+    return Annotated[
+        float | None,
+        typer.Option(
+            flag,
+            help=help_text,
+            metavar="COUNT",
+            show_default=False,
+            parser=quantity_parser(flag, above=above),
+        ),
+    ]
 
 
-ParamsOption = _count("Model size in parameters (e.g. 7B or 7e9).")
+ParamsOption = _count("--params", "Model size in parameters (e.g. 7B or 7e9).")
 TokensOption = _count(
+    "--tokens",
     "Training tokens in all (every epoch counted), e.g. 2T. A fine-tune described by its "
-    "examples: --samples, --seq-len and --epochs instead."
+    "examples: --samples, --seq-len and --epochs instead.",
 )
-SamplesOption = _count("Training examples (one epoch); tokens = samples x --seq-len x --epochs.")
-LabelsOption = _count("Labelled samples the job needs.")
-TokensPerStepOption = _count("Tokens (or samples) per step per device.")
-ScratchTokensOption = _count("With --compare: data scratch training needs.")
-ScratchLabelsOption = _count("With --compare: labelled samples scratch needs.")
-GpuOption = Annotated[
-    str | None, typer.Option(help="Accelerator (default A100-80GB; a --from-run: the run's own).")
-]
-StrategyOption = Annotated[
-    str, typer.Option(help="scratch, full-finetune, lora or frozen-features.")
-]
-PrecisionOption = Annotated[
-    str | None,
-    typer.Option(
-        help="fp32, tf32, bf16, fp16 or fp8 (default: the GPU's own, V100/T4 fp16, Ampere+ bf16)."
-    ),
-]
+SamplesOption = _count(
+    "--samples", "Training examples (one epoch); tokens = samples x --seq-len x --epochs."
+)
+LabelsOption = _count("--labelled-samples", "Labelled samples the job needs.", above=False)
+TokensPerStepOption = _count("--tokens-per-step", "Tokens (or samples) per step per device.")
+ScratchTokensOption = _count("--scratch-tokens", "With --compare: data scratch training needs.")
+ScratchLabelsOption = _count(
+    "--scratch-labelled-samples", "With --compare: labelled samples scratch needs.", above=False
+)
+GpuOption = name_option("--gpu", "Accelerator (default A100-80GB; a --from-run: the run's own).")
+StrategyOption = name_option(
+    "--strategy",
+    "scratch, full-finetune, lora or frozen-features (any case).",
+    check=vocab_check(lambda v: normalize_strategy(v, allowed=ESTIMABLE_STRATEGIES)),
+)
+PrecisionOption = name_option(
+    "--precision",
+    "fp32, tf32, bf16, fp16 or fp8 (default: the GPU's own, V100/T4 fp16, Ampere+ bf16).",
+    check=vocab_check(normalize_precision),
+)  # fmt: skip
 FractionOption = Annotated[
     float | None,
-    typer.Option(help="LoRA: trainable share in (0, 1]; frozen-features: the head's share."),
+    typer.Option(
+        help="LoRA: trainable share in (0, 1]; frozen-features: the head's share.",
+        parser=checked("--trainable-fraction", validate.fraction),
+    ),
 ]
 CompareOption = Annotated[
     bool, typer.Option("--compare", help="Every strategy side by side, savings and ROI.")
@@ -81,41 +104,69 @@ def estimate(
     params: ParamsOption = None,
     tokens: TokensOption = None,
     gpu: GpuOption = None,
-    gpus: Annotated[int | None, typer.Option(help="Number of accelerators (default 1).")] = None,
+    gpus: Annotated[
+        int | None,
+        typer.Option(
+            help="Number of accelerators (default 1).", parser=checked("--gpus", validate.gpus)
+        ),
+    ] = None,
     strategy: StrategyOption = "scratch",
     precision: PrecisionOption = None,
-    provider: Annotated[str | None, typer.Option(help="Price on this provider.")] = None,
-    instance: Annotated[str | None, typer.Option(help="Price on this instance type.")] = None,
+    provider: name_option("--provider", "Price on this provider.") = None,
+    instance: name_option("--instance", "Price on this instance type.") = None,
     spot: Annotated[bool, typer.Option("--spot", help="Spot prices instead of on-demand.")] = False,
     trainable_fraction: FractionOption = None,
     labelled_samples: LabelsOption = None,
     usd_per_label: Annotated[
-        float | None, typer.Option(help="Dollars per labelled sample.")
+        float | None,
+        typer.Option(
+            help="Dollars per labelled sample.", parser=quantity_parser("--usd-per-label")
+        ),
     ] = None,
     n_layers: Annotated[
-        int | None, typer.Option(help="Transformer layers (attention FLOPs).")
+        int | None,
+        typer.Option(
+            help="Transformer layers (attention FLOPs).", parser=count_parser("--n-layers")
+        ),
     ] = None,
-    d_model: Annotated[int | None, typer.Option(help="Transformer hidden size.")] = None,
+    d_model: Annotated[
+        int | None,
+        typer.Option(help="Transformer hidden size.", parser=count_parser("--d-model")),
+    ] = None,
     seq_len: Annotated[
         int | None,
         typer.Option(
             help="Tokens per sequence: the padded length, or the mean length with --packing. "
-            "Adds the attention term (missing --n-layers / --d-model derived from --params)."
+            "Adds the attention term (missing --n-layers / --d-model derived from --params).",
+            parser=count_parser("--seq-len"),
         ),
     ] = None,
     samples: SamplesOption = None,
     epochs: Annotated[
-        float | None, typer.Option(help="Passes over --samples (default 1).", min=0.0)
+        float | None,
+        typer.Option(
+            help="Passes over --samples (default 1).",
+            parser=quantity_parser("--epochs", above=True),
+        ),
     ] = None,
     packing: Annotated[
         bool, typer.Option("--packing", help="--seq-len is the mean sample length (packed).")
     ] = False,
     tokens_per_step: TokensPerStepOption = None,
-    from_run: Annotated[
-        str | None, typer.Option(help="Scale this recorded run (id or prefix).")
-    ] = None,
-    scale_tokens: Annotated[float, typer.Option(help="With --from-run: data x K.")] = 1.0,
-    scale_params: Annotated[float, typer.Option(help="With --from-run: model size x K.")] = 1.0,
+    from_run: name_option("--from-run", "Scale this recorded run (id or prefix).") = None,
+    scale_tokens: Annotated[
+        float,
+        typer.Option(
+            help="With --from-run: data x K.", parser=quantity_parser("--scale-tokens", above=True)
+        ),
+    ] = 1.0,
+    scale_params: Annotated[
+        float,
+        typer.Option(
+            help="With --from-run: model size x K.",
+            parser=quantity_parser("--scale-params", above=True),
+        ),
+    ] = 1.0,
     compare: CompareOption = False,
     scratch_tokens: ScratchTokensOption = None,
     scratch_labelled_samples: ScratchLabelsOption = None,

@@ -10,12 +10,33 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from costlens.cli.common import DbOption, FormatOption, OutputFormat, stdout_console
+from costlens import validate
+from costlens.cli.common import (
+    DbOption,
+    FormatOption,
+    OutputFormat,
+    checked,
+    count_parser,
+    path_argument,
+    path_option,
+    quantity_parser,
+    stdout_console,
+)
+from costlens.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from costlens.forecast import Forecast
 
 PROGRESS_MIN_JOBS = 500  # plans at least this long get a progress bar on stderr
+
+
+def _transfer_strategy(value: str, what: str) -> str:
+    from costlens.vocab import TRANSFER_STRATEGIES, normalize_strategy
+
+    try:
+        return normalize_strategy(value, allowed=TRANSFER_STRATEGIES)
+    except UsageError as exc:
+        raise validate.InputError(f"{what}: {exc}") from None
 
 
 class BudgetPeriod(str, Enum):
@@ -166,62 +187,65 @@ class _Progress:
 
 
 def forecast_cmd(
-    plan: Annotated[
-        Path,
-        typer.Argument(
-            help="Plan file (.csv, .xlsx, .toml or .yaml): one planned job per row. Required "
-            "columns: name, month (YYYY-MM), strategy, params (7B), tokens (per epoch), gpu, "
-            "gpus. Optional: provider (default: the cheapest), repeats (default 1), project, "
-            "epochs, samples, instance, spot, precision, trainable_fraction, labelled_samples "
-            "with usd_per_label, transfer_tokens. See docs/plans.md and data/example_plan.csv.",
-            show_default=False,
-        ),
-    ],
+    plan: path_argument(
+        "PLAN",
+        "Plan file (.csv, .xlsx, .toml or .yaml): one planned job per row. Required columns: "
+        "name, month (YYYY-MM), strategy, params (7B), gpu, gpus, and tokens (per epoch) or "
+        "samples with seq_len. Optional: provider (default: the cheapest), repeats (default 1), "
+        "project, epochs, packing, instance, spot, precision, trainable_fraction, "
+        "labelled_samples with usd_per_label, transfer_tokens. See docs/plans.md and "
+        "data/example_plan.csv.",
+    ),
     budget: Annotated[
         float | None,
-        typer.Option("--budget", help="Budget in USD (per month, or see --budget-period)."),
+        typer.Option(
+            "--budget",
+            help="Budget in USD (per month, or see --budget-period); 4k, 1.5M.",
+            parser=quantity_parser("--budget", above=True),
+        ),
     ] = None,
     budget_period: Annotated[
         BudgetPeriod,
         typer.Option("--budget-period", help="Whether --budget is per month or for the total."),
     ] = BudgetPeriod.month,
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Also write the forecast to FILE.xlsx, .csv or .json."),
-    ] = None,
-    sims: Annotated[int, typer.Option("--sims", help="Monte Carlo simulations.", min=100)] = (
-        10_000
-    ),
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same figures).")] = (
-        20_240_601
-    ),
+    out: path_option("--out", "Also write the forecast to FILE.xlsx, .csv or .json.", "-o") = None,
+    sims: Annotated[
+        int,
+        typer.Option(
+            "--sims",
+            help="Monte Carlo simulations (at least 100; 10k, 1M).",
+            parser=count_parser("--sims", minimum=100),
+        ),
+    ] = 10_000,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed",
+            help="Random seed, 0 to 2**63-1 (same seed, same figures).",
+            parser=checked("--seed", validate.seed),
+        ),
+    ] = 20_240_601,
     correlation: Annotated[
         float,
         typer.Option(
             "--correlation",
             help="Shared error between jobs, 0 (independent) to 1 (all off together).",
-            min=0.0,
-            max=1.0,
+            parser=quantity_parser("--correlation", maximum=1.0),
         ),
     ] = 0.0,
     transfer_strategy: Annotated[
         str,
         typer.Option(
-            "--transfer-strategy", help="Strategy of the transfer what-if: lora or full-finetune."
+            "--transfer-strategy",
+            help="Strategy of the transfer what-if: lora or full-finetune.",
+            parser=checked("--transfer-strategy", _transfer_strategy),
         ),
     ] = "lora",
-    prices: Annotated[
-        Path | None,
-        typer.Option("--prices", help="Price file overriding the shipped tables (CSV)."),
-    ] = None,
+    prices: path_option("--prices", "Price file overriding the shipped tables (CSV).") = None,
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Forecast a plan of training jobs: cost per job, month and project with 80% intervals."""
-    from costlens.errors import UsageError
-
-    if budget is not None and not budget > 0:
-        raise UsageError(f"--budget must be a positive amount in USD (got {budget}).")
     _run(
         plan, out=out, prices=prices, db=db, fmt=fmt, n_sims=sims, seed=seed,
         correlation=correlation, budget_usd=budget, budget_period=budget_period.value,

@@ -7,15 +7,20 @@ from typing import Annotated, Any
 
 import typer
 
+from costlens import validate
 from costlens.cli.common import (
     DbOption,
     FormatOption,
     OutputFormat,
     PricesFileOption,
+    RunIdArgument,
+    checked,
     count_parser,
     emit,
     emit_record,
-    quantity_parser,
+    name_option,
+    path_argument,
+    path_option,
     stdout_console,
 )
 from costlens.cli.tables import DATE, ID, NUM, Col, ColumnsOption, WideOption
@@ -62,10 +67,8 @@ prices_app = typer.Typer(
 @prices_app.callback()
 def prices(
     ctx: typer.Context,
-    gpu: Annotated[
-        str | None, typer.Option("--gpu", help="Only this accelerator (any name).")
-    ] = None,
-    provider: Annotated[str | None, typer.Option("--provider", help="Only this provider.")] = None,
+    gpu: name_option("--gpu", "Only this accelerator (any name).") = None,
+    provider: name_option("--provider", "Only this provider.") = None,
     spot: Annotated[bool, typer.Option("--spot", help="Spot prices (rows with one).")] = False,
     prices_file: PricesFileOption = None,
     limit: Annotated[
@@ -102,28 +105,26 @@ def prices(
 
 @prices_app.command("import")
 def prices_import(
-    path: Annotated[str, typer.Argument(help="A SkyPilot catalog vms.csv (schema v8).")],
+    path: path_argument("PATH", "A SkyPilot catalog vms.csv (schema v8)."),
     fmt: Annotated[
         ImportFormat, typer.Option("--format", help="Input format.", case_sensitive=False)
     ] = ImportFormat.skypilot,
-    provider: Annotated[
-        str | None,
-        typer.Option(
-            "--provider", help="aws, gcp or lambda (default: from the folder name or the layout)."
-        ),
-    ] = None,
-    prices_out: Annotated[
-        str | None,
-        typer.Option(
-            "--prices-out", help="Write here instead of ~/.costlens/prices.csv.", show_default=False
-        ),
-    ] = None,
+    provider: name_option(
+        "--provider", "aws, gcp or lambda (default: from the folder name or the layout)."
+    ) = None,
+    prices_out: path_option(
+        "--prices-out", "Write here instead of ~/.costlens/prices.csv.", show_default=False
+    ) = None,
     include_cpu: Annotated[
         bool, typer.Option("--include-cpu", help="Also import CPU-only instances.")
     ] = False,
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="Date of the catalog (default: the file's date), YYYY-MM-DD."),
+        typer.Option(
+            "--as-of",
+            help="Date of the catalog (default: the file's date), YYYY-MM-DD.",
+            parser=checked("--as-of", validate.calendar_date),
+        ),
     ] = None,
 ) -> None:
     """Import a SkyPilot catalog into your price table (merged; validated; atomic)."""
@@ -155,20 +156,16 @@ def gpus(
 
 
 def cost(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
-    provider: Annotated[
-        str | None, typer.Option("--provider", help="Price on this provider.")
-    ] = None,
-    instance: Annotated[
-        str | None, typer.Option("--instance", help="Price on this instance type.")
-    ] = None,
+    run_id: RunIdArgument,
+    provider: name_option("--provider", "Price on this provider.") = None,
+    instance: name_option("--instance", "Price on this instance type.") = None,
     spot: Annotated[bool, typer.Option("--spot", help="Spot prices.")] = False,
     idle_threshold: Annotated[
         float,
         typer.Option(
             "--idle-threshold",
             help="GPU utilisation (%) under which time counts as idle.",
-            parser=quantity_parser("--idle-threshold"),
+            parser=checked("--idle-threshold", validate.percent),
         ),
     ] = DEFAULT_IDLE_THRESHOLD_PCT,
     prices_file: PricesFileOption = None,

@@ -16,7 +16,9 @@ from typing import Annotated
 
 import typer
 
-from costlens.cli.common import DbOption
+from costlens import validate
+from costlens.cli.common import DbOption, checked, name_option, vocab_check
+from costlens.vocab import normalize_strategy
 
 _PYTHON_NAMES = ("python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}")
 
@@ -170,23 +172,25 @@ def run(
         list[str] | None,
         typer.Argument(help="The command after `--`: python train.py ARGS (or any command)."),
     ] = None,
-    project: Annotated[str | None, typer.Option(help="Project the run belongs to.")] = None,
-    name: Annotated[str | None, typer.Option(help="Run name (default: the script's).")] = None,
-    strategy: Annotated[
-        str | None,
-        typer.Option(help="scratch, full-finetune, lora, frozen-features or other."),
-    ] = None,
-    base_model: Annotated[
-        str | None, typer.Option("--base-model", help="The pretrained model it starts from.")
-    ] = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")] = None,
-    provider: Annotated[str | None, typer.Option(help="Cloud provider it runs on.")] = None,
-    instance: Annotated[str | None, typer.Option(help="Instance type it runs on.")] = None,
-    region: Annotated[
-        str | None, typer.Option(help="Cloud region it runs in (prices and grid carbon).")
-    ] = None,
+    project: name_option("--project", "Project the run belongs to.") = None,
+    name: name_option("--name", "Run name (default: the script's).") = None,
+    strategy: name_option(
+        "--strategy",
+        "scratch, full-finetune, lora, frozen-features or other (any case).",
+        check=vocab_check(normalize_strategy),
+    ) = None,
+    base_model: name_option("--base-model", "The pretrained model it starts from.") = None,
+    tag: name_option("--tag", "A tag (repeatable).", repeatable=True) = None,
+    provider: name_option("--provider", "Cloud provider it runs on.") = None,
+    instance: name_option("--instance", "Instance type it runs on.") = None,
+    region: name_option("--region", "Cloud region it runs in (prices and grid carbon).") = None,
     sample_interval_s: Annotated[
-        float, typer.Option("--sample-interval-s", help="Seconds between telemetry readings.")
+        float,
+        typer.Option(
+            "--sample-interval-s",
+            help="Seconds between telemetry readings (above 0).",
+            parser=checked("--sample-interval-s", validate.interval_s),
+        ),
     ] = 1.0,
     db: DbOption = None,
 ) -> None:
@@ -212,8 +216,6 @@ def run(
         )
     if strategy is not None:
         strategy = normalize_strategy(strategy)
-    if not sample_interval_s > 0:
-        raise UsageError("--sample-interval-s must be positive.")
     options = RunOptions(
         project=project,
         name=name,

@@ -10,9 +10,11 @@ from costlens.cli.common import (
     DbOption,
     FormatOption,
     OutputFormat,
+    RunIdArgument,
     count_parser,
     emit,
     emit_record,
+    name_option,
 )
 from costlens.cli.tables import DATE, ID, NUM, Col, ColumnsOption, WideOption
 from costlens.vocab import RUN_STATUSES
@@ -40,16 +42,24 @@ EMPTY_HINT = (
 )
 
 
+def _status(value: str, what: str) -> str:
+    from costlens.errors import InputError
+
+    key = value.strip().lower()
+    if key not in RUN_STATUSES:
+        raise InputError(f"unknown status {value!r}; choose one of {', '.join(RUN_STATUSES)}.")
+    return key
+
+
 def _short(records: list[dict]) -> list[dict]:
     return [{**r, "id": r["id"][:12]} for r in records]
 
 
 def runs(
-    project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
-    status: Annotated[
-        str | None,
-        typer.Option(help=f"Only this status: {', '.join(RUN_STATUSES)}."),
-    ] = None,
+    project: name_option("--project", "Only this project.") = None,
+    status: name_option(
+        "--status", f"Only this status: {', '.join(RUN_STATUSES)}.", check=_status
+    ) = None,
     limit: Annotated[
         int, typer.Option(help="At most this many runs.", parser=count_parser("--limit"))
     ] = 50,
@@ -72,7 +82,7 @@ def runs(
 
 
 def show(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run_id: RunIdArgument,
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.table,
     wide: WideOption = False,

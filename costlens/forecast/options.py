@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from costlens.errors import CostlensError
+from costlens import validate
+from costlens.errors import UsageError
 from costlens.forecast.simulate import DEFAULT_SEED, DEFAULT_SIMS
 from costlens.vocab import TRANSFER_STRATEGIES
 
@@ -31,18 +32,23 @@ class ForecastOptions:
     what_ifs: bool = True
 
     def __post_init__(self) -> None:
+        validate.seed(self.seed, "seed")
+        validate.whole(self.n_sims, "n_sims", minimum=100)
+        validate.number(self.correlation, "correlation")
+        if self.budget_usd is not None:
+            validate.number(self.budget_usd, "the budget")
         if self.n_sims < 100:
-            raise CostlensError(f"n_sims must be at least 100 (got {self.n_sims}).")
+            raise UsageError(f"n_sims must be at least 100 (got {self.n_sims}).")
         if not 0 <= self.correlation <= 1:
-            raise CostlensError(f"correlation must be in [0, 1] (got {self.correlation}).")
+            raise UsageError(f"correlation must be in [0, 1] (got {self.correlation}).")
         if self.budget_period not in BUDGET_PERIODS:
-            raise CostlensError(
+            raise UsageError(
                 f"budget period must be 'month' or 'total' (got {self.budget_period!r})."
             )
         if self.budget_usd is not None and not self.budget_usd > 0:
-            raise CostlensError(f"the budget must be positive (got {self.budget_usd}).")
+            raise UsageError(f"the budget must be positive (got {self.budget_usd}).")
         if self.transfer_strategy not in TRANSFER_STRATEGIES:
-            raise CostlensError(
+            raise UsageError(
                 f"transfer strategy {self.transfer_strategy!r} is not a transfer strategy; use "
                 f"one of {', '.join(TRANSFER_STRATEGIES)}."
             )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from costlens.forecast.distribution import QUANTITIES, Z90, Dist
+from costlens.validate import check_memory
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -200,6 +201,12 @@ def _chunk(lay: _Layout, job: int, stop: int, n_sims: int, draws: _Draws, sums, 
     _job_quantiles(lay, job, stop, per_pair, cols, ok, *quant)
 
 
+def simulation_bytes(n_sims: int, n_sums: int, chunk_runs: int) -> float:
+    """Memory :func:`simulate` holds at its peak: the sums (float64 per group and output) and
+    one chunk of draws (16-bit indices, a float64 lookup and a float64 sum per run)."""
+    return float(n_sims) * (8.0 * n_sums + 18.0 * chunk_runs)
+
+
 def simulate(
     dist: Dist,
     repeats: np.ndarray,
@@ -241,6 +248,11 @@ def simulate(
         for d in alternatives.values()
     ]  # fmt: skip
     lay = _Layout(outputs, repeats, group)
+    rows_per_chunk = max(1, chunk_elems // n_sims)
+    check_memory(
+        simulation_bytes(n_sims, lay.n_out * n_groups, max(rows_per_chunk, int(lay.reps.max()))),
+        f"{n_sims:,} simulations (--sims) of {int(lay.run_start[-1]):,} runs (repeats)",
+    )
     shared = None
     if correlation > 0:
         shared = np.random.default_rng([seed, 1]).standard_normal(n_sims)
@@ -249,7 +261,6 @@ def simulate(
 
     sums = np.zeros((lay.n_out, n_groups, n_sims))
     n_runs = int(lay.run_start[-1])
-    rows_per_chunk = max(1, chunk_elems // n_sims)
     n_q = 3 if job_quantiles else 0
     job_rel = [
         [np.exp(-Z90 * outputs[k].sigma_lo[lay.perm]) * lay.reps,  # exact for a single run

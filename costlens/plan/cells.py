@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from costlens import validate
 from costlens.numbers import is_blank, parse_quantity
 from costlens.vocab import ESTIMABLE_STRATEGIES, normalize_precision, normalize_strategy
 
@@ -65,10 +66,12 @@ def boolean(value: Any, what: str = "value") -> bool:
 
 
 def text(value: Any, what: str = "value") -> str:
-    out = str(value).strip()
-    if not out:
-        raise ValueError("must not be empty")
-    return out
+    """A name cell: not empty, no control characters (:func:`costlens.validate.name`)."""
+    return validate.name(str(value), what)
+
+
+def gpu_count(value: Any, what: str = "gpus") -> int:
+    return validate.gpus(value, what)
 
 
 def strategy(value: Any, what: str = "strategy") -> str:
@@ -86,7 +89,7 @@ PARSERS = {
     "strategy": strategy,
     "params": positive,
     "tokens": positive,
-    "gpus": positive_int,
+    "gpus": gpu_count,
     "repeats": positive_int,
     "project": text,
     "samples": non_negative,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from costlens.errors import PlanError
 from costlens.plan.schema import PLAN_COLUMNS, REQUIRED_COLUMNS, PlannedJob
 from costlens.plan.validate import Validator, norm_column
+from costlens.validate import oversize
 
 if TYPE_CHECKING:  # pragma: no cover
     from costlens.catalog import PriceTable
@@ -107,12 +108,22 @@ def _read_records(records: Any, lines: list[int | None], path: Path, v: Validato
     return jobs
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise PlanError(f"not a UTF-8 text file ({exc.reason} at byte {exc.start})",
+                        path=str(path)) from None  # fmt: skip
+    except OSError as exc:
+        raise PlanError(f"cannot read the plan: {exc.strerror}", path=str(path)) from exc
+
+
 def _read_toml(path: Path, v: Validator) -> list[PlannedJob]:
     try:
         import tomllib
     except ImportError as exc:  # Python 3.10
         raise PlanError("TOML plans need Python 3.11; use a CSV plan", path=str(path)) from exc
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -125,7 +136,7 @@ def _read_toml(path: Path, v: Validator) -> list[PlannedJob]:
 def _read_yaml(path: Path, v: Validator) -> list[PlannedJob]:
     import yaml
 
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -152,6 +163,9 @@ def load_plan(path: str | Path, *, prices: PriceTable) -> list[PlannedJob]:
     path = Path(path)
     if not path.is_file():
         raise PlanError("no such plan file", path=str(path))
+    too_big = oversize(path)
+    if too_big:
+        raise PlanError(too_big, path=str(path))
     v = Validator(str(path), prices)
     jobs = _READERS.get(path.suffix.lower(), _read_csv)(path, v)
     v.raise_if_any()

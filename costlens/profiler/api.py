@@ -49,6 +49,22 @@ def _lib_exit_code(exc: BaseException | None) -> int | None:
     return exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else None
 
 
+def _check_arguments(args: dict[str, Any]) -> None:
+    """Refuse a bad argument or ``COSTLENS_*`` variable before training starts (an
+    :class:`~costlens.validate.InputError`, a ``ValueError``): never a silent default. (An
+    unknown strategy is warned of and recorded as "other", by design of the profiler.)"""
+    from costlens.validate import check_environment, interval_s, optional_name, url
+
+    for key in ("project", "name", "base_model", "provider", "instance"):
+        optional_name(args[key], key)
+    for i, tag in enumerate(args["tags"] or ()):
+        optional_name(tag, f"tags[{i}]")
+    interval_s(args["sample_interval_s"], "sample_interval_s")
+    if args["db"] is not None:
+        url(args["db"], "db")
+    check_environment()
+
+
 def profile(
     func: Callable[..., Any] | None = None,
     /,
@@ -70,6 +86,7 @@ def profile(
     ``$COSTLENS_DB`` or the SQLite file in ``~/.costlens``). ``provider``/``instance``/``region``:
     where it ran, for pricing and grid carbon later.
     """
+    _check_arguments(locals())
     spec = _Profile(
         RunOptions(
             project=project,

@@ -5,7 +5,6 @@ telemetry happen in SQL so no caller ever loads all samples of a run into memory
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -13,15 +12,21 @@ import pandas as pd
 from sqlalchemy import and_, bindparam, func, not_, or_, select, text
 from sqlalchemy.sql import ColumnElement, Select
 
-from costlens.errors import RunNotFoundError, UsageError
+from costlens.errors import InputError, RunNotFoundError, UsageError
 from costlens.store.db import Store
 from costlens.store.models import Run
 from costlens.units import finite_or_none
+from costlens.validate import env_number, interval_s
 from costlens.vocab import RUN_STATUSES
 
 # A run whose heartbeat is older than this while it says "running" was killed (SIGKILL, power loss).
 # The recorder beats every 5 s; COSTLENS_LOST_AFTER_S changes the threshold (tests, slow links).
-LOST_AFTER_S = float(os.environ.get("COSTLENS_LOST_AFTER_S", "60"))
+# A bad value is refused by every command (costlens.validate.check_environment); a library
+# import never fails on it, it keeps the default.
+try:
+    LOST_AFTER_S = env_number("COSTLENS_LOST_AFTER_S", 60.0, interval_s)
+except InputError:
+    LOST_AFTER_S = 60.0
 
 # The stable keys of `costlens runs --format json` (other tools parse them: only add, never rename).
 RUN_KEYS: tuple[str, ...] = (
@@ -243,8 +248,8 @@ def get_run(store: Store, run_id: str) -> dict[str, Any]:
         rows = [
             dict(r._mapping)
             for r in conn.execute(
-                select(table).where(table.c.id.like(bindparam("p"))).limit(2),
-                {"p": run_id.replace("%", "").replace("_", r"\_") + "%"},
+                # a prefix match with % and _ escaped: `show %` matches no run but one named %
+                select(table).where(table.c.id.startswith(run_id, autoescape=True)).limit(2)
             )
         ]
     exact = [r for r in rows if r["id"] == run_id]

@@ -84,7 +84,7 @@ def test_table_output_for_people(cli):
                 "--trainable-fraction",
                 "1.5",
             ],
-            "trainable_fraction",
+            "--trainable-fraction",
         ),
         (["--tokens", "1e9"], "--params"),
     ],
