@@ -11,6 +11,7 @@ from costlens.cli.common import (
     DbOption,
     FormatOption,
     OutputFormat,
+    count_parser,
     dumps_json,
     name_option,
     port_option,
@@ -77,7 +78,10 @@ def demo(
     ] = False,
     repeats: Annotated[
         int | None,
-        typer.Option(help="Runs per cell (each its own seed); default 5, --quick 3.", min=2),
+        typer.Option(
+            help="Runs per cell (each its own seed); default 5, --quick 3.",
+            parser=count_parser("--repeats", minimum=2),
+        ),
     ] = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:

@@ -24,12 +24,25 @@ GAP = 2  # characters between two columns (a space of padding and the divider)
 TEXT_MIN = 8  # a text column is cut to no fewer characters than this (or its header)
 _SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"))
 
+
+def _columns_text(value: Any) -> str:
+    """``--columns``: not empty, no control characters (the names are checked against the
+    table's keys when it is drawn)."""
+    from costlens import validate
+
+    try:
+        return validate.name(value, "--columns")
+    except UsageError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 ColumnsOption = Annotated[
     str | None,
     typer.Option(
         "--columns",
         help="Table columns to show, comma-separated (any key of --format json).",
         show_default=False,
+        parser=_columns_text,
     ),
 ]
 WideOption = Annotated[

@@ -138,7 +138,8 @@ def test_cost_gpu_run_says_whole_instance_is_billed(cli, filled):
 
 
 def test_cost_spot_keeps_the_spot_wording(cli, filled):
-    res = cli("cost", RUN_IDS[1][:8], "--db", filled, "--spot", "--provider", "aws")
+    res = cli("cost", RUN_IDS[1][:8], "--db", filled, "--spot", "--provider", "aws",
+              env={"COLUMNS": "200"})  # wide enough for the whole source line  # fmt: skip
     assert res.code == 0, res.err
     assert "spot" in res.out and "lowest spot over the region's zones" in res.out
 
