@@ -79,9 +79,9 @@ def token_tensor(named: dict, tensor_type: type) -> Any:
         if isinstance(v, tensor_type) and len(v.shape) >= 2:
             return v
     for key, v in named.items():
-        if isinstance(key, str) and key.endswith("_ids") and isinstance(v, tensor_type):
-            if len(v.shape) >= 2:
-                return v
+        ids = isinstance(key, str) and key.endswith("_ids")
+        if ids and isinstance(v, tensor_type) and len(v.shape) >= 2:
+            return v
     return None
 
 

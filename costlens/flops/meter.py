@@ -346,7 +346,8 @@ class FlopMeter:
         if new or self._train_windows_since_params >= _RECOMPUTE_PARAMS_EVERY:
             self._train_windows_since_params = 0
             self._ledger.set_params(*count_params(self._trained.values()))
-            self._ledger.set_model_facts(infer_model(self._trained.values(), self._loads.snapshot()))
+            facts = infer_model(self._trained.values(), self._loads.snapshot())
+            self._ledger.set_model_facts(facts)
 
     def _detect_precision(self, module: Any, x: Any) -> None:
         self._ledger.set_precision(precision_of(self._torch, module, x))

@@ -121,7 +121,11 @@ class ProfiledRun:
             log_once("log", exc)
 
     def trainer_progress(
-        self, *, steps: int | None = None, expected_steps: int | None = None, name: str | None = None
+        self,
+        *,
+        steps: int | None = None,
+        expected_steps: int | None = None,
+        name: str | None = None,
     ) -> None:
         """What a training framework says of itself (its callbacks call it): its own step count
         (wins over the counted one), ``max_steps`` (for a projected end), its run name (used when
