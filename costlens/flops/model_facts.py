@@ -14,7 +14,6 @@ config (``_name_or_path``) of the model or one of its submodules.
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -41,13 +40,6 @@ def _peft_base(module: Any) -> str | None:
     cfg = cfg if cfg is not None else next(iter(configs.values()))
     name = getattr(cfg, "base_model_name_or_path", None)
     return name if isinstance(name, str) else ""
-
-
-def _short_name(name: str) -> str:
-    """A hub id as it is; a local folder by its last part (the path goes to the basis)."""
-    if os.path.isabs(name) or name.startswith((".", "~")):
-        return os.path.basename(os.path.normpath(name)) or name
-    return name
 
 
 def _fmt_count(n: int) -> str:
@@ -107,12 +99,12 @@ def infer_model(roots: Iterable[Any], loaded: set[int] | None = None) -> dict[st
     out: dict[str, dict] = {"strategy": {"value": strategy, "basis": basis}}
     if s.peft_base:
         out["base_model"] = {
-            "value": _short_name(s.peft_base),
+            "value": s.peft_base,
             "basis": f"peft base_model_name_or_path={s.peft_base!r}",
         }
     elif s.config_name:
         out["base_model"] = {
-            "value": _short_name(s.config_name),
+            "value": s.config_name,
             "basis": f"config._name_or_path={s.config_name!r}",
         }
     return out
