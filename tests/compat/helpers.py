@@ -53,7 +53,9 @@ class TextDataset(torch.utils.data.Dataset):
         self.rows = []
         for i in range(n):
             enc = tok(SENTENCES[i % len(SENTENCES)] + " " + "word " * (i % 5))
-            self.rows.append({"labels": i % 2, **{k: enc[k] for k in ("input_ids", "attention_mask")}})
+            self.rows.append(
+                {"labels": i % 2, **{k: enc[k] for k in ("input_ids", "attention_mask")}}
+            )
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -131,7 +131,9 @@ def test_scratch_with_the_callback_attached_by_hand_and_a_declared_strategy(tok,
         strategy="other",
     )  # fmt: skip
     _common(rec, trainer, ref, expected, model)
-    ours = [cb for cb in trainer.callback_handler.callbacks if type(cb).__name__ == "CostlensCallback"]
+    ours = [
+        cb for cb in trainer.callback_handler.callbacks if type(cb).__name__ == "CostlensCallback"
+    ]
     assert len(ours) == 1  # the one attached by hand; none added on top
     assert rec["strategy"] == "other" and rec["base_model"] is None  # a declaration wins
     assert rec["strategy_basis"].startswith("declared (inferred 'scratch'")
