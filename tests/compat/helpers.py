@@ -121,3 +121,27 @@ def profiled(db: str, **options: Any) -> Iterator[dict]:
         out.update(get_run(store, run.id))
     finally:
         store.dispose()
+
+
+def note_case(rec: dict, *, framework_steps: int, reference_flops: float) -> None:
+    """With ``$COSTLENS_COMPAT_REPORT`` set, append this case's figures to that JSON-lines file
+    (BENCHMARKS.md's compatibility table is made from it)."""
+    path = os.environ.get("COSTLENS_COMPAT_REPORT")
+    if not path:
+        return
+    import json
+
+    case = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0].split("::")[-1]
+    row = {
+        "case": case,
+        "steps": rec["steps"],
+        "framework_steps": framework_steps,
+        "flops_ratio": rec["flops"] / reference_flops if reference_flops else None,
+        "tokens": rec["tokens"],
+        "tokens_real": rec["tokens_real"],
+        "strategy": rec["strategy"],
+        "params_trainable": rec["params_trainable"],
+        "params_total": rec["params_total"],
+    }
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from costlens.flops import flop_counter
-from tests.compat.helpers import params, profiled
+from tests.compat.helpers import note_case, params, profiled
 
 VOCAB, SEQ, BATCH = 64, 12, 4
 
@@ -37,6 +37,7 @@ def _reference(model, batches, autocast: bool = False) -> float:
 
 
 def _check(rec, steps, ref, model, batches):
+    note_case(rec, framework_steps=steps, reference_flops=ref)
     assert rec["steps"] == steps
     assert rec["flops"] == pytest.approx(ref, rel=0.01)
     assert rec["tokens"] == rec["tokens_real"] == sum(b.numel() for b in batches)
