@@ -140,3 +140,41 @@ def test_scratch_with_the_callback_attached_by_hand_and_a_declared_strategy(tok,
     assert len(ours) == 1  # the one attached by hand; none added on top
     assert rec["strategy"] == "other" and rec["base_model"] is None  # a declaration wins
     assert rec["strategy_basis"].startswith("declared (inferred 'scratch'")
+
+
+TRAINER_SCRIPT = """
+import torch
+from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+from transformers import DataCollatorWithPadding
+from tests.compat.helpers import TextDataset, tokenizer
+
+tok = tokenizer()
+torch.manual_seed(0)
+model = BertForSequenceClassification(BertConfig(
+    vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+    intermediate_size=64, max_position_embeddings=64, num_labels=2))
+args = TrainingArguments(output_dir="out", per_device_train_batch_size=4, max_steps=2,
+    report_to=[], use_cpu=True, save_strategy="no", logging_strategy="no", disable_tqdm=True,
+    run_name="unchanged-script", optim="sgd")
+Trainer(model=model, args=args, train_dataset=TextDataset(tok),
+        data_collator=DataCollatorWithPadding(tok)).train()
+"""
+
+
+def test_costlens_run_attaches_the_callback_to_an_unchanged_script(
+    cli, store, sqlite_url, tmp_path
+):
+    from tests.conftest import REPO
+
+    script = tmp_path / "finetune.py"
+    script.write_text(TRAINER_SCRIPT)
+    res = cli("run", "--db", sqlite_url, "--", "python", str(script), cwd=str(tmp_path),
+              env={"PYTHONPATH": str(REPO), "COSTLENS_QUIET": "1"})  # fmt: skip
+    assert res.code == 0, res.err[-3000:]
+    from costlens.store.queries import list_runs
+
+    (run_id,) = [r["id"] for r in list_runs(store)]
+    shown = cli("show", run_id, "--db", sqlite_url)
+    assert shown.code == 0
+    assert "unchanged-script" in shown.out and "expected_steps" in shown.out
+    assert "inferred: no pretrained weights seen" in shown.out  # show says the basis
