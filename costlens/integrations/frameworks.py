@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.util
 import sys
 from collections.abc import Callable
 from typing import Any
 
+from costlens.flops.import_hook import spec_calling_back
 from costlens.profiler.safety import log_once
 
 
@@ -75,24 +75,7 @@ class FrameworkAttach:
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         if fullname not in self.watched or self._busy:
             return None
-        self._busy = True
-        try:
-            spec = importlib.util.find_spec(fullname)
-        except Exception:
-            return None
-        finally:
-            self._busy = False
-        loader = getattr(spec, "loader", None)
-        if loader is None or not hasattr(loader, "exec_module"):
-            return None
-        original = loader.exec_module
-
-        def exec_module(module: Any) -> None:
-            original(module)
-            self._patch(fullname, module)
-
-        loader.exec_module = exec_module
-        return spec
+        return spec_calling_back(self, fullname, lambda module: self._patch(fullname, module))
 
     def _patch(self, name: str, module: Any) -> None:
         try:
