@@ -18,6 +18,12 @@ from typing import Any
 from costlens.integrations.report import report
 
 
+def _run_name(args: Any) -> str | None:
+    """``args.run_name``, unless it is only the output folder (transformers 4's default)."""
+    name = getattr(args, "run_name", None)
+    return name if name and name != getattr(args, "output_dir", None) else None
+
+
 @functools.cache
 def callback_class() -> type:
     """The callback class (a ``transformers.TrainerCallback`` subclass, made once)."""
@@ -27,11 +33,7 @@ def callback_class() -> type:
         """Reports the Trainer's steps, max_steps, run name and metrics to costlens."""
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            report(
-                steps=state.global_step,
-                expected_steps=state.max_steps,
-                name=getattr(args, "run_name", None),
-            )
+            report(steps=state.global_step, expected_steps=state.max_steps, name=_run_name(args))
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             report(steps=state.global_step)
