@@ -94,3 +94,17 @@ def test_the_inference_is_stored_and_a_declaration_wins(store, sqlite_url):
     assert declared["strategy"] == "lora" and declared["base_model"] == "m"
     assert declared["strategy_basis"].startswith("declared (inferred 'frozen-features'")
     assert declared["base_model_basis"] == "declared"
+
+
+def test_real_tokens_on_a_device_are_summed_by_the_reader_not_the_training():
+    from costlens.flops.ledger import Ledger, Window
+
+    ledger = Ledger()
+    for real in (5, torch.tensor(7)):  # an int (CPU mask) and a device scalar (stand-in)
+        w = Window(("m", (), True))
+        w.keys.append(w.fkey)
+        w.samples, w.tokens, w.tokens_real = 2, 8, real
+        ledger.account(w, "bwd", 10.0)
+    assert ledger.tokens_real == 5 and len(ledger.tokens_real_pending) == 1  # not read yet
+    snap = ledger.snapshot()
+    assert (snap.tokens, snap.tokens_real) == (16, 12) and not ledger.tokens_real_pending
