@@ -17,8 +17,6 @@ from tests.compat.helpers import (
     tokenizer,
 )
 
-transformers = pytest.importorskip("transformers")
-
 STEPS = 3
 BATCH = 4
 
