@@ -129,13 +129,15 @@ class ProfiledRun:
     ) -> None:
         """What a training framework says of itself (its callbacks call it): its own step count
         (wins over the counted one), ``max_steps`` (for a projected end), its run name (used when
-        none was declared)."""
+        none was declared). A trainer resumed from a checkpoint at step k counts from k: the
+        first count it reports is that start, so the run records the steps it took itself."""
         try:
             t = self._trainer
             if steps is not None:
-                t["steps"] = int(steps)
+                start = t.setdefault("start", int(steps))
+                t["steps"] = int(steps) - start
             if expected_steps is not None and int(expected_steps) > 0:
-                t["expected_steps"] = int(expected_steps)
+                t["expected_steps"] = int(expected_steps) - t.get("start", 0)
             if name and not self.options.name:
                 t["name"] = str(name)
         except Exception as exc:
@@ -217,6 +219,7 @@ class ProfiledRun:
     def _progress(self) -> dict[str, Any]:
         """This rank's counts and the run's facts (called from the recorder thread)."""
         trainer = dict(self._trainer)
+        trainer.pop("start", None)
         steps = self._steps or trainer.pop("steps", 0)
         out: dict[str, Any] = {
             "steps": steps,

@@ -108,3 +108,16 @@ def test_real_tokens_on_a_device_are_summed_by_the_reader_not_the_training():
     assert ledger.tokens_real == 5 and len(ledger.tokens_real_pending) == 1  # not read yet
     snap = ledger.snapshot()
     assert (snap.tokens, snap.tokens_real) == (16, 12) and not ledger.tokens_real_pending
+
+
+def test_a_trainer_resumed_at_a_checkpoint_records_the_steps_it_took(store, sqlite_url):
+    from costlens.integrations.report import report
+
+    with costlens.profile(db=sqlite_url, sample_interval_s=0.05, name="mine") as run:
+        report(steps=100, expected_steps=130, name="trainer-name")  # on_train_begin, resumed
+        for step in (101, 102):
+            report(steps=step, metrics={"eval_loss": 0.5})
+    rec = get_run(store, run.id)
+    assert (rec["steps"], rec["expected_steps"]) == (2, 30)
+    assert rec["name"] == "mine" and rec["metrics"] == {"eval_loss": 0.5}  # declared name wins
+    report(steps=5)  # no active run: nothing happens, nothing raises
