@@ -26,6 +26,9 @@ from costlens.validate import env_number, interval_s
 log = logging.getLogger("costlens")
 
 FLUSH_INTERVAL_S = 5.0
+#: Run columns the training reveals as it goes: the strategy and base model inferred from the
+#: model (with their basis), and a framework's max_steps and run name.
+RUN_FACTS_FROM_PROGRESS = ("strategy", "base_model", "inferred_json", "expected_steps", "name")
 RECONNECT_EVERY_S = 15.0
 
 
@@ -236,6 +239,7 @@ class Recorder:
             "steps": int(progress.get("steps", 0) or 0),
             "samples": int(progress.get("samples", 0) or 0),
             "tokens": int(progress.get("tokens", 0) or 0),
+            "tokens_real": int(progress.get("tokens_real", 0) or 0),
             "flops": float(progress.get("flops", 0.0) or 0.0),
             "updated_at": now,
         }
@@ -250,6 +254,7 @@ class Recorder:
             "params_trainable",
             "precision",
             "metrics_json",
+            *RUN_FACTS_FROM_PROGRESS,
         ):
             if progress.get(key) is not None:
                 values[key] = progress[key]

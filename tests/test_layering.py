@@ -304,7 +304,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "costlens.numbers", "costlens.validate", "costlens.atomicio", "costlens.physics"),  # base
     ("costlens.store",),
     ("costlens.telemetry", "costlens.flops", "costlens.journal", "costlens.recorder",
-     "costlens.profiler"),  # hot path
+     "costlens.profiler", "costlens.integrations"),  # hot path
     ("costlens.catalog",),
     ("costlens.cost", "costlens.reports", "costlens.transfer"),
     ("costlens.estimator",),

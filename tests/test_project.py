@@ -14,8 +14,12 @@ import tomllib
 from tests.conftest import REPO
 
 SOURCE_PACKAGES = ("costlens", "dashboard")
-# Modules that only developer tools import, with the extra that declares them.
-DEV_ONLY_IMPORTS = {"playwright": ("dev", {"dashboard/screenshots.py"})}
+# Modules that only developer tools, or the integrations with the user's own frameworks (loaded
+# only when the training script imports the framework), import, with the extra declaring them.
+DEV_ONLY_IMPORTS = {
+    "playwright": ("dev", {"dashboard/screenshots.py"}),
+    "transformers": ("dev", {"costlens/integrations/hf.py"}),
+}
 
 
 def _readme_commands() -> list[str]:

@@ -55,3 +55,61 @@ def needs_grad(output: Any, tensor_type: type) -> bool:
     else:
         return False
     return any(isinstance(v, tensor_type) and v.requires_grad for v in values)
+
+
+#: Batch keys that hold the tokens, by name (Hugging Face style), before any other ``*_ids``.
+TOKEN_KEYS = ("input_ids", "inputs_embeds", "decoder_input_ids")
+_MASK_KEY = "attention_mask"
+
+
+def _named_inputs(args: tuple, kwargs: dict | None) -> dict | None:
+    """The keyword arguments, or a dict passed as the only positional batch (``model(batch)``)."""
+    if kwargs:
+        return kwargs
+    if len(args) == 1 and isinstance(args[0], dict):
+        return args[0]
+    return None
+
+
+def token_tensor(named: dict, tensor_type: type) -> Any:
+    """The tensor whose first two dims are (batch, sequence): ``input_ids``, ``inputs_embeds``,
+    ``decoder_input_ids``, else the first other ``*_ids`` (``labels`` is never taken)."""
+    for key in TOKEN_KEYS:
+        v = named.get(key)
+        if isinstance(v, tensor_type) and len(v.shape) >= 2:
+            return v
+    for key, v in named.items():
+        ids = isinstance(key, str) and key.endswith("_ids")
+        if ids and isinstance(v, tensor_type) and len(v.shape) >= 2:
+            return v
+    return None
+
+
+def batch_counts(
+    args: tuple, kwargs: dict | None, tensor_type: type, token_dtypes: tuple
+) -> tuple[Any, int, int, Any]:
+    """(first input tensor, samples, tokens processed, real tokens) of one outermost forward.
+
+    Named batches (``model(**batch)`` or ``model(batch)``) are read by name, whatever their
+    order: tokens from ``input_ids`` / ``inputs_embeds`` / ``*_ids`` (padding included: it is
+    computed), real tokens from ``attention_mask`` (a 0-d tensor, summed without a host sync:
+    whoever reads it converts it, off the training thread). Otherwise the first tensor input:
+    dim 0 samples, tokens dim0 * dim1 for an integer input of dim >= 2 (all of them real).
+    """
+    x = first_input_tensor(args, kwargs, tensor_type)
+    named = _named_inputs(args, kwargs)
+    tok = token_tensor(named, tensor_type) if named else None
+    if tok is not None:
+        samples, tokens = int(tok.shape[0]), int(tok.shape[0]) * int(tok.shape[1])
+        mask = named.get(_MASK_KEY)  # type: ignore[union-attr]
+        if isinstance(mask, tensor_type) and tuple(mask.shape) == tuple(tok.shape[:2]):
+            real: Any = mask.sum() if mask.device.type != "cpu" else int(mask.sum())
+        else:
+            real = tokens
+        return x, samples, tokens, real
+    if x is None:
+        return None, 0, 0, 0
+    shape = x.shape
+    samples = int(shape[0]) if len(shape) else 1
+    tokens = samples * int(shape[1]) if len(shape) >= 2 and x.dtype in token_dtypes else 0
+    return x, samples, tokens, tokens

@@ -23,12 +23,14 @@ class FlopStats:
     steps: int
     samples: int
     tokens: int
+    tokens_real: int  # tokens without padding (attention mask); ``tokens`` includes padding
     flops: float  # total executed so far (forward + backward, optimizer-free), extrapolated
     flops_per_step: float | None  # median FLOPs of the latest training steps
     params_total: int | None
     params_trainable: int | None
     precision: str  # "fp32" | "tf32" | "bf16" | "fp16" | "fp8"
     measured_steps: int  # training windows actually measured with FlopCounterMode
+    model_facts: dict | None = None  # inferred strategy / base model with their basis
 
 
 class KeyStat:
@@ -47,7 +49,9 @@ class KeyStat:
 class Window:
     """The unit that is measured or extrapolated: from an outermost forward to its close."""
 
-    __slots__ = ("counter", "fkey", "grad", "keys", "modules", "numel", "samples", "tokens")
+    __slots__ = (
+        "counter", "fkey", "grad", "keys", "modules", "numel", "samples", "tokens", "tokens_real"
+    )  # fmt: skip
 
     def __init__(self, fkey: tuple) -> None:
         self.fkey = fkey
@@ -56,6 +60,7 @@ class Window:
         self.counter: Any = None
         self.samples = 0
         self.tokens = 0
+        self.tokens_real: Any = 0  # an int, or a device scalar read later (no sync in training)
         self.numel = 0
         self.grad = False  # some forward in it produced an output that needs a gradient
 
@@ -79,11 +84,14 @@ class Ledger:
         self.bwd_steps = 0
         self.samples = 0
         self.tokens = 0
+        self.tokens_real = 0
+        self.tokens_real_pending: list[Any] = []  # device scalars, summed by snapshot()
         self.measured_train = 0
         self.params_total: int | None = None
         self.params_trainable: int | None = None
         self.precision = "fp32"
         self.precision_known = False
+        self.model_facts: dict | None = None
         self.decl_steps = 0
         self.decl_samples = 0
         self.decl_tokens = 0
@@ -122,6 +130,10 @@ class Ledger:
             if training:
                 self.samples += w.samples
                 self.tokens += w.tokens
+                if isinstance(w.tokens_real, int):
+                    self.tokens_real += w.tokens_real
+                else:
+                    self.tokens_real_pending.append(w.tokens_real)
 
     def _add_measured(
         self, st: KeyStat, w: Window, key: tuple, size_key: tuple, measured: float, training: bool
@@ -189,6 +201,10 @@ class Ledger:
         with self.lock:
             self.params_total, self.params_trainable = total, trainable
 
+    def set_model_facts(self, facts: dict) -> None:
+        with self.lock:
+            self.model_facts = facts or None
+
     def set_precision(self, precision: str) -> None:
         with self.lock:
             if self.precision != "fp8":  # fp8 seen in a measured window (_scaled_mm) stays
@@ -199,8 +215,19 @@ class Ledger:
         with self.lock:
             self.precision = "fp8"
 
+    def _resolve_tokens_real(self) -> None:
+        """Add the device scalars of real tokens (their reading waits for the device, on the
+        reader's thread, never the training's)."""
+        with self.lock:
+            pending, self.tokens_real_pending = self.tokens_real_pending, []
+        got = sum(int(t) for t in pending)
+        with self.lock:
+            self.tokens_real += got
+
     def snapshot(self) -> FlopStats:
         """The figures so far; cheap and safe from any thread."""
+        if self.tokens_real_pending:
+            self._resolve_tokens_real()
         with self.lock:
             steps = self.decl_steps or self.opt_steps or self.bwd_steps
             per_step = sorted(self.step_flops)
@@ -208,10 +235,12 @@ class Ledger:
                 steps=steps,
                 samples=self.decl_samples or self.samples,
                 tokens=self.decl_tokens or self.tokens,
+                tokens_real=self.decl_tokens or self.tokens_real,
                 flops=self.flops,
                 flops_per_step=per_step[len(per_step) // 2] if per_step else None,
                 params_total=self.params_total,
                 params_trainable=self.params_trainable,
                 precision=self.precision,
                 measured_steps=self.measured_train,
+                model_facts=self.model_facts,
             )

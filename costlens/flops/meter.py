@@ -20,8 +20,9 @@ import costlens.flops.torch_internals as ti
 from costlens.flops.dispatch import Measurements
 from costlens.flops.hooks import TorchHooks, wrap_backward
 from costlens.flops.import_hook import TorchImportHook
-from costlens.flops.inputs import first_input_tensor, has_tensor, needs_grad, signature
+from costlens.flops.inputs import batch_counts, has_tensor, needs_grad, signature
 from costlens.flops.ledger import FlopStats, Ledger, Window
+from costlens.flops.model_facts import LoadWatch, infer_model
 from costlens.flops.precision import count_params, precision_of
 
 log = logging.getLogger("costlens")
@@ -45,6 +46,7 @@ class FlopMeter:
         self.enabled = bool(enabled)
         self._ledger = Ledger(self.measure_steps)
         self._hooks = TorchHooks()
+        self._loads = LoadWatch()
         self._measurements = Measurements()
         self._installed = False
         self._off = False
@@ -92,6 +94,7 @@ class FlopMeter:
                 self._measurements.leave_orphans()
             self._measurements.forget()
             self._hooks.remove()
+            self._loads.remove()
         except Exception as exc:
             self._log_once(exc)
         self._installed = False
@@ -138,6 +141,7 @@ class FlopMeter:
             optimizer_hook=self._optimizer_hook,
             wrap=lambda original: wrap_backward(self, original),
         )
+        self._loads.install(torch.nn.Module)
         self._installed = True
 
     # ------------------------------------------------------------------ failure handling
@@ -286,13 +290,11 @@ class FlopMeter:
 
     def _open(self, fkey: tuple, module: Any, args: tuple, kwargs: dict | None) -> Window:
         w = Window(fkey)
-        x = first_input_tensor(args, kwargs, self._torch.Tensor)
+        x, w.samples, w.tokens, w.tokens_real = batch_counts(
+            args, kwargs, self._torch.Tensor, self._token_dtypes
+        )
         if x is not None:
-            shape = x.shape
-            w.samples = int(shape[0]) if len(shape) else 1
             w.numel = x.numel()
-            if len(shape) >= 2 and x.dtype in self._token_dtypes:
-                w.tokens = int(shape[0]) * int(shape[1])
         self._win = w
         self._ledger.windows += 1
         if self._ledger.want_measure(fkey):
@@ -344,6 +346,8 @@ class FlopMeter:
         if new or self._train_windows_since_params >= _RECOMPUTE_PARAMS_EVERY:
             self._train_windows_since_params = 0
             self._ledger.set_params(*count_params(self._trained.values()))
+            facts = infer_model(self._trained.values(), self._loads.snapshot())
+            self._ledger.set_model_facts(facts)
 
     def _detect_precision(self, module: Any, x: Any) -> None:
         self._ledger.set_precision(precision_of(self._torch, module, x))

@@ -92,6 +92,8 @@ class ProfiledRun:
         self._steps = 0
         self._samples = 0
         self._tokens = 0
+        self._trainer: dict[str, Any] = {}  # a framework callback's own facts (steps, max_steps)
+        self._attach: Any = None
         self._meter: Any = None
         self._recorder: Recorder | None = None
         self._t0 = 0.0
@@ -118,6 +120,29 @@ class ProfiledRun:
             self._metrics_json = json.dumps(self._metrics, sort_keys=True)
         except Exception as exc:
             log_once("log", exc)
+
+    def trainer_progress(
+        self,
+        *,
+        steps: int | None = None,
+        expected_steps: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        """What a training framework says of itself (its callbacks call it): its own step count
+        (wins over the counted one), ``max_steps`` (for a projected end), its run name (used when
+        none was declared). A trainer resumed from a checkpoint at step k counts from k: the
+        first count it reports is that start, so the run records the steps it took itself."""
+        try:
+            t = self._trainer
+            if steps is not None:
+                start = t.setdefault("start", int(steps))
+                t["steps"] = int(steps) - start
+            if expected_steps is not None and int(expected_steps) > 0:
+                t["expected_steps"] = int(expected_steps) - t.get("start", 0)
+            if name and not self.options.name:
+                t["name"] = str(name)
+        except Exception as exc:
+            log_once("trainer", exc)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -160,6 +185,9 @@ class ProfiledRun:
             "strategy": strategy,
             "base_model": o.base_model,
             "world_size": d.world_size,
+            "launcher": d.launcher,
+            "job_id": d.job_id,
+            "job_partition": d.job_partition,
             "provider": o.provider,
             "instance_type": o.instance,
             "region": o.region,
@@ -173,6 +201,7 @@ class ProfiledRun:
         self.id = make_run_id(d)
         values = self._run_values()
         self._meter = safe_call(_make_meter, "flops")
+        self._attach = safe_call(_attach_frameworks, "frameworks")
         sample_gpus = d.local_rank == 0
         root_pid = os.getppid() if d.run_key is not None and sample_gpus else None
         self._recorder = Recorder(
@@ -191,18 +220,25 @@ class ProfiledRun:
 
     def _progress(self) -> dict[str, Any]:
         """This rank's counts and the run's facts (called from the recorder thread)."""
+        trainer = dict(self._trainer)
+        trainer.pop("start", None)
+        steps = self._steps or trainer.pop("steps", 0)
         out: dict[str, Any] = {
-            "steps": self._steps,
+            "steps": steps,
             "samples": self._samples,
             "tokens": self._tokens,
+            "tokens_real": self._tokens,
             "flops": 0.0,
+            **trainer,
         }
         if self._meter is not None:
             s = self._meter.snapshot()
+            out.update(self._inferred(s.model_facts))
             out.update(
-                steps=self._steps or s.steps,
+                steps=steps or s.steps,
                 samples=self._samples or s.samples,
                 tokens=self._tokens or s.tokens,
+                tokens_real=self._tokens or s.tokens_real,
                 flops=float(s.flops or 0.0),
                 flops_per_step=s.flops_per_step,
                 params_total=s.params_total,
@@ -211,6 +247,18 @@ class ProfiledRun:
             )
         if self._metrics_json is not None:
             out["metrics_json"] = self._metrics_json
+        return out
+
+    def _inferred(self, facts: dict | None) -> dict[str, Any]:
+        """Run columns from what the model showed: the inference and its basis always recorded
+        (``inferred_json``), its values used only where the user declared nothing."""
+        if not facts:
+            return {}
+        out: dict[str, Any] = {"inferred_json": json.dumps(facts, sort_keys=True)}
+        if not self.options.strategy and "strategy" in facts:
+            out["strategy"] = facts["strategy"]["value"]
+        if not self.options.base_model and "base_model" in facts:
+            out["base_model"] = facts["base_model"]["value"]
         return out
 
     def end(
@@ -237,6 +285,8 @@ class ProfiledRun:
         signals.unregister(self)
         if self._meter is not None:
             safe_call(self._meter.uninstall, "flops")
+        if self._attach is not None:
+            safe_call(self._attach.uninstall, "frameworks")
         rec = self._recorder
         if rec is None:
             return
@@ -261,6 +311,15 @@ class ProfiledRun:
             dist=self.dist,
             recorder=self._recorder,
         )
+
+
+def _attach_frameworks() -> Any:
+    """Hugging Face and Lightning callbacks attached when (if) the script imports them."""
+    from costlens.integrations.frameworks import FrameworkAttach
+
+    attach = FrameworkAttach()
+    attach.install()
+    return attach
 
 
 def status_for(exc: BaseException | None) -> str:

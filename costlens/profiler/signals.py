@@ -44,6 +44,11 @@ def register(run: EndableRun) -> None:
         atexit.register(_atexit_end)
 
 
+def current_run() -> Any:
+    """The run started last and not ended yet (what a framework callback reports to), or None."""
+    return _active[-1] if _active else None
+
+
 def unregister(run: EndableRun) -> None:
     """A run ends: handlers removed with the last run."""
     if run in _active:

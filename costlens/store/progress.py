@@ -35,6 +35,7 @@ def rank_sums(run_id: str) -> dict[str, Any]:
         "steps": total(rr.c.steps, 0, func.max),
         "samples": total(rr.c.samples, 0),
         "tokens": total(rr.c.tokens, 0),
+        "tokens_real": total(rr.c.tokens_real, 0),
         "flops": total(rr.c.flops, 0.0),
     }
 

@@ -149,6 +149,7 @@ def run_record(row: dict[str, Any], now: datetime | None = None) -> dict[str, An
         "steps": int(row["steps"] or 0),
         "samples": int(row["samples"] or 0),
         "tokens": int(row["tokens"] or 0),
+        "tokens_real": int(row.get("tokens_real") or 0),
         "flops": float(row["flops"] or 0.0),
         "params_total": _int_or_none(row.get("params_total")),
         "params_trainable": _int_or_none(row.get("params_trainable")),
@@ -174,8 +175,24 @@ def run_record(row: dict[str, Any], now: datetime | None = None) -> dict[str, An
         "cpu_energy_basis": row.get("cpu_energy_basis"),
         "region": row.get("region"),
         "metrics": json.loads(row.get("metrics_json") or "{}"),
+        "expected_steps": _int_or_none(row.get("expected_steps")),
+        "launcher": row.get("launcher"),
+        "job_id": row.get("job_id"),
+        "job_partition": row.get("job_partition"),
     }
+    inferred = json.loads(row.get("inferred_json") or "{}")
+    rec["strategy_basis"] = _basis(inferred.get("strategy"), row["strategy"], "other")
+    rec["base_model_basis"] = _basis(inferred.get("base_model"), row.get("base_model"), None)
     return rec
+
+
+def _basis(inferred: dict | None, value: Any, unset: Any) -> str | None:
+    """Where a strategy or base model came from: inferred (with its basis) or declared."""
+    if inferred and inferred.get("value") == value:
+        return f"inferred: {inferred.get('basis')}"
+    if inferred:
+        return f"declared (inferred {inferred.get('value')!r}: {inferred.get('basis')})"
+    return None if value == unset else "declared"
 
 
 def _int_or_none(v: Any) -> int | None:
