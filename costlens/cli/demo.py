@@ -171,24 +171,41 @@ def _saving(r: dict[str, Any]) -> str:
     return f"{r['saving_pct']:+.0f}% [{r['saving_pct_low']:+.0f}, {r['saving_pct_high']:+.0f}]"
 
 
-def _comparison_table(result: Any, cfg: Any) -> Any:
-    """The measured per-cell comparison (``result.comparison``) as a rich Table."""
+NARROW_COLUMNS = 110  # below this terminal width the table leaves out epochs and cost
+
+
+def _seconds(v: float | None) -> str:
+    return "" if v is None else f"{v:.2f}" if v < 100 else f"{v:,.0f}"
+
+
+def _comparison_table(result: Any, cfg: Any, width: int = 240) -> Any:
+    """The measured per-cell comparison (``result.comparison``) as a rich Table; a terminal
+    narrower than NARROW_COLUMNS gets no epochs and cost columns, so that every row is one
+    line (both stay in ``--format json``)."""
+    from rich import box
     from rich.table import Table
 
+    narrow = width < NARROW_COLUMNS
     table = Table(
         title="Measured on this machine: target task digits 5-9, target accuracy "
-        f"{cfg.target_accuracy:.0%}, medians of {cfg.repeats} repeats"
+        f"{cfg.target_accuracy:.0%}, medians of {cfg.repeats} repeats",
+        **({"box": box.SIMPLE_HEAD, "pad_edge": False, "collapse_padding": True} if narrow else {}),
     )
-    for col in ("width", "labels", "strategy", "reached", "epochs", "CPU s", "cost (CPU)",
-                "saving [95%]", "verdict"):  # fmt: skip
-        table.add_column(col, justify="left" if col in ("strategy", "verdict") else "right")
+    cols = [("width", lambda r: str(r["width"])), ("labels", lambda r: str(r["labels"])),
+            ("strategy", lambda r: r["strategy"]),
+            ("reached", lambda r: f"{r['reached_target']}/{r['repeats']}"),
+            ("epochs", lambda r: f"{r['epochs']:.0f}"),
+            ("CPU s", lambda r: _seconds(r["cpu_s"])),
+            ("cost (CPU)", lambda r: _usd(r["cost_usd"])),
+            ("saving [95%]", _saving), ("verdict", lambda r: r["verdict"] or "")]  # fmt: skip
+    if narrow:
+        cols = [("w" if n == "width" else n, get) for n, get in cols
+                if n not in ("epochs", "cost (CPU)")]  # fmt: skip
+    for name, _ in cols:
+        table.add_column(name, justify="left" if name in ("strategy", "verdict") else "right",
+                         no_wrap=True)  # fmt: skip
     for r in result.comparison:
-        table.add_row(
-            str(r["width"]), str(r["labels"]), r["strategy"],
-            f"{r['reached_target']}/{r['repeats']}", f"{r['epochs']:.0f}",
-            "" if r["cpu_s"] is None else f"{r['cpu_s']:.2f}", _usd(r["cost_usd"]),
-            _saving(r), r["verdict"] or "",
-        )  # fmt: skip
+        table.add_row(*(get(r) for _, get in cols))
     return table
 
 
@@ -228,7 +245,8 @@ def _print_results(result: Any, cfg: Any, fmt: OutputFormat) -> None:
             "forecast": {**tot, "paths": [str(p) for p in result.forecast_paths]},
         }))  # fmt: skip
     else:
-        stdout_console().print(_comparison_table(result, cfg))
+        out = stdout_console()
+        out.print(_comparison_table(result, cfg, out.width))
         stderr(BASIS_NOTE)
         stdout_console().print(_payback_table(result))
     stderr(_summary(result))
