@@ -199,6 +199,10 @@ PAYBACK_LAYOUT = (
 _WIDER = "(a wider terminal shows them)"
 
 
+def _seconds(v: float | None) -> str:
+    return "" if v is None else f"{v:.2f}" if v < 100 else f"{v:,.0f}"
+
+
 def _comparison_rows(result: Any) -> list[dict[str, Any]]:
     """The measured per-cell comparison (``result.comparison``), one row per cell."""
     return [
@@ -208,7 +212,7 @@ def _comparison_rows(result: Any) -> list[dict[str, Any]]:
             "strategy": r["strategy"],
             "reached": f"{r['reached_target']}/{r['repeats']}",
             "epochs": f"{r['epochs']:.0f}",
-            "cpu_s": "" if r["cpu_s"] is None else f"{r['cpu_s']:.2f}",
+            "cpu_s": _seconds(r["cpu_s"]),
             "cost": _usd(r["cost_usd"]),
             "saving": _saving(r),
             "verdict": r["verdict"] or "",

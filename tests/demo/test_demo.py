@@ -180,3 +180,21 @@ def test_the_table_shows_each_cell_with_its_interval_and_verdict(capsys):
     (line,) = [ln for ln in out.splitlines() if "full-finetune" in ln]
     assert "saves" in line and "+75% [" in line and "3/3" in line
     assert "training thread's CPU time" in err and "1 transfer cells: 1 saves" in err
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_the_cell_table_fits_80_and_120_columns_one_line_a_row(columns):
+    from rich.console import Console
+
+    from costlens.cli.demo import _comparison_table
+
+    rows = compare_strategies(
+        _repeats("scratch", [200.0, 210.0, 190.0], labels=600, width=4)
+        + _repeats("frozen-features", [900.0, 1100.0, 1200.0], labels=600, width=4)
+    )  # fmt: skip
+    console = Console(width=columns, record=True)
+    console.print(_comparison_table(SimpleNamespace(comparison=rows), ExperimentConfig(), columns))
+    text = console.export_text()
+    assert "\u2026" not in text and max(map(len, text.splitlines())) <= columns
+    (line,) = [ln for ln in text.splitlines() if "frozen-features" in ln]
+    assert "costs more" in line and "%" in line and "]" in line  # one line, nothing folded
