@@ -7,7 +7,7 @@ FLOPs counted as the estimator counts them (``physics.strategy_flops``, attentio
 where the sequence length is known, the shape derived by ``physics.SHAPE_RULE``).
 
 :class:`ColdStart` is a scikit-learn estimator: a Pipeline of a ColumnTransformer (median
-imputation with missing-value indicators and scaling for the numbers, one-hot for the words) and
+imputation and scaling for the numbers, one-hot for the words) and
 RidgeCV. Its 80% interval is split-conformal on leave-one-family-out residuals (a family's runs,
 e.g. all Llama 2 sizes, are held out together, so no run is predicted from its siblings), and it
 widens, with a reason, where the published runs are few (GPU peak, precision, strategy) or the
@@ -41,7 +41,7 @@ from costlens.vocab import COVERAGE
 NUMERIC = ("log_peak", "log_params", "log_tokens_per_gpu", "log_seq_len", "share")
 CATEGORIES = ("strategy",)  # model inputs; precision enters through the peak (log_peak)
 SUPPORT = ("precision", "strategy", "job")  # thin categories widen the interval
-RANGED = ("log_params", "log_gpus", "log_tokens_per_gpu")  # outside the runs' range: widen
+RANGED = ("log_params", "log_tokens_per_gpu")  # outside the runs' range: widen
 ALPHAS = tuple(np.logspace(-2, 3, 11))
 FINITE_SAMPLE = False
 MIN_SUPPORT = 5  # fewer published runs with this GPU peak / precision / strategy: widen
@@ -58,7 +58,7 @@ def cold_features(
     seq_len: Any = None,
     trainable_fraction: Any = None,
 ) -> pd.DataFrame:
-    """The cold start's inputs, one row per job (NaN where unknown: imputed, with an indicator).
+    """The cold start's inputs, one row per job (NaN where unknown: the training median).
     Full fine-tuning counts as scratch (the same computation); ``share`` is the trainable share
     (1 when all parameters train)."""
     n = len(np.atleast_1d(np.asarray(params, dtype=float)))
@@ -105,11 +105,20 @@ def job_flops(
     )  # fmt: skip
 
 
+def unknown_gpu_count(run: PublishedRun, runs: Sequence[PublishedRun]) -> int:
+    """A GPU count for a published ``run`` that gives none: the one at which its tokens per GPU
+    are the median of ``runs`` that give a count (what the fit imputes for such runs; never
+    derived from the GPU-hours)."""
+    per_gpu = [r.tokens / r.gpu_count for r in runs if r.gpu_count]
+    return max(1, round(run.tokens / float(np.median(per_gpu)))) if per_gpu else 1
+
+
 def published_training_data(
     runs: Sequence[PublishedRun], peaks: dict[str, float]
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """(features, log MFU, family) of published runs; ``peaks`` maps ``gpu|precision`` to the
-    dense peak FLOP/s."""
+    dense peak FLOP/s. A run without a GPU count has NaN tokens per GPU: the fit imputes the
+    median (as :func:`unknown_gpu_count` prices it)."""
     peak = np.array([peaks[f"{r.gpu}|{r.precision}"] for r in runs])
     attr = {k: [getattr(r, k) for r in runs] for k in ("params", "tokens", "strategy")}
     seq = np.array([np.nan if r.seq_len is None else r.seq_len for r in runs])
@@ -127,7 +136,7 @@ def published_training_data(
 
 def _pipeline(alphas: Sequence[float]) -> Pipeline:
     numbers = make_pipeline(
-        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+        SimpleImputer(strategy="median", keep_empty_features=True),
         StandardScaler(),
     )
     words = OneHotEncoder(handle_unknown="ignore")
@@ -187,6 +196,13 @@ class ColdStart(BaseEstimator, RegressorMixin):
             loo = np.full(len(y), y.mean())
         self.loo_residuals_ = y - loo
         self.resid_lo_, self.resid_hi_ = conformal_tails(self.loo_residuals_, self.coverage)
+        # Pretraining has its own tails when it has enough runs (fine-tunes are noisier).
+        pre = X["job"].to_numpy() == "pretraining"
+        self.pre_tails_ = (
+            conformal_tails(self.loo_residuals_[pre], self.coverage)
+            if pre.sum() >= 2 * self.min_support
+            else (self.resid_lo_, self.resid_hi_)
+        )
         self.peaks_ = np.round(X["log_peak"].to_numpy(), 2)
         self.counts_ = {c: X[c].value_counts().to_dict() for c in SUPPORT}
         ranged = X[list(RANGED)].to_numpy()
@@ -226,8 +242,9 @@ class ColdStart(BaseEstimator, RegressorMixin):
             factor += self.widen * out
             for i in np.flatnonzero(out > 0.1):
                 reasons[i].append(f"{col[4:]} outside the published runs' range")
-        lo = mid + self.resid_lo_ * factor
-        hi = mid + self.resid_hi_ * factor
+        pre = X["job"].to_numpy() == "pretraining"
+        lo = mid + np.where(pre, self.pre_tails_[0], self.resid_lo_) * factor
+        hi = mid + np.where(pre, self.pre_tails_[1], self.resid_hi_) * factor
         return mid, lo, hi, ["; ".join(r) for r in reasons]
 
 
