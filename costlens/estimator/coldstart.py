@@ -16,6 +16,7 @@ scenario lies outside their range (parameters, GPU count, tokens per GPU).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from functools import lru_cache
@@ -259,12 +260,36 @@ def fit_cold_start(runs: Sequence[PublishedRun], accelerators: Any, **params: An
     return ColdStart(**params).fit(X, y, groups)
 
 
+COLD_START_FILE = "cold_start.pkl"  # in the costlens home: the fitted cold start, keyed
+
+
 @lru_cache(maxsize=2)
 def _shipped(published_stamp: int, specs_stamp: int) -> ColdStart:
+    """Fitted once per version of the tables: from the home folder's cache file when its key
+    matches (the fit takes about a second on a busy 2-core machine), else fitted and saved."""
+    import pickle
+
+    import sklearn
+
+    from costlens.atomicio import write_bytes_atomic
     from costlens.catalog import shipped_accelerators
     from costlens.catalog.published import published_runs
+    from costlens.errors import CostlensError
+    from costlens.paths import home_dir
 
-    return fit_cold_start(published_runs(), shipped_accelerators())
+    key = (published_stamp, specs_stamp, sklearn.__version__)
+    try:
+        path = home_dir() / COLD_START_FILE
+        saved = pickle.loads(path.read_bytes()) if path.is_file() else None
+    except (CostlensError, OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        path, saved = None, None  # an unreadable cache is refitted, never trusted
+    if isinstance(saved, dict) and saved.get("key") == key:
+        return saved["model"]
+    model = fit_cold_start(published_runs(), shipped_accelerators())
+    if path is not None:
+        with contextlib.suppress(OSError):  # a read-only home: fit again next time
+            write_bytes_atomic(path, pickle.dumps({"key": key, "model": model}))
+    return model
 
 
 def shipped_cold_start() -> ColdStart:

@@ -81,3 +81,21 @@ def test_a_held_out_family_is_not_looked_up():
     full = fit_cold_start(runs, shipped_accelerators())
     assert not np.allclose(cold.predict(X[held]), full.predict(X[held]))
     assert np.all(np.abs(cold.predict(X[held]) - y[held]) < np.log(3))
+
+
+def test_the_fit_is_cached_beside_the_store_and_keyed(tmp_path, monkeypatch):
+    from costlens.estimator import coldstart
+
+    monkeypatch.setenv("COSTLENS_HOME", str(tmp_path))
+    coldstart._shipped.cache_clear()
+    first = coldstart.shipped_cold_start()
+    assert (tmp_path / coldstart.COLD_START_FILE).is_file()
+    coldstart._shipped.cache_clear()
+    again = coldstart.shipped_cold_start()  # read back, not refitted
+    X = cold_features(peak_flops_per_s=989.5e12, precision="bf16", strategy="scratch",
+                      params=8e9, gpus=512, tokens=1e12)  # fmt: skip
+    assert again.predict(X) == pytest.approx(first.predict(X))
+    (tmp_path / coldstart.COLD_START_FILE).write_bytes(b"not a pickle")
+    coldstart._shipped.cache_clear()
+    assert coldstart.shipped_cold_start().predict(X) == pytest.approx(first.predict(X))
+    coldstart._shipped.cache_clear()
