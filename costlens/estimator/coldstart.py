@@ -43,6 +43,7 @@ NUMERIC = ("log_peak", "log_params", "log_tokens_per_gpu", "log_seq_len", "share
 CATEGORIES = ("strategy",)  # model inputs; precision enters through the peak (log_peak)
 SUPPORT = ("precision", "strategy", "job")  # thin categories widen the interval
 RANGED = ("log_params", "log_tokens_per_gpu")  # outside the runs' range: widen
+CLIPPED = ("log_peak", *RANGED)  # held at the runs' range when predicting (no extrapolated trend)
 ALPHAS = tuple(np.logspace(-2, 3, 11))
 FINITE_SAMPLE = False
 MIN_SUPPORT = 5  # fewer published runs with this GPU peak / precision / strategy: widen
@@ -206,15 +207,20 @@ class ColdStart(BaseEstimator, RegressorMixin):
         )
         self.peaks_ = np.round(X["log_peak"].to_numpy(), 2)
         self.counts_ = {c: X[c].value_counts().to_dict() for c in SUPPORT}
-        ranged = X[list(RANGED)].to_numpy()
+        ranged = X[list(CLIPPED)].to_numpy()
         self.lo_ = np.nanmin(ranged, axis=0)
         self.hi_ = np.nanmax(ranged, axis=0)
         self.n_runs_ = len(y)
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Log MFU; :data:`CLIPPED` features are held at the published runs' range (beyond it
+        the learned trend is not followed; the interval widens instead)."""
         check_is_fitted(self, "pipeline_")
-        return self.pipeline_.predict(X)
+        held = X.copy()
+        for j, col in enumerate(CLIPPED):
+            held[col] = np.clip(X[col].to_numpy(dtype=float), self.lo_[j], self.hi_[j])
+        return self.pipeline_.predict(held)
 
     def predict_interval(
         self, X: pd.DataFrame
@@ -236,8 +242,10 @@ class ColdStart(BaseEstimator, RegressorMixin):
                 if n < self.min_support:
                     factor[i] += self.widen
                     reasons[i].append(f"{n} published runs with {col} {v}")
-        vals = X[list(RANGED)].to_numpy()
-        for j, col in enumerate(RANGED):
+        vals = X[list(CLIPPED)].to_numpy(dtype=float)
+        for j, col in enumerate(CLIPPED):
+            if col not in RANGED:
+                continue
             out = np.nan_to_num(np.clip(self.lo_[j] - vals[:, j], 0, None)
                                 + np.clip(vals[:, j] - self.hi_[j], 0, None))  # fmt: skip
             factor += self.widen * out
