@@ -10,7 +10,8 @@ calibration on leave-one-out residuals, widened outside the recorded runs' range
 ``prices`` (default: the table in force).
 
 One job per module: ``types`` (Scenario, Estimate), ``priors`` (the prior table), ``features``
-(the model's inputs), ``model`` (CostModel), ``training`` (recorded runs as training data),
+(the model's inputs), ``coldstart`` (ColdStart: MFU learned from published runs, the prior
+before any run is recorded), ``model`` (CostModel), ``training`` (recorded runs as training data),
 ``persistence`` (save / load), ``scenarios`` (a batch as validated arrays), ``predict``
 (vectorised estimates), ``runs`` (scaling a recorded run), ``comparison`` (strategies side by
 side). The modules that need pandas or scikit-learn load when one of their names is first used,
@@ -52,6 +53,7 @@ from costlens.physics import strategy_flops
 from costlens.vocab import COVERAGE, ESTIMABLE_STRATEGIES, PRECISIONS
 
 if TYPE_CHECKING:
+    from costlens.estimator.coldstart import ColdStart
     from costlens.estimator.comparison import compare, compare_from_run
     from costlens.estimator.features import FEATURES
     from costlens.estimator.model import ALPHA_GRID, MIN_CALIBRATION_RUNS, CostModel
@@ -71,6 +73,7 @@ STRATEGIES = ESTIMABLE_STRATEGIES
 _LAZY: dict[str, str] = {
     "ALPHA_GRID": "model",
     "CostModel": "model",
+    "ColdStart": "coldstart",
     "MIN_CALIBRATION_RUNS": "model",
     "FEATURES": "features",
     "estimate": "predict",
@@ -106,6 +109,7 @@ __all__ = [
     "PRECISIONS",
     "PRIORS_FILE",
     "STRATEGIES",
+    "ColdStart",
     "CostModel",
     "Estimate",
     "ModelWarning",

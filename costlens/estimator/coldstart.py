@@ -7,7 +7,7 @@ FLOPs counted as the estimator counts them (``physics.strategy_flops``, attentio
 where the sequence length is known, the shape derived by ``physics.SHAPE_RULE``).
 
 :class:`ColdStart` is a scikit-learn estimator: a Pipeline of a ColumnTransformer (median
-imputation with missing-value indicators and scaling for the numbers, one-hot for the words) and
+imputation and scaling for the numbers, one-hot for the words) and
 RidgeCV. Its 80% interval is split-conformal on leave-one-family-out residuals (a family's runs,
 e.g. all Llama 2 sizes, are held out together, so no run is predicted from its siblings), and it
 widens, with a reason, where the published runs are few (GPU peak, precision, strategy) or the
@@ -16,6 +16,7 @@ scenario lies outside their range (parameters, GPU count, tokens per GPU).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from functools import lru_cache
@@ -41,7 +42,8 @@ from costlens.vocab import COVERAGE
 NUMERIC = ("log_peak", "log_params", "log_tokens_per_gpu", "log_seq_len", "share")
 CATEGORIES = ("strategy",)  # model inputs; precision enters through the peak (log_peak)
 SUPPORT = ("precision", "strategy", "job")  # thin categories widen the interval
-RANGED = ("log_params", "log_gpus", "log_tokens_per_gpu")  # outside the runs' range: widen
+RANGED = ("log_params", "log_tokens_per_gpu")  # outside the runs' range: widen
+CLIPPED = ("log_peak", *RANGED)  # held at the runs' range when predicting (no extrapolated trend)
 ALPHAS = tuple(np.logspace(-2, 3, 11))
 FINITE_SAMPLE = False
 MIN_SUPPORT = 5  # fewer published runs with this GPU peak / precision / strategy: widen
@@ -58,7 +60,7 @@ def cold_features(
     seq_len: Any = None,
     trainable_fraction: Any = None,
 ) -> pd.DataFrame:
-    """The cold start's inputs, one row per job (NaN where unknown: imputed, with an indicator).
+    """The cold start's inputs, one row per job (NaN where unknown: the training median).
     Full fine-tuning counts as scratch (the same computation); ``share`` is the trainable share
     (1 when all parameters train)."""
     n = len(np.atleast_1d(np.asarray(params, dtype=float)))
@@ -105,11 +107,20 @@ def job_flops(
     )  # fmt: skip
 
 
+def unknown_gpu_count(run: PublishedRun, runs: Sequence[PublishedRun]) -> int:
+    """A GPU count for a published ``run`` that gives none: the one at which its tokens per GPU
+    are the median of ``runs`` that give a count (what the fit imputes for such runs; never
+    derived from the GPU-hours)."""
+    per_gpu = [r.tokens / r.gpu_count for r in runs if r.gpu_count]
+    return max(1, round(run.tokens / float(np.median(per_gpu)))) if per_gpu else 1
+
+
 def published_training_data(
     runs: Sequence[PublishedRun], peaks: dict[str, float]
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """(features, log MFU, family) of published runs; ``peaks`` maps ``gpu|precision`` to the
-    dense peak FLOP/s."""
+    dense peak FLOP/s. A run without a GPU count has NaN tokens per GPU: the fit imputes the
+    median (as :func:`unknown_gpu_count` prices it)."""
     peak = np.array([peaks[f"{r.gpu}|{r.precision}"] for r in runs])
     attr = {k: [getattr(r, k) for r in runs] for k in ("params", "tokens", "strategy")}
     seq = np.array([np.nan if r.seq_len is None else r.seq_len for r in runs])
@@ -127,7 +138,7 @@ def published_training_data(
 
 def _pipeline(alphas: Sequence[float]) -> Pipeline:
     numbers = make_pipeline(
-        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+        SimpleImputer(strategy="median", keep_empty_features=True),
         StandardScaler(),
     )
     words = OneHotEncoder(handle_unknown="ignore")
@@ -187,17 +198,29 @@ class ColdStart(BaseEstimator, RegressorMixin):
             loo = np.full(len(y), y.mean())
         self.loo_residuals_ = y - loo
         self.resid_lo_, self.resid_hi_ = conformal_tails(self.loo_residuals_, self.coverage)
+        # Pretraining has its own tails when it has enough runs (fine-tunes are noisier).
+        pre = X["job"].to_numpy() == "pretraining"
+        self.pre_tails_ = (
+            conformal_tails(self.loo_residuals_[pre], self.coverage)
+            if pre.sum() >= 2 * self.min_support
+            else (self.resid_lo_, self.resid_hi_)
+        )
         self.peaks_ = np.round(X["log_peak"].to_numpy(), 2)
         self.counts_ = {c: X[c].value_counts().to_dict() for c in SUPPORT}
-        ranged = X[list(RANGED)].to_numpy()
+        ranged = X[list(CLIPPED)].to_numpy()
         self.lo_ = np.nanmin(ranged, axis=0)
         self.hi_ = np.nanmax(ranged, axis=0)
         self.n_runs_ = len(y)
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Log MFU; :data:`CLIPPED` features are held at the published runs' range (beyond it
+        the learned trend is not followed; the interval widens instead)."""
         check_is_fitted(self, "pipeline_")
-        return self.pipeline_.predict(X)
+        held = X.copy()
+        for j, col in enumerate(CLIPPED):
+            held[col] = np.clip(X[col].to_numpy(dtype=float), self.lo_[j], self.hi_[j])
+        return self.pipeline_.predict(held)
 
     def predict_interval(
         self, X: pd.DataFrame
@@ -219,15 +242,18 @@ class ColdStart(BaseEstimator, RegressorMixin):
                 if n < self.min_support:
                     factor[i] += self.widen
                     reasons[i].append(f"{n} published runs with {col} {v}")
-        vals = X[list(RANGED)].to_numpy()
-        for j, col in enumerate(RANGED):
+        vals = X[list(CLIPPED)].to_numpy(dtype=float)
+        for j, col in enumerate(CLIPPED):
+            if col not in RANGED:
+                continue
             out = np.nan_to_num(np.clip(self.lo_[j] - vals[:, j], 0, None)
                                 + np.clip(vals[:, j] - self.hi_[j], 0, None))  # fmt: skip
             factor += self.widen * out
             for i in np.flatnonzero(out > 0.1):
                 reasons[i].append(f"{col[4:]} outside the published runs' range")
-        lo = mid + self.resid_lo_ * factor
-        hi = mid + self.resid_hi_ * factor
+        pre = X["job"].to_numpy() == "pretraining"
+        lo = mid + np.where(pre, self.pre_tails_[0], self.resid_lo_) * factor
+        hi = mid + np.where(pre, self.pre_tails_[1], self.resid_hi_) * factor
         return mid, lo, hi, ["; ".join(r) for r in reasons]
 
 
@@ -242,12 +268,36 @@ def fit_cold_start(runs: Sequence[PublishedRun], accelerators: Any, **params: An
     return ColdStart(**params).fit(X, y, groups)
 
 
+COLD_START_FILE = "cold_start.pkl"  # in the costlens home: the fitted cold start, keyed
+
+
 @lru_cache(maxsize=2)
 def _shipped(published_stamp: int, specs_stamp: int) -> ColdStart:
+    """Fitted once per version of the tables: from the home folder's cache file when its key
+    matches (the fit takes about a second on a busy 2-core machine), else fitted and saved."""
+    import pickle
+
+    import sklearn
+
+    from costlens.atomicio import write_bytes_atomic
     from costlens.catalog import shipped_accelerators
     from costlens.catalog.published import published_runs
+    from costlens.errors import CostlensError
+    from costlens.paths import home_dir
 
-    return fit_cold_start(published_runs(), shipped_accelerators())
+    key = (published_stamp, specs_stamp, sklearn.__version__)
+    try:
+        path = home_dir() / COLD_START_FILE
+        saved = pickle.loads(path.read_bytes()) if path.is_file() else None
+    except (CostlensError, OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        path, saved = None, None  # an unreadable cache is refitted, never trusted
+    if isinstance(saved, dict) and saved.get("key") == key:
+        return saved["model"]
+    model = fit_cold_start(published_runs(), shipped_accelerators())
+    if path is not None:
+        with contextlib.suppress(OSError):  # a read-only home: fit again next time
+            write_bytes_atomic(path, pickle.dumps({"key": key, "model": model}))
+    return model
 
 
 def shipped_cold_start() -> ColdStart:

@@ -1,0 +1,101 @@
+"""The cold start learned from data/published_runs.csv, and the table's validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from costlens.catalog import shipped_accelerators
+from costlens.catalog.published import PUBLISHED_COLUMNS, published_runs, read_published_runs
+from costlens.errors import DataTableError
+from costlens.estimator.coldstart import (
+    cold_features,
+    fit_cold_start,
+    peak_table,
+    published_training_data,
+    shipped_cold_start,
+)
+
+
+def test_the_table_has_primary_sourced_runs_of_both_kinds():
+    runs = published_runs()
+    assert len(runs) >= 40
+    assert sum(r.fine_tune for r in runs) >= 4 and sum(not r.fine_tune for r in runs) >= 30
+    assert {"V100-32GB-SXM2", "A100-80GB-SXM", "H100-SXM"} <= {r.gpu for r in runs}
+    assert all(r.source and r.as_of and r.confidence for r in runs)
+    _, y, _ = published_training_data(runs, peak_table(shipped_accelerators()))
+    assert np.all((np.exp(y) > 0.03) & (np.exp(y) < 0.8))  # MFU: physically plausible
+
+
+def _write(tmp_path: Path, cells: dict[str, str]) -> Path:
+    good = {"model": "m", "family": "f", "strategy": "scratch", "params": "1e9",
+            "tokens": "1e10", "gpu": "A100", "gpu_hours": "100", "published_as": "100 h",
+            "precision": "bf16", "source": "s", "as_of": "2024-01-01",
+            "confidence": "c"}  # fmt: skip
+    row = {**good, **cells}
+    p = tmp_path / "runs.csv"
+    p.write_text(",".join(PUBLISHED_COLUMNS) + "\n"
+                 + ",".join(row.get(c, "") for c in PUBLISHED_COLUMNS) + "\n")  # fmt: skip
+    return p
+
+
+@pytest.mark.parametrize(
+    ("cells", "column"),
+    [({"gpu": "H1000"}, "gpu"), ({"precision": "fp8"}, "gpu"), ({"strategy": "magic"}, "strategy"),
+     ({"tokens": ""}, "tokens"), ({"gpu_hours": "-1"}, "gpu_hours"),
+     ({"as_of": "2024-02-30"}, "as_of")],
+)  # fmt: skip
+def test_a_bad_row_names_its_line_and_column(tmp_path, cells, column):
+    with pytest.raises(DataTableError) as info:
+        read_published_runs(_write(tmp_path, cells))
+    assert (info.value.line, info.value.column) == (2, column)
+
+
+def test_samples_seq_len_epochs_give_the_tokens(tmp_path):
+    (run,) = read_published_runs(_write(tmp_path, {"tokens": "", "samples": "1000",
+                                                   "seq_len": "512", "epochs": "3"}))  # fmt: skip
+    assert run.tokens == 1000 * 512 * 3 and run.gpu == "A100-40GB-SXM"
+
+
+def test_efficiency_depends_on_the_job_not_only_the_gpu():
+    cold = shipped_cold_start()
+    X = cold_features(peak_flops_per_s=312e12, precision="bf16",
+                      strategy=["scratch", "full-finetune"], params=[70e9, 7e9],
+                      gpus=[2048, 8], tokens=[2e12, 80e6], seq_len=[4096, 512])  # fmt: skip
+    mid, lo, hi, why = cold.predict_interval(X)
+    assert mid[0] > mid[1] + 0.3  # a small fine-tune runs well below a large pretraining job
+    assert np.all(lo < mid) and np.all(mid < hi)
+    assert why[0] == "" and "fine-tune" in why[1]  # few published fine-tunes: said, and wider
+    assert hi[1] - lo[1] > hi[0] - lo[0]
+
+
+def test_a_held_out_family_is_not_looked_up():
+    """No look-up: without its family, a published run is predicted from the others."""
+    runs = published_runs()
+    rest = [r for r in runs if r.family != "llama2"]
+    cold = fit_cold_start(rest, shipped_accelerators())
+    X, y, g = published_training_data(runs, peak_table(shipped_accelerators()))
+    held = g == "llama2"
+    full = fit_cold_start(runs, shipped_accelerators())
+    assert not np.allclose(cold.predict(X[held]), full.predict(X[held]))
+    assert np.all(np.abs(cold.predict(X[held]) - y[held]) < np.log(3))
+
+
+def test_the_fit_is_cached_beside_the_store_and_keyed(tmp_path, monkeypatch):
+    from costlens.estimator import coldstart
+
+    monkeypatch.setenv("COSTLENS_HOME", str(tmp_path))
+    coldstart._shipped.cache_clear()
+    first = coldstart.shipped_cold_start()
+    assert (tmp_path / coldstart.COLD_START_FILE).is_file()
+    coldstart._shipped.cache_clear()
+    again = coldstart.shipped_cold_start()  # read back, not refitted
+    X = cold_features(peak_flops_per_s=989.5e12, precision="bf16", strategy="scratch",
+                      params=8e9, gpus=512, tokens=1e12)  # fmt: skip
+    assert again.predict(X) == pytest.approx(first.predict(X))
+    (tmp_path / coldstart.COLD_START_FILE).write_bytes(b"not a pickle")
+    coldstart._shipped.cache_clear()
+    assert coldstart.shipped_cold_start().predict(X) == pytest.approx(first.predict(X))
+    coldstart._shipped.cache_clear()
