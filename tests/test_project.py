@@ -15,7 +15,11 @@ from tests.conftest import REPO
 
 SOURCE_PACKAGES = ("costlens", "dashboard")
 # Modules that only developer tools import, with the extra that declares them.
-DEV_ONLY_IMPORTS = {"playwright": ("dev", {"dashboard/screenshots.py"})}
+DEV_ONLY_IMPORTS = {
+    "playwright": ("dev", {"dashboard/screenshots.py"}),
+    # optional integrations: used only when the training already imports them (or on export)
+    "mlflow": ("mlflow", {"costlens/tracking/trackers.py"}),
+}
 
 
 def _readme_commands() -> list[str]:
