@@ -8,6 +8,7 @@ that calls these is :mod:`costlens.profiler.monitor`.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -87,12 +88,14 @@ def _clock(seconds: float) -> str:
 
 
 def usd(value: float) -> str:
-    """Dollars with enough digits to see a small run move: $0.000123, $0.0123, $12.30, $1,234."""
+    """Dollars with enough digits to see a small run move: $0.00012, $0.0123, $12.30, $1,234."""
     if value >= 1000:
         return f"${value:,.0f}"
     if value >= 1:
         return f"${value:,.2f}"
-    return f"${value:.2g}" if value < 1e-4 else f"${value:.4f}"
+    if value >= 0.01 or value <= 0:
+        return f"${value:.4f}" if value > 0 else "$0"
+    return f"${value:.{1 - math.floor(math.log10(value))}f}"  # two significant digits
 
 
 def format_line(fig: LiveFigures, rate: HourlyRate | None) -> str:
