@@ -16,9 +16,16 @@ export_app = typer.Typer(
 RunIdArg = Annotated[str, typer.Argument(help="Run id (or a unique prefix).")]
 
 
-def _emit(done, fmt: OutputFormat) -> None:
-    from costlens.cli.common import emit_record
+def _send(export, run_id: str, db, prices_file, fmt: OutputFormat, **options) -> None:
+    """Open the store, price the run, send it with ``export(...)``, say where it went."""
+    from costlens.catalog import PriceTable
+    from costlens.cli.common import emit_record, open_cli_store
 
+    store = open_cli_store(db, create=False)
+    try:
+        done = export(store, run_id, prices=PriceTable.load(prices_file), **options)
+    finally:
+        store.dispose()
     if fmt is OutputFormat.table:
         typer.echo(
             f"sent {len(done.metrics)} figures of the run to {done.tracker} run "
@@ -53,19 +60,12 @@ def export_mlflow(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Log a recorded run's cost, GPU-hours, FLOPs, MFU, energy and idle waste into MLflow."""
-    from costlens.catalog import PriceTable
-    from costlens.cli.common import open_cli_store
     from costlens.tracking.export import to_mlflow
 
-    store = open_cli_store(db, create=False)
-    try:
-        done = to_mlflow(
-            store, run_id, prices=PriceTable.load(prices_file), tracking_uri=tracking_uri,
-            experiment=experiment, mlflow_run_id=mlflow_run_id,
-        )  # fmt: skip
-    finally:
-        store.dispose()
-    _emit(done, fmt)
+    _send(
+        to_mlflow, run_id, db, prices_file, fmt, tracking_uri=tracking_uri,
+        experiment=experiment, mlflow_run_id=mlflow_run_id,
+    )  # fmt: skip
 
 
 @export_app.command("wandb")
@@ -83,19 +83,9 @@ def export_wandb(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Log a recorded run's figures into W&B (summary and config; WANDB_MODE=offline works)."""
-    from costlens.catalog import PriceTable
-    from costlens.cli.common import open_cli_store
     from costlens.tracking.export import to_wandb
 
-    store = open_cli_store(db, create=False)
-    try:
-        done = to_wandb(
-            store, run_id, prices=PriceTable.load(prices_file), project=project,
-            wandb_run_id=wandb_run_id,
-        )  # fmt: skip
-    finally:
-        store.dispose()
-    _emit(done, fmt)
+    _send(to_wandb, run_id, db, prices_file, fmt, project=project, wandb_run_id=wandb_run_id)
 
 
 def register(app: typer.Typer) -> None:

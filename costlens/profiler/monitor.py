@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
@@ -220,13 +219,3 @@ def _isatty(stream: Any) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError, OSError):
         return False
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float, every_s: float = 0.02) -> bool:
-    """True as soon as ``predicate()`` is, False after ``timeout_s`` (for readiness checks)."""
-    end = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() >= end:
-            return False
-        time.sleep(every_s)
-    return True
