@@ -105,6 +105,7 @@ class Recorder:
         self.cpu_energy_j: float | None = None
         self.cpu_energy_basis: str | None = None
         self.journalled = 0
+        self.latest_gpu_util: dict[int, float] = {}  # device index -> its last reading (live line)
 
     # ------------------------------------------------------------------ public (training thread)
 
@@ -127,6 +128,10 @@ class Recorder:
         if not done:
             self._journal_final_fallback()
         return done
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Wait until the samplers are up and ``device_names`` is known (True) or timed out."""
+        return self._ready.wait(timeout_s) if self._thread is not None else False
 
     def wait(self, timeout_s: float) -> bool:
         """Wait until the final flush is done (True) or ``timeout_s`` passed."""
@@ -222,6 +227,7 @@ class Recorder:
                 if r.device_index >= 0 and r.gpu_util_pct is not None:
                     self.util_sum += r.gpu_util_pct
                     self.util_n += 1
+                    self.latest_gpu_util[r.device_index] = float(r.gpu_util_pct)
             self.samples_taken += len(readings)
         energies = [s.energy() for s in self._samplers if s.kind == "nvml"]
         if energies and all(e[0] is not None for e in energies):

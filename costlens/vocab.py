@@ -36,6 +36,9 @@ RUN_STATUSES: tuple[str, ...] = (
     "stopped",  # stopped by costlens itself (a spend or idle guard); the reason is on the run
 )
 
+# The exit code of a run stopped by a guard of costlens (--max-usd, --stop-when-idle).
+STOPPED_EXIT_CODE = 3
+
 # The accelerator key of CPU-only instances and runs (priced per instance-hour).
 CPU_KEY = "CPU"
 

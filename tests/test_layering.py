@@ -310,7 +310,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("costlens.estimator",),
     ("costlens.plan", "costlens.forecast"),
     ("costlens.export",),
-    ("costlens.experiment", "costlens.demo"),
+    ("costlens.experiment", "costlens.demo", "costlens.tracking"),
     ("dashboard.fmt", "dashboard.figures", "dashboard.views", "dashboard.components",
      "dashboard.pages", "dashboard.app", "dashboard.screenshots"),
     ("costlens.cli", "costlens.__main__"),

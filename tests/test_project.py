@@ -19,6 +19,8 @@ SOURCE_PACKAGES = ("costlens", "dashboard")
 DEV_ONLY_IMPORTS = {
     "playwright": ("dev", {"dashboard/screenshots.py"}),
     "transformers": ("dev", {"costlens/integrations/hf.py"}),
+    # optional integrations: used only when the training already imports them (or on export)
+    "mlflow": ("mlflow", {"costlens/tracking/trackers.py"}),
 }
 
 

@@ -34,7 +34,7 @@ def _classes(attr: str) -> tuple[type[BaseException], ...]:
     return tuple(getattr(m, attr) for m in _click_exceptions() if hasattr(m, attr))
 
 
-_COMMAND_MODULES = ("runs", "run", "prices", "estimate", "forecast", "dashboard", "demo")
+_COMMAND_MODULES = ("runs", "run", "prices", "estimate", "forecast", "dashboard", "demo", "export")
 
 app = typer.Typer(
     name="costlens",

@@ -4,6 +4,10 @@ A Python script (or ``python -m module``) runs in this process under the profile
 ``python -m cProfile`` runs it: same ``sys.argv``, ``__main__`` semantics, ``sys.path[0]`` = the
 script's folder, same working directory; the script's own exit code and traceback. Any other
 command runs as a child process with telemetry only (signals forwarded, its exit code returned).
+
+While it runs, a live cost line goes to stderr when it is a terminal (``--quiet``: none).
+``--max-usd`` and ``--stop-when-idle`` stop the training the way a SIGTERM does; the run is
+saved as ``stopped`` with the reason and ``costlens run`` exits with ``STOPPED_EXIT_CODE`` (3).
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from typing import Annotated
 import typer
 
 from costlens import validate
-from costlens.cli.common import DbOption, checked, name_option, vocab_check
-from costlens.vocab import normalize_strategy
+from costlens.cli.common import DbOption, checked, name_option, quantity_parser, vocab_check
+from costlens.vocab import DEFAULT_IDLE_THRESHOLD_PCT, STOPPED_EXIT_CODE, normalize_strategy
 
 _PYTHON_NAMES = ("python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}")
 
@@ -162,6 +166,8 @@ def run_command(cmd: list[str], options) -> int:
         status = "interrupted"
     else:
         status = "failed"
+    if run.stop_reason is not None:  # a guard stopped it (SIGTERM forwarded to the command)
+        status, code = "stopped", STOPPED_EXIT_CODE
     run.end(status=status, exit_code=code)
     return code
 
@@ -192,9 +198,52 @@ def run(
             parser=checked("--sample-interval-s", validate.interval_s),
         ),
     ] = 1.0,
+    max_usd: Annotated[
+        float | None,
+        typer.Option(
+            "--max-usd",
+            help="Stop the training when the run has cost this much (warning at 80%); the run "
+            f"is saved as 'stopped' and costlens exits with {STOPPED_EXIT_CODE}.",
+            parser=quantity_parser("--max-usd"),
+            show_default=False,
+        ),
+    ] = None,
+    stop_when_idle: Annotated[
+        float | None,
+        typer.Option(
+            "--stop-when-idle",
+            metavar="MINUTES",
+            help="Stop the training when every GPU has been idle this many minutes "
+            f"(below --idle-threshold); exit code {STOPPED_EXIT_CODE}.",
+            parser=quantity_parser("--stop-when-idle"),
+            show_default=False,
+        ),
+    ] = None,
+    idle_threshold: Annotated[
+        float,
+        typer.Option(
+            "--idle-threshold",
+            help="GPU utilisation (%) under which a GPU counts as idle for --stop-when-idle.",
+            parser=quantity_parser("--idle-threshold"),
+        ),
+    ] = DEFAULT_IDLE_THRESHOLD_PCT,
+    expected_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--expected-steps",
+            help="The run's total steps, for a projected final cost on the live line.",
+            parser=quantity_parser("--expected-steps", minimum=1, integer=True),
+            show_default=False,
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No live cost line and no summary on stderr.")
+    ] = False,
     db: DbOption = None,
 ) -> None:
-    """Profile a training script: `costlens run [OPTIONS] -- python train.py ARGS`."""
+    """Profile a training script: `costlens run [OPTIONS] -- python train.py ARGS`.
+
+    Exit code: the command's own; 3 when --max-usd or --stop-when-idle stopped it."""
     from costlens.errors import UsageError
     from costlens.profiler import RunOptions
     from costlens.vocab import normalize_strategy
@@ -216,6 +265,23 @@ def run(
         )
     if strategy is not None:
         strategy = normalize_strategy(strategy)
+    if not sample_interval_s > 0:
+        raise UsageError("--sample-interval-s must be positive.")
+    for flag, value in (("--max-usd", max_usd), ("--stop-when-idle", stop_when_idle)):
+        if value is not None and not value > 0:
+            raise UsageError(f"{flag} must be greater than 0 (got {value:g}).")
+    from costlens.profiler.monitor import LiveOptions
+    from costlens.profiler.run import quiet_env
+    from costlens.tracking import run_extensions
+
+    live = LiveOptions(
+        max_usd=max_usd,
+        stop_when_idle_min=stop_when_idle,
+        idle_threshold_pct=idle_threshold,
+        quiet=quiet or quiet_env(),
+        tick_s=min(1.0, sample_interval_s),
+        extensions=run_extensions(),
+    )
     options = RunOptions(
         project=project,
         name=name,
@@ -228,6 +294,8 @@ def run(
         instance=instance,
         region=region,
         command=shlex.join(cmd),
+        expected_steps=expected_steps,
+        live=live,
     )
     target = python_target(cmd)
     code = run_python(*target, options) if target is not None else run_command(cmd, options)

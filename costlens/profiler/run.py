@@ -24,6 +24,7 @@ from typing import Any
 
 import costlens.profiler.signals as signals
 from costlens.profiler.distributed import DistInfo, dist_info, make_run_id
+from costlens.profiler.monitor import LiveMonitor, LiveOptions
 from costlens.profiler.safety import log_once, safe_call
 from costlens.profiler.summary import summary_text
 from costlens.recorder import Recorder, utcnow
@@ -76,6 +77,8 @@ class RunOptions:
     instance: str | None = None
     region: str | None = None
     command: str | None = None  # default: this process's sys.argv
+    expected_steps: int | None = None  # the run's total, for a projected cost (live line)
+    live: LiveOptions | None = None  # live line and guards (default: the line, no guards)
 
 
 class ProfiledRun:
@@ -98,6 +101,9 @@ class ProfiledRun:
         self._recorder: Recorder | None = None
         self._t0 = 0.0
         self._ended = False
+        self.expected_steps: int | None = options.expected_steps
+        self.stop_reason: str | None = None  # set by a guard that stops the training
+        self._monitor: LiveMonitor | None = None
         self._lock = threading.RLock()  # taken only at the end (re-entrant: SIGTERM mid-end)
 
     # -------------------------------------------------------------- user API (hot path: cheap)
@@ -112,6 +118,13 @@ class ProfiledRun:
             self._tokens += int(tokens)
         except Exception as exc:
             log_once("step", exc)
+
+    def expect_steps(self, total: int | None) -> None:
+        """Declare the run's total steps (a Trainer's max_steps), for the projected cost."""
+        try:
+            self.expected_steps = int(total) if total and int(total) > 0 else None
+        except (TypeError, ValueError) as exc:
+            log_once("expect_steps", exc)
 
     def log(self, **metrics: Any) -> None:
         """Record final metrics (accuracy, loss, ...); later values replace earlier ones."""
@@ -191,6 +204,7 @@ class ProfiledRun:
             "provider": o.provider,
             "instance_type": o.instance,
             "region": o.region,
+            "expected_steps": self.expected_steps,
             **host_facts(),
         }
 
@@ -217,6 +231,50 @@ class ProfiledRun:
         )
         self._recorder.start()
         signals.register(self)
+        live = o.live if o.live is not None else LiveOptions(quiet=quiet_env())
+        if d.rank == 0 and live.wanted():
+            self._monitor = LiveMonitor(self, live)
+            self._monitor.start()
+
+    # -------------------------------------------------------------- what the live thread reads
+
+    def elapsed_s(self) -> float:
+        """Seconds since the run started."""
+        return time.monotonic() - self._t0
+
+    def live_counts(self) -> tuple[int, int | None]:
+        """(steps so far, expected steps or None), from memory (declared steps win)."""
+        steps = self._steps
+        if not steps and self._meter is not None:
+            steps = self._meter.snapshot().steps
+        return int(steps or 0), self.expected_steps
+
+    def gpu_utils(self) -> list[float]:
+        """The latest utilisation reading of every GPU this node samples (percent)."""
+        rec = self._recorder
+        return list(rec.latest_gpu_util.values()) if rec is not None else []
+
+    def run_facts(self, timeout_s: float) -> dict[str, Any]:
+        """What prices the run (device, count, provider, instance, host vCPUs), once the
+        recorder has named the devices (or ``timeout_s`` passed)."""
+        rec = self._recorder
+        if rec is None:
+            return {}
+        rec.wait_ready(timeout_s)
+        values = rec.run_values
+        return {
+            "id": self.id,
+            "device": values.get("device_name"),
+            "device_count": values.get("device_count") or 0,
+            "provider": values.get("provider"),
+            "instance_type": values.get("instance_type"),
+            "host_cpu_count": values.get("host_cpu_count"),
+        }
+
+    def request_stop(self, reason: str) -> None:
+        """Stop the training gracefully, as a SIGTERM would; the run is saved as ``stopped``."""
+        self.stop_reason = reason
+        signals.request_stop(self)
 
     def _progress(self) -> dict[str, Any]:
         """This rank's counts and the run's facts (called from the recorder thread)."""
@@ -247,6 +305,8 @@ class ProfiledRun:
             )
         if self._metrics_json is not None:
             out["metrics_json"] = self._metrics_json
+        if self.expected_steps:
+            out["expected_steps"] = self.expected_steps
         return out
 
     def _inferred(self, facts: dict | None) -> dict[str, Any]:
@@ -283,6 +343,8 @@ class ProfiledRun:
     def _end(self, status: str, exit_code: int | None, timeout_s: float) -> None:
         self.status = status
         signals.unregister(self)
+        if self._monitor is not None:
+            safe_call(self._monitor.stop, "live")
         if self._meter is not None:
             safe_call(self._meter.uninstall, "flops")
         if self._attach is not None:
@@ -295,10 +357,16 @@ class ProfiledRun:
             final = {"status": status, "ended_at": utcnow()}
             if exit_code is not None:
                 final["exit_code"] = exit_code
+            if status == "stopped" and self.stop_reason:
+                final["stop_reason"] = self.stop_reason
         if self._metrics_json is not None:
             final["metrics_json"] = self._metrics_json
         rec.finish(final, timeout_s=timeout_s)
-        if rec.is_owner and os.environ.get("COSTLENS_QUIET", "") in ("", "0"):
+        live = self.options.live
+        if rec.is_owner and live is not None and live.extensions.on_end is not None:
+            on_end = live.extensions.on_end
+            safe_call(lambda: on_end(self.id, self.options.db), "report")
+        if rec.is_owner and not (quiet_env() or (live is not None and live.quiet)):
             safe_call(lambda: sys.stderr.write(self.summary() + "\n"), "summary")
 
     def summary(self) -> str:
@@ -356,6 +424,11 @@ def _make_samplers(sample_node: bool, root_pid: int | None) -> list:
         samplers.append(nv)
     samplers.append(HostSampler(root_pid=root_pid))
     return samplers
+
+
+def quiet_env() -> bool:
+    """``$COSTLENS_QUIET`` set (not 0): no live line, no end-of-run summary."""
+    return os.environ.get("COSTLENS_QUIET", "") not in ("", "0")
 
 
 def _user() -> str:

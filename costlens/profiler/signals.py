@@ -2,6 +2,12 @@
 
 After ending the runs on SIGTERM, whatever would have happened without costlens happens: the
 script's own handler runs, an ignored signal stays ignored, or the default action ends the process.
+
+A guard of costlens's own (``--max-usd``, ``--stop-when-idle``) stops the training the same way
+(:func:`request_stop`: a SIGTERM to this process): the runs end as ``stopped`` with the reason,
+then the script's own SIGTERM handler runs if it has one (it may save a checkpoint and exit);
+otherwise ``SystemExit(STOPPED_EXIT_CODE)`` is raised in the main thread, so ``finally`` blocks
+and context managers of the training run, and the process exits with that code (3).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import time
 from typing import Any, Protocol
 
 from costlens.profiler.safety import log_once
+from costlens.vocab import STOPPED_EXIT_CODE
 
 
 class EndableRun(Protocol):
@@ -27,6 +34,9 @@ class EndableRun(Protocol):
         exit_code: int | None = None,
         timeout_s: float = ...,
     ) -> None: ...
+
+    @property
+    def stop_reason(self) -> str | None: ...
 
 
 SIGTERM_FLUSH_TIMEOUT_S = 1.5  # the run is saved within 2 s of SIGTERM
@@ -82,19 +92,39 @@ def _uninstall_sigterm() -> None:
     _handler_installed = False
 
 
+def request_stop(run: EndableRun) -> bool:
+    """Stop the training as a SIGTERM would (``run.stop_reason`` already set); called from the
+    live thread. False when no SIGTERM handler of ours is installed (a run started off the main
+    thread): the run is then ended as ``stopped`` here and the training is not interrupted."""
+    if _handler_installed and signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return True
+    run.end(status="stopped", exit_code=STOPPED_EXIT_CODE, timeout_s=SIGTERM_FLUSH_TIMEOUT_S)
+    return False
+
+
 def _on_sigterm(signum: int, frame: Any) -> Any:
     prev = _prev_sigterm
+    guarded = False
     for run in list(reversed(_active)):
+        stopped = run.stop_reason is not None
+        guarded = guarded or stopped
         try:
-            run.end(status="preempted", exit_code=128 + signum, timeout_s=SIGTERM_FLUSH_TIMEOUT_S)
+            run.end(
+                status="stopped" if stopped else "preempted",
+                exit_code=STOPPED_EXIT_CODE if stopped else 128 + signum,
+                timeout_s=SIGTERM_FLUSH_TIMEOUT_S,
+            )
         except Exception as exc:
             log_once("sigterm", exc)
     _uninstall_sigterm()
-    # Then whatever would have happened without costlens.
-    if prev is signal.SIG_IGN:
-        return None
+    # Then whatever would have happened without costlens (a guard's stop: exit, gracefully).
     if callable(prev):
         return prev(signum, frame)
+    if guarded:
+        raise SystemExit(STOPPED_EXIT_CODE)
+    if prev is signal.SIG_IGN:
+        return None
     sys.stdout.flush()
     sys.stderr.flush()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

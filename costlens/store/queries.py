@@ -1,14 +1,19 @@
 """Reads. Every function returns plain data (DataFrames or dicts); aggregation and downsampling of
 telemetry happen in SQL so no caller ever loads all samples of a run into memory.
+
+pandas is imported only by the functions that return a DataFrame: a run record (``get_run``,
+``list_runs``) is read without it, so a training process can price its own run (the live cost
+line) and still load no analysis library.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import sys
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import and_, bindparam, func, not_, or_, select, text
 from sqlalchemy.sql import ColumnElement, Select
 
@@ -18,6 +23,9 @@ from costlens.store.models import Run
 from costlens.units import finite_or_none
 from costlens.validate import env_number, interval_s
 from costlens.vocab import RUN_STATUSES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # A run whose heartbeat is older than this while it says "running" was killed (SIGKILL, power loss).
 # The recorder beats every 5 s; COSTLENS_LOST_AFTER_S changes the threshold (tests, slow links).
@@ -66,6 +74,8 @@ RUN_KEYS: tuple[str, ...] = (
     "cpu_energy_basis",
     "region",
     "metrics",
+    "expected_steps",
+    "stop_reason",
 )
 
 
@@ -75,12 +85,9 @@ def utcnow() -> datetime:
 
 
 def _iso(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
+    value = _as_dt(value)
+    if value is None:
         return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime()
     return value.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
@@ -118,12 +125,20 @@ def status_clause(status: str, now: datetime) -> ColumnElement[bool]:
     return table.c.status == status
 
 
+def _is_missing(value: Any) -> bool:
+    """None, NaN, or pandas' NaT (which exists only once pandas is loaded)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and value is pandas.NaT
+
+
 def _as_dt(value: Any) -> datetime | None:
-    if value is None or value is pd.NaT:
+    if _is_missing(value):
         return None
     if isinstance(value, str):
         return datetime.fromisoformat(value)
-    if isinstance(value, pd.Timestamp):
+    if hasattr(value, "to_pydatetime"):  # a pandas Timestamp
         return value.to_pydatetime()
     return value
 
@@ -179,6 +194,7 @@ def run_record(row: dict[str, Any], now: datetime | None = None) -> dict[str, An
         "launcher": row.get("launcher"),
         "job_id": row.get("job_id"),
         "job_partition": row.get("job_partition"),
+        "stop_reason": row.get("stop_reason"),
     }
     inferred = json.loads(row.get("inferred_json") or "{}")
     rec["strategy_basis"] = _basis(inferred.get("strategy"), row["strategy"], "other")
@@ -253,6 +269,8 @@ def list_runs(
 
 def runs_frame(store: Store, **filters: Any) -> pd.DataFrame:
     """:func:`list_runs` as a DataFrame (columns :data:`RUN_KEYS`)."""
+    import pandas as pd
+
     return pd.DataFrame(list_runs(store, **filters), columns=list(RUN_KEYS))
 
 
@@ -296,6 +314,8 @@ def sample_timeline(store: Store, run_id: str, *, max_points: int = 600) -> pd.D
     Columns: device_index, t_unix_s (bucket mean), gpu_util_pct, mem_used_bytes, mem_total_bytes,
     power_w, host_cpu_pct, host_ram_bytes, n (readings in the bucket).
     """
+    import pandas as pd
+
     with store.engine.connect() as conn:
         lo, hi = conn.execute(
             text("SELECT MIN(t_unix_s), MAX(t_unix_s) FROM samples WHERE run_id = :r"),
@@ -350,6 +370,8 @@ def sample_stats(store: Store, run_ids: list[str] | None = None) -> pd.DataFrame
     Columns: run_id, n, gpu_devices, gpu_util_mean_pct, power_mean_w, host_cpu_mean_pct,
     t_first_unix_s, t_last_unix_s.
     """
+    import pandas as pd
+
     where = ""
     params: dict[str, Any] = {}
     if run_ids is not None:
