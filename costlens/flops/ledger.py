@@ -47,7 +47,18 @@ class KeyStat:
 class Window:
     """The unit that is measured or extrapolated: from an outermost forward to its close."""
 
-    __slots__ = ("counter", "fkey", "grad", "keys", "modules", "numel", "samples", "tokens")
+    __slots__ = (
+        "counter",
+        "fkey",
+        "grad",
+        "keys",
+        "modules",
+        "numel",
+        "replay_measure",
+        "replayed",
+        "samples",
+        "tokens",
+    )
 
     def __init__(self, fkey: tuple) -> None:
         self.fkey = fkey
@@ -58,6 +69,8 @@ class Window:
         self.tokens = 0
         self.numel = 0
         self.grad = False  # some forward in it produced an output that needs a gradient
+        self.replayed: list[Any] | None = None  # replays of its compiled calls (flops.compiled)
+        self.replay_measure = False  # its replayed figures count as a measurement
 
 
 class Ledger:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import costlens.flops.torch_internals as ti
+from costlens.flops.compiled import CompiledCalls, replayed_flops
 from costlens.flops.dispatch import Measurements
 from costlens.flops.hooks import TorchHooks, wrap_backward
 from costlens.flops.import_hook import TorchImportHook
@@ -46,6 +47,7 @@ class FlopMeter:
         self._ledger = Ledger(self.measure_steps)
         self._hooks = TorchHooks()
         self._measurements = Measurements()
+        self._compiled = CompiledCalls(self, max_forwards=MAX_WINDOW_FORWARDS)
         self._installed = False
         self._off = False
         self._import_hook: TorchImportHook | None = None
@@ -92,6 +94,7 @@ class FlopMeter:
                 self._measurements.leave_orphans()
             self._measurements.forget()
             self._hooks.remove()
+            self._compiled.remove()
         except Exception as exc:
             self._log_once(exc)
         self._installed = False
@@ -138,9 +141,26 @@ class FlopMeter:
             optimizer_hook=self._optimizer_hook,
             wrap=lambda original: wrap_backward(self, original),
         )
+        self._compiled.install(torch)
         self._installed = True
 
+    def _compile_in_use(self) -> None:
+        """``torch.compile`` was called: no global module hooks from now on (see flops.compiled)."""
+        self._hooks.remove_module_hooks()
+        self._drop_window()
+        self._depth = 0
+
     # ------------------------------------------------------------------ failure handling
+
+    def _log_replay_failure(self, exc: BaseException) -> None:
+        if not getattr(self, "_replay_logged", False):
+            self._replay_logged = True
+            log.warning(
+                "costlens: FLOPs of a torch.compile'd call could not be counted on fake "
+                "tensors (%s: %s); its windows are estimated",
+                type(exc).__name__,
+                exc,
+            )
 
     def _log_once(self, exc: BaseException) -> None:
         if not getattr(self, "_logged", False):
@@ -284,7 +304,9 @@ class FlopMeter:
 
     # ------------------------------------------------------------------ windows
 
-    def _open(self, fkey: tuple, module: Any, args: tuple, kwargs: dict | None) -> Window:
+    def _open(
+        self, fkey: tuple, module: Any, args: tuple, kwargs: dict | None, *, measure: bool = True
+    ) -> Window:
         w = Window(fkey)
         x = first_input_tensor(args, kwargs, self._torch.Tensor)
         if x is not None:
@@ -296,9 +318,10 @@ class FlopMeter:
         self._win = w
         self._ledger.windows += 1
         if self._ledger.want_measure(fkey):
-            if fkey[2] or not self._ledger.precision_known:
+            if module is not None and (fkey[2] or not self._ledger.precision_known):
                 self._detect_precision(module, x)
-            self._measurements.enter(module, args, w)
+            if measure:
+                self._measurements.enter(module, args, w)
         return w
 
     def _exit_counter(self, *, account: bool) -> None:
@@ -322,6 +345,10 @@ class FlopMeter:
             if self._measurements.leave(counter):
                 measured = float(counter.get_total_flops())
                 self._check_fp8(counter)
+        if w.replayed is not None and measured is None:
+            st = self._ledger.keys.get((tuple(w.keys), kind))
+            if w.replay_measure or st is None or not st.n_measured:
+                measured = replayed_flops(w.replayed, kind)
         self._ledger.account(w, kind, measured)
         if kind != "fwd":
             self._note_trained_modules(w.modules)
