@@ -46,7 +46,7 @@ class CompiledCalls:
         self.torch = torch
         self.original = original = torch.compile
 
-        def compile(*args: Any, **kwargs: Any) -> Any:  # noqa: A001 (torch's own name)
+        def compile(*args: Any, **kwargs: Any) -> Any:
             result = original(*args, **kwargs)
             model = args[0] if args else kwargs.get("model")
             try:
