@@ -142,6 +142,8 @@ class FlopMeter:
             wrap=lambda original: wrap_backward(self, original),
         )
         self._compiled.install(torch)
+        if self._compiled.in_use:  # installed again after torch.compile was used
+            self._hooks.remove_module_hooks()
         self._installed = True
 
     def _compile_in_use(self) -> None:
