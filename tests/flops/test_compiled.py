@@ -85,10 +85,18 @@ SCRIPT = textwrap.dedent(
 ).replace("STEPS", str(STEPS))
 
 
-def _run(mode: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+def _run(mode: str, under_costlens_run: Path | None = None) -> dict:
+    """The script in a fresh interpreter; under ``costlens run`` (store in that folder) if given."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "COSTLENS_QUIET": "1"}
+    cmd = [sys.executable, "-c", SCRIPT, mode]
+    if under_costlens_run is not None:
+        script = under_costlens_run / "compiled_script.py"
+        script.write_text(SCRIPT)
+        db = f"sqlite:///{under_costlens_run / 'runs.db'}"
+        cmd = [sys.executable, "-m", "costlens", "run", "--db", db, "--", sys.executable]
+        cmd += [str(script), mode]
     proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, mode],
+        cmd,
         capture_output=True,
         text=True,
         env=env,
@@ -119,6 +127,16 @@ def test_compiles_exactly_as_without_costlens(runs):
     assert bare["function"]["frames"].get("ok", 0) >= 2  # both the module and the function
     assert meter["warnings"] == bare["warnings"]
     assert not [w for w in meter["warnings"] if "global hooks" in w]
+
+
+def test_under_costlens_run_it_compiles_as_bare(runs, tmp_path):
+    """The whole profiler (`costlens run`), not only the meter: same frames, no warning."""
+    bare, _ = runs
+    under = _run("bare", tmp_path)
+    for case in ("module", "function"):
+        assert under[case]["frames"] == bare[case]["frames"], case
+        assert under[case]["graph_break"] == bare[case]["graph_break"], case
+    assert under["warnings"] == bare["warnings"]
 
 
 def test_compiled_flops_match_eager_flop_counter(runs):
