@@ -14,7 +14,10 @@ thin eager wrapper around the compiled callable), the meter changes how it count
   call, within the meter's measurement budget; later windows reuse the ledger's figures.
 
 Not counted in this mode: eager work outside compiled calls (an uncompiled model next to a
-compiled loss, say), and calls of objects compiled before the meter was installed.
+compiled loss, say). An ``OptimizedModule`` compiled before the meter was installed is adopted at
+its first call (which torch warns about, the global hooks being there, and which is not counted;
+dynamo compiles it once more when the hooks go); compiled functions from before it are not
+followed.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class CompiledCalls:
         self.in_use = False
         self.depth = 0
         self.figures: dict[tuple, Replay | None] = {}  # fkey -> replay (None: it failed)
+        self.adopted: list[Any] = []  # OptimizedModules compiled before the meter was installed
+        self.hooks_to_remove = False
 
     def install(self, torch: Any) -> None:
         self.torch = torch
@@ -64,6 +69,7 @@ class CompiledCalls:
             self.torch.compile = self.original
         self.ours = None
         self.figures.clear()
+        self.adopted.clear()
 
     # ------------------------------------------------------------------ compile time
 
@@ -83,6 +89,18 @@ class CompiledCalls:
             return result
         orig = ti.compiled_original(result) or model
         return self.wrap(result, result, orig)
+
+    def adopt(self, module: Any) -> None:
+        """An ``OptimizedModule`` compiled before the meter was installed, seen by its global
+        pre-hook: its later calls are followed; the global hooks go at the next step (removing
+        them now would change a hook dict torch is looping over)."""
+        if any(module is m for m in self.adopted):
+            return
+        self.adopted.append(module)
+        module.forward = self.wrap(module.forward, module, module._orig_mod)
+        if not self.in_use:
+            self.in_use = True
+            self.hooks_to_remove = True
 
     def wrap(self, fn: Callable[..., Any], target: Any, original: Any) -> Callable[..., Any]:
         """``fn`` (compiled), telling the meter about each call from eager code."""

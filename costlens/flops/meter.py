@@ -228,6 +228,9 @@ class FlopMeter:
             self._depth = depth + 1
             if depth:
                 return
+            if ti.is_optimized_module(module):  # compiled before the meter: no window around it
+                self._compiled.adopt(module)
+                return
             if self._measurements.pending:
                 self._measurements.leave_orphans()
             kwargs = None
@@ -287,6 +290,9 @@ class FlopMeter:
             if self._bwd_since_opt > 0 or self._bwd_total == 0:
                 self._ledger.optimizer_step()
             self._bwd_since_opt = 0
+            if self._compiled.hooks_to_remove:
+                self._compiled.hooks_to_remove = False
+                self._compile_in_use()
         except Exception as exc:
             self._fail(exc)
 
@@ -298,6 +304,9 @@ class FlopMeter:
             self._close(w, "bwd")
         if self._measurements.pending:
             self._measurements.leave_orphans()
+        if self._compiled.hooks_to_remove:
+            self._compiled.hooks_to_remove = False
+            self._compile_in_use()
         if not ok:
             return
         self._bwd_total += 1

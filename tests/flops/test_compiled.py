@@ -182,3 +182,38 @@ def test_replay_of_a_function_finds_the_module_it_closes_over():
     assert fig.modules == [model]
     assert fig.forward_flops == 2 * 2 * 8 * 4
     assert model.weight.grad is None
+
+
+def test_a_module_compiled_before_the_meter_is_adopted():
+    """`costlens.profile()` entered after torch.compile: the first call is not counted (and the
+    global hooks are still there for it: torch warns once), every later one is, and dynamo still
+    compiles: once with the global hooks, once more when they are gone, never skipped."""
+    from torch._dynamo.utils import counters
+
+    from costlens.flops import FlopMeter
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(32, 24), nn.ReLU(), nn.Linear(24, 5))
+    compiled = torch.compile(model, backend="aot_eager")
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = torch.randn(8, 32), torch.randint(0, 5, (8,))
+    before = dict(counters["frames"])
+    meter = FlopMeter()
+    meter.install()
+    try:
+        for _ in range(STEPS):
+            loss = nn.functional.cross_entropy(compiled(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        stats = meter.snapshot()
+    finally:
+        meter.uninstall()
+    frames = {k: v - before.get(k, 0) for k, v in counters["frames"].items()}
+    assert frames.get("ok", 0) == frames.get("total", 0) == 2
+    want = (STEPS - 1) * _eager_flops(model, x, y)
+    assert stats.steps == STEPS
+    assert stats.flops == pytest.approx(want, rel=0.05)
+    import torch.nn.modules.module as nn_module
+
+    assert not nn_module._has_any_global_hook()
