@@ -86,6 +86,11 @@ def main(argv: list[str] | None = None) -> None:
     _argv[:] = sys.argv[1:] if argv is None else argv
     try:
         check_environment()
+        from costlens.cli.run import fast_run
+
+        code = fast_run(_argv)  # `costlens run ... -- CMD`: the script starts at once
+        if code is not None:
+            sys.exit(code)
         result = app(args=argv, prog_name="costlens", standalone_mode=False)
     except _classes("UsageError") as exc:
         exc.show()

@@ -245,8 +245,6 @@ def run(
 
     Exit code: the command's own; 3 when --max-usd or --stop-when-idle stopped it."""
     from costlens.errors import UsageError
-    from costlens.profiler import RunOptions
-    from costlens.vocab import normalize_strategy
 
     cmd = [*(command or []), *ctx.args]
     if not cmd:
@@ -258,6 +256,48 @@ def run(
             "put `--` before the command, so that its own options stay its own: "
             f"costlens run [OPTIONS] -- {shlex.join(cmd)}"
         )
+    code = start_run(
+        cmd,
+        project=project,
+        name=name,
+        strategy=strategy,
+        base_model=base_model,
+        tags=list(tag or []),
+        sample_interval_s=sample_interval_s,
+        db=db,
+        provider=provider,
+        instance=instance,
+        region=region,
+        max_usd=max_usd,
+        stop_when_idle=stop_when_idle,
+        idle_threshold=idle_threshold,
+        expected_steps=expected_steps,
+        quiet=quiet,
+    )
+    raise typer.Exit(code)
+
+
+_NAME_FLAGS = {"project": "--project", "name": "--name", "base_model": "--base-model",
+               "provider": "--provider", "instance": "--instance", "region": "--region"}  # fmt: skip
+
+
+def start_run(
+    cmd: list[str],
+    *,
+    strategy: str | None = None,
+    sample_interval_s: float = 1.0,
+    max_usd: float | None = None,
+    stop_when_idle: float | None = None,
+    idle_threshold: float = DEFAULT_IDLE_THRESHOLD_PCT,
+    expected_steps: int | None = None,
+    quiet: bool = False,
+    **opts,
+) -> int:
+    """Check the options (typer's parsers or :func:`fast_run`'s strings: the same checks), then
+    run ``cmd`` under the profiler; returns its exit code."""
+    from costlens.errors import UsageError
+    from costlens.profiler import RunOptions
+
     if cmd[0].startswith("-"):
         raise UsageError(
             f"unknown option {cmd[0]!r} for costlens run (see `costlens run --help`); options go "
@@ -265,8 +305,13 @@ def run(
         )
     if strategy is not None:
         strategy = normalize_strategy(strategy)
-    if not sample_interval_s > 0:
-        raise UsageError("--sample-interval-s must be positive.")
+    sample_interval_s = validate.interval_s(sample_interval_s, "--sample-interval-s")
+    for key, flag in _NAME_FLAGS.items():
+        if opts.get(key) is not None:
+            opts[key] = validate.name(opts[key], flag)
+    opts["tags"] = [validate.name(t, "--tag") for t in opts.get("tags") or []]
+    if opts.get("db") is not None:
+        opts["db"] = validate.url(opts["db"], "--db")
     for flag, value in (("--max-usd", max_usd), ("--stop-when-idle", stop_when_idle)):
         if value is not None and not value > 0:
             raise UsageError(f"{flag} must be greater than 0 (got {value:g}).")
@@ -283,23 +328,59 @@ def run(
         extensions=run_extensions(),
     )
     options = RunOptions(
-        project=project,
-        name=name,
-        strategy=strategy,
-        base_model=base_model,
-        tags=list(tag or []),
-        sample_interval_s=sample_interval_s,
-        db=db,
-        provider=provider,
-        instance=instance,
-        region=region,
-        command=shlex.join(cmd),
-        expected_steps=expected_steps,
-        live=live,
-    )
+        strategy=strategy, sample_interval_s=sample_interval_s, command=shlex.join(cmd),
+        expected_steps=expected_steps, live=live, **opts,
+    )  # fmt: skip
     target = python_target(cmd)
-    code = run_python(*target, options) if target is not None else run_command(cmd, options)
-    raise typer.Exit(code)
+    return run_python(*target, options) if target is not None else run_command(cmd, options)
+
+
+#: The options :func:`fast_run` parses itself (tests hold them to the typer command's).
+FAST_OPTIONS = {
+    "--project": "project",
+    "--name": "name",
+    "--strategy": "strategy",
+    "--base-model": "base_model",
+    "--tag": "tags",
+    "--provider": "provider",
+    "--instance": "instance",
+    "--region": "region",
+    "--sample-interval-s": "sample_interval_s",
+    "--db": "db",
+}
+
+
+def fast_run(argv: list[str]) -> int | None:
+    """``costlens run [OPTIONS] -- CMD`` without typer's parsing, whose parameter adapters import
+    pydantic (about 0.3 s of CPU before the script could start). Returns the exit code, or None
+    to let typer parse it (help, a mistake, anything it does not know: typer says what is wrong).
+    """
+    if len(argv) < 3 or argv[0] != "run" or "--" not in argv:
+        return None
+    cut = argv.index("--")
+    opts, cmd = argv[1:cut], argv[cut + 1 :]
+    values: dict = {"tags": []}
+    i = 0
+    while i < len(opts):
+        flag, eq, value = opts[i].partition("=")
+        key = FAST_OPTIONS.get(flag)
+        if key is None or (key in values and key != "tags"):
+            return None
+        if not eq:
+            if i + 1 >= len(opts):
+                return None
+            i += 1
+            value = opts[i]
+        i += 1
+        if key == "tags":
+            values["tags"].append(value)
+        else:
+            values[key] = value
+    values["sample_interval_s"] = values.get("sample_interval_s", 1.0)  # checked in start_run
+    if not cmd:
+        return None
+    values.setdefault("strategy", None)
+    return start_run(cmd, **values)
 
 
 def sync(db: DbOption = None) -> None:

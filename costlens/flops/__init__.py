@@ -23,6 +23,10 @@ How the work is cut up (the *window* is the unit that is measured or extrapolate
   (FlopCounterMode counts no FLOPs for SGD or Adam anyway); work outside ``nn.Module`` calls that
   happens before a window opens (a loop without any module counts steps but no FLOPs).
 
+``torch.compile``: once it is called, the global module hooks go and the compiled objects' own
+calls open the windows; their FLOPs come from an eager replay on fake tensors, once per input
+signature, so no dispatch mode is ever held over a compiled call (:mod:`costlens.flops.compiled`).
+
 Steps are optimizer steps (a step counted when at least one backward happened since the last one:
 several optimizers stepping after one backward are one step; gradient accumulation is one step),
 or, when no optimizer step has been seen, backward passes (hand-written SGD). Forward-only windows
@@ -32,7 +36,8 @@ given to ``declare()`` win.
 
 One job per file: ``meter`` (the hooks and windows), ``ledger`` (the counts), ``dispatch``
 (FlopCounterModes among the script's own modes), ``hooks`` (installing the torch hooks),
-``import_hook``, ``inputs``, ``precision``, ``attention`` (the counter's CPU flash attention
+``import_hook``, ``inputs``, ``precision``, ``compiled`` and ``replay`` (torch.compile),
+``attention`` (the counter's CPU flash attention
 mapping), ``counting`` (one step on the meta device) and ``torch_internals`` (every private torch
 API, to re-check on each torch upgrade). The analytic formulas live in :mod:`costlens.physics`.
 """

@@ -7,6 +7,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import costlens.flops.torch_internals as ti
+
 
 class TorchHooks:
     """Installs and removes the global hooks of one meter."""
@@ -14,6 +16,7 @@ class TorchHooks:
     def __init__(self) -> None:
         self.torch: Any = None
         self.handles: list[Any] = []
+        self.module_handles: list[Any] = []
         self.orig_autograd_backward: Any = None
         self.orig_tensor_backward: Any = None
         self.autograd_wrapper: Any = None
@@ -32,11 +35,11 @@ class TorchHooks:
         from torch.optim import optimizer as optim_module
 
         self.torch = torch
-        self.handles = [
+        self.module_handles = [
             nn_module.register_module_forward_pre_hook(pre_hook),
             nn_module.register_module_forward_hook(post_hook, with_kwargs=True, always_call=True),
-            optim_module.register_optimizer_step_post_hook(optimizer_hook),
         ]
+        self.handles = [optim_module.register_optimizer_step_post_hook(optimizer_hook)]
         self.orig_autograd_backward = torch.autograd.backward
         self.orig_tensor_backward = torch.Tensor.backward
         self.autograd_wrapper = wrap(self.orig_autograd_backward)
@@ -45,10 +48,18 @@ class TorchHooks:
         torch.Tensor.backward = self.tensor_wrapper
 
     def remove(self) -> None:
+        self.remove_module_hooks()
         handles, self.handles = self.handles, []
         for h in handles:
             h.remove()
         self.restore_backward()
+
+    def remove_module_hooks(self) -> None:
+        """Remove the global module forward hooks only (``torch.compile`` is in use)."""
+        handles, self.module_handles = self.module_handles, []
+        for h in handles:
+            h.remove()
+            ti.forget_global_hook_flags(h)
 
     def restore_backward(self) -> None:
         """Put back ``torch.autograd.backward`` and ``Tensor.backward`` (where still ours)."""
@@ -69,7 +80,7 @@ def wrap_backward(meter: Any, original: Callable[..., Any]) -> Callable[..., Any
     """
 
     def backward(*args: Any, **kwargs: Any) -> Any:
-        if meter._off or meter._in_bwd or not meter._installed:
+        if meter._off or meter._in_bwd or not meter._installed or meter._compiling():
             return original(*args, **kwargs)
         owner = False
         try:

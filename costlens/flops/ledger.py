@@ -50,7 +50,17 @@ class Window:
     """The unit that is measured or extrapolated: from an outermost forward to its close."""
 
     __slots__ = (
-        "counter", "fkey", "grad", "keys", "modules", "numel", "samples", "tokens", "tokens_real"
+        "counter",
+        "fkey",
+        "grad",
+        "keys",
+        "modules",
+        "numel",
+        "replay_measure",
+        "replayed",
+        "samples",
+        "tokens",
+        "tokens_real",
     )  # fmt: skip
 
     def __init__(self, fkey: tuple) -> None:
@@ -63,6 +73,8 @@ class Window:
         self.tokens_real: Any = 0  # an int, or a device scalar read later (no sync in training)
         self.numel = 0
         self.grad = False  # some forward in it produced an output that needs a gradient
+        self.replayed: list[Any] | None = None  # replays of its compiled calls (flops.compiled)
+        self.replay_measure = False  # its replayed figures count as a measurement
 
 
 class Ledger:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import costlens.flops.torch_internals as ti
+from costlens.flops.compiled import CompiledCalls, replayed_flops
 from costlens.flops.dispatch import Measurements
 from costlens.flops.hooks import TorchHooks, wrap_backward
 from costlens.flops.import_hook import TorchImportHook
@@ -48,6 +49,7 @@ class FlopMeter:
         self._hooks = TorchHooks()
         self._loads = LoadWatch()
         self._measurements = Measurements()
+        self._compiled = CompiledCalls(self, max_forwards=MAX_WINDOW_FORWARDS)
         self._installed = False
         self._off = False
         self._import_hook: TorchImportHook | None = None
@@ -95,6 +97,7 @@ class FlopMeter:
             self._measurements.forget()
             self._hooks.remove()
             self._loads.remove()
+            self._compiled.remove()
         except Exception as exc:
             self._log_once(exc)
         self._installed = False
@@ -142,9 +145,28 @@ class FlopMeter:
             wrap=lambda original: wrap_backward(self, original),
         )
         self._loads.install(torch.nn.Module)
+        self._compiled.install(torch)
+        if self._compiled.in_use:  # installed again after torch.compile was used
+            self._hooks.remove_module_hooks()
         self._installed = True
 
+    def _compile_in_use(self) -> None:
+        """``torch.compile`` was called: no global module hooks from now on (see flops.compiled)."""
+        self._hooks.remove_module_hooks()
+        self._drop_window()
+        self._depth = 0
+
     # ------------------------------------------------------------------ failure handling
+
+    def _log_replay_failure(self, exc: BaseException) -> None:
+        if not getattr(self, "_replay_logged", False):
+            self._replay_logged = True
+            log.warning(
+                "costlens: FLOPs of a torch.compile'd call could not be counted on fake "
+                "tensors (%s: %s); its windows are estimated",
+                type(exc).__name__,
+                exc,
+            )
 
     def _log_once(self, exc: BaseException) -> None:
         if not getattr(self, "_logged", False):
@@ -210,6 +232,9 @@ class FlopMeter:
             self._depth = depth + 1
             if depth:
                 return
+            if ti.is_optimized_module(module):  # compiled before the meter: no window around it
+                self._compiled.adopt(module)
+                return
             if self._measurements.pending:
                 self._measurements.leave_orphans()
             kwargs = None
@@ -269,6 +294,9 @@ class FlopMeter:
             if self._bwd_since_opt > 0 or self._bwd_total == 0:
                 self._ledger.optimizer_step()
             self._bwd_since_opt = 0
+            if self._compiled.hooks_to_remove:
+                self._compiled.hooks_to_remove = False
+                self._compile_in_use()
         except Exception as exc:
             self._fail(exc)
 
@@ -280,6 +308,9 @@ class FlopMeter:
             self._close(w, "bwd")
         if self._measurements.pending:
             self._measurements.leave_orphans()
+        if self._compiled.hooks_to_remove:
+            self._compiled.hooks_to_remove = False
+            self._compile_in_use()
         if not ok:
             return
         self._bwd_total += 1
@@ -288,7 +319,9 @@ class FlopMeter:
 
     # ------------------------------------------------------------------ windows
 
-    def _open(self, fkey: tuple, module: Any, args: tuple, kwargs: dict | None) -> Window:
+    def _open(
+        self, fkey: tuple, module: Any, args: tuple, kwargs: dict | None, *, measure: bool = True
+    ) -> Window:
         w = Window(fkey)
         x, w.samples, w.tokens, w.tokens_real = batch_counts(
             args, kwargs, self._torch.Tensor, self._token_dtypes
@@ -298,9 +331,10 @@ class FlopMeter:
         self._win = w
         self._ledger.windows += 1
         if self._ledger.want_measure(fkey):
-            if fkey[2] or not self._ledger.precision_known:
+            if module is not None and (fkey[2] or not self._ledger.precision_known):
                 self._detect_precision(module, x)
-            self._measurements.enter(module, args, w)
+            if measure:
+                self._measurements.enter(module, args, w)
         return w
 
     def _exit_counter(self, *, account: bool) -> None:
@@ -324,6 +358,10 @@ class FlopMeter:
             if self._measurements.leave(counter):
                 measured = float(counter.get_total_flops())
                 self._check_fp8(counter)
+        if w.replayed is not None and measured is None:
+            st = self._ledger.keys.get((tuple(w.keys), kind))
+            if w.replay_measure or st is None or not st.n_measured:
+                measured = replayed_flops(w.replayed, kind)
         self._ledger.account(w, kind, measured)
         if kind != "fwd":
             self._note_trained_modules(w.modules)

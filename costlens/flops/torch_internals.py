@@ -10,6 +10,14 @@ Checked against torch 2.13. What each function relies on:
 - ``nn.Module._call_impl``: the global forward pre-hooks run in its local function ``inner()``,
   where the call's keyword arguments are the local ``kwargs``.
 - Private ATen ops: the CPU flash attention kernels and ``_scaled_mm`` (fp8 matmuls).
+- ``nn.modules.module._global_forward_hooks_with_kwargs``: removing the handle of a global
+  forward hook registered ``with_kwargs=True`` leaves its id there, and ``OptimizedModule`` then
+  warns about global hooks for good; :func:`forget_global_hook_flags` drops it.
+- ``torch.compile``'d objects: an ``OptimizedModule`` has ``_orig_mod`` and an instance attribute
+  ``forward`` (dynamo's wrapper, which ``__getstate__`` drops); a compiled function has
+  ``_torchdynamo_orig_callable``. Replays use ``torch._subclasses.fake_tensor.FakeTensorMode``
+  (``from_tensor``), ``torch.nn.utils.stateless._reparametrize_module`` and the public
+  ``torch.compiler.set_stance("force_eager")`` (so no dynamo frame is touched while replaying).
 """
 
 from __future__ import annotations
@@ -93,3 +101,41 @@ def caller_kwargs() -> dict | None:
         return kwargs if isinstance(kwargs, dict) else None
     except Exception:
         return None
+
+
+def is_optimized_module(obj: Any) -> bool:
+    """True for what ``torch.compile(module)`` returns (an ``OptimizedModule``)."""
+    return type(obj).__name__ == "OptimizedModule" and "_orig_mod" in getattr(obj, "_modules", {})
+
+
+def compiled_original(compiled: Any) -> Any:
+    """The eager callable behind a ``torch.compile``'d function (None when there is none)."""
+    return getattr(compiled, "_torchdynamo_orig_callable", None)
+
+
+def fake_mode() -> Any:
+    """A fresh FakeTensorMode that accepts real tensors it was not given explicitly."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    return FakeTensorMode(allow_non_fake_inputs=True)
+
+
+def reparametrize(module: Any, state: dict[str, Any]) -> Any:
+    """Context manager: ``module`` uses the tensors of ``state`` (names as in its state_dict)."""
+    from torch.nn.utils.stateless import _reparametrize_module
+
+    return _reparametrize_module(module, state, tie_weights=True)
+
+
+def eager_stance(torch: Any) -> Any:
+    """Context manager: compiled code runs eagerly, without dynamo looking at any frame."""
+    return torch.compiler.set_stance("force_eager")
+
+
+def forget_global_hook_flags(handle: Any) -> None:
+    """Drop what a removed global forward hook's handle leaves behind (its ``with_kwargs`` flag)."""
+    from torch.nn.modules import module as nn_module
+
+    flags = getattr(nn_module, "_global_forward_hooks_with_kwargs", None)
+    if isinstance(flags, dict):
+        flags.pop(getattr(handle, "id", None), None)

@@ -8,7 +8,9 @@ older costlens upgrades it in place (under a lock), so recorded runs are never l
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -123,8 +125,32 @@ def _alembic_config(engine: Engine):
     return cfg
 
 
+_REVISION_LINE = re.compile(
+    r"^(down_revision|revision)\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|None)", re.M
+)
+
+
+def _head_from_files() -> str | None:
+    """The single head of the migration files' ``revision`` / ``down_revision`` lines (None when
+    they are not a plain chain). Reading them costs about a millisecond; Alembic ~0.4 s of CPU."""
+    revisions: set[str] = set()
+    downs: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found = {m[1]: m[2] or m[3] for m in _REVISION_LINE.finditer(path.read_text())}
+        if found.get("revision"):
+            revisions.add(found["revision"])
+            if found.get("down_revision"):
+                downs.add(found["down_revision"])
+    heads = revisions - downs
+    return heads.pop() if len(heads) == 1 else None
+
+
+@functools.lru_cache(maxsize=1)
 def head_revision() -> str:
     """The newest schema revision this costlens knows."""
+    head = _head_from_files()
+    if head is not None:
+        return head
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(_alembic_config(None)).get_current_head()  # type: ignore[arg-type]

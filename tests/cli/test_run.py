@@ -177,3 +177,39 @@ def test_command_without_double_dash_is_refused(cli):
     res = cli("run", "python", "train.py", "--steps", "3")
     assert res.code == 2
     assert "put `--` before the command" in res.err
+
+
+def test_fast_path_knows_only_options_the_typer_command_has():
+    """`costlens run` parses its options itself (no pydantic import before the script starts);
+    every option it knows is one `costlens run --help` documents."""
+    import typer.main
+
+    from costlens.cli import app
+    from costlens.cli.run import FAST_OPTIONS
+
+    group = typer.main.get_command(app)
+    opts = {o for p in group.commands["run"].params for o in getattr(p, "opts", [])}
+    assert set(FAST_OPTIONS) <= opts
+
+
+def test_fast_path_records_the_same_run_as_typer_would(
+    cli, store, sqlite_url, tmp_path, monkeypatch
+):
+    import costlens.cli.run as run_mod
+
+    script = tmp_path / "ok.py"
+    script.write_text("print('ok')\n")
+    seen = []
+    real = run_mod.start_run
+    monkeypatch.setattr(run_mod, "start_run", lambda cmd, **kw: seen.append(kw) or real(cmd, **kw))
+    args = ["run", "--db", sqlite_url, "--name=fast", "--tag", "a", "--tag", "b", "--strategy",
+            "LoRA", "--sample-interval-s", "0.5", "--", "python", str(script)]  # fmt: skip
+    assert run_mod.fast_run(args) == 0
+    assert cli(*args).code == 0  # typer's path (in-process `cli` goes through main())
+    assert seen[0]["tags"] == ["a", "b"] and seen[0]["sample_interval_s"] == 0.5
+    rec = sorted(list_runs(store), key=lambda r: r["started_at"])[0]
+    assert rec["name"] == "fast" and rec["strategy"] == "lora"
+    # what it does not know (help, a bad value, an unknown option) goes to typer
+    assert run_mod.fast_run(["run", "--help", "--", "python", "x.py"]) is None
+    assert run_mod.fast_run(["run", "--sample-interval-s", "x", "--", "python", "x.py"]) is None
+    assert run_mod.fast_run(["run", "--db", sqlite_url, "--"]) is None
