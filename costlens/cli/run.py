@@ -277,8 +277,14 @@ def run(
     raise typer.Exit(code)
 
 
-_NAME_FLAGS = {"project": "--project", "name": "--name", "base_model": "--base-model",
-               "provider": "--provider", "instance": "--instance", "region": "--region"}  # fmt: skip
+_NAME_FLAGS = {
+    "project": "--project",
+    "name": "--name",
+    "base_model": "--base-model",
+    "provider": "--provider",
+    "instance": "--instance",
+    "region": "--region",
+}
 
 
 def start_run(
