@@ -6,14 +6,23 @@ from typing import Annotated
 
 import typer
 
-from costlens.cli.common import DbOption, FormatOption, OutputFormat, PricesFileOption
+from costlens import validate
+from costlens.cli.common import (
+    DbOption,
+    FormatOption,
+    OutputFormat,
+    PricesFileOption,
+    RunIdArgument,
+    checked,
+    name_option,
+)
 
 export_app = typer.Typer(
     help="Send a recorded run's cost figures to an experiment tracker (MLflow, W&B).",
     no_args_is_help=True,
 )
 
-RunIdArg = Annotated[str, typer.Argument(help="Run id (or a unique prefix).")]
+RunIdArg = RunIdArgument
 
 
 def _send(export, run_id: str, db, prices_file, fmt: OutputFormat, **options) -> None:
@@ -45,16 +54,15 @@ def export_mlflow(
         typer.Option(
             "--tracking-uri",
             help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlruns).",
+            parser=checked("--tracking-uri", validate.url),
         ),
     ] = None,
-    experiment: Annotated[
-        str | None,
-        typer.Option(help="MLflow experiment for a new run (default: the run's project)."),
-    ] = None,
-    mlflow_run_id: Annotated[
-        str | None,
-        typer.Option("--mlflow-run-id", help="Log into this existing MLflow run instead."),
-    ] = None,
+    experiment: name_option(
+        "--experiment", "MLflow experiment for a new run (default: the run's project)."
+    ) = None,
+    mlflow_run_id: name_option(
+        "--mlflow-run-id", "Log into this existing MLflow run instead."
+    ) = None,
     prices_file: PricesFileOption = None,
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.table,
@@ -71,13 +79,10 @@ def export_mlflow(
 @export_app.command("wandb")
 def export_wandb(
     run_id: RunIdArg,
-    project: Annotated[
-        str | None, typer.Option(help="W&B project (default: the run's costlens project).")
-    ] = None,
-    wandb_run_id: Annotated[
-        str | None,
-        typer.Option("--wandb-run-id", help="Log into this existing W&B run (resumed) instead."),
-    ] = None,
+    project: name_option("--project", "W&B project (default: the run's costlens project).") = None,
+    wandb_run_id: name_option(
+        "--wandb-run-id", "Log into this existing W&B run (resumed) instead."
+    ) = None,
     prices_file: PricesFileOption = None,
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.table,

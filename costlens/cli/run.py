@@ -12,165 +12,17 @@ saved as ``stopped`` with the reason and ``costlens run`` exits with ``STOPPED_E
 
 from __future__ import annotations
 
-import os
 import shlex
-import signal
-import sys
 from typing import Annotated
 
 import typer
 
 from costlens import validate
 from costlens.cli.common import DbOption, checked, name_option, quantity_parser, vocab_check
+from costlens.cli.launch import python_target, run_command, run_python
 from costlens.vocab import DEFAULT_IDLE_THRESHOLD_PCT, STOPPED_EXIT_CODE, normalize_strategy
 
-_PYTHON_NAMES = ("python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}")
-
-
-def _is_python(exe: str) -> bool:
-    base = os.path.basename(exe)
-    if base in _PYTHON_NAMES:
-        return True
-    try:
-        return os.path.realpath(exe) == os.path.realpath(sys.executable)
-    except OSError:
-        return False
-
-
-def python_target(cmd: list[str]) -> tuple[str, str, list[str]] | None:
-    """("path", script, args) or ("module", name, args) when ``cmd`` runs Python code we can
-    run in-process; None for anything else (other interpreter flags included)."""
-    if not cmd:
-        return None
-    if cmd[0].endswith(".py") and os.path.isfile(cmd[0]):
-        return "path", cmd[0], cmd[1:]
-    if not _is_python(cmd[0]) or len(cmd) < 2:
-        return None
-    rest = cmd[1:]
-    if rest[0] == "-m" and len(rest) >= 2:
-        return "module", rest[1], rest[2:]
-    if rest[0].startswith("-"):
-        return None
-    return "path", rest[0], rest[1:]
-
-
-def _script_traceback(exc: BaseException, script: str | None) -> None:
-    """Print the traceback from the script's first frame on (not costlens's or runpy's)."""
-    import traceback
-
-    tb = exc.__traceback__
-    if script is not None:
-        target = os.path.realpath(script)
-        probe = tb
-        while probe is not None and os.path.realpath(probe.tb_frame.f_code.co_filename) != target:
-            probe = probe.tb_next
-        if probe is not None:
-            tb = probe
-    else:  # a module: drop the frames of this file and of runpy
-        skip = (os.path.realpath(__file__), "runpy.py")
-        while tb is not None and tb.tb_frame.f_code.co_filename.endswith(skip):
-            tb = tb.tb_next
-    sys.stderr.flush()
-    traceback.print_exception(type(exc), exc, tb, file=sys.stderr)
-    sys.stderr.flush()
-
-
-def run_python(kind: str, target: str, args: list[str], options) -> int:
-    """Run the script/module in this process under the profiler; returns its exit code."""
-    import runpy
-
-    from costlens.profiler import ProfiledRun, exit_code_for, status_for
-
-    if kind == "path" and not os.path.isfile(target):
-        from costlens.errors import UsageError
-
-        raise UsageError(f"no such script: {target}")
-    saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
-    name = os.path.splitext(os.path.basename(target))[0] if kind == "path" else target
-    run = ProfiledRun(options, default_name=name)
-    if kind == "path":
-        sys.argv = [target, *args]
-        script_dir = os.path.dirname(os.path.abspath(target))
-    else:
-        sys.argv = [target, *args]  # runpy replaces argv[0] with the module's file
-        script_dir = os.getcwd()
-    if sys.path:
-        sys.path[0] = script_dir
-    else:
-        sys.path.insert(0, script_dir)
-    run.start()
-    exc: BaseException | None = None
-    try:
-        if kind == "path":
-            runpy.run_path(target, run_name="__main__")
-        else:
-            runpy.run_module(target, run_name="__main__", alter_sys=True)
-    except BaseException as err:  # the script's, including SystemExit and KeyboardInterrupt
-        exc = err
-    finally:
-        sys.argv = saved_argv
-        if saved_path0 is not None and sys.path:
-            sys.path[0] = saved_path0
-    code = exit_code_for(exc) or 0
-    run.end(status=status_for(exc), exit_code=code)
-    if exc is None or isinstance(exc, SystemExit):
-        if isinstance(exc, SystemExit) and exc.code is not None and not isinstance(exc.code, int):
-            sys.stderr.write(f"{exc.code}\n")  # what Python prints for sys.exit("message")
-        return code
-    _script_traceback(exc, target if kind == "path" else None)
-    if isinstance(exc, KeyboardInterrupt):  # end the way Python does: killed by SIGINT
-        sys.stdout.flush()
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-    return code
-
-
-def run_command(cmd: list[str], options) -> int:
-    """Run any command as a child process, recording telemetry only; returns its exit code."""
-    import subprocess
-
-    from costlens.profiler import ProfiledRun
-
-    run = ProfiledRun(options, default_name=os.path.basename(cmd[0]))
-    try:
-        proc = subprocess.Popen(cmd)
-    except OSError as exc:
-        from costlens.errors import UsageError
-
-        raise UsageError(f"cannot run {cmd[0]!r}: {exc.strerror}") from exc
-    run.start()
-    got: dict[str, int] = {}
-
-    def forward(signum: int, _frame) -> None:
-        got.setdefault("signal", signum)
-        proc.send_signal(signum)
-
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while True:
-            try:
-                rc = proc.wait()
-                break
-            except InterruptedError:
-                continue
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-    code = rc if rc >= 0 else 128 - rc
-    sig = got.get("signal") or (-rc if rc < 0 else None)
-    if rc == 0:
-        status = "completed"
-    elif sig == signal.SIGTERM:
-        status = "preempted"
-    elif sig == signal.SIGINT:
-        status = "interrupted"
-    else:
-        status = "failed"
-    if run.stop_reason is not None:  # a guard stopped it (SIGTERM forwarded to the command)
-        status, code = "stopped", STOPPED_EXIT_CODE
-    run.end(status=status, exit_code=code)
-    return code
-
+__all__ = ["fast_run", "python_target", "run", "run_command", "run_python", "start_run", "sync"]
 
 def run(
     ctx: typer.Context,
@@ -310,7 +162,10 @@ def start_run(
             "before `--`, the command after it: costlens run --project P -- python train.py"
         )
     if strategy is not None:
-        strategy = normalize_strategy(strategy)
+        try:
+            strategy = normalize_strategy(strategy)
+        except UsageError as exc:
+            raise UsageError(f"--strategy: {exc}") from None
     sample_interval_s = validate.interval_s(sample_interval_s, "--sample-interval-s")
     for key, flag in _NAME_FLAGS.items():
         if opts.get(key) is not None:
@@ -382,7 +237,12 @@ def fast_run(argv: list[str]) -> int | None:
             values["tags"].append(value)
         else:
             values[key] = value
-    values["sample_interval_s"] = values.get("sample_interval_s", 1.0)  # checked in start_run
+    try:
+        values["sample_interval_s"] = validate.interval_s(
+            values.get("sample_interval_s", 1.0), "--sample-interval-s"
+        )
+    except ValueError:
+        return None  # typer says what is wrong
     if not cmd:
         return None
     values.setdefault("strategy", None)

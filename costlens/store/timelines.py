@@ -1,12 +1,12 @@
 """A long run's telemetry timeline read in windows (SQL): one index range seek per time bucket,
 so the cost does not grow with the run's length. Short runs use
-:func:`costlens.store.queries.sample_timeline` (every reading, bucketed)."""
+:func:`sample_timeline` (every reading, bucketed); :func:`sample_stats` sums runs up per run."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
 from costlens.store.db import Store
 
@@ -66,3 +66,104 @@ def timeline_windows(
         window = width * min(1.0, READINGS_PER_WINDOW / (n / max_points))
         params = {"buckets": max_points, "r": run_id, "lo": lo, "w": width, "win": window}
         return pd.read_sql_query(text(_WINDOWS_SQL), conn, params=params)
+
+
+def sample_timeline(store: Store, run_id: str, *, max_points: int = 600) -> pandas.DataFrame:
+    """A run's telemetry per device, averaged into at most ``max_points`` time buckets (in SQL).
+
+    Columns: device_index, t_unix_s (bucket mean), gpu_util_pct, mem_used_bytes, mem_total_bytes,
+    power_w, host_cpu_pct, host_ram_bytes, n (readings in the bucket).
+    """
+    import pandas as pd
+
+    with store.engine.connect() as conn:
+        lo, hi = conn.execute(
+            text("SELECT MIN(t_unix_s), MAX(t_unix_s) FROM samples WHERE run_id = :r"),
+            {"r": run_id},
+        ).one()
+        if lo is None:
+            return pd.DataFrame(
+                columns=[
+                    "device_index",
+                    "t_unix_s",
+                    "gpu_util_pct",
+                    "mem_used_bytes",
+                    "mem_total_bytes",
+                    "power_w",
+                    "host_cpu_pct",
+                    "host_ram_bytes",
+                    "n",
+                ]
+            )
+        # Slightly wider buckets so the last reading falls in bucket max_points - 1, not its own.
+        width = max((hi - lo) / max(max_points, 1) * (1 + 1e-9), 1e-9)
+        # Bucket number: truncation (SQLite's CAST truncates; PostgreSQL's rounds, so FLOOR there).
+        bucket = "(t_unix_s - :lo) / :w"
+        bucket = (
+            f"FLOOR({bucket})"
+            if conn.dialect.name == "postgresql"
+            else f"CAST({bucket} AS INTEGER)"
+        )
+        sql = text(
+            f"""
+            SELECT device_index,
+                   AVG(t_unix_s) AS t_unix_s,
+                   AVG(gpu_util_pct) AS gpu_util_pct,
+                   AVG(mem_used_bytes) AS mem_used_bytes,
+                   MAX(mem_total_bytes) AS mem_total_bytes,
+                   AVG(power_w) AS power_w,
+                   AVG(host_cpu_pct) AS host_cpu_pct,
+                   AVG(host_ram_bytes) AS host_ram_bytes,
+                   COUNT(*) AS n
+            FROM samples
+            WHERE run_id = :r
+            GROUP BY device_index, {bucket}
+            ORDER BY device_index, t_unix_s
+            """
+        )
+        return pd.read_sql_query(sql, conn, params={"r": run_id, "lo": lo, "w": width})
+
+
+def sample_stats(store: Store, run_ids: list[str] | None = None) -> pandas.DataFrame:
+    """Per-run telemetry aggregates in SQL: readings, mean GPU utilisation, mean power, span.
+
+    Columns: run_id, n, gpu_devices, gpu_util_mean_pct, power_mean_w, host_cpu_mean_pct,
+    t_first_unix_s, t_last_unix_s.
+    """
+    import pandas as pd
+
+    where = ""
+    params: dict[str, Any] = {}
+    if run_ids is not None:
+        if not run_ids:
+            return pd.DataFrame(
+                columns=[
+                    "run_id",
+                    "n",
+                    "gpu_devices",
+                    "gpu_util_mean_pct",
+                    "power_mean_w",
+                    "host_cpu_mean_pct",
+                    "t_first_unix_s",
+                    "t_last_unix_s",
+                ]
+            )
+        where = "WHERE run_id IN :ids"
+        params["ids"] = list(run_ids)
+    sql = text(
+        f"""
+        SELECT run_id, COUNT(*) AS n,
+               COUNT(DISTINCT CASE WHEN device_index >= 0 THEN device_index END) AS gpu_devices,
+               AVG(gpu_util_pct) AS gpu_util_mean_pct,
+               AVG(power_w) AS power_mean_w,
+               AVG(host_cpu_pct) AS host_cpu_mean_pct,
+               MIN(t_unix_s) AS t_first_unix_s,
+               MAX(t_unix_s) AS t_last_unix_s
+        FROM samples {where}
+        GROUP BY run_id
+        """
+    )
+    if run_ids is not None:
+        sql = sql.bindparams(bindparam("ids", expanding=True))
+    with store.engine.connect() as conn:
+        return pd.read_sql_query(sql, conn, params=params)

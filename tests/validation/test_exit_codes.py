@@ -150,7 +150,10 @@ def _runtime_errors(tmp_path, sqlite_url) -> dict[str, list[str]]:
         "gpus": ["gpus"],  # reads only the shipped table: no input can fail; must succeed
         "db info": ["db", "info", "--db", str(tmp_path / "missing.db")],
         "db upgrade": ["db", "upgrade", "--db", missing_db],
-    }
+        "export mlflow": ["export", "mlflow", "nosuchrun", "--db", sqlite_url,
+                          "--tracking-uri", f"file://{tmp_path / 'mlruns'}"],
+        "export wandb": ["export", "wandb", "nosuchrun", "--db", sqlite_url],
+    }  # fmt: skip
 
 
 def test_runtime_errors_are_exit_1_on_every_command(cli, tmp_path, sqlite_url):

@@ -1,0 +1,71 @@
+"""CLI: `costlens fit`, the cost model refitted from the store's runs."""
+
+from __future__ import annotations
+
+import typer
+
+from costlens.cli.common import DbOption, FormatOption, OutputFormat, emit, emit_record
+
+
+def fit(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
+    """Refit the cost model from the store's runs and save it beside the store (a SQLite
+    runs.db: runs.db.costlens/model.pkl)."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from costlens import estimator as est
+    from costlens.cli.common import open_cli_store
+    from costlens.store.queries import list_runs
+
+    steps = ("reading runs", "building features", "fitting groups and calibrating intervals")
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), transient=True, console=_err_console()
+    ) as bar:
+        task = bar.add_task(steps[0], total=len(steps) + 1)
+        store = open_cli_store(db, create=False)
+        try:
+            records = list_runs(store)
+        finally:
+            store.dispose()
+
+        def advance(what: str) -> None:
+            bar.update(task, description=what, advance=1)
+
+        model = est.fit_records(records, progress=advance)
+        advance("saving")
+        path = est.save_model(model, db=db)
+    summary = model.summary()
+    out = {
+        "runs_seen": len(records),
+        "runs_used": summary["runs"],
+        "runs_skipped": model.n_skipped_,
+        "groups": summary["groups"],
+        "interval_low_factor": summary["interval_low_factor"],
+        "interval_high_factor": summary["interval_high_factor"],
+        "fingerprint": model.fingerprint_,
+        "saved_to": str(path),
+    }
+    if fmt is OutputFormat.json:
+        emit_record(out, fmt)
+        return
+    emit(
+        summary["groups"],
+        fmt,
+        title="learned efficiency per accelerator and precision",
+        empty_hint="no usable runs (completed, with FLOPs and a duration): prior-only model.",
+    )
+    lo, hi = out["interval_low_factor"], out["interval_high_factor"]
+    width = (
+        f"80% interval of throughput: x{lo:.2f} .. x{hi:.2f} of the prediction"
+        if lo is not None and hi is not None
+        else "80% interval: too few runs to calibrate (prior ranges are used)"
+    )
+    typer.echo(
+        f"runs used {out['runs_used']} of {out['runs_seen']} ({out['runs_skipped']} skipped: "
+        f"not completed, no FLOPs or unknown device); {width}; saved to {path}"
+    )
+
+
+def _err_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
