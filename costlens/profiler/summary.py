@@ -44,9 +44,7 @@ def summary_text(
         lines.append(f"  energy {rec.energy_j / J_PER_KWH:.4f} kWh{how}")
     else:
         lines.append("  energy not measured")
-    if rec and rec.journalled:
-        lines.append(
-            f"  store unreachable: {rec.journalled} samples kept in the local journal;"
-            " `costlens sync` writes them"
-        )
+    note = getattr(rec, "store_note", None) if rec else None
+    if note:  # set by the end of the run: true when printed
+        lines.append("  " + note.removeprefix("costlens: "))
     return "\n".join(lines)
