@@ -129,11 +129,16 @@ class StoreWriter:
         from costlens.store.ingest import ensure_run
 
         if self.store is None:
-            self.store = open_store(self.db, write_timeout_s=WRITE_TIMEOUT_S)
-            path = sqlite_path(self.store)
+            store = open_store(self.db, write_timeout_s=WRITE_TIMEOUT_S)
+            path = sqlite_path(store)
             if path and path != ":memory:":
-                st = os.stat(path)
+                try:
+                    st = os.stat(path)
+                except OSError as exc:
+                    store.dispose()
+                    raise StoreGone(f"{path} was deleted or its folder removed") from exc
                 self._identity = (st.st_dev, st.st_ino)
+            self.store = store
         self._check_identity()
         ensure_run(self.store, self._header(), update_facts=self.is_owner)
         self._opened = True
