@@ -80,8 +80,8 @@ def make_engine(url: str | None = None, *, write_timeout_s: float | None = None)
                 # more compiling them than it saves (373 ms of a 539 ms timeline read, measured
                 # on 10M samples; BENCHMARKS.md, dashboard load on PostgreSQL).
                 connect_args["options"] = "-c jit=off"
-                if write_timeout_s is not None:
-                    connect_args["connect_timeout"] = max(1, round(write_timeout_s))
+                if write_timeout_s is not None:  # a server that never answers: 2 s (libpq's least)
+                    connect_args["connect_timeout"] = 2
                     connect_args["options"] += (
                         f" -c statement_timeout={busy_ms} -c lock_timeout={busy_ms}"
                     )

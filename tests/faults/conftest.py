@@ -11,6 +11,7 @@ docs/reliability.md.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import subprocess
@@ -98,6 +99,12 @@ def assert_all_kept(
     assert not journal.pending_files(), "sync leaves no journal behind"
 
 
+def told(out: Outcome) -> None:
+    """The user was told: once when the store failed, and at the end where the run is kept."""
+    assert "the local journal (" in out.err  # the warning, with the store's own error
+    assert "kept in the local journal" in out.err and "costlens sync" in out.err
+
+
 @contextlib.contextmanager
 def tmpfs(path: Path, size: str = "2m") -> Iterator[bool]:
     """A small tmpfs at ``path`` (True), or a plain folder where mounting is not allowed."""
@@ -130,3 +137,18 @@ def scratch_pg() -> Iterator[tuple[str, object]]:
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+def largest_gap_s(store, run_id: str) -> float:
+    """The longest wait between two consecutive samples of a run (seconds)."""
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        times = [
+            r[0]
+            for r in conn.execute(
+                text("SELECT t_unix_s FROM samples WHERE run_id = :r ORDER BY t_unix_s"),
+                {"r": run_id},
+            )
+        ]
+    return max((b - a for a, b in itertools.pairwise(times)), default=0.0)

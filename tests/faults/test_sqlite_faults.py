@@ -11,7 +11,7 @@ import pytest
 from costlens import journal
 from costlens.store import open_store
 from costlens.store.queries import count_samples
-from tests.faults.conftest import assert_all_kept, profiled, tmpfs
+from tests.faults.conftest import assert_all_kept, profiled, tmpfs, told
 
 
 def _sync(cli, url: str, *extra: str):
@@ -112,7 +112,7 @@ def test_full_disk(tmp_path: Path, cli):
         else:
             fault = _failing_writes(mp, "database or disk is full")
         out = profiled(url, fault)
-        assert "store write failed" in out.err and "kept in the local journal" in out.err
+        told(out)
         filler.unlink(missing_ok=True)
         mp.undo()
         _sync(cli, url)
