@@ -44,7 +44,6 @@ def summary_text(
         lines.append(f"  energy {rec.energy_j / J_PER_KWH:.4f} kWh{how}")
     else:
         lines.append("  energy not measured")
-    note = getattr(rec, "store_note", None) if rec else None
-    if note:  # set by the end of the run: true when printed
-        lines.append("  " + note.removeprefix("costlens: "))
+    # Where the store did not take the run, the recorder has said so already (one warning,
+    # true when printed, naming the journal); the summary does not repeat it.
     return "\n".join(lines)

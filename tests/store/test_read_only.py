@@ -134,9 +134,7 @@ def test_a_foreign_postgresql_database_is_refused(pg_url, cli):
         with psycopg.connect(url) as conn:
             tables = {
                 r[0]
-                for r in conn.execute(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-                )
+                for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
             }
         assert tables == {"accounts"}
     finally:
