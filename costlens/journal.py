@@ -79,13 +79,16 @@ class Journal:
         if self.header:
             self._write({"k": "run", "v": _encode(self.header), "owner": self.rank == 0})
 
-    def _write(self, record: Mapping[str, Any]) -> None:
-        line = json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n"
-        self._fh.write(line)
+    def _write(self, *records: Mapping[str, Any]) -> None:
+        """Append whole lines and fsync once."""
+        text = "".join(
+            json.dumps(r, separators=(",", ":"), allow_nan=False) + "\n" for r in records
+        )
+        self._fh.write(text)
         self._fh.flush()
         os.fsync(self._fh.fileno())
-        self.records += 1
-        self.size += len(line.encode("utf-8"))
+        self.records += len(records)
+        self.size += len(text.encode("utf-8"))
 
     @property
     def is_open(self) -> bool:
@@ -105,12 +108,27 @@ class Journal:
     def update(self, run_id: str, values: Mapping[str, Any]) -> None:
         self.append({"k": "update", "run_id": run_id, "v": _encode(values)})
 
-    def append(self, record: Mapping[str, Any], sample_rows: int = 0) -> None:
+    def flush_batch(
+        self,
+        rows: Sequence[Sequence[Any]],
+        rank_values: Mapping[str, Any],
+        run_id: str,
+        run_values: Mapping[str, Any],
+    ) -> None:
+        """One recorder flush (samples, this rank's progress, the run's columns): one fsync."""
+        records = [
+            *([{"k": "samples", "rows": [list(r) for r in rows]}] if rows else []),
+            {"k": "rank", "v": _encode(rank_values)},
+            {"k": "update", "run_id": run_id, "v": _encode(run_values)},
+        ]
+        self.append(*records, sample_rows=len(rows))
+
+    def append(self, *records: Mapping[str, Any], sample_rows: int = 0) -> None:
         with self._lock:
             try:
                 if self._fh is None:
                     self._open()
-                self._write(record)
+                self._write(*records)
             except BaseException:
                 self.failed = True
                 raise

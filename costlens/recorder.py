@@ -300,10 +300,7 @@ class Recorder:
         )
         try:
             self._journal.header = self._header()  # written first when the file opens
-            if rows:
-                self._journal.samples(rows)
-            self._journal.rank_progress(batch.rank_values)
-            self._journal.update(self.run_id, batch.run_update)
+            self._journal.flush_batch(rows, batch.rank_values, self.run_id, batch.run_update)
         except Exception as exc:  # disk full too: the store may still take it
             self._log_once("journal", exc, "cannot write the local journal")
         self._writer.submit(batch)
