@@ -1,11 +1,14 @@
-"""The buffered, crash-safe writer: one daemon thread samples and flushes; training never waits.
+"""The buffered, crash-safe recorder: training never waits, and sampling never waits for the store.
 
-Every ``sample_interval_s`` the thread reads its samplers into a local buffer; at least every
-``flush_interval_s`` (5 s; ``$COSTLENS_FLUSH_INTERVAL_S``) it writes the buffered samples, this
-rank's progress, the run's counts (the sums over its ranks) and a heartbeat. The store is opened
-on this thread, so start-up costs the training nothing. When the store fails, records go to the
-local journal (:mod:`costlens.journal`) and are replayed when it answers again, or by
-``costlens sync``. Only the thread touches the buffer: there is no lock for training to wait on.
+The sampling thread takes its first reading at once and one every ``sample_interval_s`` after.
+At least every ``flush_interval_s`` (5 s; ``$COSTLENS_FLUSH_INTERVAL_S``) it writes the buffered
+samples, this rank's progress and a heartbeat to the run's local journal (fsync'd, a
+write-ahead log of the whole run: :mod:`costlens.journal`) and hands the batch to the store
+writer (:mod:`costlens.writer`), which opens the store and writes on a thread of its own, behind
+a bounded queue. Whatever the store does (opening, migrating, slow, hung, gone), the samples
+keep coming. The end of a run waits at most ``END_WAIT_S`` for the store; the journal is removed
+only when the store holds the whole run, else it stays for ``costlens sync``, and the summary
+says so. Only the sampling thread touches the buffer: there is no lock for training to wait on.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from costlens.journal import Journal
 from costlens.telemetry import Sampler
 from costlens.units import MJ_PER_J
 from costlens.validate import env_number, interval_s
+from costlens.writer import Batch, StoreWriter
 
 log = logging.getLogger("costlens")
 
@@ -30,6 +34,10 @@ FLUSH_INTERVAL_S = 5.0
 #: model (with their basis), and a framework's max_steps and run name.
 RUN_FACTS_FROM_PROGRESS = ("strategy", "base_model", "inferred_json", "expected_steps", "name")
 RECONNECT_EVERY_S = 15.0
+END_WAIT_S = 2.0  # the end of a run waits at most this long for a hung store
+# ... but a store still being opened for the first time (imports, schema upgrade on a loaded
+# machine) is not hung: the end waits for it up to this long (or the run's end timeout)
+FIRST_OPEN_WAIT_S = 10.0
 
 
 def flush_interval_s() -> float:
@@ -84,12 +92,19 @@ class Recorder:
         self._make_samplers = make_samplers
         self._samplers: list[Sampler] = []
         self._rows: list[tuple] = []
-        self._store: Any = None
-        self._store_dead = False
-        self._next_reconnect = 0.0
         self._journal = Journal(self.run_id, rank, header=self._header())
+        self._writer = StoreWriter(
+            db=db,
+            journal=self._journal,
+            header=self._header,
+            is_owner=is_owner,
+            multinode_energy=self._multinode_energy if is_owner and self.nodes > 1 else None,
+            warn=self._log_once,
+            retry_every_s=min(RECONNECT_EVERY_S, 3 * self.flush_every_s),
+        )
         self._stop = threading.Event()
         self._done = threading.Event()
+        self._ended = threading.Event()
         self._ready = threading.Event()
         self._final: dict[str, Any] | None = None
         self._thread: threading.Thread | None = None
@@ -97,53 +112,95 @@ class Recorder:
         # facts for the summary (this node)
         self.device_names: list[str] = []
         self.samples_taken = 0
-        self.samples_written = 0
         self.util_sum = 0.0
         self.util_n = 0
         self.energy_j: float | None = None
         self.energy_source: str | None = None
         self.cpu_energy_j: float | None = None
         self.cpu_energy_basis: str | None = None
-        self.journalled = 0
         self.latest_gpu_util: dict[int, float] = {}  # device index -> its last reading (live line)
+        self.store_note: str | None = None  # what the end of the run says about the store
+
+    @property
+    def samples_written(self) -> int:
+        """Sample rows the store is known to hold."""
+        return self._writer.rows_confirmed
+
+    @property
+    def journalled(self) -> int:
+        """Sample rows kept only in the local journal, true when read (0 once replayed)."""
+        if self._journal.path is None or not self._journal.path.exists():
+            return 0
+        return max(self._journal.sample_rows - self._writer.rows_confirmed, 0)
 
     # ------------------------------------------------------------------ public (training thread)
 
     def start(self) -> None:
-        """Start the thread (returns at once)."""
+        """Start the threads (returns at once)."""
         self._thread = threading.Thread(target=self._main, name="costlens-recorder", daemon=True)
         self._thread.start()
 
     def finish(self, final: dict[str, Any], timeout_s: float = 30.0) -> bool:
-        """Ask for the last sample and flush with ``final`` run columns; wait up to ``timeout_s``.
+        """Ask for the last sample and flush with ``final`` run columns; wait at most
+        ``min(timeout_s, END_WAIT_S)`` for the store.
 
-        Returns True when everything was written (store or journal). When the thread does not
-        answer in time, the final columns go to a journal of their own, so nothing is lost.
+        Returns True when the store holds the whole run (the journal is then removed). Otherwise
+        the journal keeps it for ``costlens sync`` and :attr:`store_note` says so.
         """
         self._final = dict(final)
         self._stop.set()
         if self._thread is None:
             return False
-        done = self._done.wait(timeout_s)
-        if not done:
-            self._journal_final_fallback()
-        return done
+        t0 = time.monotonic()
+        deadline = t0 + min(timeout_s, END_WAIT_S)
+        if not self._done.wait(max(deadline - time.monotonic(), 0.0)):
+            self._journal_final_fallback()  # the sampling thread is stuck (a sampler hangs)
+        first_open_deadline = t0 + min(timeout_s, FIRST_OPEN_WAIT_S)
+        w = self._writer
+        while not w.final_written.wait(0.02):
+            now = time.monotonic()
+            if now >= deadline and not (w.opening and now < first_open_deadline):
+                break
+        stored = w.final_written.is_set() and w.healthy
+        if stored:
+            self._journal.discard()
+        else:
+            self._journal.close()  # unlocked: `costlens sync` (or the next run) replays it
+            self.store_note = self._kept_note()
+            log.warning("%s", self.store_note)
+        self._ended.set()
+        return stored
 
     def wait_ready(self, timeout_s: float) -> bool:
         """Wait until the samplers are up and ``device_names`` is known (True) or timed out."""
         return self._ready.wait(timeout_s) if self._thread is not None else False
 
     def wait(self, timeout_s: float) -> bool:
-        """Wait until the final flush is done (True) or ``timeout_s`` passed."""
-        return self._done.wait(timeout_s) if self._thread is not None else True
+        """Wait until the end of the run is handled (True) or ``timeout_s`` passed."""
+        return self._ended.wait(timeout_s) if self._thread is not None else True
 
-    # ------------------------------------------------------------------ the thread
+    def _kept_note(self) -> str:
+        w = self._writer
+        rows = self._journal.sample_rows
+        if w.gone:
+            why = f"the store file changed during the run ({w.gone})"
+        elif w.store is None:
+            why = "the store could not be opened"
+        else:
+            why = f"the store did not take the run within {END_WAIT_S:g} s"
+        where = f" in {self._journal.path}" if self._journal.path else ""
+        return (
+            f"costlens: {why}: the run ({rows} samples) is kept in the local journal{where}; "
+            "`costlens sync` writes it"
+        )
+
+    # ------------------------------------------------------------------ the sampling thread
 
     def _main(self) -> None:
         try:
             self._setup()
-            next_sample = time.monotonic()
-            next_flush = next_sample + self.flush_every_s
+            next_sample = time.monotonic() + self.sample_interval_s
+            next_flush = time.monotonic() + self.flush_every_s
             while not self._stop.is_set():
                 now = time.monotonic()
                 if now >= next_sample:
@@ -160,12 +217,12 @@ class Recorder:
         except BaseException as exc:  # never let the thread die loudly
             self._log_once("thread", exc)
         finally:
-            self._journal.close()
             for s in self._samplers:
                 self._safe(s.close, "close")
             self._done.set()
 
     def _setup(self) -> None:
+        """Samplers, the first reading at once, then the writer (which opens the store)."""
         try:
             self._samplers = self._make_samplers()
         except Exception as exc:
@@ -181,38 +238,10 @@ class Recorder:
             self._journal.header = self._header()
         self._safe(self._sample, "sample")  # first reading: energy baseline, primes cpu_percent
         self._ready.set()
-        self._connect()
+        self._writer.start()
 
     def _header(self) -> dict[str, Any]:
         return {k: v for k, v in self.run_values.items() if v is not None}
-
-    def _connect(self) -> bool:
-        """Open the store and make sure the run row exists (journal on failure)."""
-        if self._store is not None and not self._store_dead:
-            return True
-        if time.monotonic() < self._next_reconnect:
-            return False
-        self._next_reconnect = time.monotonic() + RECONNECT_EVERY_S
-        try:
-            if self._store is None:
-                from costlens.store.db import open_store
-
-                self._store = open_store(self.db)
-            if self._journal.is_open:
-                self._journal.replay_into(self._store)  # older records first
-            self._ensure_run_row()
-            self._store_dead = False
-            return True
-        except Exception as exc:
-            self._log_once("store", exc, "store unreachable, recording to the local journal")
-            self._store_dead = True
-            return False
-
-    def _ensure_run_row(self) -> None:
-        from costlens.store.ingest import ensure_run
-
-        # another rank (or a restart) may have made it first: the owner then updates facts only
-        ensure_run(self._store, self._header(), update_facts=self.is_owner)
 
     def _sample(self) -> None:
         t = time.time()
@@ -278,6 +307,7 @@ class Recorder:
         return values
 
     def _flush(self, final: bool = False) -> None:
+        """Journal the batch (write-ahead), then hand it to the writer; never touches the store."""
         try:
             progress = self._progress() or {}
         except Exception as exc:
@@ -285,64 +315,37 @@ class Recorder:
             progress = {}
         now = utcnow()
         rows, self._rows = self._rows, []
-        rank_values = self._rank_values(progress, now)
-        run_update = self._run_update(progress, now, final)
-        if not (final and self._store_dead):  # no reconnect attempts inside the 2 s budget
-            self._connect()
-        if self._store is not None and not self._store_dead:
-            try:
-                self._write(rows, rank_values, run_update, final)
-                self.samples_written += len(rows)
-                return
-            except Exception as exc:
-                self._log_once("store-write", exc, "store write failed, using the local journal")
-                self._store_dead = True
-        self._journal_records(rows, rank_values, run_update)
-
-    def _write(self, rows: list[tuple], rank_values: dict, run_update: dict, final: bool) -> None:
-        from costlens.store.ingest import insert_samples, replace_samples, update_run, upsert_rank
-        from costlens.store.progress import rank_sums
-
-        if rows:
-            if self._journal.records:  # after an outage a batch may have landed: write it once
-                replace_samples(self._store, rows)
-            else:
-                insert_samples(self._store, rows)
-        if final and self.is_owner and self.nodes > 1:
-            run_update = {**run_update, **self._multinode_energy()}
-        upsert_rank(self._store, rank_values)
-        update_run(self._store, self.run_id, {**rank_sums(self.run_id), **run_update})
-
-    def _journal_records(self, rows: list[tuple], rank_values: dict, run_update: dict) -> None:
+        batch = Batch(
+            rows=rows,
+            rank_values=self._rank_values(progress, now),
+            run_update=self._run_update(progress, now, final),
+            final=final,
+        )
         try:
             self._journal.header = self._header()  # written first when the file opens
-            if rows:
-                self._journal.samples(rows)
-            self._journal.rank_progress(rank_values)
-            self._journal.update(self.run_id, run_update)
-            self.journalled += len(rows)
-        except Exception as exc:  # disk full too: nothing left to do but say so once
+            self._journal.flush_batch(rows, batch.rank_values, self.run_id, batch.run_update)
+        except Exception as exc:  # disk full too: the store may still take it
             self._log_once("journal", exc, "cannot write the local journal")
+        self._writer.submit(batch)
 
     def _journal_final_fallback(self) -> None:
-        """The thread is stuck (a hung store): write the final run columns from here."""
+        """The sampling thread is stuck: write the final run columns from here."""
         try:
-            now = utcnow()
-            j = Journal(self.run_id, self.rank, header=self._header())
-            values = {"heartbeat_at": now, **(self._final if self.is_owner and self._final else {})}
-            j.update(self.run_id, values)
-            j.close()
+            values = {
+                "heartbeat_at": utcnow(),
+                **(self._final if self.is_owner and self._final else {}),
+            }
+            self._journal.update(self.run_id, values)
         except Exception as exc:
             self._log_once("journal", exc, "cannot write the local journal")
 
-    def _multinode_energy(self) -> dict[str, Any]:
-        """Energy of every node: the last per-device reading in the store (rank 0, at the end)."""
-        if self._store is None or self._store_dead:
-            return {}
+    def _multinode_energy(self, store: Any) -> dict[str, Any]:
+        """Energy of every node: the last per-device reading in the store (rank 0, at the end;
+        called by the writer)."""
         try:
             from costlens.store.progress import devices_energy_mj
 
-            got = devices_energy_mj(self._store, self.run_id)
+            got = devices_energy_mj(store, self.run_id)
             if got is None:
                 return {}
             return {"energy_j": got / MJ_PER_J, "energy_source": self.energy_source}
@@ -360,6 +363,7 @@ class Recorder:
             return None
 
     def _log_once(self, key: str, exc: BaseException, message: str | None = None) -> None:
+        """One warning per kind of failure and run (both threads call it)."""
         if key in self._errors_logged:
             return
         self._errors_logged.add(key)

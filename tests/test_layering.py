@@ -303,8 +303,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("costlens.errors", "costlens.paths", "costlens.settings", "costlens.vocab", "costlens.units",
      "costlens.numbers", "costlens.validate", "costlens.atomicio", "costlens.physics"),  # base
     ("costlens.store",),
-    ("costlens.telemetry", "costlens.flops", "costlens.journal", "costlens.recorder",
-     "costlens.profiler", "costlens.integrations"),  # hot path
+    ("costlens.telemetry", "costlens.flops", "costlens.journal_records", "costlens.journal",
+     "costlens.writer", "costlens.recorder", "costlens.profiler", "costlens.integrations"),  # hot path
     ("costlens.catalog",),
     ("costlens.cost", "costlens.reports", "costlens.transfer"),
     ("costlens.estimator",),

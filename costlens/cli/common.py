@@ -138,18 +138,22 @@ def port_option(help_text: str) -> Any:
 
 
 def open_cli_store(db: str | None, *, create: bool = True):
-    """Open the store for a CLI command (replays the offline journal first, when there is one).
+    """Open the store for a CLI command.
 
-    ``create=False`` (commands that only read): a SQLite file named by ``--db`` or
-    ``$COSTLENS_DB`` must exist, so a typo is an error rather than a new empty store. The default
-    store in the home folder is always created.
+    ``create=False`` (commands that only read): a current costlens store must be there; nothing
+    is created, migrated or written (closed journals are left for `costlens sync`, with a note on
+    stderr). ``create=True`` (commands that record runs): the store is created or upgraded, and
+    the offline journal is replayed into it first.
     """
-    from costlens.store.db import open_store, require_existing
+    from costlens.journal import pending_note, replay_pending
+    from costlens.store.db import open_store
 
     if not create:
-        require_existing(db)
-    from costlens.journal import replay_pending
-
+        store = open_store(db, read_only=True)
+        note = pending_note()
+        if note:
+            stderr(note)
+        return store
     store = open_store(db)
     replay_pending(store)
     return store

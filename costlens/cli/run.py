@@ -24,6 +24,7 @@ from costlens.vocab import DEFAULT_IDLE_THRESHOLD_PCT, STOPPED_EXIT_CODE, normal
 
 __all__ = ["fast_run", "python_target", "run", "run_command", "run_python", "start_run", "sync"]
 
+
 def run(
     ctx: typer.Context,
     command: Annotated[
@@ -249,17 +250,41 @@ def fast_run(argv: list[str]) -> int | None:
     return start_run(cmd, **values)
 
 
-def sync(db: DbOption = None) -> None:
+def sync(
+    db: DbOption = None,
+    create: Annotated[
+        bool,
+        typer.Option(
+            "--create", help="Create the store when there is none yet at --db (else refused)."
+        ),
+    ] = False,
+) -> None:
     """Write the runs recorded while the store was unreachable (the local journal) to the store."""
-    from costlens.journal import replay_pending
-    from costlens.store.db import open_store
+    from costlens.errors import StoreUnreachableError
+    from costlens.journal import closed_files, journal_dir, replay_pending
+    from costlens.settings import mask_url, resolve_db_url
+    from costlens.store import schema
+    from costlens.store.db import kind_at, open_store
 
+    target = mask_url(resolve_db_url(db))
+    if not closed_files():
+        typer.echo(f"nothing to sync: no journal files wait in {journal_dir()} (store {target})")
+        return
+    found = kind_at(db)
+    schema.refuse_foreign(target, found)
+    if found.kind in (schema.MISSING, schema.EMPTY) and not create:
+        raise StoreUnreachableError(
+            f"there is no costlens store at {target} yet: `costlens sync` writes the journal "
+            "into an existing store. Check --db (or COSTLENS_DB), or pass --create to make "
+            "a new store there."
+        )
     store = open_store(db)
     try:
         n = replay_pending(store)
     finally:
         store.dispose()
-    typer.echo(f"synced {n} journal record{'s' if n != 1 else ''} to {store.display_url}")
+    made = " (created)" if found.kind in (schema.MISSING, schema.EMPTY) else ""
+    typer.echo(f"synced {n} journal record{'s' if n != 1 else ''} to {store.display_url}{made}")
 
 
 def register(app: typer.Typer) -> None:

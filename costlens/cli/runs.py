@@ -51,6 +51,19 @@ def _status(value: str, what: str) -> str:
     return key
 
 
+def _nothing_recorded(db: str | None) -> bool:
+    """True when no run was ever recorded there: the default store does not exist yet, or the
+    store is an empty file (listing it then creates nothing)."""
+    import os
+
+    from costlens.store import schema
+    from costlens.store.db import kind_at
+
+    explicit = db or os.environ.get("COSTLENS_DB")
+    kind = kind_at(db).kind
+    return kind == schema.EMPTY or (kind == schema.MISSING and not explicit)
+
+
 def _short(records: list[dict]) -> list[dict]:
     return [{**r, "id": r["id"][:12]} for r in records]
 
@@ -73,8 +86,11 @@ def runs(
     from costlens.cli.common import open_cli_store
     from costlens.reports import run_rows
 
-    store = open_cli_store(db, create=False)
-    rows = run_rows(store, PriceTable.load(), project=project, status=status, limit=limit)
+    if _nothing_recorded(db):
+        rows = []
+    else:
+        store = open_cli_store(db, create=False)
+        rows = run_rows(store, PriceTable.load(), project=project, status=status, limit=limit)
     if fmt is OutputFormat.table:
         emit(_short(rows), fmt, layout=RUN_LAYOUT, empty_hint=EMPTY_HINT, pick=columns, wide=wide)
     else:
@@ -129,8 +145,10 @@ def db_upgrade(db: DbOption = None) -> None:
     """Create the store or upgrade its schema to this costlens's version (keeps every run)."""
     from costlens.cli.common import stderr
     from costlens.store import db as dbmod
+    from costlens.store import schema
 
     store = dbmod.open_store(db, migrate=False)
+    schema.refuse_foreign(store.display_url, schema.kind_of(store))
     before, after = dbmod.upgrade(store.engine)
     if before == after:
         stderr(f"store {store.display_url} is up to date (schema {after}).")

@@ -112,7 +112,7 @@ def load_model(db: str | None = None) -> CostModel:
     from costlens.store import open_store
     from costlens.store.queries import list_runs
 
-    store = open_store(db)
+    store = open_store(db, read_only=True)  # reading never creates or migrates a store
     try:
         records = list_runs(store)
     finally:

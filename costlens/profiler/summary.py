@@ -44,9 +44,6 @@ def summary_text(
         lines.append(f"  energy {rec.energy_j / J_PER_KWH:.4f} kWh{how}")
     else:
         lines.append("  energy not measured")
-    if rec and rec.journalled:
-        lines.append(
-            f"  store unreachable: {rec.journalled} samples kept in the local journal;"
-            " `costlens sync` writes them"
-        )
+    # Where the store did not take the run, the recorder has said so already (one warning,
+    # true when printed, naming the journal); the summary does not repeat it.
     return "\n".join(lines)

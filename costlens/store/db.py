@@ -34,18 +34,27 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 0x636F73746C656E73  # "costlens"
 
 
-def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-    cur.execute("PRAGMA journal_mode = WAL")
-    cur.execute("PRAGMA synchronous = NORMAL")
-    cur.execute("PRAGMA foreign_keys = ON")
-    cur.close()
+def _sqlite_pragmas(busy_timeout_ms: int):
+    def on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    return on_connect
 
 
-def make_engine(url: str | None = None) -> Engine:
-    """A SQLAlchemy engine for ``url`` (resolved through :func:`resolve_db_url`)."""
+def make_engine(url: str | None = None, *, write_timeout_s: float | None = None) -> Engine:
+    """A SQLAlchemy engine for ``url`` (resolved through :func:`resolve_db_url`).
+
+    ``write_timeout_s`` (the recorder's writer): a statement or lock wait longer than this fails
+    instead of hanging (PostgreSQL ``statement_timeout`` and ``lock_timeout``, SQLite's busy
+    timeout), so its rows go to the journal; the connect timeout is then this long too.
+    """
     url = resolve_db_url(url)
+    busy_ms = SQLITE_BUSY_TIMEOUT_MS if write_timeout_s is None else int(write_timeout_s * 1000)
     if not url.startswith(("sqlite", "postgresql")):
         raise StoreUnreachableError(
             f"unsupported store URL {mask_url(url)}: costlens stores runs in SQLite "
@@ -63,9 +72,9 @@ def make_engine(url: str | None = None) -> Engine:
                     )
             engine = create_engine(
                 url,
-                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+                connect_args={"timeout": busy_ms / 1000, "check_same_thread": False},
             )
-            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "connect", _sqlite_pragmas(busy_ms))
         else:
             connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
             if url.startswith("postgresql"):
@@ -73,6 +82,11 @@ def make_engine(url: str | None = None) -> Engine:
                 # more compiling them than it saves (373 ms of a 539 ms timeline read, measured
                 # on 10M samples; BENCHMARKS.md, dashboard load on PostgreSQL).
                 connect_args["options"] = "-c jit=off"
+                if write_timeout_s is not None:  # a server that never answers: 2 s (libpq's least)
+                    connect_args["connect_timeout"] = 2
+                    connect_args["options"] += (
+                        f" -c statement_timeout={busy_ms} -c lock_timeout={busy_ms}"
+                    )
             engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     except NoSuchModuleError as exc:
         raise StoreUnreachableError(
@@ -235,11 +249,39 @@ def require_existing(url: str | None) -> None:
         )
 
 
-def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
-    """Open (and create or upgrade, unless ``migrate`` is False) the store at ``url``."""
+def _sqlite_file(url: str) -> str | None:
+    """The file a SQLite URL names (None for other dialects and ``:memory:``)."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split(":///", 1)[-1]
+    return path if path and path != ":memory:" else None
+
+
+def open_store(
+    url: str | None = None,
+    *,
+    migrate: bool = True,
+    read_only: bool = False,
+    write_timeout_s: float | None = None,
+) -> Store:
+    """Open the store at ``url``.
+
+    ``read_only`` (reading commands): only a current costlens store opens; nothing is created,
+    migrated or changed (an older store is told to run ``costlens db upgrade``). Otherwise, with
+    ``migrate`` (commands that record runs), a missing or empty store is created and an older one
+    upgraded. Either way a file or database that is not a costlens store is refused, untouched.
+    ``migrate=False`` opens whatever is there (``db info``, ``db upgrade`` check it themselves).
+    """
+    from costlens.store import schema
+
     resolved = resolve_db_url(url)
+    path = _sqlite_file(resolved)
+    found = schema.sqlite_kind(path) if path else None
+    if found is not None and (read_only or migrate):
+        check = schema.require_current if read_only else schema.refuse_foreign
+        check(path or mask_url(resolved), found)
     try:
-        engine = make_engine(resolved)
+        engine = make_engine(resolved, write_timeout_s=write_timeout_s)
     except ArgumentError as exc:
         raise StoreUnreachableError(
             f"malformed store URL {mask_url(resolved)}: use sqlite:///PATH or "
@@ -247,9 +289,12 @@ def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
         ) from exc
     store = Store(engine=engine, url=resolved)
     try:
-        rev = current_revision(engine)
-        if migrate and rev != head_revision():
-            store.upgraded_from = rev
+        if found is None and (read_only or migrate):
+            found = schema.engine_kind(engine)
+            check = schema.require_current if read_only else schema.refuse_foreign
+            check(mask_url(resolved), found)
+        if migrate and not read_only and found is not None and found.kind != schema.CURRENT:
+            store.upgraded_from = found.revision
             upgrade(engine)
     except (OperationalError, DBAPIError, sqlite3.DatabaseError) as exc:
         engine.dispose()
@@ -260,7 +305,28 @@ def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
     except OSError as exc:
         engine.dispose()
         raise StoreUnreachableError(f"cannot open store {mask_url(resolved)}: {exc}") from exc
+    except BaseException:
+        engine.dispose()
+        raise
     return store
+
+
+def kind_at(url: str | None):
+    """What is at ``url`` (a :class:`~costlens.store.schema.StoreKind`), found with reads only;
+    a server that cannot be reached raises :class:`StoreUnreachableError`."""
+    from costlens.store import schema
+
+    resolved = resolve_db_url(url)
+    path = _sqlite_file(resolved)
+    if path:
+        return schema.sqlite_kind(path)
+    engine = make_engine(resolved, write_timeout_s=5.0)
+    try:
+        return schema.engine_kind(engine)
+    except (OperationalError, DBAPIError) as exc:
+        raise _unreachable(resolved, exc) from exc
+    finally:
+        engine.dispose()
 
 
 def sqlite_path(store: Store) -> str | None:

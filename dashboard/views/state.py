@@ -75,9 +75,9 @@ class AppState:
 
 
 def attach_store(server: Any, db_url: str | None) -> AppState:
-    """Open the store at ``db_url`` (create/upgrade it) and keep it, with the app's price table
-    and model, on the Flask ``server``."""
-    state = AppState(open_store(db_url))
+    """Open the store at ``db_url`` (a current costlens store: the dashboard only reads, it never
+    creates or migrates one) and keep it, with the app's price table and model, on ``server``."""
+    state = AppState(open_store(db_url, read_only=True))
     server.extensions[STATE_KEY] = state
     return state
 

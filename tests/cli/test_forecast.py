@@ -144,6 +144,9 @@ def test_user_prices_and_db_model(tmp_path: Path) -> None:
     prices.write_text("\n".join([shipped[0], *cheap]) + "\n")
     base = _json_in_process("forecast", EXAMPLE, *FAST, "-f", "json")
     db = f"sqlite:///{tmp_path / 'runs.db'}"
+    from costlens.store import open_store
+
+    open_store(db).dispose()  # an empty store: reading commands never create one
     half = _json_in_process(
         "forecast", EXAMPLE, *FAST, "-f", "json", "--prices", str(prices), "--db", db
     )

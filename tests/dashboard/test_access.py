@@ -11,7 +11,7 @@ import pytest
 from costlens.errors import UsageError
 
 
-def test_basic_auth_and_token_guard_every_path(sqlite_url):
+def test_basic_auth_and_token_guard_every_path(store, sqlite_url):  # the store must exist
     from dashboard.app import TOKEN_COOKIE, create_app
 
     app = create_app(sqlite_url, auth=("ann", "s3cret:pw"), token="t" * 20)

@@ -254,7 +254,7 @@ def test_forecast_callbacks_through_dash(filled, sqlite_url):
     assert "forecast-graph" in text and "notice-error" not in text
 
 
-def test_empty_store_pages_show_how_to_record_a_first_run(sqlite_url):
+def test_empty_store_pages_show_how_to_record_a_first_run(store, sqlite_url):
     from dashboard.app import create_app
 
     client = create_app(sqlite_url).server.test_client()

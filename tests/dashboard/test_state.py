@@ -30,9 +30,11 @@ def test_current_loads_once_across_threads_and_again_when_stale():
 
 def test_the_app_reloads_its_price_table_when_a_price_file_appears(sqlite_url, tmp_path):
     from costlens.catalog import user_prices_path
+    from costlens.store import open_store
     from dashboard.app import create_app
     from dashboard.views.state import STATE_KEY
 
+    open_store(sqlite_url).dispose()  # the dashboard only reads: the store must be there
     state = create_app(sqlite_url).server.extensions[STATE_KEY]
     first = state.prices
     assert state.prices is first  # unchanged files: the same table

@@ -176,7 +176,7 @@ def test_dead_store_mid_run_goes_to_the_journal_and_sync_loses_nothing(
     def dead(*a, **k):
         raise OperationalError("UPDATE", {}, Exception("server closed the connection"))
 
-    with costlens.profile(db=sqlite_url, sample_interval_s=0.02) as run, monkeypatch.context() as m:
+    with monkeypatch.context() as m, costlens.profile(db=sqlite_url, sample_interval_s=0.02) as run:
         time.sleep(0.3)
         m.setattr(ingest, "insert_samples", flaky_insert)
         m.setattr(ingest, "update_run", dead)
