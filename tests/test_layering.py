@@ -304,7 +304,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "costlens.numbers", "costlens.validate", "costlens.atomicio", "costlens.physics"),  # base
     ("costlens.store",),
     ("costlens.telemetry", "costlens.flops", "costlens.journal_records", "costlens.journal",
-     "costlens.writer", "costlens.recorder", "costlens.profiler", "costlens.integrations"),  # hot path
+     "costlens.writer", "costlens.recorder", "costlens.profiler",
+     "costlens.integrations"),  # hot path
     ("costlens.catalog",),
     ("costlens.cost", "costlens.reports", "costlens.transfer"),
     ("costlens.estimator",),
