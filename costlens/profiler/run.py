@@ -226,11 +226,13 @@ class ProfiledRun:
         return time.monotonic() - self._t0
 
     def live_counts(self) -> tuple[int, int | None]:
-        """(steps so far, expected steps or None), from memory (declared steps win)."""
-        steps = self._steps
+        """(steps so far, expected steps or None), from memory: declared steps win, then what a
+        framework's callback said (its own step count and max_steps), then the meter's count."""
+        trainer = self._trainer
+        steps = self._steps or trainer.get("steps")
         if not steps and self._meter is not None:
             steps = self._meter.snapshot().steps
-        return int(steps or 0), self.expected_steps
+        return int(steps or 0), self.expected_steps or trainer.get("expected_steps")
 
     def gpu_utils(self) -> list[float]:
         """The latest utilisation reading of every GPU this node samples (percent)."""

@@ -9,7 +9,6 @@ import io
 import json
 import math
 
-import pytest
 import yaml
 from hypothesis import Phase, example, given
 from hypothesis import strategies as st
@@ -156,12 +155,6 @@ journal_content = st.one_of(
 )  # fmt: skip
 
 
-@pytest.mark.xfail(
-    reason="a corrupt or foreign journal file still fails every reading command (b'\\x80': "
-    "UnicodeDecodeError, 'costlens bug'): the quarantine is the reliability branch's part of "
-    "issue 13; this test passes once it is merged",
-    strict=False,
-)
 @fuzz_settings(20, phases=[Phase.explicit, Phase.generate])  # no shrinking: stays cheap
 @given(content=journal_content)
 def test_a_foreign_journal_file_never_breaks_a_reading_command(cli, store, sqlite_url, content):

@@ -138,7 +138,6 @@ def _runtime_errors(tmp_path, sqlite_url) -> dict[str, list[str]]:
         "runs": ["runs", "--db", str(tmp_path / "missing.db")],
         "show": ["show", "nosuchrun", "--db", sqlite_url],
         "run": ["run", "--db", sqlite_url, "--", "python", str(script)],
-        "sync": ["sync", "--db", missing_db],
         "cost": ["cost", "nosuchrun", "--db", sqlite_url],
         "estimate": ["estimate", "--from-run", "nosuchrun", "--db", sqlite_url],
         "fit": ["fit", "--db", str(tmp_path / "missing.db")],
@@ -153,6 +152,8 @@ def _runtime_errors(tmp_path, sqlite_url) -> dict[str, list[str]]:
         "export mlflow": ["export", "mlflow", "nosuchrun", "--db", sqlite_url,
                           "--tracking-uri", f"file://{tmp_path / 'mlruns'}"],
         "export wandb": ["export", "wandb", "nosuchrun", "--db", sqlite_url],
+        # last: a journal file waits (made below), and there is no store to write it into
+        "sync": ["sync", "--db", missing_db],
     }  # fmt: skip
 
 
@@ -160,6 +161,10 @@ def test_runtime_errors_are_exit_1_on_every_command(cli, tmp_path, sqlite_url):
     cases = _runtime_errors(tmp_path, sqlite_url)
     assert set(cases) == {" ".join(p) for p in COMMANDS}, "add a runtime-error case"
     for name, argv in cases.items():
+        if name == "sync":
+            from costlens.journal import journal_dir
+
+            (journal_dir(create=True) / "waiting.jsonl").write_text("{}\n")
         res = cli(*argv, env={"COSTLENS_QUIET": "1"})
         expected = 0 if name == "gpus" else 1
         assert res.code == expected, (name, res.code, res.err[-300:])
