@@ -112,9 +112,16 @@ def params(model: Any) -> tuple[int, int]:
 def profiled(db: str, **options: Any) -> Iterator[dict]:
     """Run the block under ``costlens.profile``; the dict yielded gets the stored run record."""
     out: dict = {}
-    os.environ["COSTLENS_QUIET"] = "1"
-    with costlens.profile(project="compat", db=db, sample_interval_s=0.05, **options) as run:
-        yield out
+    previous = os.environ.get("COSTLENS_QUIET")
+    os.environ["COSTLENS_QUIET"] = "1"  # put back below: later tests in this worker read it
+    try:
+        with costlens.profile(project="compat", db=db, sample_interval_s=0.05, **options) as run:
+            yield out
+    finally:
+        if previous is None:
+            os.environ.pop("COSTLENS_QUIET", None)
+        else:
+            os.environ["COSTLENS_QUIET"] = previous
     out["meter_steps"] = run._meter.snapshot().steps if run._meter is not None else None
     store = open_store(db)
     try:

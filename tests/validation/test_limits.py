@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from costlens.store import open_store
 from costlens.validate import MAX_INPUT_FILE_BYTES
 
 
@@ -67,6 +68,7 @@ def test_a_skypilot_catalog_over_50_mb_is_refused(cli, tmp_path):
 
 
 def test_the_request_limit_is_set_and_checked_from_content_length(sqlite_url):
+    open_store(sqlite_url).dispose()  # the dashboard reads a store, never makes one
     from dashboard.app import MAX_REQUEST_BYTES, create_app
     from dashboard.views.forecast import MAX_UPLOAD_BYTES
 
@@ -99,6 +101,7 @@ def _raw_request(base: str, head: str, body: bytes = b"") -> tuple[bytes, float]
 
 def test_the_served_dashboard_refuses_60_mb_without_receiving_it(sqlite_url):
     """The headers announce 60 MB and no body is sent: the answer (413) comes at once."""
+    open_store(sqlite_url).dispose()  # the dashboard reads a store, never makes one
     from dashboard.app import create_app, serving
 
     with serving(create_app(sqlite_url)) as base:
@@ -131,6 +134,7 @@ def _basic(user: str, password: str) -> dict[str, str]:
 
 
 def test_failed_logins_are_throttled_per_address_and_logged(sqlite_url, caplog):
+    open_store(sqlite_url).dispose()  # the dashboard reads a store, never makes one
     from dashboard.app import LoginThrottle, create_app, install_access_control
 
     app = create_app(sqlite_url)
