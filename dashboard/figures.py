@@ -261,8 +261,17 @@ def estimate_bars(est: pd.DataFrame) -> go.Figure:
         barmode="group", xaxis_title="strategy",
         yaxis_title="predicted total cost (US$, log scale)",
     )  # fmt: skip
-    # one labelled tick per decade ($10, $100, $1k...): a log axis never crowds its labels
-    fig.update_yaxes(type="log", dtick=1, tickprefix="$", tickformat="~s")
+    # labelled ticks that never crowd: 1-2-5 within a narrow range, one per decade beyond
+    lo = pd.to_numeric(est["total_cost_usd_low"], errors="coerce").min()
+    hi = pd.to_numeric(est["total_cost_usd_high"], errors="coerce").max()
+    narrow = lo > 0 and hi / lo < 100 if pd.notna(lo) and pd.notna(hi) else False
+    fig.update_yaxes(
+        type="log",
+        dtick="D2" if narrow else 1,
+        tickprefix="$",
+        showtickprefix="all",
+        tickformat="~s",
+    )
     return fig
 
 

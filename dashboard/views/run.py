@@ -89,10 +89,10 @@ def run_facts(record: dict[str, Any], detail: dict[str, Any]) -> list[tuple[str,
 
 def host_facts(detail: dict[str, Any]) -> list[tuple[str, str]]:
     """The host CPU's energy (with its basis), CO2e, and the process tree's CPU and memory."""
-    cpu = num_text(detail.get("cpu_energy_kwh"), ",.4f", " kWh")
+    cpu = num_text(detail.get("cpu_energy_kwh"), ",.3g", " kWh")  # 3 significant digits:
     if cpu != "-" and detail.get("cpu_energy_basis"):
         cpu += f" ({detail['cpu_energy_basis']})"
-    co2e = num_text(detail.get("co2e_kg"), ",.4f", " kg CO2e")
+    co2e = num_text(detail.get("co2e_kg"), ",.3g", " kg CO2e")  # a short CPU run is not 0
     if co2e != "-":
         where = "world average" if detail.get("carbon_is_default") else detail.get("carbon_region")
         co2e += f" at {detail.get('carbon_g_co2e_per_kwh'):g} g/kWh ({where})"
@@ -103,7 +103,7 @@ def host_facts(detail: dict[str, Any]) -> list[tuple[str, str]]:
         ("process CPU (mean / max)",
          f"{num_text(detail.get('host_cpu_mean_pct'), ',.0f', '%')} / "
          f"{num_text(detail.get('host_cpu_max_pct'), ',.0f', '%')}"),
-        ("process CPU-hours", num_text(detail.get("process_cpu_hours"), ",.4f", " h")),
+        ("process CPU-hours", num_text(detail.get("process_cpu_hours"), ",.3g", " h")),
         ("process memory (peak)", num_text(None if ram is None else ram / BYTES_PER_GIB,
                                           ",.3f", " GiB")),
     ]  # fmt: skip

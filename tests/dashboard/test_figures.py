@@ -142,7 +142,7 @@ def test_estimate_bars_have_asymmetric_error_bars_per_provider():
     assert list(aws.error_y.arrayminus) == [20.0, 5.0]
     assert aws.error_y.symmetric is False
     y = fig.layout.yaxis
-    assert y.type == "log" and y.dtick == 1 and "US$" in y.title.text
+    assert y.type == "log" and y.dtick == "D2" and "US$" in y.title.text  # 10 to 130: narrow
     assert fig.layout.xaxis.title.text == "strategy"
 
 
