@@ -57,7 +57,8 @@ def fit(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
     width = (
         f"80% interval of throughput: x{lo:.2f} .. x{hi:.2f} of the prediction"
         if lo is not None and hi is not None
-        else "80% interval: too few runs to calibrate (prior ranges are used)"
+        else "80% interval: fewer than 10 runs in all (a group with 3 or more uses its own "
+        "runs' spread, its interval_low/high_factor; others the prior ranges)"
     )
     typer.echo(
         f"runs used {out['runs_used']} of {out['runs_seen']} ({out['runs_skipped']} skipped: "

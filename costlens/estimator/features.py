@@ -83,9 +83,12 @@ def design(
     scale: np.ndarray,
     strategies: list[str],
     workloads: list[str],
+    workload_share: np.ndarray | None = None,
 ) -> np.ndarray:
     """The ridge design: intercept, one-hot strategy and workload (when a group has several),
-    standardised continuous columns."""
+    standardised continuous columns. A workload not in ``workloads`` (a scenario naming no
+    script, or another one) takes ``workload_share`` (the recorded runs' share of each, so it
+    runs like the average recorded run) where given, else zeros."""
     n = len(frame)
     strat = frame["strategy"].to_numpy()
     work = frame["workload"].to_numpy()
@@ -93,6 +96,9 @@ def design(
     if len(strategies) > 1:
         cols.append((strat[:, None] == np.array(strategies, dtype=object)[None, :]).astype(float))
     if len(workloads) > 1:
-        cols.append((work[:, None] == np.array(workloads, dtype=object)[None, :]).astype(float))
+        onehot = (work[:, None] == np.array(workloads, dtype=object)[None, :]).astype(float)
+        if workload_share is not None:
+            onehot[onehot.sum(axis=1) == 0] = workload_share
+        cols.append(onehot)
     cols.append((filled - center) / scale)
     return np.hstack(cols)

@@ -20,9 +20,19 @@ from costlens.estimator.features import FEATURES, as_frame, continuous, design
 from costlens.estimator.priors import load_priors, prior_row
 from costlens.vocab import COVERAGE
 
-MIN_CALIBRATION_RUNS = 10  # fewer recorded runs: the prior's published range is the interval
+MIN_CALIBRATION_RUNS = 10  # fewer recorded runs in all: no pooled interval (see below)
+# A group (accelerator, precision) with this many runs or more trusts its own runs: the
+# intercept's prior strength is chosen too, and, without a pooled interval, the group's own
+# leave-one-out residuals give its interval. Fewer: the prior's published range is the interval.
+MIN_GROUP_RUNS = 3
 # Penalties (in runs) tried on the slopes when ``alpha`` is None; the leave-one-out error picks.
-ALPHA_GRID: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0, 30.0)
+ALPHA_GRID: tuple[float, ...] = (0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+# Intercept penalties tried (times ``prior_strength``) for a group of MIN_GROUP_RUNS or more;
+# the first is kept on a tie, so the prior keeps its full weight unless the runs disagree.
+PRIOR_SCALES: tuple[float, ...] = (1.0, 0.1, 0.01, 0.001)
+# A group's own interval is never narrower than +-0.1 e-folds (about 10%), however well its
+# few runs agree (run-to-run noise of a shared machine; the RANGE_TOL scale).
+MIN_HALF_WIDTH = 0.1
 # A scenario within 0.1 e-folds (about 10%) of the recorded range is not an extrapolation.
 RANGE_TOL = 0.1
 
@@ -116,18 +126,25 @@ class CostModel(BaseEstimator, RegressorMixin):
         workloads = sorted(set(frame["workload"]))
         x = design(frame, filled, center, scale, strategies, workloads)
         alphas = ALPHA_GRID if self.alpha is None else (float(self.alpha),)
+        strengths = [float(self.prior_strength)]
+        if len(resid) >= MIN_GROUP_RUNS:
+            strengths = [s * float(self.prior_strength) for s in PRIOR_SCALES]
         # alpha=None: the penalty with the smallest leave-one-out error (closed form, as in
         # scikit-learn's RidgeCV); held-out runs of a benchmark never take part in this choice.
-        alpha, coef, loo = min(
-            (self._ridge(x, resid, a) for a in alphas), key=lambda f: np.mean(f[2] ** 2)
+        alpha, strength, coef, loo = min(
+            (self._ridge(x, resid, a, s) for s in strengths for a in alphas),
+            key=lambda f: np.mean(f[3] ** 2),
         )
         return {
             "alpha": alpha,
+            "prior_strength": strength,
+            "tails": group_tails(loo, self.coverage),
             "coef": coef,
             "center": center,
             "scale": scale,
             "strategies": strategies,
             "workloads": workloads,
+            "workload_share": np.array([np.mean(frame["workload"] == w) for w in workloads]),
             "lo": np.nanmin(np.where(np.isnan(cont), np.inf, cont), axis=0),
             "hi": np.nanmax(np.where(np.isnan(cont), -np.inf, cont), axis=0),
             "n": len(resid),
@@ -135,16 +152,17 @@ class CostModel(BaseEstimator, RegressorMixin):
             "loo_resid": loo,
         }
 
+    @staticmethod
     def _ridge(
-        self, x: np.ndarray, resid: np.ndarray, alpha: float
-    ) -> tuple[float, np.ndarray, np.ndarray]:
-        """(alpha, coefficients, leave-one-out residuals) of one ridge fit."""
+        x: np.ndarray, resid: np.ndarray, alpha: float, strength: float
+    ) -> tuple[float, float, np.ndarray, np.ndarray]:
+        """(alpha, intercept strength, coefficients, leave-one-out residuals) of one ridge fit."""
         penalty = np.full(x.shape[1], alpha)
-        penalty[0] = float(self.prior_strength)  # the intercept: shrinkage towards the prior
+        penalty[0] = strength  # the intercept: shrinkage towards the prior
         inv = np.linalg.inv(x.T @ x + np.diag(penalty))
         coef = inv @ x.T @ resid
         hat = np.einsum("ij,jk,ik->i", x, inv, x)
-        return alpha, coef, (resid - x @ coef) / np.clip(1.0 - hat, 1e-9, None)
+        return alpha, strength, coef, (resid - x @ coef) / np.clip(1.0 - hat, 1e-9, None)
 
     # ---- prediction ---------------------------------------------------------------------
     def predict(self, X: Any) -> np.ndarray:
@@ -206,14 +224,19 @@ class CostModel(BaseEstimator, RegressorMixin):
         clipped = np.clip(filled, group["lo"] - self.clip_log, group["hi"] + self.clip_log)
         x = design(
             frame, clipped, group["center"], group["scale"], group["strategies"],
-            group["workloads"],
+            group["workloads"], group.get("workload_share"),
         )  # fmt: skip
         m = anchor + x @ group["coef"]
         widen = 1.0 + self.widen_per_log * outside
-        q_lo = self.resid_lo_ if np.isfinite(self.resid_lo_) else None
-        q_hi = self.resid_hi_ if np.isfinite(self.resid_hi_) else None
-        lo_w = (q_lo if q_lo is not None else prior_lo) * widen
-        hi_w = (q_hi if q_hi is not None else prior_hi) * widen
+        # The pooled interval (all runs) where calibrated, else the group's own (never wider than
+        # the prior's published range), else the prior's.
+        q_lo, q_hi = self.resid_lo_, self.resid_hi_
+        if np.isfinite(q_lo):
+            lo_w, hi_w = np.full(len(frame), q_lo), np.full(len(frame), q_hi)
+        else:
+            own_lo, own_hi = group.get("tails", (-math.inf, math.inf))
+            lo_w, hi_w = np.maximum(prior_lo, own_lo), np.minimum(prior_hi, own_hi)
+        lo_w, hi_w = lo_w * widen, hi_w * widen
         return m, m + np.minimum(lo_w, 0.0), m + np.maximum(hi_w, 0.0), outside > 1e-9
 
     def _anchor(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -276,6 +299,10 @@ class CostModel(BaseEstimator, RegressorMixin):
                 "efficiency_vs_prior": math.exp(g["mean_resid"]),
                 "strategies": ",".join(g["strategies"]),
                 "alpha": g.get("alpha"),
+                "prior_strength": g.get("prior_strength", self.prior_strength),
+                # the group's own interval (used where no pooled one is calibrated)
+                "interval_low_factor": _exp_or_none(g.get("tails", (math.inf,))[0]),
+                "interval_high_factor": _exp_or_none(g.get("tails", (0, math.inf))[1]),
             }
             for (acc, prec), g in self.groups_.items()
         ]
@@ -330,6 +357,21 @@ def conformal(resid: np.ndarray, coverage: float) -> tuple[float, float]:
     tail = (1.0 - coverage) / 2.0
     lo, hi = np.quantile(r, [tail, 1.0 - tail])
     return float(lo), float(hi)
+
+
+def group_tails(resid: np.ndarray, coverage: float) -> tuple[float, float]:
+    """One group's own interval tails from its leave-one-out residuals: +- Student's t quantile
+    (n - 1 degrees of freedom: a handful of runs estimate their spread loosely) times their root
+    mean square (which counts a bias too), at least :data:`MIN_HALF_WIDTH`. Fewer than
+    :data:`MIN_GROUP_RUNS` residuals give -inf/inf (prior tails)."""
+    from scipy.stats import t
+
+    r = resid[np.isfinite(resid)]
+    if len(r) < MIN_GROUP_RUNS:
+        return -math.inf, math.inf
+    rms = float(np.sqrt(np.mean(r**2)))
+    half = max(float(t.ppf((1.0 + coverage) / 2.0, len(r) - 1)) * rms, MIN_HALF_WIDTH)
+    return -half, half
 
 
 def energy_table(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[float, float, float]]:

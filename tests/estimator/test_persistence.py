@@ -90,15 +90,23 @@ def test_a_model_saved_before_the_package_still_loads(tmp_path):
     assert isinstance(old, est.CostModel) and payload["fingerprint"] == old.fingerprint_
     new = est.fit_records(legacy_records())
     assert new.fingerprint_ == old.fingerprint_
-    # the same runs give the same model: the file predicts what the code predicts today
-    scen = [est.Scenario(params=p, tokens=1e9, gpu="CPU", precision="fp32") for p in (1e5, 1e7)]
+    # the file still predicts with today's code, close to a refit of the same runs for the
+    # scripts it was fitted on (the fit has changed since: smaller penalties, a chosen intercept
+    # strength, an unnamed script run like the average recorded one; so not to the last digit)
+    scen = [
+        est.Scenario(params=p, tokens=1e9, gpu="CPU", precision="fp32", workload=w)
+        for p in (1e5, 1e7)
+        for w in ("mlp", "cnn")
+    ]
     a = est.estimate_many(scen, model=old)
     b = est.estimate_many(scen, model=new)
-    for x, y in zip(a, b, strict=True):  # equal up to float rounding in the refit
+    for x, y in zip(a, b, strict=True):
         dx, dy = x.as_dict(), y.as_dict()
-        for k in dx:
-            same = dx[k] == pytest.approx(dy[k], rel=1e-9) if isinstance(dx[k], float) else None
-            assert same if same is not None else dx[k] == dy[k], k
+        assert dx["wall_hours"] == pytest.approx(dy["wall_hours"], rel=0.05)
+        assert dx["wall_hours_low"] < dx["wall_hours"] < dx["wall_hours_high"]
+        assert {k: v for k, v in dx.items() if not isinstance(v, float)} == {
+            k: v for k, v in dy.items() if not isinstance(v, float)
+        }
     # and load_model reads it from the home folder (stamped with this scikit-learn version)
     payload["sklearn_version"] = sklearn.__version__
     est.model_path().write_bytes(pickle.dumps(payload))
