@@ -211,6 +211,10 @@ class ColdStart(BaseEstimator, RegressorMixin):
         self.lo_ = np.nanmin(ranged, axis=0)
         self.hi_ = np.nanmax(ranged, axis=0)
         self.n_runs_ = len(y)
+        # No prediction is more efficient than the best tenth of the published runs (robust to
+        # one outlying row, e.g. a token count that counts repeated epochs).
+        self.log_mfu_cap_ = float(np.quantile(y, MFU_CAP_QUANTILE))
+        self.log_mfu_max_ = float(y.max())  # nor is any interval's high end above the best run
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -254,6 +258,18 @@ class ColdStart(BaseEstimator, RegressorMixin):
         pre = X["job"].to_numpy() == "pretraining"
         lo = mid + np.where(pre, self.pre_tails_[0], self.resid_lo_) * factor
         hi = mid + np.where(pre, self.pre_tails_[1], self.resid_hi_) * factor
+        # A linear model extrapolates past what published runs achieve (a LoRA on few rows reached
+        # 100% MFU): the prediction is held at the best tenth of them, and the interval's high end
+        # at the best of them.
+        cap = self.log_mfu_cap_
+        shift = np.clip(mid - cap, 0.0, None)
+        for i in np.flatnonzero(shift > 0):
+            reasons[i].append(
+                f"predicted MFU above all but the best tenth of published runs: held at "
+                f"{np.exp(cap):.0%}"
+            )
+        mid, lo = mid - shift, lo - shift
+        hi = np.maximum(np.minimum(hi, self.log_mfu_max_), mid)
         return mid, lo, hi, ["; ".join(r) for r in reasons]
 
 
@@ -269,6 +285,8 @@ def fit_cold_start(runs: Sequence[PublishedRun], accelerators: Any, **params: An
 
 
 COLD_START_FILE = "cold_start.pkl"  # in the costlens home: the fitted cold start, keyed
+COLD_START_VERSION = 2  # part of the cache key: bump when the fitted object changes
+MFU_CAP_QUANTILE = 0.9  # predictions are held at this quantile of the published runs' MFU
 
 
 @lru_cache(maxsize=2)
@@ -285,7 +303,7 @@ def _shipped(published_stamp: int, specs_stamp: int) -> ColdStart:
     from costlens.errors import CostlensError
     from costlens.paths import home_dir
 
-    key = (published_stamp, specs_stamp, sklearn.__version__)
+    key = (published_stamp, specs_stamp, sklearn.__version__, COLD_START_VERSION)
     try:
         path = home_dir() / COLD_START_FILE
         saved = pickle.loads(path.read_bytes()) if path.is_file() else None

@@ -71,6 +71,21 @@ def test_efficiency_depends_on_the_job_not_only_the_gpu():
     assert hi[1] - lo[1] > hi[0] - lo[0]
 
 
+def test_no_prediction_is_more_efficient_than_the_published_runs():
+    """A linear model on few fine-tune rows once predicted 100% MFU for a LoRA: the point is held
+    at the 90th percentile of the published runs' MFU, the interval's top at their best, and the
+    reason says so."""
+    cold = shipped_cold_start()
+    _, y, _ = published_training_data(published_runs(), peak_table(shipped_accelerators()))
+    X = cold_features(peak_flops_per_s=989e12, precision="bf16", strategy=["lora"],
+                      params=[7e9], gpus=[8], tokens=[2e12], seq_len=[4096],
+                      trainable_fraction=[0.01])  # fmt: skip
+    mid, lo, hi, why = cold.predict_interval(X)
+    assert mid[0] <= np.quantile(y, 0.9) + 1e-12 and hi[0] <= y.max() + 1e-12
+    assert lo[0] < mid[0] <= hi[0]
+    assert "held at" in why[0]
+
+
 def test_a_held_out_family_is_not_looked_up():
     """No look-up: without its family, a published run is predicted from the others."""
     runs = published_runs()
