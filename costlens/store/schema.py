@@ -47,10 +47,19 @@ def known_revisions() -> tuple[str, ...]:
     return tuple(reversed(revs))
 
 
+# The tables a costlens schema has (a store being created holds some of them and an unstamped
+# alembic_version while another process migrates it under the migration lock).
+COSTLENS_TABLES = frozenset({"alembic_version", "runs", "run_ranks", "samples"})
+
+
 def _classify(tables: list[str], revision: str | None) -> StoreKind:
     names = tuple(sorted(t for t in tables if not t.startswith("sqlite_")))
     if "alembic_version" not in names:
         return StoreKind(EMPTY if not names else FOREIGN, None, names)
+    if revision is None and set(names) <= COSTLENS_TABLES:
+        # Another process is creating this store right now: an opener that records runs waits
+        # for it on the migration lock, then finds it current (EMPTY: creatable, not foreign).
+        return StoreKind(EMPTY, None, names)
     known = known_revisions()
     if revision not in known:
         return StoreKind(FOREIGN, revision, names)

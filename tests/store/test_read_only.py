@@ -140,3 +140,31 @@ def test_a_foreign_postgresql_database_is_refused(pg_url, cli):
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.mark.parametrize(
+    ("tables", "stamped", "kind"),
+    [
+        (["alembic_version"], False, "empty"),  # another process is creating the store now
+        (["alembic_version", "runs", "samples"], False, "empty"),  # ... halfway through
+        (["alembic_version", "orders"], False, "foreign"),  # someone else's tables
+        (["runs"], False, "foreign"),  # a "runs" table of another application
+    ],
+)
+def test_a_store_being_created_is_not_taken_for_a_foreign_one(tmp_path, tables, stamped, kind):
+    """Four processes opening one new SQLite file: one migrates under the lock while another
+    classifies the file. An unstamped alembic_version beside costlens tables only is a store
+    being created (the opener waits on the migration lock), never a foreign file."""
+    from costlens.store.schema import sqlite_kind
+
+    path = tmp_path / "shared.db"
+    conn = sqlite3.connect(path)
+    for name in tables:
+        cols = "version_num VARCHAR(32) NOT NULL" if name == "alembic_version" else "id INTEGER"
+        conn.execute(f"CREATE TABLE {name} ({cols})")
+    conn.commit()
+    conn.close()
+    assert sqlite_kind(str(path)).kind == kind
+    if tables == ["alembic_version"]:  # and a recording open then makes it a current store
+        open_store(f"sqlite:///{path}").dispose()
+        assert sqlite_kind(str(path)).kind == "current"
