@@ -72,12 +72,29 @@ def _pg_admin():
         missing(f"no PostgreSQL server at {PG_ADMIN_URL}: {str(exc).splitlines()[0]}")
 
 
+def create_database(admin, name: str, *, tries: int = 20) -> None:
+    """``CREATE DATABASE`` that waits out a concurrent one: PostgreSQL refuses to copy the
+    template while another session (another test worker's CREATE DATABASE) is using it."""
+    import time
+
+    import psycopg
+
+    for attempt in range(tries):
+        try:
+            admin.execute(f'CREATE DATABASE "{name}"')
+            return
+        except psycopg.errors.ObjectInUse:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.25)
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped at the end."""
     admin = _pg_admin()
     name = f"costlens_test_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
+    create_database(admin, name)
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"

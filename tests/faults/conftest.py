@@ -26,7 +26,7 @@ import pytest
 import costlens
 from costlens import journal
 from costlens.store.queries import count_samples, get_run
-from tests.conftest import PG_ADMIN_URL, _pg_admin
+from tests.conftest import PG_ADMIN_URL, _pg_admin, create_database
 
 SAMPLE_S = 0.02
 STEPS = 30
@@ -130,7 +130,7 @@ def scratch_pg() -> Iterator[tuple[str, object]]:
     """A PostgreSQL database of its own (it may be dropped or locked), and an admin session."""
     admin = _pg_admin()
     name = f"costlens_fault_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
+    create_database(admin, name)
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}", admin, name

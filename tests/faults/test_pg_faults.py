@@ -11,6 +11,7 @@ import pytest
 
 from costlens import journal
 from costlens.store import open_store
+from tests.conftest import create_database
 from tests.faults.conftest import assert_all_kept, largest_gap_s, profiled, told
 
 
@@ -63,7 +64,7 @@ def test_dropped_database(scratch_pg, cli):
     out = profiled(url, lambda: admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)'))
     told(out)
     assert out.end_s < 2.6
-    admin.execute(f'CREATE DATABASE "{name}"')  # the server is back, with an empty database
+    create_database(admin, name)  # the server is back, with an empty database
     refused = cli("sync", "--db", url)
     assert refused.code == 1 and "--create" in refused.err
     _sync(cli, url, "--create")

@@ -119,11 +119,11 @@ def test_a_foreign_postgresql_database_is_refused(pg_url, cli):
 
     import psycopg
 
-    from tests.conftest import _pg_admin
+    from tests.conftest import _pg_admin, create_database
 
     admin = _pg_admin()
     name = f"costlens_foreign_{uuid.uuid4().hex[:8]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
+    create_database(admin, name)
     url = f"{pg_url.rsplit('/', 1)[0]}/{name}"
     try:
         with psycopg.connect(url, autocommit=True) as conn:
