@@ -304,7 +304,7 @@ def measure(url: str, repeat: int) -> dict:
     import pandas as pd
 
     from costlens.store import open_store
-    from costlens.store.queries import sample_timeline
+    from costlens.store.timelines import sample_timeline
     from dashboard.views.run import run_timeline
 
     store = open_store(url)

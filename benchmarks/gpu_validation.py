@@ -95,7 +95,8 @@ def main() -> None:
     from costlens.cost import run_cost
     from costlens.flops import gpt_train_flops_per_token
     from costlens.store import open_store
-    from costlens.store.queries import get_run, sample_stats
+    from costlens.store.queries import get_run
+    from costlens.store.timelines import sample_stats
     from costlens.telemetry import NvmlSampler, probe_nvml
 
     out: dict = {"date": today(), "machine": machine(), "torch": torch.__version__}

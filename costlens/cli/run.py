@@ -57,7 +57,7 @@ def run(
             "--max-usd",
             help="Stop the training when the run has cost this much (warning at 80%); the run "
             f"is saved as 'stopped' and costlens exits with {STOPPED_EXIT_CODE}.",
-            parser=quantity_parser("--max-usd"),
+            parser=quantity_parser("--max-usd", above=True),
             show_default=False,
         ),
     ] = None,
@@ -68,7 +68,7 @@ def run(
             metavar="MINUTES",
             help="Stop the training when every GPU has been idle this many minutes "
             f"(below --idle-threshold); exit code {STOPPED_EXIT_CODE}.",
-            parser=quantity_parser("--stop-when-idle"),
+            parser=quantity_parser("--stop-when-idle", above=True),
             show_default=False,
         ),
     ] = None,
@@ -174,9 +174,6 @@ def start_run(
     opts["tags"] = [validate.name(t, "--tag") for t in opts.get("tags") or []]
     if opts.get("db") is not None:
         opts["db"] = validate.url(opts["db"], "--db")
-    for flag, value in (("--max-usd", max_usd), ("--stop-when-idle", stop_when_idle)):
-        if value is not None and not value > 0:
-            raise UsageError(f"{flag} must be greater than 0 (got {value:g}).")
     from costlens.profiler.monitor import LiveOptions
     from costlens.profiler.run import quiet_env
     from costlens.tracking import run_extensions

@@ -20,10 +20,6 @@ from sqlalchemy.sql import ColumnElement, Select
 from costlens.errors import InputError, RunNotFoundError, UsageError
 from costlens.store.db import Store
 from costlens.store.models import Run
-
-# The bucketed telemetry reads live in costlens.store.timelines (re-exported: older imports).
-from costlens.store.timelines import sample_stats as sample_stats
-from costlens.store.timelines import sample_timeline as sample_timeline
 from costlens.units import finite_or_none
 from costlens.validate import env_number, interval_s
 from costlens.vocab import RUN_STATUSES

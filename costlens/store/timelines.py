@@ -1,6 +1,6 @@
-"""A long run's telemetry timeline read in windows (SQL): one index range seek per time bucket,
-so the cost does not grow with the run's length. Short runs use
-:func:`sample_timeline` (every reading, bucketed); :func:`sample_stats` sums runs up per run."""
+"""A run's telemetry over time, in SQL: :func:`sample_timeline` buckets every reading of a
+short run; a long run is read in windows (one index range seek per time bucket, so the cost does
+not grow with the run's length); :func:`sample_stats` sums runs up per run."""
 
 from __future__ import annotations
 

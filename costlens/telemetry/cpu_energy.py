@@ -82,18 +82,25 @@ class CpuPower:
     source: str
 
 
-def cpu_model_name() -> str:
-    """The CPU model as the kernel names it (``/proc/cpuinfo``), else the platform's."""
+def cpu_facts() -> tuple[str, int]:
+    """(the CPU model as the kernel names it, physical packages) from one read of
+    ``/proc/cpuinfo``; the platform's name and 1 package when it cannot be read."""
+    model, sockets = "", set()
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
             for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and not model:
+                    model = value.strip()
+                elif key.strip() == "physical id":
+                    sockets.add(value.strip())
     except OSError:
         pass
-    import platform
+    if not model:
+        import platform
 
-    return platform.processor() or ""
+        model = platform.processor() or ""
+    return model, max(len(sockets), 1)
 
 
 def _normalise(name: str) -> str:
@@ -146,7 +153,8 @@ class CpuEnergyMeter:
         self._logical = os.cpu_count() or 1
         if not self._rapl.available:
             try:
-                self._power = cpu_power(cpu_model_name(), self._logical, _sockets(), table)
+                model, sockets = cpu_facts()
+                self._power = cpu_power(model, self._logical, sockets, table)
             except (OSError, ValueError, csv.Error) as exc:
                 self.problem = f"no CPU energy estimate: {exc}"
         self._t_last: float | None = None
@@ -177,13 +185,3 @@ class CpuEnergyMeter:
         if self._power is None:
             return None, None
         return self._estimate_j, BASIS_ESTIMATE
-
-
-def _sockets() -> int:
-    """Physical packages (distinct ``physical id`` in /proc/cpuinfo); 1 when unreadable."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            ids = {line.split(":", 1)[1].strip() for line in fh if line.startswith("physical id")}
-    except OSError:
-        return 1
-    return max(len(ids), 1)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from costlens.catalog import PriceTable
 from costlens.cost import sample_summary
+from costlens.cost.energy import host_figures
 from costlens.errors import UsageError
 from costlens.store.costing import host_by_run
 from costlens.store.db import Store
@@ -86,18 +87,16 @@ def host_totals(store: Store, runs: pd.DataFrame) -> dict[str, Any]:
     hosts = host_by_run(store, list(runs["id"]))
     for h in hosts:
         mean, dur = finite_or_none(h["host_cpu_mean_pct"]), finite_or_none(by_id.get(h["run_id"]))
-        if mean is not None and dur is not None:
-            cpu_h += mean / 100.0 * dur / S_PER_H
+        cpu_h += host_figures({"host_cpu_mean_pct": mean}, dur)["process_cpu_hours"] or 0.0
         ram = finite_or_none(h["host_ram_peak_bytes"])
         peak = ram if ram is not None and (peak is None or ram > peak) else peak
-    cpu_j = pd.to_numeric(runs.get("cpu_energy_j"), errors="coerce") if "cpu_energy_j" in runs \
-        else pd.Series(dtype=float)  # fmt: skip
-    bases = sorted({str(b) for b in runs.get("cpu_energy_basis", pd.Series()).dropna()})
+    cpu_j = pd.to_numeric(runs["cpu_energy_j"], errors="coerce")
+    bases = sorted({str(b) for b in runs["cpu_energy_basis"].dropna()})
     return {
         "run_hours": _sum_or_none(seconds / S_PER_H),
         "process_cpu_hours": cpu_h if hosts else None,
         "host_ram_peak_bytes": peak,
-        "cpu_energy_kwh": _sum_or_none(cpu_j / J_PER_KWH) if len(cpu_j) else None,
+        "cpu_energy_kwh": _sum_or_none(cpu_j / J_PER_KWH),
         "cpu_energy_bases": bases,
     }
 

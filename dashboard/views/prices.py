@@ -10,48 +10,42 @@ from costlens.catalog import PriceTable
 from costlens.vocab import CPU_KEY
 from dashboard.fmt import rounded
 
-UNCONFIRMED_MARK = "UNCONFIRMED"
+
+def _rows(prices: PriceTable) -> pd.DataFrame:
+    """The price rows with their spot $/GPU-hour (``confirmed`` comes with the table's frame:
+    :func:`costlens.catalog.note_confirmed` is the one rule)."""
+    df = prices.frame.copy()
+    df["spot_usd_per_gpu_hour"] = df["spot_price_usd_hour"] / df["gpu_count"].where(
+        df["gpu_count"] > 0, 1
+    )
+    return df
 
 
 def offers_frame(prices: PriceTable) -> pd.DataFrame:
     """Every GPU offer (one row per provider, instance and region) with its on-demand and spot
     $/GPU-hour and ``confirmed`` (False when the row's note flags it UNCONFIRMED)."""
-    df = prices.frame.copy()
-    df = df[df["gpu"] != CPU_KEY]
-    df["spot_usd_per_gpu_hour"] = df["spot_price_usd_hour"] / df["gpu_count"].where(
-        df["gpu_count"] > 0, 1
-    )
-    if "confirmed" not in df:
-        df["confirmed"] = ~df["note"].fillna("").str.upper().str.startswith(UNCONFIRMED_MARK)
-    return df.reset_index(drop=True)
+    df = _rows(prices)
+    return df[df["gpu"] != CPU_KEY].reset_index(drop=True)
 
 
 def prices_frame(prices: PriceTable) -> pd.DataFrame:
     """$/GPU-hour by accelerator and provider: cheapest on-demand and spot row of each, with
     the number of instance types, the newest as_of, and whether the cheapest on-demand row is
     confirmed."""
-    df = prices.frame.copy()
-    df["spot_usd_per_gpu_hour"] = df["spot_price_usd_hour"] / df["gpu_count"].where(
-        df["gpu_count"] > 0, 1
-    )
-    if "confirmed" not in df:
-        df["confirmed"] = ~df["note"].fillna("").str.upper().str.startswith(UNCONFIRMED_MARK)
-    cheapest = df.sort_values("usd_per_gpu_hour").groupby(["gpu", "provider"]).head(1)
-    flags = cheapest.set_index(["gpu", "provider"])["confirmed"]
-    out = (
-        df.groupby(["gpu", "provider"], as_index=False)
+    return (
+        _rows(prices)
+        .sort_values("usd_per_gpu_hour", kind="stable")  # "first" below: the cheapest row's flag
+        .groupby(["gpu", "provider"], as_index=False)
         .agg(
             usd_per_gpu_hour=("usd_per_gpu_hour", "min"),
             spot_usd_per_gpu_hour=("spot_usd_per_gpu_hour", "min"),
             instances=("instance_type", "nunique"),
             as_of=("as_of", "max"),
+            confirmed=("confirmed", "first"),
         )
         .sort_values(["gpu", "usd_per_gpu_hour"])
         .reset_index(drop=True)
     )
-    keys = zip(out["gpu"], out["provider"], strict=True)
-    out["confirmed"] = [bool(flags.get(key, True)) for key in keys]
-    return out
 
 
 def price_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
@@ -64,7 +58,7 @@ def price_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
                 "gpu": rec["gpu"] if rec["gpu"] != CPU_KEY else "CPU (per instance-hour)",
                 "provider": rec["provider"],
                 "on_demand": f"{rec['usd_per_gpu_hour']:,.3f}"
-                + ("" if rec.get("confirmed", True) else " (unconfirmed)"),
+                + ("" if rec["confirmed"] else " (unconfirmed)"),
                 "spot": "-" if spot is None else f"{spot:,.3f}",
                 "instances": int(rec["instances"]),
                 "as_of": rec["as_of"],

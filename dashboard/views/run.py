@@ -12,8 +12,8 @@ import pandas as pd
 from costlens.catalog import PriceTable
 from costlens.cost import run_cost, sample_summary
 from costlens.store.db import Store
-from costlens.store.queries import get_run, sample_timeline
-from costlens.store.timelines import timeline_windows
+from costlens.store.queries import get_run
+from costlens.store.timelines import sample_timeline, timeline_windows
 from costlens.transfer import priced_records
 from costlens.units import BYTES_PER_GIB, J_PER_KWH
 from dashboard.fmt import device_label, duration_text, num_text

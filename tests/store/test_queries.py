@@ -21,10 +21,9 @@ from costlens.store.queries import (
     list_runs,
     mark_lost_runs,
     runs_frame,
-    sample_stats,
-    sample_timeline,
     utcnow,
 )
+from costlens.store.timelines import sample_stats, sample_timeline
 from tests.store_helpers import sample_rows
 
 HERE = Path(__file__).resolve().parent
