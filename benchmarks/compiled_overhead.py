@@ -63,7 +63,7 @@ def block(model, opt, x, y, steps: int) -> list[tuple[float, float]]:
 
 
 def eager_step_flops(x, y) -> float:
-    from costlens.flops import flop_counter
+    from costlens.record.flops import flop_counter
 
     model = make_model()
     with flop_counter() as c:
@@ -102,7 +102,7 @@ def main() -> None:
         "costlens": [],
         "FlopMeter only": [],
     }
-    from costlens.flops import FlopMeter
+    from costlens.record.flops import FlopMeter
 
     meter = FlopMeter()  # one meter through the benchmark, installed for its own blocks only
     meter.install()

@@ -292,7 +292,7 @@ def page_steps(long_run: str, typical_run: str) -> dict:
 
 def _fresh_app(url: str):
     """A new app (cold: as after a server start; it loads its own price table and model)."""
-    from costlens import catalog
+    from costlens.price import tables as catalog
     from dashboard.app import create_app
 
     catalog.clear_caches()
@@ -345,9 +345,9 @@ def measure(url: str, repeat: int) -> dict:
             raw.groupby(["device_index", "bucket"]).mean(numeric_only=True)
             tl["raw samples into pandas, then resampled, long"].append(time.perf_counter() - t0)
             del raw
-    # Where the slow pages spend their time (costlens.cost, timed on its own).
-    from costlens import cost
-    from costlens.catalog import PriceTable
+    # Where the slow pages spend their time (costlens.price, timed on its own).
+    from costlens import price as cost
+    from costlens.price.tables import PriceTable
     from costlens.store.queries import list_runs
     from dashboard.views.overview import DEFAULT_PERIOD, period_start
 
@@ -424,9 +424,9 @@ def section(res: dict, n_runs: int, n_samples: int, repeat: int, backend: str = 
         f"in SQL and {r / w:.0f}x faster than loading its raw samples into pandas.",
         "",
         f"Where the time goes: pricing the overview's {res['period_runs']:,} runs of the "
-        f"last month with `costlens.cost.add_cost_columns` takes {res['price_s'] * 1e3:,.0f} ms "
+        f"last month with `costlens.price.add_cost_columns` takes {res['price_s'] * 1e3:,.0f} ms "
         "(price look-ups memoised by the one PriceTable the app holds), "
-        "and the long run's cost breakdown reads `costlens.cost.sample_summary` over all its "
+        "and the long run's cost breakdown reads `costlens.price.sample_summary` over all its "
         f"readings, {res['summary_s'] * 1e3:,.0f} ms (an index-only scan of the covering index "
         "from schema revision 0003).",
         "",

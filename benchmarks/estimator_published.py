@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from costlens import estimator as est
-from costlens.catalog import PriceTable
-from costlens.catalog.published import published_runs
 from costlens.estimator.coldstart import fit_cold_start, unknown_gpu_count
+from costlens.price.tables import PriceTable
+from costlens.price.tables.published import published_runs
 
 BASELINE_MFU = 0.4
 SECTION = "## Estimator on published runs (cold start, leave-one-family-out)"

@@ -4,8 +4,8 @@ The loop is the issue's reference loop: MLP 512-1024-1024-10, batch 256, SGD, CP
 the three variants alternate (rotating order) within one run, which keeps a shared machine's noise
 out of the ratios; medians of the time per step:
 - bare: nothing installed;
-- FlopMeter: ``costlens.flops.FlopMeter`` installed (measures 3 steps, extrapolates the rest);
-- FlopCounterMode every step: ``torch.utils.flop_counter.FlopCounterMode`` around each step.
+- FlopMeter: ``costlens.record.flops.FlopMeter`` installed (measures 3 steps, extrapolates the
+rest); - FlopCounterMode every step: ``torch.utils.flop_counter.FlopCounterMode`` around each step.
 
 Prints a markdown section; ``--write`` replaces the ``## FLOP counting`` section of BENCHMARKS.md.
 
@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from costlens.flops import FlopMeter, flop_counter
+from costlens.record.flops import FlopMeter, flop_counter
 
 HEADING = "## FLOP counting"
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"

@@ -4,7 +4,7 @@ naive per-job loop.
 One run measures, alternating and taking medians:
 - end to end: ``load_plan`` + ``forecast`` (estimates, 10,000 simulations, both what-ifs) of a
   generated plan (target: under 10 s on the development machine), then each writer;
-- the simulation alone: ``costlens.forecast.simulate`` (table lookup on a 16-bit normal grid,
+- the simulation alone: ``costlens.budget.forecast.simulate`` (table lookup on a 16-bit normal grid,
   chunked, sparse group sums) against a naive loop that draws ``numpy`` normals run by run and
   exponentiates them, both producing the same sums (plan cost, GPU-hours, energy and two
   alternative costs per month x project), with their totals' P10/P90 compared.
@@ -70,7 +70,7 @@ def generate_plan(path: Path, n_jobs: int, seed: int = 0) -> Path:
 
 def naive_simulate(dist, alternatives, repeats, group, n_groups, n_sims, seed):
     """The straightforward engine: one job and one run at a time, numpy normals, exp."""
-    from costlens.forecast import QUANTITIES
+    from costlens.budget.forecast import QUANTITIES
 
     rng = np.random.default_rng(seed)
     outs = [(dist, q) for q in QUANTITIES] + [(d, "cost_usd") for d in alternatives.values()]
@@ -93,8 +93,8 @@ def naive_simulate(dist, alternatives, repeats, group, n_groups, n_sims, seed):
 
 def _inputs(jobs, n_sims, prices):
     """The plan's fitted distributions, what-if distributions, repeats and groups."""
+    from costlens.budget.forecast import fit, job_scenario, whatifs
     from costlens.estimator import estimate_many, load_model
-    from costlens.forecast import fit, job_scenario, whatifs
 
     model = load_model()
     scen = [job_scenario(j) for j in jobs]
@@ -119,9 +119,9 @@ def _inputs(jobs, n_sims, prices):
 
 
 def measure(n_jobs: int, n_sims: int, repeats: int) -> dict:
-    from costlens import export
-    from costlens.catalog import PriceTable
-    from costlens.forecast import ForecastOptions, forecast, load_plan, simulate
+    from costlens.budget import files as export
+    from costlens.budget.forecast import ForecastOptions, forecast, load_plan, simulate
+    from costlens.price.tables import PriceTable
 
     folder = Path(tempfile.mkdtemp(prefix="costlens-bench-"))
     plan = generate_plan(folder / "plan.csv", n_jobs)

@@ -91,13 +91,13 @@ def main() -> None:
     import torch
 
     import costlens
-    from costlens import catalog
-    from costlens.cost import run_cost
-    from costlens.flops import gpt_train_flops_per_token
+    from costlens.price import run_cost
+    from costlens.price import tables as catalog
+    from costlens.record.flops import gpt_train_flops_per_token
+    from costlens.record.telemetry import NvmlSampler, probe_nvml
     from costlens.store import open_store
     from costlens.store.queries import get_run
     from costlens.store.timelines import sample_stats
-    from costlens.telemetry import NvmlSampler, probe_nvml
 
     out: dict = {"date": today(), "machine": machine(), "torch": torch.__version__}
     nvml = probe_nvml()

@@ -27,8 +27,8 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    from costlens.profiler.api import profile as bare_profile
-    from costlens.tracking import profile as live_profile
+    from costlens.apps.tracking import profile as live_profile
+    from costlens.record.api import profile as bare_profile
 
     db = f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
     modes = {

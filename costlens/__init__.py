@@ -15,7 +15,7 @@ __all__ = ["__version__", "profile"]
 
 def __getattr__(name: str) -> Any:
     if name == "profile":
-        from costlens.tracking import profile  # the profiler, priced and reporting
+        from costlens.apps.tracking import profile  # the profiler, priced and reporting
 
         return profile
     raise AttributeError(f"module 'costlens' has no attribute {name!r}")

@@ -99,7 +99,7 @@ def is_loopback(host: str) -> bool:
 
 def parse_auth(value: str) -> tuple[str, str]:
     """``USER:PASSWORD`` -> (user, password); UsageError when either part is empty."""
-    from costlens.errors import UsageError
+    from costlens.core.errors import UsageError
 
     user, sep, password = value.partition(":")
     if not sep or not user or not password:

@@ -7,7 +7,7 @@ import math
 from typing import Any
 from urllib.parse import quote
 
-from costlens.units import S_PER_H, finite_or_none
+from costlens.core.units import S_PER_H, finite_or_none
 
 
 def _small_digits(value: float, digits: int) -> int:

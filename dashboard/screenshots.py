@@ -34,7 +34,7 @@ PAGES = {
 
 def pick_run(db_url: str) -> str | None:
     """The costliest recorded run with GPU telemetry, else the newest run (None: no run)."""
-    from costlens.catalog import PriceTable
+    from costlens.price.tables import PriceTable
     from costlens.store import open_store
     from dashboard.views.runs import runs_frame
 

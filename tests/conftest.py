@@ -28,6 +28,7 @@ PG_ADMIN_URL = os.environ.get(
 CHROMIUM = os.environ.get("COSTLENS_TEST_CHROMIUM", "/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures"
 
 
 def missing(reason: str) -> None:

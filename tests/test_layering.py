@@ -60,21 +60,22 @@ HOT_PATH = """
 
 ANALYSIS_PATH = """
     import json, sys
-    import costlens.cost, costlens.estimator, costlens.export, costlens.forecast
-    from costlens.paths import data_dir
+    import costlens.price, costlens.estimator, costlens.budget.files, costlens.budget.forecast
+    from costlens.core.paths import data_dir
     from costlens.store import open_store
     from costlens.store.queries import list_runs
 
     store = open_store({db!r})
     (record,) = list_runs(store)
     store.dispose()
-    from costlens.catalog import PriceTable
-    cost = costlens.cost.run_cost(record, prices=PriceTable.load())
+    from costlens.price.tables import PriceTable
+    cost = costlens.price.run_cost(record, prices=PriceTable.load())
     est = costlens.estimator.estimate(
         costlens.estimator.Scenario(params=7e9, tokens=2e9, strategy="lora", gpu="A100-80GB")
     )
-    fc = costlens.forecast.forecast(data_dir() / "example_plan.csv")
-    written = [str(costlens.export.write(fc, f"plan.{{ext}}")) for ext in ("json", "csv", "xlsx")]
+    fc = costlens.budget.forecast.forecast(data_dir() / "example_plan.csv")
+    files = costlens.budget.files
+    written = [str(files.write(fc, f"plan.{{ext}}")) for ext in ("json", "csv", "xlsx")]
     print(json.dumps({{
         "torch": sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")),
         "cost_keys": sorted(cost), "cost_usd": est.cost_usd, "written": written,
@@ -300,20 +301,16 @@ def test_every_package_ships_in_the_wheel():
 # this list (docs/architecture.md draws the same picture). The package roots `costlens` and
 # `dashboard` only re-export lazily and are left out.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("costlens.errors", "costlens.paths", "costlens.settings", "costlens.vocab", "costlens.units",
-     "costlens.numbers", "costlens.validate", "costlens.atomicio", "costlens.physics"),  # base
-    ("costlens.store",),
-    ("costlens.telemetry", "costlens.flops", "costlens.journal_records", "costlens.journal",
-     "costlens.writer", "costlens.recorder", "costlens.profiler",
-     "costlens.integrations"),  # hot path
-    ("costlens.catalog",),
-    ("costlens.cost", "costlens.reports", "costlens.transfer"),
+    ("costlens.core",),  # foundation: words, units, rules, settings, formatting
+    ("costlens.store",),  # all SQL
+    ("costlens.record",),  # the hot path: profile, telemetry, FLOPs, journal, writer
+    ("costlens.price.tables",),  # dated reference tables
+    ("costlens.price",),  # what a run cost
     ("costlens.estimator",),
-    ("costlens.plan", "costlens.forecast"),
-    ("costlens.export",),
-    ("costlens.experiment", "costlens.demo", "costlens.tracking"),
-    ("dashboard.fmt", "dashboard.figures", "dashboard.views", "dashboard.components",
-     "dashboard.pages", "dashboard.app", "dashboard.screenshots"),
+    ("costlens.budget.plan", "costlens.budget.forecast"),
+    ("costlens.budget.files", "costlens.budget"),
+    ("costlens.apps",),  # what composes the layers: the priced profile, the demo, transfer
+    ("dashboard",),
     ("costlens.cli", "costlens.__main__"),
 )  # fmt: skip
 HOT_PATH_UNITS = LAYERS[2]

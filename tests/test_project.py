@@ -18,9 +18,9 @@ SOURCE_PACKAGES = ("costlens", "dashboard")
 # only when the training script imports the framework), import, with the extra declaring them.
 DEV_ONLY_IMPORTS = {
     "playwright": ("dev", {"dashboard/screenshots.py"}),
-    "transformers": ("dev", {"costlens/integrations/hf.py"}),
+    "transformers": ("dev", {"costlens/record/integrations/hf.py"}),
     # optional integrations: used only when the training already imports them (or on export)
-    "mlflow": ("mlflow", {"costlens/tracking/trackers.py"}),
+    "mlflow": ("mlflow", {"costlens/apps/tracking/trackers.py"}),
 }
 
 
@@ -118,7 +118,7 @@ def third_party_imports() -> dict[str, set[str]]:
 
 def test_the_import_scan_sees_lazy_imports():
     imports = third_party_imports()
-    assert "costlens/flops/meter.py" in imports["torch"]  # imported inside functions only
+    assert "costlens/record/flops/meter.py" in imports["torch"]  # imported inside functions only
     assert "yaml" in imports and "waitress" in imports
 
 

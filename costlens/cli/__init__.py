@@ -1,7 +1,7 @@
 """The ``costlens`` command. Thin: parse, call the library, print.
 
 Each command group lives in its own module with a ``register(app)`` function. Errors go through
-:func:`main`: a :class:`~costlens.errors.CostlensError` becomes one line on stderr and exit 1
+:func:`main`: a :class:`~costlens.core.errors.CostlensError` becomes one line on stderr and exit 1
 (2 for usage errors); a traceback only with ``COSTLENS_DEBUG=1``.
 """
 
@@ -14,9 +14,9 @@ from typing import Annotated
 import typer
 
 from costlens import __version__
-from costlens.errors import CostlensError
-from costlens.settings import debug_enabled
-from costlens.validate import check_environment
+from costlens.core.errors import CostlensError
+from costlens.core.validate import check_environment
+from costlens.store.url import debug_enabled
 
 
 def _click_exceptions():
@@ -34,7 +34,16 @@ def _classes(attr: str) -> tuple[type[BaseException], ...]:
     return tuple(getattr(m, attr) for m in _click_exceptions() if hasattr(m, attr))
 
 
-_COMMAND_MODULES = ("runs", "run", "prices", "estimate", "forecast", "dashboard", "demo", "export")
+_COMMAND_MODULES = (
+    "runs",
+    "run",
+    "prices",
+    "estimate",
+    "forecast",
+    "dashboard",
+    "demo",
+    "trackers",
+)
 
 app = typer.Typer(
     name="costlens",

@@ -14,12 +14,12 @@ from typing import Annotated, Any
 
 import typer
 
-from costlens import validate
-from costlens.errors import UsageError
+from costlens.core import validate
+from costlens.core.errors import UsageError
 
 
 def checked(what: str, check: Callable[[Any, str], Any]):
-    """A typer ``parser`` that runs ``check(value, what)`` (a :mod:`costlens.validate`
+    """A typer ``parser`` that runs ``check(value, what)`` (a :mod:`costlens.core.validate`
     function): a bad value is a usage error (exit 2) naming ``what``."""
 
     def parse(value: Any) -> Any:
@@ -71,7 +71,8 @@ def quantity_parser(
 ):  # fmt: skip
     """A typer ``parser`` for a number written as people do (``50``, ``1k``, ``2,000``, ``7B``)
     in ``[minimum, maximum]`` (above ``minimum`` if ``above``), whole if ``integer``: the one
-    number parser and :func:`costlens.validate.number`. A bad value is a usage error (exit 2)."""
+    number parser and :func:`costlens.core.validate.number`. A bad value is a usage error (exit
+    2)."""
 
     def check(value: Any, name: str) -> float | int:
         out = validate.number(
@@ -117,7 +118,8 @@ def path_argument(what: str, help_text: str) -> Any:
 
 
 def vocab_check(normalise: Callable[[str], str]) -> Callable[[Any, str], str]:
-    """A check for ``name_option`` from a :mod:`costlens.vocab` normaliser (``LoRA`` -> lora)."""
+    """A check for ``name_option`` from a :mod:`costlens.core.vocab` normaliser (``LoRA``
+    -> lora)."""
     return lambda value, what: normalise(validate.name(value, what))
 
 
@@ -145,7 +147,7 @@ def open_cli_store(db: str | None, *, create: bool = True):
     stderr). ``create=True`` (commands that record runs): the store is created or upgraded, and
     the offline journal is replayed into it first.
     """
-    from costlens.journal import pending_note, replay_pending
+    from costlens.record.journal import pending_note, replay_pending
     from costlens.store.db import open_store
 
     if not create:

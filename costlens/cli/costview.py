@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from costlens.cli.tables import Col, number_text, print_table
-from costlens.cost import quote_source
+from costlens.price import quote_source
 
 _LABEL = 12  # width of the label column
 
@@ -181,7 +181,7 @@ def print_cost(
     vcpus: float | None = None,
     wide: bool = False,
 ) -> None:
-    """The breakdown of :func:`costlens.cost.run_cost` in sections on ``console`` (``vcpus``:
+    """The breakdown of :func:`costlens.price.run_cost` in sections on ``console`` (``vcpus``:
     the quoted instance's, for a per vCPU-hour rate)."""
     _section(console, "What ran", _what_ran(out))
     _section(console, "What it cost, and why", _cost_lines(out, vcpus))

@@ -19,7 +19,7 @@ def access_settings(
     Raises UsageError when a non-loopback address has neither basic auth nor a token, or when
     ``--auth`` is not USER:PASSWORD.
     """
-    from costlens.errors import UsageError
+    from costlens.core.errors import UsageError
     from dashboard.app import is_loopback, parse_auth
 
     pair = parse_auth(auth) if auth is not None else None

@@ -19,7 +19,7 @@ from costlens.cli.common import (
     stdout_console,
 )
 from costlens.cli.tables import ID, NUM, Col, print_table
-from costlens.vocab import VERDICTS
+from costlens.core.vocab import VERDICTS
 
 
 def _pct(v: float | None) -> str:
@@ -34,7 +34,7 @@ def check_port_free(host: str, port: int) -> None:
     """UsageError (exit 2) when ``host:port`` cannot be bound: checked BEFORE the experiment."""
     import socket
 
-    from costlens.errors import UsageError
+    from costlens.core.errors import UsageError
 
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
@@ -91,19 +91,19 @@ def demo(
     on the training thread's CPU time, with a 95% interval and a verdict: saves, costs more or
     within noise (the interval holds 0). ``--format json`` prints the cells and tables as JSON.
     """
+    from costlens.apps.experiment import ExperimentConfig
     from costlens.cli.common import open_cli_store
-    from costlens.experiment import ExperimentConfig
-    from costlens.settings import store_state_dir
+    from costlens.store.url import store_state_dir
 
     if fmt is OutputFormat.csv:
-        from costlens.errors import UsageError
+        from costlens.core.errors import UsageError
 
         raise UsageError("costlens demo prints a table or JSON: use --format table or json.")
     if serve:
         from dashboard.app import is_loopback
 
         if not is_loopback(host):
-            from costlens.errors import UsageError
+            from costlens.core.errors import UsageError
 
             raise UsageError(
                 "the demo serves on loopback only; use `costlens dashboard --host ... --auth` "
@@ -132,7 +132,7 @@ def _record(db_url: str, cfg: Any, shown_url: str, out_dir: Any) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from costlens import demo as demo_mod
+    from costlens.apps import demo as demo_mod
 
     console = Console(stderr=True)
     total = demo_mod.total_runs(cfg)

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 import typer
 
-from costlens import validate
 from costlens.cli.common import (
     DbOption,
     FormatOption,
@@ -27,9 +26,10 @@ from costlens.cli.common import (
     vocab_check,
 )
 from costlens.cli.tables import ID, NUM, Col, short_number
-from costlens.errors import UsageError
-from costlens.numbers import parse_quantity
-from costlens.vocab import ESTIMABLE_STRATEGIES, normalize_precision, normalize_strategy
+from costlens.core import validate
+from costlens.core.errors import UsageError
+from costlens.core.numbers import parse_quantity
+from costlens.core.vocab import ESTIMABLE_STRATEGIES, normalize_precision, normalize_strategy
 
 TABLE_FIELDS = (
     "strategy", "flops", "wall_hours", "wall_hours_low", "wall_hours_high", "gpu_hours",
@@ -177,7 +177,7 @@ def estimate(
     import warnings
 
     from costlens import estimator as est
-    from costlens.catalog import PriceTable
+    from costlens.price.tables import PriceTable
 
     fields: dict[str, Any] = {
         "provider": provider,

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from costlens import validate
 from costlens.cli.common import (
     DbOption,
     FormatOption,
@@ -22,16 +21,17 @@ from costlens.cli.common import (
     quantity_parser,
     stdout_console,
 )
-from costlens.errors import UsageError
+from costlens.core import validate
+from costlens.core.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from costlens.forecast import Forecast
+    from costlens.budget.forecast import Forecast
 
 PROGRESS_MIN_JOBS = 500  # plans at least this long get a progress bar on stderr
 
 
 def _transfer_strategy(value: str, what: str) -> str:
-    from costlens.vocab import TRANSFER_STRATEGIES, normalize_strategy
+    from costlens.core.vocab import TRANSFER_STRATEGIES, normalize_strategy
 
     try:
         return normalize_strategy(value, allowed=TRANSFER_STRATEGIES)
@@ -255,10 +255,10 @@ def forecast_cmd(
 
 def _run(plan: Path, *, out, prices, db, fmt: OutputFormat, **options: Any) -> None:
     """Load the prices and the plan, forecast, write ``out`` and print in ``fmt``."""
-    from costlens.catalog import PriceTable
-    from costlens.export import format_for, to_csv, to_json, write
-    from costlens.forecast import ForecastOptions, forecast
-    from costlens.plan import load_plan
+    from costlens.budget.files import format_for, to_csv, to_json, write
+    from costlens.budget.forecast import ForecastOptions, forecast
+    from costlens.budget.plan import load_plan
+    from costlens.price.tables import PriceTable
 
     if out is not None:
         format_for(out)  # a bad suffix is refused before any work

@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 
-from costlens.vocab import STOPPED_EXIT_CODE
+from costlens.core.vocab import STOPPED_EXIT_CODE
 
 _PYTHON_NAMES = ("python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}")
 
@@ -65,10 +65,10 @@ def run_python(kind: str, target: str, args: list[str], options) -> int:
     """Run the script/module in this process under the profiler; returns its exit code."""
     import runpy
 
-    from costlens.profiler import ProfiledRun, exit_code_for, status_for
+    from costlens.record import ProfiledRun, exit_code_for, status_for
 
     if kind == "path" and not os.path.isfile(target):
-        from costlens.errors import UsageError
+        from costlens.core.errors import UsageError
 
         raise UsageError(f"no such script: {target}")
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
@@ -115,13 +115,13 @@ def run_command(cmd: list[str], options) -> int:
     """Run any command as a child process, recording telemetry only; returns its exit code."""
     import subprocess
 
-    from costlens.profiler import ProfiledRun
+    from costlens.record import ProfiledRun
 
     run = ProfiledRun(options, default_name=os.path.basename(cmd[0]))
     try:
         proc = subprocess.Popen(cmd)
     except OSError as exc:
-        from costlens.errors import UsageError
+        from costlens.core.errors import UsageError
 
         raise UsageError(f"cannot run {cmd[0]!r}: {exc.strerror}") from exc
     run.start()

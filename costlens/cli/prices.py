@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 
-from costlens import validate
 from costlens.cli.common import (
     DbOption,
     FormatOption,
@@ -24,7 +23,8 @@ from costlens.cli.common import (
     stdout_console,
 )
 from costlens.cli.tables import DATE, ID, NUM, Col, ColumnsOption, WideOption
-from costlens.vocab import DEFAULT_IDLE_THRESHOLD_PCT
+from costlens.core import validate
+from costlens.core.vocab import DEFAULT_IDLE_THRESHOLD_PCT
 
 PRICE_LAYOUT = (
     Col("provider", "provider", 0, ID),
@@ -83,8 +83,8 @@ def prices(
     instance-hour. "conf. no": the row's note says UNCONFIRMED (see --format json "note")."""
     if ctx.invoked_subcommand is not None:
         return
-    from costlens.catalog import PriceTable
-    from costlens.cost import price_rows
+    from costlens.price import price_rows
+    from costlens.price.tables import PriceTable
 
     table = PriceTable.load(prices_file)
     rows = price_rows(table, gpu=gpu, provider=provider, spot=spot, limit=limit)
@@ -128,8 +128,8 @@ def prices_import(
     ] = None,
 ) -> None:
     """Import a SkyPilot catalog into your price table (merged; validated; atomic)."""
-    from costlens.catalog import import_skypilot
     from costlens.cli.common import stderr
+    from costlens.price.tables import import_skypilot
 
     res = import_skypilot(
         path, out=prices_out, provider=provider, include_cpu=include_cpu, as_of=as_of
@@ -149,7 +149,7 @@ def gpus(
     wide: WideOption = False,
 ) -> None:
     """The accelerator spec table: dense peak FLOP/s per precision, memory, bandwidth, TDP."""
-    from costlens.catalog import gpu_specs
+    from costlens.price.tables import gpu_specs
 
     rows = [s.as_dict() for s in gpu_specs()]
     emit(rows, fmt, layout=GPU_LAYOUT, pick=columns, wide=wide)
@@ -174,9 +174,9 @@ def cost(
     wide: WideOption = False,
 ) -> None:
     """What a recorded run cost: on its hardware, energy, MFU, idle waste, other providers."""
-    from costlens.catalog import PriceTable
     from costlens.cli.common import open_cli_store
-    from costlens.cost import cost_breakdown
+    from costlens.price import cost_breakdown
+    from costlens.price.tables import PriceTable
 
     store = open_cli_store(db, create=False)
     table = PriceTable.load(prices_file)

@@ -17,10 +17,10 @@ from typing import Annotated
 
 import typer
 
-from costlens import validate
 from costlens.cli.common import DbOption, checked, name_option, quantity_parser, vocab_check
 from costlens.cli.launch import python_target, run_command, run_python
-from costlens.vocab import DEFAULT_IDLE_THRESHOLD_PCT, STOPPED_EXIT_CODE, normalize_strategy
+from costlens.core import validate
+from costlens.core.vocab import DEFAULT_IDLE_THRESHOLD_PCT, STOPPED_EXIT_CODE, normalize_strategy
 
 __all__ = ["fast_run", "python_target", "run", "run_command", "run_python", "start_run", "sync"]
 
@@ -97,7 +97,7 @@ def run(
     """Profile a training script: `costlens run [OPTIONS] -- python train.py ARGS`.
 
     Exit code: the command's own; 3 when --max-usd or --stop-when-idle stopped it."""
-    from costlens.errors import UsageError
+    from costlens.core.errors import UsageError
 
     cmd = [*(command or []), *ctx.args]
     if not cmd:
@@ -154,8 +154,8 @@ def start_run(
 ) -> int:
     """Check the options (typer's parsers or :func:`fast_run`'s strings: the same checks), then
     run ``cmd`` under the profiler; returns its exit code."""
-    from costlens.errors import UsageError
-    from costlens.profiler import RunOptions
+    from costlens.core.errors import UsageError
+    from costlens.record import RunOptions
 
     if cmd[0].startswith("-"):
         raise UsageError(
@@ -174,9 +174,9 @@ def start_run(
     opts["tags"] = [validate.name(t, "--tag") for t in opts.get("tags") or []]
     if opts.get("db") is not None:
         opts["db"] = validate.url(opts["db"], "--db")
-    from costlens.profiler.monitor import LiveOptions
-    from costlens.profiler.run import quiet_env
-    from costlens.tracking import run_extensions
+    from costlens.apps.tracking import run_extensions
+    from costlens.record.monitor import LiveOptions
+    from costlens.record.run import quiet_env
 
     live = LiveOptions(
         max_usd=max_usd,
@@ -257,11 +257,11 @@ def sync(
     ] = False,
 ) -> None:
     """Write the runs recorded while the store was unreachable (the local journal) to the store."""
-    from costlens.errors import StoreUnreachableError
-    from costlens.journal import closed_files, journal_dir, replay_pending
-    from costlens.settings import mask_url, resolve_db_url
+    from costlens.core.errors import StoreUnreachableError
+    from costlens.record.journal import closed_files, journal_dir, replay_pending
     from costlens.store import schema
     from costlens.store.db import kind_at, open_store
+    from costlens.store.url import mask_url, resolve_db_url
 
     target = mask_url(resolve_db_url(db))
     if not closed_files():

@@ -17,7 +17,7 @@ from costlens.cli.common import (
     name_option,
 )
 from costlens.cli.tables import DATE, ID, NUM, Col, ColumnsOption, WideOption
-from costlens.vocab import RUN_STATUSES
+from costlens.core.vocab import RUN_STATUSES
 
 # The table at the terminal's width: lower priority numbers stay longest (cli/tables.py).
 RUN_LAYOUT = (
@@ -43,7 +43,7 @@ EMPTY_HINT = (
 
 
 def _status(value: str, what: str) -> str:
-    from costlens.errors import InputError
+    from costlens.core.errors import InputError
 
     key = value.strip().lower()
     if key not in RUN_STATUSES:
@@ -82,9 +82,9 @@ def runs(
     wide: WideOption = False,
 ) -> None:
     """List recorded runs, newest first."""
-    from costlens.catalog import PriceTable
     from costlens.cli.common import open_cli_store
-    from costlens.reports import run_rows
+    from costlens.price.reports import run_rows
+    from costlens.price.tables import PriceTable
 
     if _nothing_recorded(db):
         rows = []
@@ -104,9 +104,9 @@ def show(
     wide: WideOption = False,
 ) -> None:
     """Show one run in full."""
-    from costlens.catalog import PriceTable
     from costlens.cli.common import open_cli_store
-    from costlens.reports import run_detail
+    from costlens.price.reports import run_detail
+    from costlens.price.tables import PriceTable
 
     store = open_cli_store(db, create=False)
     emit_record(run_detail(store, run_id, PriceTable.load()), fmt, title="run", wide=wide)

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from costlens.errors import UsageError
+from costlens.core.errors import UsageError
 
 ID, NUM, DATE, TEXT = "id", "num", "date", "text"
 GAP = 2  # characters between two columns (a space of padding and the divider)
@@ -28,7 +28,7 @@ _SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"))
 def _columns_text(value: Any) -> str:
     """``--columns``: not empty, no control characters (the names are checked against the
     table's keys when it is drawn)."""
-    from costlens import validate
+    from costlens.core import validate
 
     try:
         return validate.name(value, "--columns")

@@ -1,12 +1,12 @@
 """Predict what a training job will cost: physics for the FLOPs, a learned efficiency for the speed.
 
-FLOPs come from documented per-strategy accounting (``costlens.physics.strategy_flops``, see
+FLOPs come from documented per-strategy accounting (``costlens.core.physics.strategy_flops``, see
 docs/estimator.md). Wall time = FLOPs / (per-device sustained FLOP/s x devices). The sustained
 FLOP/s is what :class:`CostModel` (a scikit-learn regressor) learns from recorded runs, starting
 from the dated prior table ``data/mfu_priors.csv`` (typical MFU per accelerator family; measured
 FLOP/s for CPUs). Every figure comes with an 80% interval (10th..90th percentile) from conformal
 calibration on leave-one-out residuals, widened outside the recorded runs' ranges
-(``extrapolation=True``). Prices come from a :class:`~costlens.catalog.PriceTable` passed as
+(``extrapolation=True``). Prices come from a :class:`~costlens.price.tables.PriceTable` passed as
 ``prices`` (default: the table in force).
 
 One job per module: ``types`` (Scenario, Estimate), ``priors`` (the prior table), ``features``
@@ -23,6 +23,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from costlens.core.physics import strategy_flops
+from costlens.core.vocab import COVERAGE, ESTIMABLE_STRATEGIES, PRECISIONS
 from costlens.estimator.persistence import (
     MODEL_FILE,
     ModelWarning,
@@ -49,8 +51,6 @@ from costlens.estimator.training import (
     usable_runs,
 )
 from costlens.estimator.types import Estimate, Scenario, data_tokens
-from costlens.physics import strategy_flops
-from costlens.vocab import COVERAGE, ESTIMABLE_STRATEGIES, PRECISIONS
 
 if TYPE_CHECKING:
     from costlens.estimator.coldstart import ColdStart
@@ -65,7 +65,7 @@ if TYPE_CHECKING:
         scenario_from_run,
     )
 
-# The strategies the estimator prices (``costlens.vocab.STRATEGIES`` adds "other").
+# The strategies the estimator prices (``costlens.core.vocab.STRATEGIES`` adds "other").
 STRATEGIES = ESTIMABLE_STRATEGIES
 
 # Names whose modules import pandas / scikit-learn: loaded on first use (PEP 562). A pickle that

@@ -2,8 +2,8 @@
 
 Before a team has recorded any run, the estimator's efficiency comes from here. The training
 data is ``data/published_runs.csv`` (GPU-hours from papers and model cards, see
-``costlens.catalog.published``); the target is log MFU = log(FLOPs / (GPU-seconds x peak)), with
-FLOPs counted as the estimator counts them (``physics.strategy_flops``, attention term included
+``costlens.price.tables.published``); the target is log MFU = log(FLOPs / (GPU-seconds x peak)),
+with FLOPs counted as the estimator counts them (``physics.strategy_flops``, attention term included
 where the sequence length is known, the shape derived by ``physics.SHAPE_RULE``).
 
 :class:`ColdStart` is a scikit-learn estimator: a Pipeline of a ColumnTransformer (median
@@ -33,11 +33,11 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from costlens.catalog.published import PublishedRun
-from costlens.errors import EstimatorError
-from costlens.physics import strategy_flops, transformer_shape
-from costlens.units import S_PER_H
-from costlens.vocab import COVERAGE
+from costlens.core.errors import EstimatorError
+from costlens.core.physics import strategy_flops, transformer_shape
+from costlens.core.units import S_PER_H
+from costlens.core.vocab import COVERAGE
+from costlens.price.tables.published import PublishedRun
 
 NUMERIC = ("log_peak", "log_params", "log_tokens_per_gpu", "log_seq_len", "share")
 CATEGORIES = ("strategy",)  # model inputs; precision enters through the peak (log_peak)
@@ -297,11 +297,11 @@ def _shipped(published_stamp: int, specs_stamp: int) -> ColdStart:
 
     import sklearn
 
-    from costlens.atomicio import write_bytes_atomic
-    from costlens.catalog import shipped_accelerators
-    from costlens.catalog.published import published_runs
-    from costlens.errors import CostlensError
-    from costlens.paths import home_dir
+    from costlens.core.atomicio import write_bytes_atomic
+    from costlens.core.errors import CostlensError
+    from costlens.core.paths import home_dir
+    from costlens.price.tables import shipped_accelerators
+    from costlens.price.tables.published import published_runs
 
     key = (published_stamp, specs_stamp, sklearn.__version__, COLD_START_VERSION)
     try:
@@ -320,9 +320,9 @@ def _shipped(published_stamp: int, specs_stamp: int) -> ColdStart:
 
 def shipped_cold_start() -> ColdStart:
     """The cold start fitted on the shipped table, once per version of the tables (memo)."""
-    from costlens.catalog.accelerators import SPECS_FILE
-    from costlens.catalog.published import published_runs_path
-    from costlens.catalog.tables import file_stamp
-    from costlens.paths import data_dir
+    from costlens.core.paths import data_dir
+    from costlens.price.tables.accelerators import SPECS_FILE
+    from costlens.price.tables.published import published_runs_path
+    from costlens.price.tables.rows import file_stamp
 
     return _shipped(file_stamp(published_runs_path()), file_stamp(data_dir() / SPECS_FILE))

@@ -8,19 +8,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from costlens.core.units import finite_or_none
+from costlens.core.vocab import ESTIMABLE_STRATEGIES
 from costlens.estimator.persistence import load_model
 from costlens.estimator.predict import estimate_many
 from costlens.estimator.priors import default_trainable_fraction, load_priors
 from costlens.estimator.runs import run_anchor_for, scenario_from_run
 from costlens.estimator.types import Estimate, Scenario, price_table
-from costlens.units import finite_or_none
-from costlens.vocab import ESTIMABLE_STRATEGIES
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from costlens.catalog import PriceTable
     from costlens.estimator.model import CostModel
+    from costlens.price.tables import PriceTable
 
 
 def compare(

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from costlens.errors import EstimatorError
+from costlens.core.errors import EstimatorError
 
 # Columns of the feature frame X that CostModel.fit/predict take (one row per run or scenario).
 FEATURES = (

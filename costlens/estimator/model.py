@@ -14,11 +14,11 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from costlens.errors import EstimatorError
+from costlens.core.errors import EstimatorError
+from costlens.core.vocab import COVERAGE
 from costlens.estimator.coldstart import ColdStart, cold_features, shipped_cold_start
 from costlens.estimator.features import FEATURES, as_frame, continuous, design
 from costlens.estimator.priors import load_priors, prior_row
-from costlens.vocab import COVERAGE
 
 MIN_CALIBRATION_RUNS = 10  # fewer recorded runs in all: no pooled interval (see below)
 # A group (accelerator, precision) with this many runs or more trusts its own runs: the

@@ -1,7 +1,7 @@
 """Saving and loading the fitted model, refitting when runs change.
 
 Each store has its own model, ``model.pkl`` in the store's state folder
-(:func:`costlens.settings.store_state_dir`: ``<db>.costlens/`` beside a SQLite file, a folder
+(:func:`costlens.store.url.store_state_dir`: ``<db>.costlens/`` beside a SQLite file, a folder
 keyed by the URL under ``$COSTLENS_HOME/stores/`` for PostgreSQL), so fitting on one store never
 changes the estimates made from another.
 
@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from costlens.atomicio import write_bytes_atomic
+from costlens.core.atomicio import write_bytes_atomic
 from costlens.estimator.training import fit_records, prior_model, runs_fingerprint, training_frame
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ class ModelWarning(UserWarning):
 def model_path(db: str | None = None, *, create: bool = True) -> Path:
     """The model file of store ``db`` (None: the store in force, ``$COSTLENS_DB`` or the
     default); ``create`` makes its folder."""
-    from costlens.settings import store_state_dir
+    from costlens.store.url import store_state_dir
 
     return store_state_dir(db, create=create) / MODEL_FILE
 

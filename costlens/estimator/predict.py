@@ -14,18 +14,18 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from costlens.errors import PriceNotFoundError, UsageError
+from costlens.core.errors import PriceNotFoundError, UsageError
+from costlens.core.physics import SHAPE_RULE, strategy_flops, transformer_shape
+from costlens.core.units import J_PER_KWH, S_PER_H, W_PER_KW
+from costlens.core.vocab import CPU_KEY
 from costlens.estimator.persistence import load_model
 from costlens.estimator.priors import default_trainable_fraction
 from costlens.estimator.scenarios import scenario_columns
 from costlens.estimator.types import Estimate, Scenario, price_table
-from costlens.physics import SHAPE_RULE, strategy_flops, transformer_shape
-from costlens.units import J_PER_KWH, S_PER_H, W_PER_KW
-from costlens.vocab import CPU_KEY
 
 if TYPE_CHECKING:
-    from costlens.catalog import PriceTable
     from costlens.estimator.model import CostModel
+    from costlens.price.tables import PriceTable
 
 Columns = dict[str, np.ndarray]
 

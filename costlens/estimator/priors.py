@@ -7,7 +7,7 @@ import csv
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from costlens.errors import CostlensError, DataTableError
+from costlens.core.errors import CostlensError, DataTableError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -20,7 +20,7 @@ PRIOR_KINDS = ("mfu", "flops_per_s", "trainable_fraction")
 def priors_path() -> Path:
     """The shipped prior table (``data/mfu_priors.csv``)."""
     try:
-        from costlens.paths import data_dir
+        from costlens.core.paths import data_dir
 
         return data_dir() / PRIORS_FILE
     except CostlensError:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from costlens.errors import EstimatorError
+from costlens.core.errors import EstimatorError
+from costlens.core.vocab import DEFAULT_PRECISION
 from costlens.estimator.persistence import load_model
 from costlens.estimator.predict import estimate_many
 from costlens.estimator.training import (
@@ -20,11 +21,10 @@ from costlens.estimator.training import (
     usable_runs,
 )
 from costlens.estimator.types import Estimate, Scenario, price_table
-from costlens.vocab import DEFAULT_PRECISION
 
 if TYPE_CHECKING:
-    from costlens.catalog import PriceTable
     from costlens.estimator.model import CostModel
+    from costlens.price.tables import PriceTable
 
 
 def scenario_from_run(

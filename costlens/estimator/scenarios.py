@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from costlens.errors import EstimatorError
+from costlens.core.errors import EstimatorError
+from costlens.core.vocab import ESTIMABLE_STRATEGIES, PRECISIONS
 from costlens.estimator.types import Scenario
-from costlens.vocab import ESTIMABLE_STRATEGIES, PRECISIONS
 
 FLOAT_FIELDS = (
     "params", "tokens", "trainable_fraction", "labelled_samples", "usd_per_label", "n_layers",

@@ -7,17 +7,17 @@ import math
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from costlens.errors import UnknownAcceleratorError
+from costlens.core.errors import UnknownAcceleratorError
+from costlens.core.physics import strategy_flops
+from costlens.core.vocab import CPU_KEY, DEFAULT_PRECISION, ESTIMABLE_STRATEGIES
 from costlens.estimator.types import price_table
-from costlens.physics import strategy_flops
-from costlens.vocab import CPU_KEY, DEFAULT_PRECISION, ESTIMABLE_STRATEGIES
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from costlens.catalog import PriceTable
     from costlens.estimator.model import CostModel
+    from costlens.price.tables import PriceTable
 
 _PARTIAL = ("lora", "frozen-features")  # strategies that train a share of the parameters
 

@@ -10,10 +10,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from costlens.units import json_ready
+from costlens.core.units import json_ready
 
 if TYPE_CHECKING:
-    from costlens.catalog import PriceTable
+    from costlens.price.tables import PriceTable
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def data_tokens(
     ``samples x seq_len x epochs`` (``packing``: ``seq_len`` is the mean sample length, else the
     padded one). Returns {"tokens", "epochs", "tokens_basis"} ("tokens" None when neither is
     given); UsageError for a mix or an incomplete description."""
-    from costlens.errors import UsageError
+    from costlens.core.errors import UsageError
 
     if tokens is not None:
         if samples is not None or epochs is not None:
@@ -139,6 +139,6 @@ def price_table(prices: PriceTable | None) -> PriceTable:
     """``prices``, else the price table in force (shipped tables plus the user's file)."""
     if prices is not None:
         return prices
-    from costlens.catalog import PriceTable
+    from costlens.price.tables import PriceTable
 
     return PriceTable.load()

@@ -25,8 +25,8 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
 )
 
-from costlens.errors import StoreError, StoreUnreachableError
-from costlens.settings import mask_url, resolve_db_url
+from costlens.core.errors import StoreError, StoreUnreachableError
+from costlens.store.url import mask_url, resolve_db_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

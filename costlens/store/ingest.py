@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
+from costlens.core.vocab import DEFAULT_RUN_PROJECT
 from costlens.store.db import Store
 from costlens.store.models import SAMPLE_COLUMNS, Run, RunRank
-from costlens.vocab import DEFAULT_RUN_PROJECT
 
 SampleRow = Sequence[Any]  # values in SAMPLE_COLUMNS order
 

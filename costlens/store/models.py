@@ -14,7 +14,7 @@ from sqlalchemy import BigInteger, Column, DateTime, Float, Index, Integer, Stri
 from sqlmodel import Field, SQLModel
 
 # The vocabulary of the status, strategy and precision columns (re-exported for older imports).
-from costlens.vocab import DEFAULT_RUN_PROJECT, PRECISIONS, RUN_STATUSES, STRATEGIES
+from costlens.core.vocab import DEFAULT_RUN_PROJECT, PRECISIONS, RUN_STATUSES, STRATEGIES
 
 __all__ = ["PRECISIONS", "RUN_STATUSES", "SAMPLE_COLUMNS", "STRATEGIES", "Run", "RunRank", "Sample"]
 

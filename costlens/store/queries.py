@@ -17,19 +17,19 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, bindparam, func, not_, or_, select, text
 from sqlalchemy.sql import ColumnElement, Select
 
-from costlens.errors import InputError, RunNotFoundError, UsageError
+from costlens.core.errors import InputError, RunNotFoundError, UsageError
+from costlens.core.units import finite_or_none
+from costlens.core.validate import env_number, interval_s
+from costlens.core.vocab import RUN_STATUSES
 from costlens.store.db import Store
 from costlens.store.models import Run
-from costlens.units import finite_or_none
-from costlens.validate import env_number, interval_s
-from costlens.vocab import RUN_STATUSES
 
 if TYPE_CHECKING:
     import pandas as pd
 
 # A run whose heartbeat is older than this while it says "running" was killed (SIGKILL, power loss).
 # The recorder beats every 5 s; COSTLENS_LOST_AFTER_S changes the threshold (tests, slow links).
-# A bad value is refused by every command (costlens.validate.check_environment); a library
+# A bad value is refused by every command (costlens.core.validate.check_environment); a library
 # import never fails on it, it keeps the default.
 try:
     LOST_AFTER_S = env_number("COSTLENS_LOST_AFTER_S", 60.0, interval_s)

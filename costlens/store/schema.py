@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, inspect, text
 
-from costlens.errors import StoreError, StoreUnreachableError
+from costlens.core.errors import StoreError, StoreUnreachableError
 
 MISSING = "missing"  # no SQLite file (or path) yet
 EMPTY = "empty"  # a file or database with no tables at all

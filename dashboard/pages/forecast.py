@@ -6,7 +6,7 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from costlens.errors import CostlensError
+from costlens.core.errors import CostlensError
 from dashboard import components, figures
 from dashboard.views import forecast as view
 from dashboard.views import state

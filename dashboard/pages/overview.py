@@ -6,7 +6,7 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, dcc, html
 
-from costlens.units import BYTES_PER_GIB
+from costlens.core.units import BYTES_PER_GIB
 from dashboard import components, figures
 from dashboard.views import overview as view
 from dashboard.views import state

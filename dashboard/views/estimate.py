@@ -9,10 +9,10 @@ from typing import Any
 import pandas as pd
 
 from costlens import estimator
-from costlens.catalog import PriceTable
-from costlens.errors import PriceNotFoundError, UsageError
-from costlens.numbers import parse_quantity
-from costlens.vocab import CPU_KEY, ESTIMABLE_STRATEGIES, PRECISIONS, SCRATCH
+from costlens.core.errors import PriceNotFoundError, UsageError
+from costlens.core.numbers import parse_quantity
+from costlens.core.vocab import CPU_KEY, ESTIMABLE_STRATEGIES, PRECISIONS, SCRATCH
+from costlens.price.tables import PriceTable
 from dashboard.fmt import interval_text
 
 ESTIMATE_DEFAULTS: dict[str, Any] = {

@@ -1,5 +1,5 @@
-"""The forecast page: the shipped example plan or an uploaded one -> costlens.forecast, its
-months and notes as text, and costlens.export's files for download."""
+"""The forecast page: the shipped example plan or an uploaded one -> costlens.budget.forecast, its
+months and notes as text, and costlens.budget.files's files for download."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from costlens import export, forecast
-from costlens.catalog import PriceTable
-from costlens.errors import CostlensError, UsageError
-from costlens.numbers import parse_quantity
-from costlens.paths import data_dir
-from costlens.units import finite_or_none
+from costlens.budget import files as export
+from costlens.budget import forecast
+from costlens.core.errors import CostlensError, UsageError
+from costlens.core.numbers import parse_quantity
+from costlens.core.paths import data_dir
+from costlens.core.units import finite_or_none
+from costlens.price.tables import PriceTable
 from dashboard.fmt import interval_text
 
 PLAN_SUFFIXES = (".csv", ".toml", ".yaml", ".yml")
@@ -106,7 +107,7 @@ def forecast_with_budget(
     prices: PriceTable,
 ) -> tuple[forecast.Forecast, float | None]:
     """(forecast, budget in US$) for the page's inputs: the budget text is parsed by
-    costlens.numbers (NumberError when it is not a non-negative number)."""
+    costlens.core.numbers (NumberError when it is not a non-negative number)."""
     budget_usd = parse_quantity(budget, "budget", required=False)
     fc = run_forecast(
         upload, model=model, prices=prices, budget_usd=budget_usd, budget_period=period or "month"
@@ -115,7 +116,8 @@ def forecast_with_budget(
 
 
 def forecast_file(fc: Any, fmt: str) -> tuple[bytes, str]:
-    """The forecast written as ``fmt`` (xlsx or csv) by costlens.export: (bytes, file name)."""
+    """The forecast written as ``fmt`` (xlsx or csv) by costlens.budget.files: (bytes, file
+    name)."""
     if fmt not in DOWNLOAD_FORMATS:
         raise UsageError(f"unknown download format {fmt!r}; choose xlsx or csv.")
     with tempfile.TemporaryDirectory(prefix="costlens_dash_") as tmp:

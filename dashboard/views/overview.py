@@ -8,15 +8,15 @@ from typing import Any
 
 import pandas as pd
 
-from costlens.catalog import PriceTable
-from costlens.cost import sample_summary
-from costlens.cost.energy import host_figures
-from costlens.errors import UsageError
-from costlens.store.costing import host_by_run
+from costlens.core.errors import UsageError
+from costlens.core.units import J_PER_KWH, S_PER_H, finite_or_none
+from costlens.core.vocab import DEFAULT_IDLE_THRESHOLD_PCT
+from costlens.price import sample_summary
+from costlens.price.energy import host_figures
+from costlens.price.tables import PriceTable
+from costlens.store.aggregates import host_by_run
 from costlens.store.db import Store
 from costlens.store.queries import utcnow
-from costlens.units import J_PER_KWH, S_PER_H, finite_or_none
-from costlens.vocab import DEFAULT_IDLE_THRESHOLD_PCT
 from dashboard.views.runs import runs_frame
 
 PERIODS: dict[str, int | None] = {"7 days": 7, "30 days": 30, "90 days": 90, "All time": None}
@@ -44,14 +44,14 @@ def _sum_or_none(values: pd.Series) -> float | None:
 
 
 def sample_summaries(store: Store, run_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Per-run GPU utilisation aggregates (``costlens.cost.sample_summary`` without its power
+    """Per-run GPU utilisation aggregates (``costlens.price.sample_summary`` without its power
     pass: the overview needs utilisation only)."""
     return sample_summary(store, run_ids, power=False) if run_ids else {}
 
 
 def idle_waste_usd(runs: pd.DataFrame, summary: dict[str, dict[str, Any]]) -> float | None:
     """Dollars paid while GPUs sat idle: each priced run's cost times its idle fraction of GPU
-    readings (costlens.cost's definition). None when no priced run has GPU readings."""
+    readings (costlens.price's definition). None when no priced run has GPU readings."""
     total, any_run = 0.0, False
     for rid, cost_usd in zip(runs["id"], runs["cost_usd"], strict=True):
         frac = (summary.get(rid) or {}).get("idle_fraction")

@@ -6,14 +6,14 @@ from typing import Any
 
 import pandas as pd
 
-from costlens.catalog import PriceTable
-from costlens.vocab import CPU_KEY
+from costlens.core.vocab import CPU_KEY
+from costlens.price.tables import PriceTable
 from dashboard.fmt import rounded
 
 
 def _rows(prices: PriceTable) -> pd.DataFrame:
     """The price rows with their spot $/GPU-hour (``confirmed`` comes with the table's frame:
-    :func:`costlens.catalog.note_confirmed` is the one rule)."""
+    :func:`costlens.price.tables.note_confirmed` is the one rule)."""
     df = prices.frame.copy()
     df["spot_usd_per_gpu_hour"] = df["spot_price_usd_hour"] / df["gpu_count"].where(
         df["gpu_count"] > 0, 1

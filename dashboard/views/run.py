@@ -9,13 +9,13 @@ from typing import Any
 
 import pandas as pd
 
-from costlens.catalog import PriceTable
-from costlens.cost import run_cost, sample_summary
+from costlens.apps.transfer import priced_records
+from costlens.core.units import BYTES_PER_GIB, J_PER_KWH
+from costlens.price import run_cost, sample_summary
+from costlens.price.tables import PriceTable
 from costlens.store.db import Store
 from costlens.store.queries import get_run
 from costlens.store.timelines import sample_timeline, timeline_windows
-from costlens.transfer import priced_records
-from costlens.units import BYTES_PER_GIB, J_PER_KWH
 from dashboard.fmt import device_label, duration_text, num_text
 
 PROVIDER_COST_COLUMNS = ["provider", "instance_type", "cost_usd", "spot_instance_type",
@@ -68,7 +68,7 @@ def has_gpu_readings(timeline: pd.DataFrame) -> bool:
 
 
 def run_cost_detail(store: Store, prices: PriceTable, record: dict[str, Any]) -> dict[str, Any]:
-    """costlens.cost's full breakdown of one run on ``prices``, with its samples' idle waste and
+    """costlens.price's full breakdown of one run on ``prices``, with its samples' idle waste and
     energy fallback."""
     summary = sample_summary(store, [record["id"]])
     return run_cost(record, prices=prices, samples=summary.get(record["id"]))

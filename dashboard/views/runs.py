@@ -7,12 +7,12 @@ from typing import Any
 
 import pandas as pd
 
-from costlens.catalog import PriceTable
-from costlens.store import dashboard_queries
+from costlens.apps.transfer import priced_records
+from costlens.core.vocab import RUN_STATUSES
+from costlens.price.tables import PriceTable
+from costlens.store import runs_page as dashboard_queries
 from costlens.store.db import Store
 from costlens.store.queries import RUN_KEYS, list_runs
-from costlens.transfer import priced_records
-from costlens.vocab import RUN_STATUSES
 from dashboard.fmt import device_label, duration_text, md_escape, rounded, run_link
 
 COST_KEYS = ("cost_usd", "gpu_hours", "energy_kwh", "mfu")

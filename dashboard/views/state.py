@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from costlens.catalog import PriceTable
+from costlens.price.tables import PriceTable
 from costlens.store.db import Store, open_store
 from costlens.store.queries import count_runs
 

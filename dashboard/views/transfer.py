@@ -1,4 +1,4 @@
-"""The transfer-versus-scratch page: :func:`costlens.transfer.analyse` on one project's runs,
+"""The transfer-versus-scratch page: :func:`costlens.apps.transfer.analyse` on one project's runs,
 as DataFrames for the figures and sentences for the notes; the commonly claimed saving (a
 quoted industry claim from data/claims.csv, never a costlens figure)."""
 
@@ -9,13 +9,13 @@ from typing import Any
 
 import pandas as pd
 
-from costlens import transfer
-from costlens.catalog import PriceTable
-from costlens.paths import data_dir
-from costlens.store import dashboard_queries
+from costlens.apps import transfer
+from costlens.core.paths import data_dir
+from costlens.core.vocab import TRANSFER_STRATEGIES, VERDICTS
+from costlens.price.tables import PriceTable
+from costlens.store import runs_page as dashboard_queries
 from costlens.store.db import Store
 from costlens.store.queries import list_runs
-from costlens.vocab import TRANSFER_STRATEGIES, VERDICTS
 from dashboard.fmt import rounded
 
 TRANSFER_RUNS_PER_STRATEGY = 60  # the newest completed runs of each strategy (two demos' worth)

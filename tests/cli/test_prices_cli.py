@@ -154,7 +154,7 @@ def test_cost_command_json(cli, tmp_path: Path):
     r = cli("cost", "abc123", "--db", url, "--prices", str(SMALL), "--format", "json")
     assert r.code == 0, r.err
     c = json.loads(r.out)
-    # 1 x tc.8xa100 x $20.00/h x 2 h = $40.00; MFU 0.40 (hand check: tests/cost/test_cost.py)
+    # 1 x tc.8xa100 x $20.00/h x 2 h = $40.00; MFU 0.40 (hand check: tests/price/test_cost.py)
     assert c["cost_usd"] == pytest.approx(40.0)
     assert c["mfu"] == pytest.approx(0.40)
     assert c["energy_kwh"] is None

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 import costlens
-from costlens.flops import flop_counter
+from costlens.record.flops import flop_counter
 from costlens.store import open_store
 from costlens.store.queries import get_run
 

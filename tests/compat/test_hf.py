@@ -119,7 +119,7 @@ def test_frozen_backbone(tok, sqlite_url):
 def test_scratch_with_the_callback_attached_by_hand_and_a_declared_strategy(tok, sqlite_url):
     from transformers import BertConfig, BertForSequenceClassification
 
-    from costlens.integrations.hf import CostlensCallback
+    from costlens.record.integrations.hf import CostlensCallback
 
     torch.manual_seed(0)
     config = BertConfig(

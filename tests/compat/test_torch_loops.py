@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from costlens.flops import flop_counter
+from costlens.record.flops import flop_counter
 from tests.compat.helpers import note_case, params, profiled
 
 VOCAB, SEQ, BATCH = 64, 12, 4

@@ -15,7 +15,7 @@ def filled(store):
 
 @pytest.fixture
 def prices():
-    from costlens.catalog import PriceTable
+    from costlens.price.tables import PriceTable
 
     return PriceTable.load()
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from costlens.errors import UsageError
+from costlens.core.errors import UsageError
 
 
 def test_basic_auth_and_token_guard_every_path(store, sqlite_url):  # the store must exist
@@ -56,7 +56,7 @@ def test_imports_keep_to_their_path():
     """costlens and its CLI load no Dash; the transfer analysis no pandas; the dashboard and its
     views no torch."""
     code = (
-        "import sys, costlens.transfer; bad = ['pandas'] if 'pandas' in sys.modules else []; "
+        "import sys, costlens.apps.transfer; bad = ['pandas'] if 'pandas' in sys.modules else []; "
         "import costlens, costlens.cli, costlens.cli.dashboard; "
         "bad += [m for m in ('dash', 'plotly', 'dashboard') if m in sys.modules]; "
         "import dashboard.app, dashboard.views.transfer, dashboard.views.estimate; "

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from costlens.errors import UsageError
-from costlens.numbers import NumberError
+from costlens.core.errors import UsageError
+from costlens.core.numbers import NumberError
 from dashboard.views import estimate as view
 
 

@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from costlens.errors import PlanError, UsageError
-from costlens.numbers import NumberError
+from costlens.core.errors import PlanError, UsageError
+from costlens.core.numbers import NumberError
 from dashboard.views import forecast as view
 
 

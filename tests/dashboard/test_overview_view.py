@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from costlens.cost import sample_summary
-from costlens.errors import UsageError
+from costlens.core.errors import UsageError
+from costlens.price import sample_summary
 from costlens.store import update_run
 from costlens.store.queries import utcnow
 from dashboard.views import overview as view

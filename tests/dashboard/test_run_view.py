@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from costlens.errors import RunNotFoundError
+from costlens.core.errors import RunNotFoundError
 from dashboard.views import run as view
 from tests.dashboard.fill import A100
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from costlens.paths import data_dir
+from costlens.core.paths import data_dir
 from dashboard.views.state import Current
 
 
@@ -29,7 +29,7 @@ def test_current_loads_once_across_threads_and_again_when_stale():
 
 
 def test_the_app_reloads_its_price_table_when_a_price_file_appears(sqlite_url, tmp_path):
-    from costlens.catalog import user_prices_path
+    from costlens.price.tables import user_prices_path
     from costlens.store import open_store
     from dashboard.app import create_app
     from dashboard.views.state import STATE_KEY

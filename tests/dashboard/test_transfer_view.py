@@ -1,4 +1,4 @@
-"""The transfer page's view of costlens.transfer on a project's runs."""
+"""The transfer page's view of costlens.apps.transfer on a project's runs."""
 
 from __future__ import annotations
 

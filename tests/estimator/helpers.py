@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from costlens.catalog import PriceQuote
-from costlens.errors import PriceNotFoundError, UnknownAcceleratorError
+from costlens.core.errors import PriceNotFoundError, UnknownAcceleratorError
+from costlens.price.tables import PriceQuote
 
 LAW_BASE = 2e10  # FLOP/s per device at 1e6 params (synthetic law, not a measurement)
 LAW_SLOPE = 0.3  # d log(FLOP/s) / d log(params)

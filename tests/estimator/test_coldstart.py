@@ -7,9 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from costlens.catalog import shipped_accelerators
-from costlens.catalog.published import PUBLISHED_COLUMNS, published_runs, read_published_runs
-from costlens.errors import DataTableError
+from costlens.core.errors import DataTableError
 from costlens.estimator.coldstart import (
     cold_features,
     fit_cold_start,
@@ -17,6 +15,8 @@ from costlens.estimator.coldstart import (
     published_training_data,
     shipped_cold_start,
 )
+from costlens.price.tables import shipped_accelerators
+from costlens.price.tables.published import PUBLISHED_COLUMNS, published_runs, read_published_runs
 
 
 def test_the_table_has_primary_sourced_runs_of_both_kinds():

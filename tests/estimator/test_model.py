@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from costlens import estimator as est
-from costlens.errors import EstimatorError
+from costlens.core.errors import EstimatorError
 from tests.estimator.helpers import LAW_BASE, synthetic_frame
 
 # ---------------------------------------------------------------- scikit-learn contract

@@ -14,7 +14,7 @@ from costlens import estimator as est
 def test_public_names_resolve():
     for name in est.__all__:
         assert getattr(est, name) is not None, name
-    assert est.strategy_flops.__module__ == "costlens.physics"
+    assert est.strategy_flops.__module__ == "costlens.core.physics"
     assert est.CostModel.__module__ == "costlens.estimator"
     with pytest.raises(AttributeError):
         est.no_such_name  # noqa: B018

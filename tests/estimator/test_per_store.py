@@ -6,8 +6,8 @@ from pathlib import Path
 
 from costlens import estimator as est
 from costlens.estimator.training import fit_records
-from costlens.settings import store_state_dir
 from costlens.store import open_store
+from costlens.store.url import store_state_dir
 from tests.estimator.helpers import LAW_BASE, insert_synthetic_run
 
 

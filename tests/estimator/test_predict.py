@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from costlens import estimator as est
-from costlens.errors import EstimatorError, UnknownAcceleratorError
+from costlens.core.errors import EstimatorError, UnknownAcceleratorError
 from tests.estimator.helpers import LAW_BASE
 from tests.estimator.helpers import PRICES as CAT
 
@@ -127,7 +127,7 @@ def test_estimate_many_is_vectorised_and_fast():
 
 
 def test_the_real_price_table_is_the_default():
-    from costlens.catalog import PriceTable
+    from costlens.price.tables import PriceTable
 
     m = est.prior_model()
     s = est.Scenario(params=1e9, tokens=1e10, gpu="H100", gpus=8)

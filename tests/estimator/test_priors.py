@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from costlens import estimator as est
-from costlens.errors import DataTableError
+from costlens.core.errors import DataTableError
 from costlens.estimator.priors import prior_row
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from costlens import estimator as est
-from costlens.errors import EstimatorError
+from costlens.core.errors import EstimatorError
 from tests.estimator.helpers import LAW_BASE, insert_synthetic_run
 from tests.estimator.helpers import PRICES as CAT
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import costlens
-from costlens import journal
+from costlens.record import journal
 from costlens.store.queries import count_samples, get_run
 from tests.conftest import PG_ADMIN_URL, _pg_admin, create_database
 
@@ -35,7 +35,7 @@ STEP_S = 0.02
 
 @pytest.fixture(autouse=True)
 def _fast(monkeypatch):
-    from costlens import writer
+    from costlens.record import writer
 
     monkeypatch.setenv("COSTLENS_FLUSH_INTERVAL_S", "0.1")
     monkeypatch.delenv("COSTLENS_QUIET", raising=False)

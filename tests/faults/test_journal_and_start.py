@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from costlens import journal
+from costlens.record import journal
 from costlens.store import open_store
 from costlens.store.queries import count_samples, get_run, list_runs
 from tests.faults.conftest import STEPS, assert_all_kept, profiled, report

@@ -9,7 +9,7 @@ import threading
 import psycopg
 import pytest
 
-from costlens import journal
+from costlens.record import journal
 from costlens.store import open_store
 from tests.conftest import create_database
 from tests.faults.conftest import assert_all_kept, largest_gap_s, profiled, told

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from costlens import journal
+from costlens.record import journal
 from costlens.store import open_store
 from costlens.store.queries import count_samples
 from tests.faults.conftest import assert_all_kept, profiled, tmpfs, told

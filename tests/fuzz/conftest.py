@@ -60,7 +60,7 @@ def _offline(monkeypatch):
 
 @pytest.fixture(scope="module")
 def prices():
-    from costlens.catalog import PriceTable
+    from costlens.price.tables import PriceTable
 
     return PriceTable.load()
 

@@ -8,7 +8,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from costlens.validate import has_control
+from costlens.core.validate import has_control
 from tests.fuzz.conftest import fuzz_settings, outcome
 from tests.fuzz.values import any_value, names_text, numbers_text, plausible
 from tests.validation.checks import assert_clean_failure

@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import inspect, text
 
-from costlens.errors import RunNotFoundError, StoreError, StoreUnreachableError, UsageError
-from costlens.settings import mask_url, resolve_db_url
+from costlens.core.errors import RunNotFoundError, StoreError, StoreUnreachableError, UsageError
 from costlens.store import db as dbmod
 from costlens.store import insert_run, insert_samples, open_store
 from costlens.store.queries import (
@@ -24,6 +23,7 @@ from costlens.store.queries import (
     utcnow,
 )
 from costlens.store.timelines import sample_stats, sample_timeline
+from costlens.store.url import mask_url, resolve_db_url
 from tests.store_helpers import sample_rows
 
 HERE = Path(__file__).resolve().parent

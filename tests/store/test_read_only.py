@@ -75,7 +75,7 @@ def test_a_foreign_sqlite_file_is_refused_untouched_by_every_command(tmp_path, c
 
 def test_a_recording_run_refuses_a_foreign_file_and_keeps_the_run(tmp_path, cli):
     import costlens
-    from costlens import journal
+    from costlens.record import journal
 
     path = _other_app(tmp_path / "app.db")
     before = _digest(path)

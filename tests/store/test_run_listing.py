@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from costlens.errors import UsageError
+from costlens.core.errors import UsageError
+from costlens.core.vocab import RUN_STATUSES
 from costlens.store import insert_run, queries
 from costlens.store.queries import effective_status, list_runs, mark_lost_runs, utcnow
-from costlens.vocab import RUN_STATUSES
 
 # (id, stored status, heartbeat age in s or None); LOST_AFTER_S is 60 in these tests.
 CASES = [

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
+from costlens.core.validate import MAX_INPUT_FILE_BYTES
 from costlens.store import open_store
-from costlens.validate import MAX_INPUT_FILE_BYTES
 
 
 def _sparse(path, header: str, size: int) -> None:
@@ -34,14 +34,14 @@ def test_a_plan_over_50_mb_is_refused_before_it_is_parsed(cli, tmp_path, suffix)
 
 
 def test_a_plan_at_the_limit_is_read(tmp_path, prices_csv):
-    from costlens.errors import PlanError
-    from costlens.validate import oversize
+    from costlens.core.errors import PlanError
+    from costlens.core.validate import oversize
 
     plan = tmp_path / "edge.csv"
     _sparse(plan, "x", MAX_INPUT_FILE_BYTES)
     assert oversize(plan) is None
-    from costlens.catalog import PriceTable
-    from costlens.plan import load_plan
+    from costlens.budget.plan import load_plan
+    from costlens.price.tables import PriceTable
 
     with pytest.raises(PlanError) as info:  # read (and refused for its content, not its size)
         load_plan(plan, prices=PriceTable.load())

@@ -96,7 +96,7 @@ def test_a_plan_with_a_billion_gpus_is_refused(cli, tmp_path):
 
 
 def test_show_percent_matches_no_run(cli, store, sqlite_url):
-    from costlens.recorder import utcnow
+    from costlens.record.recorder import utcnow
     from costlens.store import insert_run
 
     insert_run(store, {"id": "abc123", "project": "p", "name": "n", "status": "completed",
@@ -158,7 +158,7 @@ def test_run_with_an_empty_or_control_character_name_is_refused(cli, tmp_path):
 
 def test_profile_refuses_bad_arguments_before_training(sqlite_url, monkeypatch):
     import costlens
-    from costlens.errors import InputError
+    from costlens.core.errors import InputError
 
     for kw in (
         {"sample_interval_s": float("nan")},
@@ -181,7 +181,7 @@ def test_profile_refuses_bad_arguments_before_training(sqlite_url, monkeypatch):
 def test_the_recorder_warns_of_a_bad_flush_interval_and_keeps_flushing(monkeypatch, caplog):
     """Set after profile() was called (or by a child process), the recorder cannot refuse it:
     it says so and flushes every 5 s, instead of silently never flushing."""
-    from costlens.recorder import FLUSH_INTERVAL_S, flush_interval_s
+    from costlens.record.recorder import FLUSH_INTERVAL_S, flush_interval_s
 
     monkeypatch.setenv("COSTLENS_FLUSH_INTERVAL_S", "nan")
     with caplog.at_level("WARNING", logger="costlens"):

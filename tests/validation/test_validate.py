@@ -1,4 +1,4 @@
-"""costlens.validate: the one validation layer, value by value."""
+"""costlens.core.validate: the one validation layer, value by value."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from costlens import validate
-from costlens.errors import InputError, UsageError
+from costlens.core import validate
+from costlens.core.errors import InputError, UsageError
 
 
 def test_errors_are_usage_errors_and_value_errors():

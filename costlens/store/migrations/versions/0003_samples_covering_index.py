@@ -1,7 +1,7 @@
 """A covering index for per-run, per-device telemetry aggregates.
 
 Idle waste, mean power and the energy counter's increase are aggregated per run and device over
-every reading of a run (``costlens.cost.sample_summary``). With this index those reads never touch
+every reading of a run (``costlens.price.sample_summary``). With this index those reads never touch
 the table: on a 1M-reading run in SQLite they went from 1.05 s to 0.33 s (dashboard benchmark
 store, 2026-11-23). Building it on an existing 10M-sample store takes about 10 s, once.
 

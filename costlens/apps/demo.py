@@ -1,0 +1,271 @@
+"""``costlens demo``: record a real scratch-versus-transfer experiment, then use every part.
+
+1. Runs :mod:`costlens.apps.experiment` on the CPU under the profiler (every run is recorded).
+2. Prices the runs on the shipped cloud tables and reports, as measured, what transfer saved.
+3. Fits the estimator on the recorded runs and saves it.
+4. Writes a budget forecast of the example plan (``data/example_plan.csv``) to XLSX, CSV, JSON.
+5. Serves the dashboard (unless ``serve=False``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median
+from typing import TYPE_CHECKING, Any
+
+from costlens.apps.experiment import (
+    PROJECT,
+    SOURCE_TASK,
+    TARGET_TASK,
+    ExperimentConfig,
+    RunOutcome,
+    plan,
+)
+from costlens.core.vocab import SAVES
+
+if TYPE_CHECKING:
+    from costlens.price.tables import PriceTable
+
+DEMO_SAMPLE_INTERVAL_S = 0.25  # short runs: sample often enough to see them
+
+
+@dataclass
+class DemoResult:
+    db_url: str
+    outcomes: list[RunOutcome]
+    comparison: list[dict[str, Any]]
+    cells: list[dict[str, Any]] = field(default_factory=list)
+    payback: list[dict[str, Any]] = field(default_factory=list)
+    model_path: Path | None = None
+    model_runs: int = 0
+    forecast_paths: list[Path] = field(default_factory=list)
+    forecast_total: dict[str, float] = field(default_factory=dict)
+
+
+def record_experiment(
+    db_url: str,
+    cfg: ExperimentConfig,
+    on_run: Callable[[RunOutcome], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
+) -> list[RunOutcome]:
+    """Run the experiment with the profiler quiet (the demo prints its own summary)."""
+    import costlens.apps.experiment as experiment
+
+    previous = os.environ.get("COSTLENS_QUIET")
+    os.environ["COSTLENS_QUIET"] = "1"
+    try:
+        outcomes = []
+        for outcome in experiment.run_experiment(
+            cfg, db=db_url, progress=on_start, sample_interval_s=DEMO_SAMPLE_INTERVAL_S
+        ):
+            outcomes.append(outcome)
+            if on_run:
+                on_run(outcome)
+        return outcomes
+    finally:
+        if previous is None:
+            os.environ.pop("COSTLENS_QUIET", None)
+        else:
+            os.environ["COSTLENS_QUIET"] = previous
+
+
+def _cpu_cost_usd(r: dict[str, Any]) -> float | None:
+    """The run's cost on the CPU-time basis: its instance's rate (cost_usd / duration_s, from
+    the price table) times the training thread's CPU seconds."""
+    from costlens.apps.transfer import CPU_TIME_METRIC
+
+    cost, wall, cpu = (
+        r.get("cost_usd"),
+        r.get("duration_s"),
+        (r.get("metrics") or {}).get(CPU_TIME_METRIC),
+    )
+    if cost is None or not wall or cpu is None:
+        return cost
+    return float(cost) * float(cpu) / float(wall)
+
+
+def _median_of(runs: Any, key: Callable[[dict[str, Any]], Any]) -> float | None:
+    values = [v for v in (key(r) for r in runs) if v is not None]
+    return float(median(values)) if values else None
+
+
+def _cell_row(strategy: str, runs: list[dict[str, Any]], cell: Any = None) -> dict[str, Any]:
+    """One table row: a cell's medians over its repeats and, for transfer, its verdict."""
+    from costlens.apps.transfer import CPU_TIME_METRIC
+
+    m = runs[0]["metrics"]
+    row = {
+        "width": int(m.get("width", 0)),
+        "labels": int(m.get("labelled_samples", 0)),
+        "strategy": strategy,
+        "repeats": len(runs),
+        "reached_target": sum(1 for r in runs if r["metrics"].get("reached_target") is True),
+        "accuracy": _median_of(runs, lambda r: r["metrics"].get("accuracy")),
+        "epochs": _median_of(runs, lambda r: r["metrics"].get("epochs")),
+        "cpu_s": _median_of(runs, lambda r: r["metrics"].get(CPU_TIME_METRIC)),
+        "wall_s": _median_of(runs, lambda r: r.get("duration_s")),
+        "flops": _median_of(runs, lambda r: r.get("flops")),
+        "cost_usd": _median_of(runs, _cpu_cost_usd),
+        "saving_pct": None, "saving_pct_low": None, "saving_pct_high": None,
+        "verdict": None, "basis": None,
+    }  # fmt: skip
+    if cell is not None:
+        row.update({k: v for k, v in cell.as_dict().items() if k.startswith("saving") or
+                    k in ("verdict", "basis")})  # fmt: skip
+    return row
+
+
+def compare_strategies(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per cell (width x labelled budget x strategy): each strategy's repeats next to scratch's.
+
+    ``records`` are priced run records (:func:`costlens.apps.transfer.priced_records`) of the
+    experiment. Only target-task runs are compared, each transfer cell with the scratch cell of
+    the same model size and labelled data (:func:`costlens.apps.transfer.cells`): the saving, its
+    interval and verdict, measured on the training thread's CPU time. Scratch rows carry no
+    saving. ``saved_usd`` is the median scratch cost minus the median transfer cost.
+    """
+    from costlens.apps import transfer
+
+    target = [r for r in records if (r.get("metrics") or {}).get("task") == TARGET_TASK]
+    by_id = {str(r["id"]): r for r in target}
+    rows: dict[tuple[int, int, str], dict[str, Any]] = {}
+    for cell in transfer.cells(transfer.RunFigures.from_record(r) for r in target):
+        runs = [by_id[f.id] for f in cell.runs]
+        scratch = [by_id[f.id] for f in cell.scratch]
+        row, base = _cell_row(cell.strategy, runs, cell), _cell_row(transfer.SCRATCH, scratch)
+        saved = None if None in (row["cost_usd"], base["cost_usd"]) else (
+            base["cost_usd"] - row["cost_usd"])  # fmt: skip
+        rows[(row["width"], row["labels"], row["strategy"])] = {**row, "saved_usd": saved}
+        rows.setdefault((base["width"], base["labels"], base["strategy"]),
+                        {**base, "saved_usd": None})  # fmt: skip
+    return [rows[k] for k in sorted(rows)]
+
+
+CELL_KEYS = ("width", "labels", "strategy", "repeats", "reached_target", "basis", "saving_pct",
+             "saving_pct_low", "saving_pct_high", "verdict")  # fmt: skip
+
+
+def verdict_cells(comparison: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The transfer cells of ``comparison`` with their verdict keys (the JSON ``cells``)."""
+    return [{k: r[k] for k in CELL_KEYS} for r in comparison if r["basis"] is not None]
+
+
+def pretraining_payback(
+    records: list[dict[str, Any]], comparison: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Per width: what pretraining on the source task cost, and after how many fine-tunes that
+    saved money (on the same width, per labelled-data budget) it pays for itself.
+
+    ``break_even_jobs`` = pretraining cost / (scratch cost - fine-tune cost), the saving of
+    :func:`compare_strategies`; None where the fine-tune did not save. Measured figures only.
+    """
+    pretrain = {
+        int(r["metrics"].get("width", 0)): _cpu_cost_usd(r)
+        for r in records
+        if (r.get("metrics") or {}).get("task") == SOURCE_TASK
+    }
+    rows = []
+    for c in comparison:
+        if c["strategy"] != "full-finetune":
+            continue
+        p, saved = pretrain.get(c["width"]), c["saved_usd"]
+        rows.append(
+            {
+                "width": c["width"],
+                "labels": c["labels"],
+                "pretrain_cost_usd": p,
+                "saved_per_job_usd": saved,
+                "verdict": c["verdict"],
+                "break_even_jobs": (p / saved)
+                if p is not None and saved and saved > 0 and c["verdict"] in (SAVES, None)
+                else None,
+            }
+        )
+    return rows
+
+
+def fit_estimator(db_url: str, prices: PriceTable) -> tuple[Path, int]:
+    """Fit the estimator on every usable run in the store and save it; (path, runs used)."""
+    from costlens import estimator
+    from costlens.store import open_store
+    from costlens.store.queries import list_runs
+
+    store = open_store(db_url)
+    try:
+        model = estimator.fit_records(list_runs(store), prices=prices)
+    finally:
+        store.dispose()
+    return estimator.save_model(model, db=db_url), int(model.n_runs_)
+
+
+def write_forecast(out_dir: Path, db_url: str) -> tuple[list[Path], dict[str, float]]:
+    """Forecast the example plan with the store's saved estimator; XLSX, CSV and JSON in
+    ``out_dir``."""
+    from costlens import estimator
+    from costlens.budget import files as export
+    from costlens.budget import forecast
+    from costlens.core.paths import data_dir
+
+    model = estimator.saved_model(db_url)
+    fc = forecast.forecast(data_dir() / "example_plan.csv", model=model)
+    paths = [export.write(fc, out_dir / f"demo_forecast.{ext}") for ext in ("xlsx", "csv", "json")]
+    total = fc.as_dict()
+    keys = ("total_cost_usd", "total_cost_usd_low", "total_cost_usd_high")
+    return paths, {k: float(total[k]) for k in keys}
+
+
+def priced_experiment(
+    db_url: str, outcomes: list[RunOutcome], prices: PriceTable
+) -> list[dict[str, Any]]:
+    """The recorded runs of ``outcomes``, read back from the store and priced."""
+    from costlens.apps.transfer import priced_records
+    from costlens.store import open_store
+    from costlens.store.queries import list_runs
+
+    store = open_store(db_url)
+    try:
+        ids = {o.run_id for o in outcomes}
+        recorded = [r for r in list_runs(store, project=PROJECT) if r["id"] in ids]
+    finally:
+        store.dispose()
+    return priced_records(recorded, prices)
+
+
+def run_demo(
+    db_url: str,
+    *,
+    cfg: ExperimentConfig | None = None,
+    out_dir: Path,
+    on_run: Callable[[RunOutcome], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> DemoResult:
+    """Everything but serving: record, price, fit, forecast."""
+    from costlens.price.tables import PriceTable
+
+    cfg = cfg or ExperimentConfig()
+    stage = on_stage or (lambda _msg: None)
+    outcomes = record_experiment(db_url, cfg, on_run=on_run, on_start=on_start)
+    stage("pricing the runs on the shipped cloud tables")
+    prices = PriceTable.load()
+    rows = priced_experiment(db_url, outcomes, prices)
+    comparison = compare_strategies(rows)
+    result = DemoResult(
+        db_url=db_url,
+        outcomes=outcomes,
+        comparison=comparison,
+        cells=verdict_cells(comparison),
+        payback=pretraining_payback(rows, comparison),
+    )
+    stage("fitting the estimator on the recorded runs")
+    result.model_path, result.model_runs = fit_estimator(db_url, prices)
+    stage("forecasting the example plan")
+    result.forecast_paths, result.forecast_total = write_forecast(out_dir, db_url)
+    return result
+
+
+def total_runs(cfg: ExperimentConfig) -> int:
+    return len(cfg.widths) + len(plan(cfg))

@@ -1,0 +1,74 @@
+"""One parser for numbers as people write them: ``7B``, ``2T``, ``4k``, ``1.3e9``, ``2,000``.
+
+The CLI, plan files and the dashboard all read quantities through :func:`parse_quantity`, so
+``--params 7B`` means the same everywhere. Non-finite values (``nan``, ``inf``) are always refused.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from costlens.core.errors import InputError
+
+SUFFIXES: dict[str, float] = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
+_NUMBER_RE = re.compile(
+    r"^\s*([-+]?(?:\d[\d_,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([kKmMbBgGtT]?)\s*$"
+)
+
+
+class NumberError(InputError):
+    """A value that is not a number of the kind asked for (the message says which)."""
+
+
+def parse_number(value: Any, what: str = "value") -> float:
+    """A finite float from ``value`` (number or text with an optional k/M/B/T suffix)."""
+    if isinstance(value, bool):
+        raise NumberError(f"{what}: expected a number, got {value!r}.")
+    if isinstance(value, (int, float)):
+        out = float(value)
+    else:
+        m = _NUMBER_RE.match(str(value))
+        if not m:
+            raise NumberError(
+                f"{what}: expected a number (e.g. 7B, 1.5e9, 125M, 2,000), got {value!r}."
+            )
+        out = float(m.group(1).replace(",", "").replace("_", ""))
+        out *= SUFFIXES.get(m.group(2).lower(), 1.0)
+    if not math.isfinite(out):
+        raise NumberError(f"{what} must be a finite number (got {value!r}).")
+    return out
+
+
+def is_blank(value: Any) -> bool:
+    """None, an empty or all-space string, or a float NaN (an empty spreadsheet cell)."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, float) and math.isnan(value)
+
+
+def parse_quantity(
+    value: Any,
+    what: str = "value",
+    *,
+    required: bool = True,
+    minimum: float = 0.0,
+    strict: bool = False,
+    integer: bool = False,
+) -> float | None:
+    """``parse_number`` plus the rules of a quantity: at least ``minimum`` (above it if
+    ``strict``), whole if ``integer``; a blank gives None unless ``required``."""
+    if is_blank(value):
+        if required:
+            raise NumberError(f"{what} is required.")
+        return None
+    out = parse_number(value, what)
+    if out < minimum or (strict and out == minimum):
+        rel = "greater than" if strict else "at least"
+        raise NumberError(f"{what} must be {rel} {minimum:g} (got {value!r}).")
+    if integer and not out.is_integer():
+        raise NumberError(f"{what} must be a whole number (got {value!r}).")
+    return out

@@ -1,0 +1,218 @@
+"""One validation layer for every number and name a user gives costlens.
+
+CLI options (:mod:`costlens.cli.common`), plan files, price tables, ``COSTLENS_*`` environment
+variables and the Python API (``costlens.profile(...)``) all check their inputs here, so the same
+value is refused the same way everywhere, with one line naming what to fix (the flag, file, line
+or variable is the ``what`` argument). Numbers go through :func:`costlens.core.numbers.parse_number`
+(suffixes ``k``, ``M``, ``B``/``G``, ``T``; ``nan`` and ``inf`` refused).
+
+Documented bounds:
+
+- seeds: whole numbers in ``0 .. 2**63 - 1``;
+- percentages (thresholds): ``0 .. 100``;
+- intervals (seconds): finite and above 0;
+- counts that size an allocation (simulations, repeats, GPUs): what this machine's memory can
+  hold (:func:`check_memory` names the memory they would need);
+- dates: real calendar dates ``YYYY-MM-DD`` (``2026-02-30`` is refused);
+- names and URLs: not empty, no control characters;
+- input files (plans, price tables, catalogs): at most :data:`MAX_INPUT_FILE_BYTES`, refused
+  before they are parsed.
+
+Every error is a :class:`~costlens.core.errors.InputError`: a usage error (exit code 2) and a
+``ValueError`` (what Python callers expect of a bad argument).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from costlens.core.errors import InputError
+from costlens.core.numbers import parse_number
+
+MAX_INPUT_FILE_BYTES = 50 * 1024 * 1024  # plans, price tables and catalogs larger are refused
+MAX_SEED = 2**63 - 1
+MAX_GPUS = 1_000_000  # GPUs in one job: more than any cluster built (a typo guard, not a limit)
+_DIGITS_RE = re.compile(r"^\s*[-+]?\d+\s*$")
+_DATE_RE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
+
+
+def number(
+    value: Any,
+    what: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: bool = False,
+    integer: bool = False,
+) -> float:
+    """A finite number (suffixes allowed) in ``[minimum, maximum]`` (strictly above ``minimum``
+    if ``above``), whole if ``integer``."""
+    out = parse_number(value, what)
+    if minimum is not None and (out < minimum or (above and out == minimum)):
+        rel = "greater than" if above else "at least"
+        raise InputError(f"{what} must be {rel} {minimum:g} (got {value!r}).")
+    if maximum is not None and out > maximum:
+        raise InputError(f"{what} must be at most {maximum:g} (got {value!r}).")
+    if integer and not out.is_integer():
+        raise InputError(f"{what} must be a whole number (got {value!r}).")
+    return out
+
+
+def whole(value: Any, what: str, *, minimum: int = 0, maximum: float | None = None) -> int:
+    """A whole number of at least ``minimum`` (``1k`` is 1000); plain digits are read exactly
+    (a 64-bit seed does not pass through a float)."""
+    if (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, str) and _DIGITS_RE.match(value)
+    ):
+        out = int(value)
+        if out < minimum or (maximum is not None and out > maximum):
+            top = "" if maximum is None else f" and at most {maximum:g}"
+            raise InputError(f"{what} must be at least {minimum}{top} (got {value!r}).")
+        return out
+    return int(number(value, what, minimum=minimum, maximum=maximum, integer=True))
+
+
+def seed(value: Any, what: str = "seed") -> int:
+    """A random seed: a whole number from 0 to 2**63 - 1."""
+    return whole(value, what, minimum=0, maximum=MAX_SEED)
+
+
+def percent(value: Any, what: str) -> float:
+    """A percentage (a threshold) from 0 to 100."""
+    return number(value, what, minimum=0.0, maximum=100.0)
+
+
+def interval_s(value: Any, what: str) -> float:
+    """A time interval in seconds: finite and above 0."""
+    return number(value, what, minimum=0.0, above=True)
+
+
+def gpus(value: Any, what: str = "gpus") -> int:
+    """A number of GPUs in one job: 1 to :data:`MAX_GPUS`."""
+    return whole(value, what, minimum=1, maximum=MAX_GPUS)
+
+
+def fraction(value: Any, what: str) -> float:
+    """A share in (0, 1]."""
+    return number(value, what, minimum=0.0, above=True, maximum=1.0)
+
+
+def _gib(n_bytes: float) -> str:
+    for unit, size in (("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if n_bytes >= size:
+            return f"{n_bytes / size:.1f} {unit}"
+    return f"{n_bytes / 1024:.1f} KiB"
+
+
+def memory_bytes() -> int:
+    """The memory this machine can give a new allocation: MemAvailable, else physical memory."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, AttributeError):
+        return 2**62  # unknown: do not refuse
+
+
+def check_memory(n_bytes: float, what: str) -> None:
+    """Refuse work that would need more memory than this machine has available, naming it."""
+    have = memory_bytes()
+    if n_bytes > have:
+        raise InputError(
+            f"{what} would need about {_gib(n_bytes)} of memory; this machine has "
+            f"{_gib(have)} available. Use a smaller value."
+        )
+
+
+def has_control(text: str) -> bool:
+    """Any control or format character (newline, escape, NUL, bidi overrides...)."""
+    return any(unicodedata.category(c) in ("Cc", "Cf") for c in text)
+
+
+def name(value: Any, what: str) -> str:
+    """A name (project, run, job, tag, provider...): text, not empty, no control characters."""
+    if not isinstance(value, str):
+        raise InputError(f"{what} must be text (got {type(value).__name__}).")
+    out = value.strip(" ")  # spaces only: a tab or newline at either end is refused below
+    if not out:
+        raise InputError(f"{what} must not be empty.")
+    if has_control(out):
+        raise InputError(f"{what} must not contain control characters (got {value!r}).")
+    return out
+
+
+def optional_name(value: Any, what: str) -> str | None:
+    """:func:`name`, or None for None (not given; an empty string is still refused)."""
+    return None if value is None else name(value, what)
+
+
+def url(value: Any, what: str) -> str:
+    """A store URL or path: not empty, no control characters, no spaces at its ends."""
+    out = name(value, what)
+    if out != value:
+        raise InputError(f"{what} must not start or end with spaces (got {value!r}).")
+    return out
+
+
+def calendar_date(value: Any, what: str = "date") -> str:
+    """``YYYY-MM-DD`` (or a month ``YYYY-MM``) that is a real calendar date."""
+    text = str(value).strip()
+    m = _DATE_RE.match(text)
+    if not m:
+        raise InputError(f"{what}: {value!r} is not a date (YYYY-MM-DD).")
+    year, month, day = int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)
+    try:
+        dt.date(year, month, day)
+    except ValueError as exc:
+        raise InputError(f"{what}: {value!r} is not a real date ({exc}).") from None
+    return text
+
+
+def oversize(path: str | Path, limit: int = MAX_INPUT_FILE_BYTES) -> str | None:
+    """Why an input file is refused before anything reads it (over ``limit`` bytes), or None.
+    A missing or unreadable file gives None: its reader says so in its own words. The caller
+    raises its own typed error (a plan's :class:`~costlens.core.errors.PlanError`...)."""
+    try:
+        size = Path(path).stat().st_size
+    except OSError:
+        return None
+    if size <= limit:
+        return None
+    return f"the file is {_gib(size)}, over the {_gib(limit)} limit for input files; split it"
+
+
+def env_number(variable: str, default: float, check: Callable[[Any, str], float]) -> float:
+    """``$variable`` through ``check(value, what)`` (e.g. :func:`interval_s`), or ``default``
+    when it is unset or empty. A bad value raises :class:`InputError` naming the variable."""
+    raw = os.environ.get(variable, "")
+    if not raw.strip():
+        return default
+    return check(raw, f"environment variable {variable}")
+
+
+# The COSTLENS_* variables that carry a value, each with its check (COSTLENS_HOME, _DEBUG and
+# _QUIET are paths and switches; the dashboard token is checked where it is used).
+ENVIRONMENT: dict[str, Callable[[Any, str], Any]] = {
+    "COSTLENS_FLUSH_INTERVAL_S": interval_s,
+    "COSTLENS_LOST_AFTER_S": interval_s,
+    "COSTLENS_PROJECT": name,
+    "COSTLENS_DB": url,
+}
+
+
+def check_environment() -> None:
+    """Refuse a bad value in any ``COSTLENS_*`` variable of :data:`ENVIRONMENT` (unset or empty
+    is "not given"), naming the variable. Every CLI command and ``costlens.profile`` call it."""
+    for variable, check in ENVIRONMENT.items():
+        env_number(variable, 0.0, check)

@@ -1,0 +1,156 @@
+"""One run record -> its cost breakdown: dollars, GPU-hours, energy and CO2e, MFU, idle waste."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from costlens.core.errors import PriceNotFoundError, UnknownAcceleratorError
+from costlens.core.units import S_PER_H, finite_or_none
+from costlens.core.vocab import CPU_KEY, DEFAULT_PRECISION
+from costlens.price.alternatives import alternatives as alternatives_for
+from costlens.price.billing import choose_quote, min_vcpus_for
+from costlens.price.energy import energy_figures
+from costlens.price.tables import GpuSpec, PriceQuote, PriceTable
+
+
+def is_cpu_run(record: dict[str, Any]) -> bool:
+    """True for a run that used no accelerator (no device, no device count, or "CPU")."""
+    dev = record.get("device")
+    return not dev or int(record.get("device_count") or 0) <= 0 or str(dev).upper() == CPU_KEY
+
+
+def duration_s(record: dict[str, Any]) -> float | None:
+    """The run's duration in seconds; None when unknown, negative or not finite."""
+    d = finite_or_none(record.get("duration_s"))
+    return d if d is not None and d >= 0 else None
+
+
+def _throughput(
+    record: dict[str, Any], spec: GpuSpec | None, devices: int, seconds: float | None
+) -> dict[str, Any]:
+    """Achieved FLOP/s, the peak at the run's precision (all devices) and MFU."""
+    flops = float(record.get("flops") or 0.0)
+    achieved = flops / seconds if flops > 0 and seconds else None
+    precision = record.get("precision") or DEFAULT_PRECISION
+    peak_per_device = spec.peak_for(precision) if spec is not None else None
+    peak_total = peak_per_device * devices if peak_per_device and devices else None
+    return {
+        "flops": flops,
+        "achieved_flops_per_s": achieved,
+        "precision": precision,
+        "peak_flops_per_s": peak_total,
+        "peak_source": spec.source if (spec is not None and peak_total) else None,
+        "mfu": achieved / peak_total if achieved is not None and peak_total else None,
+    }
+
+
+def _device(record: dict[str, Any], prices: PriceTable, cpu_run: bool, notes: list[str]):
+    """(accelerator key, spec) of the run's device; (None, None) for an unknown device."""
+    try:
+        key = CPU_KEY if cpu_run else prices.resolve(str(record.get("device")))
+        return key, prices.spec(key)
+    except UnknownAcceleratorError as exc:
+        notes.append(str(exc))
+        return None, None
+
+
+def _billing(
+    record: dict[str, Any],
+    key: str | None,
+    devices: int,
+    hours: float | None,
+    prices: PriceTable,
+    notes: list[str],
+    provider: str | None,
+    instance: str | None,
+    spot: bool,
+) -> dict[str, Any]:
+    """The billed instance-hours, instances and dollars (whole instances), and the quote used
+    (None, with a note, when the run's hardware has no price and none was asked for)."""
+    quote: PriceQuote | None = None
+    reason = None
+    if key is not None:
+        try:
+            quote, reason = choose_quote(
+                record, key, devices, prices, provider=provider, instance=instance, spot=spot
+            )
+        except PriceNotFoundError as exc:
+            if provider or instance:
+                raise
+            notes.append(str(exc))
+    instances = quote.instances_for(devices) if quote is not None else None
+    return {
+        "instance_hours": None if hours is None else hours * (instances or 1),
+        "instances": instances,
+        "cost_usd": (
+            quote.billed_usd_per_hour(devices) * hours
+            if quote is not None and hours is not None
+            else None
+        ),
+        "spot": spot,
+        "quote": quote.as_dict() if quote else None,
+        "quote_reason": reason,
+        "quote_note": (quote.note or None) if quote else None,
+    }
+
+
+def run_cost(
+    record: dict[str, Any],
+    *,
+    prices: PriceTable,
+    provider: str | None = None,
+    instance: str | None = None,
+    spot: bool = False,
+    samples: dict[str, Any] | None = None,
+    alternatives: bool = True,
+) -> dict[str, Any]:
+    """The cost breakdown of one public run record (see ``costlens.store.queries.run_record``).
+
+    ``samples`` is the run's entry of :func:`~costlens.price.sample_summary` (enables the
+    power-integral energy fallback and idle waste). ``provider``/``instance`` override what the
+    run recorded; an explicitly asked instance or provider that has no price raises
+    PriceNotFoundError. An unknown device never raises: the money figures are None and ``notes``
+    says why. Energy is priced at ``prices.electricity``.
+    """
+    notes: list[str] = []
+    seconds = duration_s(record)
+    cpu_run = is_cpu_run(record)
+    devices = 0 if cpu_run else int(record.get("device_count") or 0)
+    hours = None if seconds is None else seconds / S_PER_H
+    if hours is None:
+        notes.append("the run has no duration yet (no end time or heartbeat)")
+    key, spec = _device(record, prices, cpu_run, notes)
+
+    bill = _billing(record, key, devices, hours, prices, notes, provider, instance, spot)
+    energy = energy_figures(record, samples, seconds, bill["quote"], prices, notes)
+    speed = _throughput(record, spec, devices, seconds)
+    if speed["achieved_flops_per_s"] is not None and speed["peak_flops_per_s"] is None and key:
+        notes.append(
+            f"no peak FLOP/s for {key} at {speed['precision']} in the spec table: MFU unknown"
+        )
+    idle_fraction = samples.get("idle_fraction") if samples else None
+    return {
+        "run_id": record.get("id"),
+        "device": record.get("device"),
+        "device_key": key,
+        "device_count": devices,
+        "cpu_only": cpu_run,
+        "duration_s": seconds,
+        "gpu_hours": None if hours is None else hours * devices,  # 0 for CPU-only runs
+        **bill,
+        **energy,
+        **speed,
+        "idle_threshold_pct": samples.get("idle_threshold_pct") if samples else None,
+        "idle_fraction": idle_fraction,
+        "idle_waste_usd": (
+            bill["cost_usd"] * idle_fraction
+            if bill["cost_usd"] is not None and idle_fraction is not None
+            else None
+        ),
+        "alternatives": (
+            alternatives_for(key, devices, hours, prices, min_vcpus=min_vcpus_for(key, record))
+            if alternatives and key is not None
+            else []
+        ),
+        "notes": notes,
+    }

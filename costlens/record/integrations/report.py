@@ -1,0 +1,32 @@
+"""What a framework callback tells the active run; never raises into the training."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from costlens.record.safety import log_once
+from costlens.record.signals import current_run
+
+
+def report(
+    *,
+    steps: int | None = None,
+    expected_steps: Any = None,
+    name: str | None = None,
+    metrics: Mapping[str, Any] | None = None,
+) -> None:
+    """Tell the active run the framework's own step count, its planned steps (``max_steps``;
+    ignored when not a positive finite number), its run name and evaluation metrics."""
+    try:
+        run = current_run()
+        if run is None:
+            return
+        if isinstance(expected_steps, float) and not math.isfinite(expected_steps):
+            expected_steps = None
+        run.trainer_progress(steps=steps, expected_steps=expected_steps, name=name)
+        if metrics:
+            run.log(**{str(k): v for k, v in metrics.items()})
+    except Exception as exc:
+        log_once("framework-callback", exc)
