@@ -33,7 +33,6 @@ log = logging.getLogger("costlens")
 
 HERE = Path(__file__).resolve().parent
 TOKEN_COOKIE = "costlens_token"
-TOKEN_ENV = "COSTLENS_DASHBOARD_TOKEN"
 THREADS = 8  # waitress worker threads
 # The largest request body: an upload of MAX_UPLOAD_BYTES, base64-encoded (4/3) in a callback's
 # JSON, plus 1 MiB for the rest of the callback. Larger is refused from Content-Length (413).

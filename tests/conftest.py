@@ -150,10 +150,34 @@ class _Capture(io.TextIOWrapper):
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+def _owned_by_the_command(finder: object) -> bool:
+    """A finder that the command (costlens's import hooks) or the user's script (a class of
+    ``__main__``, or of a module no longer imported) put in ``sys.meta_path``."""
+    module = getattr(finder, "__module__", None) or ""
+    return module == "__main__" or module not in sys.modules or module.split(".")[0] == "costlens"
+
+
+def _meta_path_after(saved: list) -> list:
+    """``sys.meta_path`` as a real process would leave the test process: the import hooks the
+    command or its script added are gone (the process would have exited with them), and a
+    finder a library put there when it was imported stays. The library stays in
+    ``sys.modules``, so its import-time changes must stay too: the ``importlib_metadata``
+    backport (imported by ``export mlflow``) appends its own distribution finder and deletes
+    the standard ``PathFinder.find_distributions``; dropping its finder left no finder of
+    package metadata, and every later ``importlib.metadata`` look-up in the worker failed."""
+    now = sys.meta_path[:]
+    kept = [f for f in now if any(f is s for s in saved) or not _owned_by_the_command(f)]
+    for index, finder in enumerate(saved):  # a saved finder the command removed comes back
+        if not any(f is finder for f in kept):
+            kept.insert(min(index, len(kept)), finder)
+    return kept
+
+
 @contextmanager
 def _process_state(env: dict[str, str] | None, cwd: str | None) -> Iterator[None]:
     """What a ``costlens`` process owns, put back afterwards: environment, working directory,
-    argv, sys.path, import hooks, ``__main__``, signal handlers and the ``costlens`` logger."""
+    argv, sys.path, its import hooks (:func:`_meta_path_after`), ``__main__``, signal handlers
+    and the ``costlens`` logger."""
     saved_env = dict(os.environ)
     saved_cwd = os.getcwd()
     saved_argv, saved_path, saved_meta = sys.argv[:], sys.path[:], sys.meta_path[:]
@@ -170,7 +194,8 @@ def _process_state(env: dict[str, str] | None, cwd: str | None) -> Iterator[None
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)
-        sys.argv[:], sys.path[:], sys.meta_path[:] = saved_argv, saved_path, saved_meta
+        sys.argv[:], sys.path[:] = saved_argv, saved_path
+        sys.meta_path[:] = _meta_path_after(saved_meta)
         if saved_main is not None:
             sys.modules["__main__"] = saved_main
         for sig, handler in saved_signals.items():

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,22 +53,14 @@ def record_experiment(
     """Run the experiment with the profiler quiet (the demo prints its own summary)."""
     import costlens.apps.experiment as experiment
 
-    previous = os.environ.get("COSTLENS_QUIET")
-    os.environ["COSTLENS_QUIET"] = "1"
-    try:
-        outcomes = []
-        for outcome in experiment.run_experiment(
-            cfg, db=db_url, progress=on_start, sample_interval_s=DEMO_SAMPLE_INTERVAL_S
-        ):
-            outcomes.append(outcome)
-            if on_run:
-                on_run(outcome)
-        return outcomes
-    finally:
-        if previous is None:
-            os.environ.pop("COSTLENS_QUIET", None)
-        else:
-            os.environ["COSTLENS_QUIET"] = previous
+    outcomes = []
+    for outcome in experiment.run_experiment(
+        cfg, db=db_url, progress=on_start, sample_interval_s=DEMO_SAMPLE_INTERVAL_S, quiet=True
+    ):
+        outcomes.append(outcome)
+        if on_run:
+            on_run(outcome)
+    return outcomes
 
 
 def _cpu_cost_usd(r: dict[str, Any]) -> float | None:

@@ -191,7 +191,9 @@ def plan(cfg: ExperimentConfig) -> list[tuple[str, str, int, int, int]]:
     ]
 
 
-def _pretrain(width: int, data, cfg: ExperimentConfig, db, sample_interval_s: float):
+def _pretrain(
+    width: int, data, cfg: ExperimentConfig, db, sample_interval_s: float, quiet: bool = False
+):
     """Train one width on the source task from scratch, recorded; (model, outcome)."""
     import costlens
 
@@ -206,6 +208,7 @@ def _pretrain(width: int, data, cfg: ExperimentConfig, db, sample_interval_s: fl
         db=db,
         tags=["source-task", f"width={width}"],
         sample_interval_s=sample_interval_s,
+        quiet=quiet,
     ) as run:
         cpu0 = time.thread_time()
         epochs, acc = train_to_target(
@@ -246,7 +249,7 @@ def _train_job(model, strategy: str, train, test, cfg: ExperimentConfig, seed: i
 
 def _target_run(
     job: tuple[str, str, int, int, int], pretrained, data, cfg: ExperimentConfig, db,
-    sample_interval_s: float,
+    sample_interval_s: float, quiet: bool = False,
 ) -> RunOutcome:  # fmt: skip
     """One recorded target-task run: scratch, full fine-tune or frozen features."""
     import torch
@@ -275,6 +278,7 @@ def _target_run(
         db=db,
         tags=[f"width={width}", f"labels={len(x)}", f"repeat={repeat + 1}"],
         sample_interval_s=sample_interval_s,
+        quiet=quiet,
     ) as run:
         cpu0 = time.thread_time()
         epochs, acc = _train_job(model, strategy, (x, y), tgt_test, cfg, seed)
@@ -304,8 +308,10 @@ def run_experiment(
     db: str | None = None,
     progress: Callable[[str], None] | None = None,
     sample_interval_s: float = 1.0,
+    quiet: bool = False,
 ) -> Iterator[RunOutcome]:
-    """Pretrain each width on the source task, then every target run; yields as runs finish.
+    """Pretrain each width on the source task, then every target run; yields as runs finish
+    (``quiet``: no live line or summary of each run).
 
     torch runs on one thread meanwhile (restored after), so the training thread's CPU time is
     the whole training's (the timing basis, see the module docstring)."""
@@ -320,10 +326,10 @@ def run_experiment(
         for width in cfg.widths:
             say(f"pretrain w{width} digits 0-4")
             torch.manual_seed(cfg.seed)
-            pretrained[width], outcome = _pretrain(width, source, cfg, db, sample_interval_s)
+            pretrained[width], outcome = _pretrain(width, source, cfg, db, sample_interval_s, quiet)
             yield outcome
         for job in plan(cfg):
             say(job[0])
-            yield _target_run(job, pretrained[job[2]], target, cfg, db, sample_interval_s)
+            yield _target_run(job, pretrained[job[2]], target, cfg, db, sample_interval_s, quiet)
     finally:
         torch.set_num_threads(threads)

@@ -14,9 +14,8 @@ from typing import Annotated
 import typer
 
 from costlens import __version__
+from costlens.core import config
 from costlens.core.errors import CostlensError
-from costlens.core.validate import check_environment
-from costlens.store.url import debug_enabled
 
 
 def _click_exceptions():
@@ -94,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     _argv[:] = sys.argv[1:] if argv is None else argv
     try:
-        check_environment()
+        config.check_environment()
         from costlens.cli.run import fast_run
 
         code = fast_run(_argv)  # `costlens run ... -- CMD`: the script starts at once
@@ -113,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except CostlensError as exc:
-        if debug_enabled():
+        if config.DEBUG.safe_get(warn=False):
             raise
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
@@ -122,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         sys.exit(0)
     except Exception as exc:  # a bug: say so plainly, traceback on request
-        if debug_enabled():
+        if config.DEBUG.safe_get(warn=False):
             raise
         _fail(
             f"unexpected {type(exc).__name__}: {exc}. This is a costlens bug; rerun with "

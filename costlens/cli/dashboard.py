@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import typer
 
 from costlens.cli.common import DbOption, name_option, port_option
+from costlens.core import config
 
-TOKEN_ENV = "COSTLENS_DASHBOARD_TOKEN"
+TOKEN_ENV = config.DASHBOARD_TOKEN.name
 
 
 def access_settings(
@@ -23,7 +22,7 @@ def access_settings(
     from dashboard.app import is_loopback, parse_auth
 
     pair = parse_auth(auth) if auth is not None else None
-    token = token or os.environ.get(TOKEN_ENV) or None
+    token = token or config.DASHBOARD_TOKEN.get()
     if token is not None and len(token) < 16:
         raise UsageError(
             f"the dashboard token must be at least 16 characters (--token or {TOKEN_ENV})."

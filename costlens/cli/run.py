@@ -175,14 +175,14 @@ def start_run(
     if opts.get("db") is not None:
         opts["db"] = validate.url(opts["db"], "--db")
     from costlens.apps.tracking import run_extensions
+    from costlens.core import config
     from costlens.record.monitor import LiveOptions
-    from costlens.record.run import quiet_env
 
     live = LiveOptions(
         max_usd=max_usd,
         stop_when_idle_min=stop_when_idle,
         idle_threshold_pct=idle_threshold,
-        quiet=quiet or quiet_env(),
+        quiet=quiet or config.QUIET.get(),
         tick_s=min(1.0, sample_interval_s),
         extensions=run_extensions(),
     )

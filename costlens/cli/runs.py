@@ -54,12 +54,11 @@ def _status(value: str, what: str) -> str:
 def _nothing_recorded(db: str | None) -> bool:
     """True when no run was ever recorded there: the default store does not exist yet, or the
     store is an empty file (listing it then creates nothing)."""
-    import os
-
+    from costlens.core import config
     from costlens.store import schema
     from costlens.store.db import kind_at
 
-    explicit = db or os.environ.get("COSTLENS_DB")
+    explicit = db or config.DB.get()
     kind = kind_at(db).kind
     return kind == schema.EMPTY or (kind == schema.MISSING and not explicit)
 

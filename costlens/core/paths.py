@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
+from costlens.core import config
 from costlens.core.errors import ConfigError
 
 _MARKER = "gpu_specs.csv"
@@ -13,8 +13,7 @@ _MARKER = "gpu_specs.csv"
 
 def home_dir(create: bool = True) -> Path:
     """The costlens home folder: ``$COSTLENS_HOME`` or ``~/.costlens``."""
-    raw = os.environ.get("COSTLENS_HOME")
-    path = Path(raw).expanduser() if raw else Path.home() / ".costlens"
+    path = config.HOME.get() or Path.home() / ".costlens"
     if create:
         try:
             path.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,11 @@
 """One validation layer for every number and name a user gives costlens.
 
 CLI options (:mod:`costlens.cli.common`), plan files, price tables, ``COSTLENS_*`` environment
-variables and the Python API (``costlens.profile(...)``) all check their inputs here, so the same
-value is refused the same way everywhere, with one line naming what to fix (the flag, file, line
-or variable is the ``what`` argument). Numbers go through :func:`costlens.core.numbers.parse_number`
-(suffixes ``k``, ``M``, ``B``/``G``, ``T``; ``nan`` and ``inf`` refused).
+variables (:mod:`costlens.core.config`) and the Python API (``costlens.profile(...)``) all check
+their inputs here, so the same value is refused the same way everywhere, with one line naming
+what to fix (the flag, file, line or variable is the ``what`` argument). Numbers go through
+:func:`costlens.core.numbers.parse_number` (suffixes ``k``, ``M``, ``B``/``G``, ``T``; ``nan``
+and ``inf`` refused).
 
 Documented bounds:
 
@@ -15,6 +16,7 @@ Documented bounds:
   hold (:func:`check_memory` names the memory they would need);
 - dates: real calendar dates ``YYYY-MM-DD`` (``2026-02-30`` is refused);
 - names and URLs: not empty, no control characters;
+- booleans (switches): ``1/true/yes/on`` or ``0/false/no/off`` or empty (off), any case;
 - input files (plans, price tables, catalogs): at most :data:`MAX_INPUT_FILE_BYTES`, refused
   before they are parsed.
 
@@ -28,7 +30,6 @@ import datetime as dt
 import os
 import re
 import unicodedata
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,24 @@ def interval_s(value: Any, what: str) -> float:
 def gpus(value: Any, what: str = "gpus") -> int:
     """A number of GPUs in one job: 1 to :data:`MAX_GPUS`."""
     return whole(value, what, minimum=1, maximum=MAX_GPUS)
+
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off", "")
+
+
+def boolean(value: Any, what: str) -> bool:
+    """A switch: ``1/true/yes/on`` is on, ``0/false/no/off`` or empty is off (any case, spaces
+    around ignored); anything else is refused, naming the accepted words."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE_WORDS or text in FALSE_WORDS:
+        return text in TRUE_WORDS
+    raise InputError(
+        f"{what} must be one of {'/'.join(TRUE_WORDS)} (on) or {'/'.join(FALSE_WORDS[:-1])} "
+        f"or empty (off) (got {value!r})."
+    )
 
 
 def fraction(value: Any, what: str) -> float:
@@ -190,29 +209,3 @@ def oversize(path: str | Path, limit: int = MAX_INPUT_FILE_BYTES) -> str | None:
     if size <= limit:
         return None
     return f"the file is {_gib(size)}, over the {_gib(limit)} limit for input files; split it"
-
-
-def env_number(variable: str, default: float, check: Callable[[Any, str], float]) -> float:
-    """``$variable`` through ``check(value, what)`` (e.g. :func:`interval_s`), or ``default``
-    when it is unset or empty. A bad value raises :class:`InputError` naming the variable."""
-    raw = os.environ.get(variable, "")
-    if not raw.strip():
-        return default
-    return check(raw, f"environment variable {variable}")
-
-
-# The COSTLENS_* variables that carry a value, each with its check (COSTLENS_HOME, _DEBUG and
-# _QUIET are paths and switches; the dashboard token is checked where it is used).
-ENVIRONMENT: dict[str, Callable[[Any, str], Any]] = {
-    "COSTLENS_FLUSH_INTERVAL_S": interval_s,
-    "COSTLENS_LOST_AFTER_S": interval_s,
-    "COSTLENS_PROJECT": name,
-    "COSTLENS_DB": url,
-}
-
-
-def check_environment() -> None:
-    """Refuse a bad value in any ``COSTLENS_*`` variable of :data:`ENVIRONMENT` (unset or empty
-    is "not given"), naming the variable. Every CLI command and ``costlens.profile`` call it."""
-    for variable, check in ENVIRONMENT.items():
-        env_number(variable, 0.0, check)

@@ -6,8 +6,9 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from costlens.core import config
 from costlens.record.monitor import LiveOptions, RunExtensions
-from costlens.record.run import ProfiledRun, RunOptions, quiet_env
+from costlens.record.run import ProfiledRun, RunOptions
 
 
 class _Profile:
@@ -51,10 +52,10 @@ def _lib_exit_code(exc: BaseException | None) -> int | None:
 
 
 def _check_arguments(args: dict[str, Any]) -> None:
-    """Refuse a bad argument or ``COSTLENS_*`` variable before training starts (an
-    :class:`~costlens.core.validate.InputError`, a ``ValueError``): never a silent default. (An
+    """Refuse a bad argument (an :class:`~costlens.core.errors.InputError`, a ``ValueError``) or
+    ``COSTLENS_*`` variable (a ``ConfigError``) before training starts: never a silent default. (An
     unknown strategy is warned of and recorded as "other", by design of the profiler.)"""
-    from costlens.core.validate import check_environment, interval_s, optional_name, url
+    from costlens.core.validate import interval_s, optional_name, url
 
     for key in ("project", "name", "base_model", "provider", "instance", "region"):
         optional_name(args[key], key)
@@ -63,7 +64,7 @@ def _check_arguments(args: dict[str, Any]) -> None:
     interval_s(args["sample_interval_s"], "sample_interval_s")
     if args["db"] is not None:
         url(args["db"], "db")
-    check_environment()
+    config.check_environment()
 
 
 def profile(
@@ -103,7 +104,7 @@ def profile(
     live = LiveOptions(
         max_usd=max_usd,
         stop_when_idle_min=stop_when_idle_min,
-        quiet=quiet_env() if quiet is None else bool(quiet),
+        quiet=config.QUIET.get() if quiet is None else bool(quiet),
         tick_s=min(1.0, max(float(sample_interval_s), 0.01)),
         extensions=extensions or RunExtensions(),
     )

@@ -21,9 +21,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from costlens.core.errors import InputError
+from costlens.core import config
 from costlens.core.units import MJ_PER_J
-from costlens.core.validate import env_number, interval_s
 from costlens.record.journal import Journal
 from costlens.record.telemetry import Sampler
 from costlens.record.writer import Batch, StoreWriter
@@ -45,12 +44,7 @@ def flush_interval_s() -> float:
     """``$COSTLENS_FLUSH_INTERVAL_S`` (seconds above 0, at most 5) or 5. A bad value (``nan``,
     ``0``, text) is warned of and 5 is used: the recorder never stops a training run
     (``costlens run`` and ``profile()`` refuse it before training starts)."""
-    try:
-        value = env_number("COSTLENS_FLUSH_INTERVAL_S", FLUSH_INTERVAL_S, interval_s)
-    except InputError as exc:
-        log.warning("costlens: %s; flushing every %g s instead", exc, FLUSH_INTERVAL_S)
-        value = FLUSH_INTERVAL_S
-    return min(max(value, 0.05), FLUSH_INTERVAL_S)
+    return min(max(config.FLUSH_INTERVAL_S.safe_get(), 0.05), FLUSH_INTERVAL_S)
 
 
 def utcnow() -> datetime:

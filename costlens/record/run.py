@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import costlens.record.signals as signals
-from costlens.core.vocab import DEFAULT_RUN_PROJECT, OTHER_STRATEGY, STRATEGIES
+from costlens.core import config
+from costlens.core.vocab import OTHER_STRATEGY, STRATEGIES
 from costlens.record.distributed import DistInfo, dist_info, make_run_id
 from costlens.record.monitor import LiveMonitor, LiveOptions
 from costlens.record.recorder import Recorder, utcnow
@@ -34,7 +35,6 @@ from costlens.record.runtime import (
     _script_name,
     _user,
     exit_code_for,
-    quiet_env,
     status_for,
 )
 from costlens.record.safety import log_once, safe_call
@@ -169,7 +169,7 @@ class ProfiledRun:
         now = utcnow()
         return {
             "id": self.id,
-            "project": o.project or os.environ.get("COSTLENS_PROJECT") or DEFAULT_RUN_PROJECT,
+            "project": o.project or config.PROJECT.safe_get(),
             "name": o.name or self.default_name or _script_name(),
             "tags_json": json.dumps([str(t) for t in (o.tags or [])]),
             "status": "running",
@@ -214,7 +214,7 @@ class ProfiledRun:
         )
         self._recorder.start()
         signals.register(self)
-        live = o.live if o.live is not None else LiveOptions(quiet=quiet_env())
+        live = o.live if o.live is not None else LiveOptions(quiet=config.QUIET.safe_get())
         if d.rank == 0 and live.wanted():
             self._monitor = LiveMonitor(self, live)
             self._monitor.start()
@@ -351,7 +351,7 @@ class ProfiledRun:
         if rec.is_owner and live is not None and live.extensions.on_end is not None:
             on_end = live.extensions.on_end
             safe_call(lambda: on_end(self.id, self.options.db), "report")
-        if rec.is_owner and not (quiet_env() or (live is not None and live.quiet)):
+        if rec.is_owner and not (config.QUIET.safe_get() or (live is not None and live.quiet)):
             safe_call(lambda: sys.stderr.write(self.summary() + "\n"), "summary")
 
     def summary(self) -> str:
@@ -366,4 +366,4 @@ class ProfiledRun:
         )
 
 
-__all__ = ["ProfiledRun", "RunOptions", "exit_code_for", "quiet_env", "status_for"]
+__all__ = ["ProfiledRun", "RunOptions", "exit_code_for", "status_for"]

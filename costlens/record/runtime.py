@@ -1,6 +1,6 @@
 """The pieces a recorded run is built from, outside its life cycle: the FLOP meter, the
 samplers, the framework callbacks, how an exception maps to a status and an exit code, and the
-facts of the process (user, script name, ``$COSTLENS_QUIET``)."""
+facts of the process (user, script name)."""
 
 from __future__ import annotations
 
@@ -80,11 +80,6 @@ def _make_samplers(sample_node: bool, root_pid: int | None) -> list:
         samplers.append(nv)
     samplers.append(HostSampler(root_pid=root_pid))
     return samplers
-
-
-def quiet_env() -> bool:
-    """``$COSTLENS_QUIET`` set (not 0): no live line, no end-of-run summary."""
-    return os.environ.get("COSTLENS_QUIET", "") not in ("", "0")
 
 
 def _user() -> str:

@@ -25,6 +25,7 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
 )
 
+from costlens.core import config
 from costlens.core.errors import StoreError, StoreUnreachableError
 from costlens.store.url import mask_url, resolve_db_url
 
@@ -231,7 +232,7 @@ def _unreachable(url: str, exc: BaseException) -> StoreError:
 def require_existing(url: str | None) -> None:
     """Refuse a SQLite file that does not exist when the URL was given (``--db``/``$COSTLENS_DB``):
     reading commands must not create an empty store from a typo."""
-    explicit = url or os.environ.get("COSTLENS_DB")
+    explicit = url or config.DB.get()
     if not explicit:
         return
     resolved = resolve_db_url(explicit)

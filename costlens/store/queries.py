@@ -17,24 +17,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, bindparam, func, not_, or_, select, text
 from sqlalchemy.sql import ColumnElement, Select
 
-from costlens.core.errors import InputError, RunNotFoundError, UsageError
+from costlens.core import config
+from costlens.core.errors import RunNotFoundError, UsageError
 from costlens.core.units import finite_or_none
-from costlens.core.validate import env_number, interval_s
 from costlens.core.vocab import RUN_STATUSES
 from costlens.store.db import Store
 from costlens.store.models import Run
 
 if TYPE_CHECKING:
     import pandas as pd
-
-# A run whose heartbeat is older than this while it says "running" was killed (SIGKILL, power loss).
-# The recorder beats every 5 s; COSTLENS_LOST_AFTER_S changes the threshold (tests, slow links).
-# A bad value is refused by every command (costlens.core.validate.check_environment); a library
-# import never fails on it, it keeps the default.
-try:
-    LOST_AFTER_S = env_number("COSTLENS_LOST_AFTER_S", 60.0, interval_s)
-except InputError:
-    LOST_AFTER_S = 60.0
 
 # The stable keys of `costlens runs --format json` (other tools parse them: only add, never rename).
 RUN_KEYS: tuple[str, ...] = (
@@ -92,13 +83,16 @@ def _iso(value: Any) -> str | None:
 
 
 # ---------------------------------------------------------------- the lost rule, defined once
-# A run is lost when it says "running" and its heartbeat is older than LOST_AFTER_S (or it was
-# stored as lost by mark_lost_runs). Records, listings and mark_lost_runs all use lost_cutoff.
+# A run is lost when it says "running" and its heartbeat is older than $COSTLENS_LOST_AFTER_S
+# (60 s; the recorder beats every 5 s), or it was stored as lost by mark_lost_runs: it was killed
+# (SIGKILL, power loss). Records, listings and mark_lost_runs all use lost_cutoff.
 
 
 def lost_cutoff(now: datetime) -> datetime:
-    """Heartbeats before this (naive UTC) are stale."""
-    return now - timedelta(seconds=LOST_AFTER_S)
+    """Heartbeats before this (naive UTC) are stale. The threshold is read at each call; a bad
+    value is refused by every command (:func:`costlens.core.config.check_environment`), and a
+    library call keeps the default."""
+    return now - timedelta(seconds=config.LOST_AFTER_S.safe_get())
 
 
 def effective_status(status: str, heartbeat: datetime | None, now: datetime) -> str:

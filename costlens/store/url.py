@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from costlens.core import config
 from costlens.core.paths import home_dir
 
 
@@ -20,7 +21,7 @@ def resolve_db_url(url: str | None = None) -> str:
 
     A bare file path (``runs.db``) is taken as a SQLite file. ``postgresql://`` URLs use psycopg 3.
     """
-    url = url or os.environ.get("COSTLENS_DB") or default_db_url()
+    url = url or config.DB.get() or default_db_url()
     if "://" not in url:
         url = f"sqlite:///{os.path.abspath(os.path.expanduser(url))}"
     if url.startswith("postgres://"):
@@ -67,8 +68,3 @@ def mask_url(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)
     user = (parts.username or "") + ":***"
     return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
-
-
-def debug_enabled() -> bool:
-    """``COSTLENS_DEBUG=1`` shows tracebacks for errors that would otherwise be one line."""
-    return os.environ.get("COSTLENS_DEBUG", "").strip() not in ("", "0", "false", "no")

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from tests.conftest import run_cli, run_cli_subprocess
+from tests.conftest import REPO, run_cli, run_cli_subprocess
 
 SAME_AS_A_PROCESS = [
     ("--version",),
@@ -36,6 +37,12 @@ MESSY_SCRIPT = textwrap.dedent(
     os.environ["LEAKED_BY_SCRIPT"] = "1"
     os.chdir(os.path.dirname(os.path.abspath(__file__)))
     signal.signal(signal.SIGTERM, lambda *a: None)
+
+    class ScriptFinder:
+        def find_spec(self, *args):
+            return None
+
+    sys.meta_path.insert(0, ScriptFinder())
     model = torch.nn.Linear(4, 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     for _ in range(2):
@@ -84,3 +91,32 @@ def test_an_escaping_exception_is_printed_and_exits_1(monkeypatch):
     res = run_cli("runs")
     assert res.code == 1
     assert "Traceback (most recent call last)" in res.err and "RuntimeError: kaput" in res.err
+
+
+LIBRARY_FINDER_THEN_METADATA = textwrap.dedent(
+    """
+    import importlib.metadata, sys
+    from tests.conftest import run_cli
+    assert "importlib_metadata" not in sys.modules  # the command below imports it
+    res = run_cli("export", "mlflow", "nosuchrun", "--db", sys.argv[1],
+                  "--tracking-uri", sys.argv[2])
+    assert "importlib_metadata" in sys.modules, res.err
+    print(importlib.metadata.version("werkzeug"))
+    """
+)
+
+
+def test_a_finder_a_library_installs_on_import_outlives_an_in_process_command(
+    tmp_path, sqlite_url, store
+):
+    # `export mlflow` imports the importlib_metadata backport, which appends its own finder of
+    # package metadata and deletes the standard one: the harness once dropped that finder and
+    # every later metadata look-up in the worker failed (tests/validation failed in one process).
+    # A fresh process, so that this command is the one that imports the backport.
+    proc = subprocess.run(
+        [sys.executable, "-c", LIBRARY_FINDER_THEN_METADATA, sqlite_url,
+         f"file://{tmp_path / 'mlruns'}"],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip()

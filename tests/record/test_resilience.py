@@ -154,9 +154,7 @@ def test_sigkill_keeps_flushed_data_and_the_run_reads_lost_later(
     rec = _the_run(store)
     assert rec["status"] == "running"  # heartbeat fresh
     assert rec["steps"] >= seen["steps"] and count_samples(store, rec["id"]) > 0
-    from costlens.store import queries
-
-    monkeypatch.setattr(queries, "LOST_AFTER_S", 0.5)
+    monkeypatch.setenv("COSTLENS_LOST_AFTER_S", "0.5")
     time.sleep(0.8)
     assert get_run(store, rec["id"])["status"] == "lost"
 

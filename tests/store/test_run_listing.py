@@ -8,10 +8,10 @@ import pytest
 
 from costlens.core.errors import UsageError
 from costlens.core.vocab import RUN_STATUSES
-from costlens.store import insert_run, queries
+from costlens.store import insert_run
 from costlens.store.queries import effective_status, list_runs, mark_lost_runs, utcnow
 
-# (id, stored status, heartbeat age in s or None); LOST_AFTER_S is 60 in these tests.
+# (id, stored status, heartbeat age in s or None); COSTLENS_LOST_AFTER_S is 60 in these tests.
 CASES = [
     ("run-fresh", "running", 5.0),
     ("run-no-beat", "running", None),
@@ -35,7 +35,7 @@ def _fill(store) -> None:
 
 
 def test_every_status_filter_matches_the_records_status(any_store, monkeypatch):
-    monkeypatch.setattr(queries, "LOST_AFTER_S", 60.0)
+    monkeypatch.setenv("COSTLENS_LOST_AFTER_S", "60")
     _fill(any_store)
     shown = {r["id"]: r["status"] for r in list_runs(any_store)}
     assert shown == EXPECTED
@@ -46,7 +46,7 @@ def test_every_status_filter_matches_the_records_status(any_store, monkeypatch):
 
 
 def test_limit_applies_after_the_status_filter(any_store, monkeypatch):
-    monkeypatch.setattr(queries, "LOST_AFTER_S", 60.0)
+    monkeypatch.setenv("COSTLENS_LOST_AFTER_S", "60")
     _fill(any_store)
     # The newest runs are not running ones: the limit still returns the newest running run.
     assert [r["id"] for r in list_runs(any_store, status="running", limit=1)] == ["run-no-beat"]
@@ -59,7 +59,7 @@ def test_since_and_a_shorter_threshold(any_store, monkeypatch):
     _fill(any_store)
     since = utcnow() - timedelta(hours=2, minutes=30)
     assert [r["id"] for r in list_runs(any_store, since=since)] == ["run-failed", "run-done"]
-    monkeypatch.setattr(queries, "LOST_AFTER_S", 1.0)  # read at call time, like the recorder's
+    monkeypatch.setenv("COSTLENS_LOST_AFTER_S", "1")  # read at each call
     assert [r["id"] for r in list_runs(any_store, status="lost")] == [
         "run-stored-lost", "run-stale", "run-fresh"]  # fmt: skip
     assert mark_lost_runs(any_store) == 2  # stale and fresh; never one without a heartbeat
@@ -67,7 +67,7 @@ def test_since_and_a_shorter_threshold(any_store, monkeypatch):
 
 
 def test_effective_status_at_the_cutoff(monkeypatch):
-    monkeypatch.setattr(queries, "LOST_AFTER_S", 60.0)
+    monkeypatch.setenv("COSTLENS_LOST_AFTER_S", "60")
     now = utcnow()
     assert effective_status("running", now - timedelta(seconds=59), now) == "running"
     assert effective_status("running", now - timedelta(seconds=61), now) == "lost"

@@ -144,8 +144,12 @@ def test_run_sample_interval_inf_is_refused_before_the_script_runs(cli, tmp_path
     ],
 )
 def test_bad_environment_variables_are_refused_by_every_command(cli, variable, value):
+    # a bad setting, not a wrong flag: exit 1 (README: 2 only for a wrong flag)
     for args in (["runs"], ["prices"], ["estimate", "--params", "1B", "--tokens", "1B"]):
-        assert_usage_error(cli(*args, env={variable: value}), variable)
+        res = cli(*args, env={variable: value})
+        assert res.code == 1 and res.out == "", (res.code, res.err)
+        assert res.err.startswith("costlens: error: environment variable " + variable), res.err
+        assert res.err.count("\n") == 1 and "Traceback" not in res.err, res.err
 
 
 def test_run_with_an_empty_or_control_character_name_is_refused(cli, tmp_path):
@@ -158,7 +162,7 @@ def test_run_with_an_empty_or_control_character_name_is_refused(cli, tmp_path):
 
 def test_profile_refuses_bad_arguments_before_training(sqlite_url, monkeypatch):
     import costlens
-    from costlens.core.errors import InputError
+    from costlens.core.errors import ConfigError, InputError
 
     for kw in (
         {"sample_interval_s": float("nan")},
@@ -174,7 +178,7 @@ def test_profile_refuses_bad_arguments_before_training(sqlite_url, monkeypatch):
         assert isinstance(info.value, ValueError)
         assert next(iter(kw)) in str(info.value)
     monkeypatch.setenv("COSTLENS_FLUSH_INTERVAL_S", "nan")
-    with pytest.raises(InputError, match="COSTLENS_FLUSH_INTERVAL_S"):
+    with pytest.raises(ConfigError, match="COSTLENS_FLUSH_INTERVAL_S"):
         costlens.profile(db=sqlite_url)
 
 

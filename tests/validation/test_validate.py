@@ -101,15 +101,11 @@ def test_oversize(tmp_path):
     assert "over the 50.0 MiB limit" in validate.oversize(big)
 
 
-def test_environment(monkeypatch):
-    monkeypatch.delenv("COSTLENS_FLUSH_INTERVAL_S", raising=False)
-    assert validate.env_number("COSTLENS_FLUSH_INTERVAL_S", 5.0, validate.interval_s) == 5.0
-    monkeypatch.setenv("COSTLENS_FLUSH_INTERVAL_S", "")
-    validate.check_environment()  # empty is "not given"
-    monkeypatch.setenv("COSTLENS_FLUSH_INTERVAL_S", "nan")
-    with pytest.raises(InputError, match="environment variable COSTLENS_FLUSH_INTERVAL_S"):
-        validate.check_environment()
-    monkeypatch.setenv("COSTLENS_FLUSH_INTERVAL_S", "2")
-    monkeypatch.setenv("COSTLENS_DB", "a\x1bb")
-    with pytest.raises(InputError, match="COSTLENS_DB"):
-        validate.check_environment()
+def test_boolean_is_the_one_rule_for_switches():
+    for on in ("1", "true", "TRUE", " Yes ", "on", True):
+        assert validate.boolean(on, "x") is True
+    for off in ("0", "false", "False", "no", "OFF", "", "  ", False):
+        assert validate.boolean(off, "x") is False
+    for bad in ("2", "maybe", "y", "enable"):
+        with pytest.raises(InputError, match="--flag must be one of 1/true/yes/on"):
+            validate.boolean(bad, "--flag")
