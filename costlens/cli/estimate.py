@@ -279,11 +279,8 @@ def _recorded_run(db: str | None, run_id: str) -> dict[str, Any]:
     from costlens.cli.common import open_cli_store
     from costlens.store.queries import get_run
 
-    store = open_cli_store(db, create=False)
-    try:
+    with open_cli_store(db) as store:
         return get_run(store, run_id)
-    finally:
-        store.dispose()
 
 
 def _emit_one(record: dict[str, Any], fmt: OutputFormat) -> None:
