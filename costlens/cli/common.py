@@ -169,16 +169,11 @@ def open_cli_store(db: str | None, mode: OpenMode | str = "read") -> Store:
     return store
 
 
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def dumps_json(data: Any) -> str:
-    return json.dumps(data, indent=2, default=_json_default, allow_nan=False)
+    """``data`` as indented strict JSON, cleaned by :func:`costlens.core.units.json_ready`."""
+    from costlens.core.units import json_ready
+
+    return json.dumps(json_ready(data), indent=2, allow_nan=False)
 
 
 def emit(
