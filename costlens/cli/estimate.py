@@ -28,7 +28,7 @@ from costlens.cli.common import (
 from costlens.cli.tables import ID, NUM, Col, short_number
 from costlens.core import validate
 from costlens.core.errors import UsageError
-from costlens.core.numbers import parse_quantity
+from costlens.core.validate import quantity
 from costlens.core.vocab import ESTIMABLE_STRATEGIES, normalize_precision, normalize_strategy
 
 if TYPE_CHECKING:
@@ -275,7 +275,7 @@ def _estimate_run(
 
 
 def _quantity(value: str | None, flag: str, *, strict: bool = False) -> float | None:
-    return parse_quantity(value, flag, required=False, strict=strict)
+    return quantity(value, flag, required=False, above=strict)
 
 
 def _recorded_run(db: str | None, run_id: str) -> RunRecord:
