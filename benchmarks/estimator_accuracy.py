@@ -315,9 +315,8 @@ def main() -> None:
         from costlens.store import open_store
         from costlens.store.queries import list_runs
 
-        store = open_store("sqlite:///" + db)
-        records = [r for r in list_runs(store) if r["status"] == "completed"]
-        store.dispose()
+        with open_store("sqlite:///" + db) as store:
+            records = [r for r in list_runs(store) if r["status"] == "completed"]
         if args.save_runs:
             Path(args.save_runs).write_text(json.dumps({"records": records, "big_id": big_id}))
         res = analyse(records, big_id)

@@ -35,19 +35,16 @@ PAGES = {
 def pick_run(db_url: str) -> str | None:
     """The costliest recorded run with GPU telemetry, else the newest run (None: no run)."""
     from costlens.price.tables import PriceTable
-    from costlens.store import open_store
+    from costlens.store import OpenMode, open_store
     from dashboard.views.runs import runs_frame
 
-    store = open_store(db_url)
-    try:
+    with open_store(db_url, OpenMode.WRITE) as store:
         df = runs_frame(store, PriceTable.load())
-        if df.empty:
-            return None
-        gpu = df[df["device_count"] > 0].dropna(subset=["cost_usd"])
-        best = gpu.nlargest(1, "cost_usd") if len(gpu) else df.head(1)
-        return str(best.iloc[0]["id"])
-    finally:
-        store.dispose()
+    if df.empty:
+        return None
+    gpu = df[df["device_count"] > 0].dropna(subset=["cost_usd"])
+    best = gpu.nlargest(1, "cost_usd") if len(gpu) else df.head(1)
+    return str(best.iloc[0]["id"])
 
 
 def take(

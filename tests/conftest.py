@@ -56,9 +56,8 @@ def sqlite_url(tmp_path: Path) -> str:
 def store(sqlite_url: str):
     from costlens.store import open_store
 
-    s = open_store(sqlite_url)
-    yield s
-    s.dispose()
+    with open_store(sqlite_url) as s:
+        yield s
 
 
 def _pg_admin():
@@ -111,11 +110,10 @@ def pg_store(pg_url: str):
 
     from costlens.store import open_store
 
-    s = open_store(pg_url)
-    with s.engine.begin() as conn:
-        conn.execute(text("TRUNCATE samples, run_ranks, runs"))
-    yield s
-    s.dispose()
+    with open_store(pg_url) as s:
+        with s.engine.begin() as conn:
+            conn.execute(text("TRUNCATE samples, run_ranks, runs"))
+        yield s
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -32,12 +32,11 @@ def write_samples(url: str, run_id: str, n: int, batch: int) -> None:
     from costlens.store import insert_run, insert_samples, open_store
     from costlens.store.queries import utcnow
 
-    store = open_store(url)
-    insert_run(store, {"id": run_id, "started_at": utcnow(), "project": "concurrency"})
-    rows = sample_rows(run_id, n)
-    for i in range(0, n, batch):
-        insert_samples(store, rows[i : i + batch])
-    store.dispose()
+    with open_store(url) as store:
+        insert_run(store, {"id": run_id, "started_at": utcnow(), "project": "concurrency"})
+        rows = sample_rows(run_id, n)
+        for i in range(0, n, batch):
+            insert_samples(store, rows[i : i + batch])
 
 
 if __name__ == "__main__":

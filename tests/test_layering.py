@@ -65,9 +65,8 @@ ANALYSIS_PATH = """
     from costlens.store import open_store
     from costlens.store.queries import list_runs
 
-    store = open_store({db!r})
-    (record,) = list_runs(store)
-    store.dispose()
+    with open_store({db!r}) as store:
+        (record,) = list_runs(store)
     from costlens.price.tables import PriceTable
     cost = costlens.price.run_cost(record, prices=PriceTable.load())
     est = costlens.estimator.estimate(

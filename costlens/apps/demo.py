@@ -181,14 +181,11 @@ def pretraining_payback(
 def fit_estimator(db_url: str, prices: PriceTable) -> tuple[Path, int]:
     """Fit the estimator on every usable run in the store and save it; (path, runs used)."""
     from costlens import estimator
-    from costlens.store import open_store
+    from costlens.store import OpenMode, open_store
     from costlens.store.queries import list_runs
 
-    store = open_store(db_url)
-    try:
+    with open_store(db_url, OpenMode.WRITE) as store:
         model = estimator.fit_records(list_runs(store), prices=prices)
-    finally:
-        store.dispose()
     return estimator.save_model(model, db=db_url), int(model.n_runs_)
 
 
@@ -213,15 +210,12 @@ def priced_experiment(
 ) -> list[dict[str, Any]]:
     """The recorded runs of ``outcomes``, read back from the store and priced."""
     from costlens.apps.transfer import priced_records
-    from costlens.store import open_store
+    from costlens.store import OpenMode, open_store
     from costlens.store.queries import list_runs
 
-    store = open_store(db_url)
-    try:
+    with open_store(db_url, OpenMode.WRITE) as store:
         ids = {o.run_id for o in outcomes}
         recorded = [r for r in list_runs(store, project=PROJECT) if r["id"] in ids]
-    finally:
-        store.dispose()
     return priced_records(recorded, prices)
 
 

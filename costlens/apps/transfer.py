@@ -27,6 +27,7 @@ from costlens.core.vocab import COSTS_MORE, SAVES, SCRATCH, TRANSFER_STRATEGIES,
 
 if TYPE_CHECKING:
     from costlens.price.tables import PriceTable
+    from costlens.store.models import RunRecord
 
 # (budget name, RunFigures attribute): what a transfer run can save against scratch.
 BUDGETS: tuple[tuple[str, str], ...] = (
@@ -215,7 +216,7 @@ def select_runs(
     return kept, len(compared) - len(done), len(done) - len(kept)
 
 
-def priced_records(records: list[dict[str, Any]], prices: PriceTable) -> list[dict[str, Any]]:
+def priced_records(records: list[RunRecord], prices: PriceTable) -> list[dict[str, Any]]:
     """Records with costlens.price's cost_usd, gpu_hours, energy_kwh and mfu from ``prices``."""
     from costlens.price import add_cost_columns
 

@@ -10,12 +10,15 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from costlens.core import validate
 from costlens.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from costlens.store.db import OpenMode, Store
 
 
 def checked(what: str, check: Callable[[Any, str], Any]):
@@ -139,38 +142,38 @@ def port_option(help_text: str) -> Any:
     ]
 
 
-def open_cli_store(db: str | None, *, create: bool = True):
-    """Open the store for a CLI command.
+def open_cli_store(db: str | None, mode: OpenMode | str = "read") -> Store:
+    """Open the store for a CLI command (use it as ``with open_cli_store(db) as store:``).
 
-    ``create=False`` (commands that only read): a current costlens store must be there; nothing
-    is created, migrated or written (closed journals are left for `costlens sync`, with a note on
-    stderr). ``create=True`` (commands that record runs): the store is created or upgraded, and
-    the offline journal is replayed into it first.
+    ``mode`` is :class:`costlens.store.db.OpenMode`. ``READ`` (the default; commands that only
+    read): a current costlens store must be there; nothing is created, migrated or written
+    (closed journals are left for `costlens sync`, with a note on stderr). ``WRITE`` (commands
+    that record runs): the store is created or upgraded, and the offline journal is replayed
+    into it first.
     """
     from costlens.record.journal import pending_note, replay_pending
-    from costlens.store.db import open_store
+    from costlens.store.db import OpenMode, open_store
 
-    if not create:
-        store = open_store(db, read_only=True)
+    mode = OpenMode(mode)
+    store = open_store(db, mode)
+    if mode is OpenMode.READ:
         note = pending_note()
         if note:
             stderr(note)
-        return store
-    store = open_store(db)
-    replay_pending(store)
+    elif mode is OpenMode.WRITE:
+        try:
+            replay_pending(store)
+        except BaseException:
+            store.dispose()
+            raise
     return store
 
 
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def dumps_json(data: Any) -> str:
-    return json.dumps(data, indent=2, default=_json_default, allow_nan=False)
+    """``data`` as indented strict JSON, cleaned by :func:`costlens.core.units.json_ready`."""
+    from costlens.core.units import json_ready
+
+    return json.dumps(json_ready(data), indent=2, allow_nan=False)
 
 
 def emit(

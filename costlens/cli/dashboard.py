@@ -53,9 +53,8 @@ def dashboard(
     from costlens.cli.common import open_cli_store, stderr
 
     pair, token = access_settings(host, auth, token)
-    store = open_cli_store(db, create=False)  # a bad --db fails here, before serving
-    url = store.url
-    store.dispose()
+    with open_cli_store(db) as store:  # a bad --db fails here, before serving
+        url = store.url
     from dashboard.app import create_app, serve
 
     app = create_app(url, auth=pair, token=token)

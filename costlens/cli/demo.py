@@ -110,9 +110,8 @@ def demo(
                 "to share a dashboard."
             )
         check_port_free(host, port)
-    store = open_cli_store(db)  # fails early, with one message, on a bad --db
-    db_url = store.url
-    store.dispose()
+    with open_cli_store(db, "write") as store:  # fails early, with one message, on a bad --db
+        db_url = store.url
     cfg = ExperimentConfig.quick() if quick else ExperimentConfig()
     if repeats is not None:
         cfg = replace(cfg, repeats=repeats)

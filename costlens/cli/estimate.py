@@ -8,7 +8,7 @@ Counts (--params, --tokens, ...) take suffixes as in plans: 7B, 2T, 4k.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -28,8 +28,11 @@ from costlens.cli.common import (
 from costlens.cli.tables import ID, NUM, Col, short_number
 from costlens.core import validate
 from costlens.core.errors import UsageError
-from costlens.core.numbers import parse_quantity
+from costlens.core.validate import quantity
 from costlens.core.vocab import ESTIMABLE_STRATEGIES, normalize_precision, normalize_strategy
+
+if TYPE_CHECKING:
+    from costlens.store.models import RunRecord
 
 TABLE_FIELDS = (
     "strategy", "flops", "wall_hours", "wall_hours_low", "wall_hours_high", "gpu_hours",
@@ -272,18 +275,15 @@ def _estimate_run(
 
 
 def _quantity(value: str | None, flag: str, *, strict: bool = False) -> float | None:
-    return parse_quantity(value, flag, required=False, strict=strict)
+    return quantity(value, flag, required=False, above=strict)
 
 
-def _recorded_run(db: str | None, run_id: str) -> dict[str, Any]:
+def _recorded_run(db: str | None, run_id: str) -> RunRecord:
     from costlens.cli.common import open_cli_store
     from costlens.store.queries import get_run
 
-    store = open_cli_store(db, create=False)
-    try:
+    with open_cli_store(db) as store:
         return get_run(store, run_id)
-    finally:
-        store.dispose()
 
 
 def _emit_one(record: dict[str, Any], fmt: OutputFormat) -> None:

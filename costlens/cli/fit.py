@@ -21,11 +21,8 @@ def fit(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
         TextColumn("{task.description}"), BarColumn(), transient=True, console=_err_console()
     ) as bar:
         task = bar.add_task(steps[0], total=len(steps) + 1)
-        store = open_cli_store(db, create=False)
-        try:
+        with open_cli_store(db) as store:
             records = list_runs(store)
-        finally:
-            store.dispose()
 
         def advance(what: str) -> None:
             bar.update(task, description=what, advance=1)

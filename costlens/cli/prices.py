@@ -178,12 +178,12 @@ def cost(
     from costlens.price import cost_breakdown
     from costlens.price.tables import PriceTable
 
-    store = open_cli_store(db, create=False)
     table = PriceTable.load(prices_file)
-    out = cost_breakdown(
-        store, run_id, prices=table, provider=provider, instance=instance, spot=spot,
-        idle_threshold_pct=idle_threshold,
-    )  # fmt: skip
+    with open_cli_store(db) as store:
+        out = cost_breakdown(
+            store, run_id, prices=table, provider=provider, instance=instance, spot=spot,
+            idle_threshold_pct=idle_threshold,
+        )  # fmt: skip
     if fmt is OutputFormat.json:
         emit_record(out, fmt)
         return

@@ -260,7 +260,7 @@ def sync(
     from costlens.core.errors import StoreUnreachableError
     from costlens.record.journal import closed_files, journal_dir, replay_pending
     from costlens.store import schema
-    from costlens.store.db import kind_at, open_store
+    from costlens.store.db import OpenMode, kind_at, open_store
     from costlens.store.url import mask_url, resolve_db_url
 
     target = mask_url(resolve_db_url(db))
@@ -275,11 +275,8 @@ def sync(
             "into an existing store. Check --db (or COSTLENS_DB), or pass --create to make "
             "a new store there."
         )
-    store = open_store(db)
-    try:
+    with open_store(db, OpenMode.WRITE) as store:
         n = replay_pending(store)
-    finally:
-        store.dispose()
     made = " (created)" if found.kind in (schema.MISSING, schema.EMPTY) else ""
     typer.echo(f"synced {n} journal record{'s' if n != 1 else ''} to {store.display_url}{made}")
 

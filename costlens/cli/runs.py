@@ -88,8 +88,8 @@ def runs(
     if _nothing_recorded(db):
         rows = []
     else:
-        store = open_cli_store(db, create=False)
-        rows = run_rows(store, PriceTable.load(), project=project, status=status, limit=limit)
+        with open_cli_store(db) as store:
+            rows = run_rows(store, PriceTable.load(), project=project, status=status, limit=limit)
     if fmt is OutputFormat.table:
         emit(_short(rows), fmt, layout=RUN_LAYOUT, empty_hint=EMPTY_HINT, pick=columns, wide=wide)
     else:
@@ -107,8 +107,9 @@ def show(
     from costlens.price.reports import run_detail
     from costlens.price.tables import PriceTable
 
-    store = open_cli_store(db, create=False)
-    emit_record(run_detail(store, run_id, PriceTable.load()), fmt, title="run", wide=wide)
+    with open_cli_store(db) as store:
+        detail = run_detail(store, run_id, PriceTable.load())
+    emit_record(detail, fmt, title="run", wide=wide)
 
 
 db_app = typer.Typer(
@@ -123,19 +124,19 @@ def db_info(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None
     from costlens.store.queries import count_runs, count_samples
 
     dbmod.require_existing(db)
-    store = dbmod.open_store(db, migrate=False)
-    rev = dbmod.current_revision(store.engine)
-    head = dbmod.head_revision()
-    info = {
-        "url": store.display_url,
-        "dialect": store.dialect,
-        "schema_revision": rev,
-        "schema_head": head,
-        "up_to_date": rev == head,
-        "runs": count_runs(store) if rev else 0,
-        "samples": count_samples(store) if rev else 0,
-        "file_size_bytes": dbmod.file_size_bytes(store),
-    }
+    with dbmod.open_store(db, dbmod.OpenMode.INSPECT) as store:
+        rev = dbmod.current_revision(store.engine)
+        head = dbmod.head_revision()
+        info = {
+            "url": store.display_url,
+            "dialect": store.dialect,
+            "schema_revision": rev,
+            "schema_head": head,
+            "up_to_date": rev == head,
+            "runs": count_runs(store) if rev else 0,
+            "samples": count_samples(store) if rev else 0,
+            "file_size_bytes": dbmod.file_size_bytes(store),
+        }
     emit_record(info, fmt, title="store")
 
 
@@ -146,9 +147,9 @@ def db_upgrade(db: DbOption = None) -> None:
     from costlens.store import db as dbmod
     from costlens.store import schema
 
-    store = dbmod.open_store(db, migrate=False)
-    schema.refuse_foreign(store.display_url, schema.kind_of(store))
-    before, after = dbmod.upgrade(store.engine)
+    with dbmod.open_store(db, dbmod.OpenMode.INSPECT) as store:
+        schema.refuse_foreign(store.display_url, schema.kind_of(store))
+        before, after = dbmod.upgrade(store.engine)
     if before == after:
         stderr(f"store {store.display_url} is up to date (schema {after}).")
     else:

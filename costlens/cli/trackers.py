@@ -30,11 +30,8 @@ def _send(export, run_id: str, db, prices_file, fmt: OutputFormat, **options) ->
     from costlens.cli.common import emit_record, open_cli_store
     from costlens.price.tables import PriceTable
 
-    store = open_cli_store(db, create=False)
-    try:
+    with open_cli_store(db) as store:
         done = export(store, run_id, prices=PriceTable.load(prices_file), **options)
-    finally:
-        store.dispose()
     if fmt is OutputFormat.table:
         typer.echo(
             f"sent {len(done.metrics)} figures of the run to {done.tracker} run "

@@ -1,7 +1,8 @@
 """One parser for numbers as people write them: ``7B``, ``2T``, ``4k``, ``1.3e9``, ``2,000``.
 
-The CLI, plan files and the dashboard all read quantities through :func:`parse_quantity`, so
-``--params 7B`` means the same everywhere. Non-finite values (``nan``, ``inf``) are always refused.
+The CLI, plan files and the dashboard all read quantities through
+:func:`costlens.core.validate.quantity` (which parses with :func:`parse_number`), so ``--params 7B``
+means the same everywhere. Non-finite values (``nan``, ``inf``) are always refused.
 """
 
 from __future__ import annotations
@@ -48,27 +49,3 @@ def is_blank(value: Any) -> bool:
     if isinstance(value, str):
         return not value.strip()
     return isinstance(value, float) and math.isnan(value)
-
-
-def parse_quantity(
-    value: Any,
-    what: str = "value",
-    *,
-    required: bool = True,
-    minimum: float = 0.0,
-    strict: bool = False,
-    integer: bool = False,
-) -> float | None:
-    """``parse_number`` plus the rules of a quantity: at least ``minimum`` (above it if
-    ``strict``), whole if ``integer``; a blank gives None unless ``required``."""
-    if is_blank(value):
-        if required:
-            raise NumberError(f"{what} is required.")
-        return None
-    out = parse_number(value, what)
-    if out < minimum or (strict and out == minimum):
-        rel = "greater than" if strict else "at least"
-        raise NumberError(f"{what} must be {rel} {minimum:g} (got {value!r}).")
-    if integer and not out.is_integer():
-        raise NumberError(f"{what} must be a whole number (got {value!r}).")
-    return out

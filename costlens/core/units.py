@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 from typing import Any
 
 J_PER_KWH = 3.6e6
@@ -28,16 +29,40 @@ def finite_or_none(value: Any) -> float | None:
 
 
 def json_ready(value: Any) -> Any:
-    """``value`` with numpy scalars unwrapped, NaN/inf as None and dates as ISO text (for JSON)."""
+    """``value`` made fit for strict JSON (``allow_nan=False``): the one JSON cleaner (CLI output,
+    forecast files, a run's metrics on the hot path). It never raises. The rule:
+
+    - text, whole numbers, booleans, None and finite floats stay as they are;
+    - NaN, +-inf and pandas' NaT/NA become None;
+    - dicts (keys as text), lists, tuples and sets are cleaned item by item (sets as lists);
+    - numpy and torch scalars become Python numbers (``.item()``), then follow this rule;
+    - dates and times become ISO text (``.isoformat()``);
+    - anything else becomes ``str(value)`` (an unknown object never stops a run or a command).
+    """
+    try:
+        return _json_ready(value)
+    except Exception:  # a hostile __str__/item()/isoformat(): the text of its type instead
+        return f"<{type(value).__name__}>"
+
+
+def _json_ready(value: Any) -> Any:
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None  # numpy's float64 as a float
     if isinstance(value, dict):
         return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, set, frozenset)):
         return [json_ready(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        with contextlib.suppress(TypeError, ValueError):
-            value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and (value is pandas.NaT or value is pandas.NA):
         return None
+    if hasattr(value, "item"):  # numpy / torch scalars (an array of several: its text)
+        with contextlib.suppress(Exception):
+            out = value.item()
+            if type(out) is not type(value):
+                return json_ready(out)
     if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
+        with contextlib.suppress(Exception):
+            return str(value.isoformat())
+    return str(value)

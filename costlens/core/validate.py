@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from costlens.core.errors import InputError
-from costlens.core.numbers import parse_number
+from costlens.core.numbers import NumberError, is_blank, parse_number
 
 MAX_INPUT_FILE_BYTES = 50 * 1024 * 1024  # plans, price tables and catalogs larger are refused
 MAX_SEED = 2**63 - 1
@@ -53,16 +53,36 @@ def number(
     integer: bool = False,
 ) -> float:
     """A finite number (suffixes allowed) in ``[minimum, maximum]`` (strictly above ``minimum``
-    if ``above``), whole if ``integer``."""
+    if ``above``), whole if ``integer``; a :class:`~costlens.core.numbers.NumberError` (an
+    :class:`InputError`) otherwise."""
     out = parse_number(value, what)
     if minimum is not None and (out < minimum or (above and out == minimum)):
         rel = "greater than" if above else "at least"
-        raise InputError(f"{what} must be {rel} {minimum:g} (got {value!r}).")
+        raise NumberError(f"{what} must be {rel} {minimum:g} (got {value!r}).")
     if maximum is not None and out > maximum:
-        raise InputError(f"{what} must be at most {maximum:g} (got {value!r}).")
+        raise NumberError(f"{what} must be at most {maximum:g} (got {value!r}).")
     if integer and not out.is_integer():
-        raise InputError(f"{what} must be a whole number (got {value!r}).")
+        raise NumberError(f"{what} must be a whole number (got {value!r}).")
     return out
+
+
+def quantity(
+    value: Any,
+    what: str,
+    *,
+    required: bool = True,
+    minimum: float = 0.0,
+    above: bool = False,
+    integer: bool = False,
+) -> float | None:
+    """:func:`number` for a quantity (plan cells, ``estimate`` flags, dashboard fields): at least
+    ``minimum`` (above it if ``above``), whole if ``integer``; a blank (None, empty text, an
+    empty spreadsheet cell's NaN) gives None, or "``what`` is required." if ``required``."""
+    if is_blank(value):
+        if required:
+            raise NumberError(f"{what} is required.")
+        return None
+    return number(value, what, minimum=minimum, above=above, integer=integer)
 
 
 def whole(value: Any, what: str, *, minimum: int = 0, maximum: float | None = None) -> int:

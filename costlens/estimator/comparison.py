@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from costlens.estimator.model import CostModel
     from costlens.price.tables import PriceTable
+    from costlens.store.models import RunRecord
 
 
 def compare(
@@ -73,7 +74,7 @@ def compare(
 
 
 def compare_from_run(
-    record: dict,
+    record: RunRecord,
     *,
     scale_tokens: float = 1.0,
     scale_params: float = 1.0,

@@ -109,14 +109,11 @@ def load_model(db: str | None = None) -> CostModel:
     if db is None:
         return saved_model()
     payload = read_saved(db=db)
-    from costlens.store import open_store
+    from costlens.store import OpenMode, open_store
     from costlens.store.queries import list_runs
 
-    store = open_store(db, read_only=True)  # reading never creates or migrates a store
-    try:
+    with open_store(db, OpenMode.READ) as store:  # reading never creates or migrates a store
         records = list_runs(store)
-    finally:
-        store.dispose()
     _, _, used = training_frame(records)
     if payload and payload.get("fingerprint") == runs_fingerprint(used):
         return payload["model"]

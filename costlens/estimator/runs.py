@@ -25,10 +25,11 @@ from costlens.estimator.types import Estimate, Scenario, price_table
 if TYPE_CHECKING:
     from costlens.estimator.model import CostModel
     from costlens.price.tables import PriceTable
+    from costlens.store.models import RunRecord
 
 
 def scenario_from_run(
-    record: dict,
+    record: RunRecord,
     *,
     scale_tokens: float = 1.0,
     scale_params: float = 1.0,
@@ -70,7 +71,7 @@ def scenario_from_run(
 
 
 def estimate_from_run(
-    record: dict,
+    record: RunRecord,
     *,
     scale_tokens: float = 1.0,
     scale_params: float = 1.0,
@@ -106,7 +107,7 @@ def estimate_from_run(
 
 
 def run_anchor_for(
-    record: dict, scenario: Scenario, *, model: CostModel, prices: PriceTable | None = None
+    record: RunRecord, scenario: Scenario, *, model: CostModel, prices: PriceTable | None = None
 ) -> float | None:
     """:func:`run_anchor_offset` when ``scenario`` runs on the run's own accelerator and
     precision, else None (other hardware: the model predicts afresh)."""
@@ -118,7 +119,9 @@ def run_anchor_for(
     return run_anchor_offset(record, model=model, prices=prices)
 
 
-def run_anchor_offset(record: dict, *, model: CostModel, prices: PriceTable | None = None) -> float:
+def run_anchor_offset(
+    record: RunRecord, *, model: CostModel, prices: PriceTable | None = None
+) -> float:
     """log(measured FLOP/s of the run) - log(the model's prediction for the run's own config):
     added to predictions on the run's hardware, it anchors them on the run's measured speed."""
     prices = price_table(prices)

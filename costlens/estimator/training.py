@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from costlens.estimator.model import CostModel
     from costlens.price.tables import PriceTable
+    from costlens.store.models import RunRecord
 
 _PARTIAL = ("lora", "frozen-features")  # strategies that train a share of the parameters
 
@@ -33,12 +34,12 @@ def usable_runs(records: Iterable[dict]) -> list[dict]:
     ]
 
 
-def run_devices(record: dict) -> int:
+def run_devices(record: RunRecord) -> int:
     """Devices a run used: its GPU count, else its world size (CPU processes), at least 1."""
     return max(int(record.get("device_count") or 0) or int(record.get("world_size") or 1), 1)
 
 
-def run_accelerator(record: dict, prices: PriceTable | None = None) -> str:
+def run_accelerator(record: RunRecord, prices: PriceTable | None = None) -> str:
     """The catalog key of a run's device ("CPU" for host-only runs)."""
     name = record.get("device")
     if not name or int(record.get("device_count") or 0) == 0:
@@ -46,13 +47,13 @@ def run_accelerator(record: dict, prices: PriceTable | None = None) -> str:
     return price_table(prices).resolve(name)
 
 
-def run_strategy(record: dict) -> str:
+def run_strategy(record: RunRecord) -> str:
     """A run's strategy as the estimator prices it (unknown or "other": scratch)."""
     strategy = record.get("strategy")
     return strategy if strategy in ESTIMABLE_STRATEGIES else "scratch"
 
 
-def run_trainable_fraction(record: dict) -> float | None:
+def run_trainable_fraction(record: RunRecord) -> float | None:
     """Trainable share of a LoRA / frozen-features run (None when not known or not partial)."""
     total, trainable = record.get("params_total"), record.get("params_trainable")
     if run_strategy(record) in _PARTIAL and total and trainable:
@@ -87,7 +88,7 @@ def training_frame(
     return frame, np.array(ys, dtype=float), used
 
 
-def model_flops(record: dict) -> float:
+def model_flops(record: RunRecord) -> float:
     """A run's FLOPs as the estimator accounts them (``strategy_flops`` of its parameters, data,
     strategy and trainable share: "model FLOPs" as in PaLM's MFU); the profiler's measured FLOPs
     when the parameter count or the data size is unknown."""

@@ -8,11 +8,14 @@ price for it raises :class:`~costlens.core.errors.PriceNotFoundError`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from costlens.core.errors import PriceNotFoundError
 from costlens.core.vocab import CPU_KEY
 from costlens.price.tables import PriceQuote, PriceTable
+
+if TYPE_CHECKING:
+    from costlens.store.models import RunRecord
 
 _SPOT_ONLY = ("lowest spot over the region's zones",)  # source phrases true of spot prices only
 
@@ -28,7 +31,7 @@ def quote_source(source: str, spot: bool) -> str:
     return out.replace("()", "").strip()
 
 
-def min_vcpus_for(key: str, record: dict[str, Any]) -> int | None:
+def min_vcpus_for(key: str, record: RunRecord) -> int | None:
     """CPU-only runs are priced on an instance with at least the run's host vCPUs."""
     return record.get("host_cpu_count") if key == CPU_KEY else None
 
@@ -67,7 +70,7 @@ def _joined(fallback: str, why: str) -> str:
 
 
 def choose_quote(
-    record: dict[str, Any],
+    record: RunRecord,
     key: str,
     devices: int,
     prices: PriceTable,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from costlens.core.errors import PriceNotFoundError, UnknownAcceleratorError
 from costlens.core.units import S_PER_H, finite_or_none
@@ -12,21 +12,24 @@ from costlens.price.billing import choose_quote, min_vcpus_for
 from costlens.price.energy import energy_figures
 from costlens.price.tables import GpuSpec, PriceQuote, PriceTable
 
+if TYPE_CHECKING:
+    from costlens.store.models import RunRecord
 
-def is_cpu_run(record: dict[str, Any]) -> bool:
+
+def is_cpu_run(record: RunRecord) -> bool:
     """True for a run that used no accelerator (no device, no device count, or "CPU")."""
     dev = record.get("device")
     return not dev or int(record.get("device_count") or 0) <= 0 or str(dev).upper() == CPU_KEY
 
 
-def duration_s(record: dict[str, Any]) -> float | None:
+def duration_s(record: RunRecord) -> float | None:
     """The run's duration in seconds; None when unknown, negative or not finite."""
     d = finite_or_none(record.get("duration_s"))
     return d if d is not None and d >= 0 else None
 
 
 def _throughput(
-    record: dict[str, Any], spec: GpuSpec | None, devices: int, seconds: float | None
+    record: RunRecord, spec: GpuSpec | None, devices: int, seconds: float | None
 ) -> dict[str, Any]:
     """Achieved FLOP/s, the peak at the run's precision (all devices) and MFU."""
     flops = float(record.get("flops") or 0.0)
@@ -44,7 +47,7 @@ def _throughput(
     }
 
 
-def _device(record: dict[str, Any], prices: PriceTable, cpu_run: bool, notes: list[str]):
+def _device(record: RunRecord, prices: PriceTable, cpu_run: bool, notes: list[str]):
     """(accelerator key, spec) of the run's device; (None, None) for an unknown device."""
     try:
         key = CPU_KEY if cpu_run else prices.resolve(str(record.get("device")))
@@ -55,7 +58,7 @@ def _device(record: dict[str, Any], prices: PriceTable, cpu_run: bool, notes: li
 
 
 def _billing(
-    record: dict[str, Any],
+    record: RunRecord,
     key: str | None,
     devices: int,
     hours: float | None,
@@ -95,7 +98,7 @@ def _billing(
 
 
 def run_cost(
-    record: dict[str, Any],
+    record: RunRecord,
     *,
     prices: PriceTable,
     provider: str | None = None,

@@ -4,16 +4,19 @@ estimate), priced at the electricity rate and weighed at the grid carbon intensi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from costlens.core.units import J_PER_KWH, S_PER_H
 from costlens.price.tables import PriceTable
+
+if TYPE_CHECKING:
+    from costlens.store.models import RunRecord
 
 G_PER_KG = 1000.0
 
 
 def gpu_energy(
-    record: dict[str, Any], samples: dict[str, Any] | None, seconds: float | None
+    record: RunRecord, samples: dict[str, Any] | None, seconds: float | None
 ) -> tuple[float | None, str | None]:
     """(GPU energy in J, where it comes from): the run's own counter, else the samples' counter,
     else mean sampled power x duration; (None, None) without any."""
@@ -52,7 +55,7 @@ def host_figures(samples: dict[str, Any] | None, seconds: float | None) -> dict[
 
 
 def energy_figures(
-    record: dict[str, Any],
+    record: RunRecord,
     samples: dict[str, Any] | None,
     seconds: float | None,
     quote: dict[str, Any] | None,

@@ -23,13 +23,13 @@ from typing import Any
 
 import costlens.record.signals as signals
 from costlens.core import config
+from costlens.core.units import json_ready
 from costlens.core.vocab import OTHER_STRATEGY, STRATEGIES
 from costlens.record.distributed import DistInfo, dist_info, make_run_id
 from costlens.record.monitor import LiveMonitor, LiveOptions
 from costlens.record.recorder import Recorder, utcnow
 from costlens.record.runtime import (
     _attach_frameworks,
-    _json_safe,
     _make_meter,
     _make_samplers,
     _script_name,
@@ -112,7 +112,7 @@ class ProfiledRun:
     def log(self, **metrics: Any) -> None:
         """Record final metrics (accuracy, loss, ...); later values replace earlier ones."""
         try:
-            self._metrics.update({k: _json_safe(v) for k, v in metrics.items()})
+            self._metrics.update({k: json_ready(v) for k, v in metrics.items()})
             self._metrics_json = json.dumps(self._metrics, sort_keys=True)
         except Exception as exc:
             log_once("log", exc)

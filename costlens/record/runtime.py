@@ -20,23 +20,6 @@ def _make_meter() -> Any:
     return meter
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else None
-    if hasattr(value, "item"):  # numpy / torch scalars
-        try:
-            return _json_safe(value.item())
-        except Exception:
-            return str(value)
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    return str(value)
-
-
 def _attach_frameworks() -> Any:
     """Hugging Face and Lightning callbacks attached when (if) the script imports them."""
     from costlens.record.integrations.frameworks import FrameworkAttach

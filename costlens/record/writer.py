@@ -125,11 +125,11 @@ class StoreWriter:
             self.opening = False
 
     def _open(self) -> None:
-        from costlens.store.db import open_store, sqlite_path
+        from costlens.store.db import OpenMode, open_store, sqlite_path
         from costlens.store.ingest import ensure_run
 
         if self.store is None:
-            store = open_store(self.db, write_timeout_s=WRITE_TIMEOUT_S)
+            store = open_store(self.db, OpenMode.WRITE, write_timeout_s=WRITE_TIMEOUT_S)
             path = sqlite_path(store)
             if path and path != ":memory:":
                 try:

@@ -11,6 +11,7 @@ import importlib
 from typing import Any
 
 _LAZY = {
+    "OpenMode": "db",
     "Store": "db",
     "open_store": "db",
     "insert_run": "ingest",

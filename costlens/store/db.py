@@ -14,7 +14,9 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
+from types import TracebackType
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import (
@@ -194,13 +196,47 @@ def _is_sqlite_file_corrupt(exc: BaseException) -> bool:
     return "file is not a database" in msg or "malformed" in msg
 
 
+class OpenMode(str, Enum):
+    """How :func:`open_store` treats what it finds at the URL (the one choice a caller makes).
+
+    - ``READ`` (commands and views that only read): a current costlens store must be there;
+      nothing is created, migrated or changed (an older store is told to run
+      ``costlens db upgrade``; a missing file is refused by :func:`require_existing` callers).
+    - ``WRITE`` (whatever records runs: the recorder's writer, ``sync``, the demo): a missing or
+      empty store is created and an older one upgraded in place, under a lock.
+    - ``INSPECT`` (``db info``, ``db upgrade``, which check the store themselves): whatever is
+      there opens, unchecked and unchanged.
+
+    READ and WRITE refuse a file or database that is not a costlens store, untouched.
+    """
+
+    READ = "read"
+    WRITE = "write"
+    INSPECT = "inspect"
+
+
 @dataclass
 class Store:
-    """An open run store: an engine and the (masked) URL it came from."""
+    """An open run store: an engine and the (masked) URL it came from.
+
+    A context manager: ``with open_store(url, OpenMode.READ) as store:`` disposes of the engine
+    (its pooled connections) when the block ends, also on an error.
+    """
 
     engine: Engine
     url: str
     upgraded_from: str | None = field(default=None)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.dispose()
 
     @property
     def display_url(self) -> str:
@@ -260,26 +296,24 @@ def _sqlite_file(url: str) -> str | None:
 
 def open_store(
     url: str | None = None,
+    mode: OpenMode | str = OpenMode.WRITE,
     *,
-    migrate: bool = True,
-    read_only: bool = False,
     write_timeout_s: float | None = None,
 ) -> Store:
-    """Open the store at ``url``.
+    """Open the store at ``url`` as ``mode`` says (:class:`OpenMode`: ``READ``, ``WRITE``, the
+    default, or ``INSPECT``); use it as ``with open_store(url, mode) as store:``.
 
-    ``read_only`` (reading commands): only a current costlens store opens; nothing is created,
-    migrated or changed (an older store is told to run ``costlens db upgrade``). Otherwise, with
-    ``migrate`` (commands that record runs), a missing or empty store is created and an older one
-    upgraded. Either way a file or database that is not a costlens store is refused, untouched.
-    ``migrate=False`` opens whatever is there (``db info``, ``db upgrade`` check it themselves).
+    ``write_timeout_s`` (the recorder's writer): see :func:`make_engine`.
     """
     from costlens.store import schema
 
+    mode = OpenMode(mode)
+    checked = mode is not OpenMode.INSPECT
+    check = schema.require_current if mode is OpenMode.READ else schema.refuse_foreign
     resolved = resolve_db_url(url)
     path = _sqlite_file(resolved)
     found = schema.sqlite_kind(path) if path else None
-    if found is not None and (read_only or migrate):
-        check = schema.require_current if read_only else schema.refuse_foreign
+    if found is not None and checked:
         check(path or mask_url(resolved), found)
     try:
         engine = make_engine(resolved, write_timeout_s=write_timeout_s)
@@ -290,11 +324,10 @@ def open_store(
         ) from exc
     store = Store(engine=engine, url=resolved)
     try:
-        if found is None and (read_only or migrate):
+        if found is None and checked:
             found = schema.engine_kind(engine)
-            check = schema.require_current if read_only else schema.refuse_foreign
             check(mask_url(resolved), found)
-        if migrate and not read_only and found is not None and found.kind != schema.CURRENT:
+        if mode is OpenMode.WRITE and found is not None and found.kind != schema.CURRENT:
             store.upgraded_from = found.revision
             upgrade(engine)
     except (OperationalError, DBAPIError, sqlite3.DatabaseError) as exc:

@@ -12,9 +12,8 @@ from typing import Any
 from sqlalchemy import delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
-from costlens.core.vocab import DEFAULT_RUN_PROJECT
 from costlens.store.db import Store
-from costlens.store.models import SAMPLE_COLUMNS, Run, RunRank
+from costlens.store.models import SAMPLE_COLUMNS, Run, RunRank, run_column_defaults
 
 SampleRow = Sequence[Any]  # values in SAMPLE_COLUMNS order
 
@@ -136,24 +135,5 @@ def replace_samples(store: Store, rows: Sequence[SampleRow]) -> None:
 
 
 def _defaults(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Fill the NOT NULL columns a caller may leave out."""
-    out: dict[str, Any] = {
-        "project": DEFAULT_RUN_PROJECT,
-        "name": "",
-        "tags_json": "[]",
-        "status": "running",
-        "host": "",
-        "user": "",
-        "command": "",
-        "strategy": "other",
-        "steps": 0,
-        "samples": 0,
-        "tokens": 0,
-        "flops": 0.0,
-        "precision": "fp32",
-        "world_size": 1,
-        "device_count": 0,
-        "metrics_json": "{}",
-    }
-    out.update(values)
-    return out
+    """Fill the NOT NULL columns a caller may leave out (their defaults in :class:`Run`)."""
+    return {**run_column_defaults(), **values}

@@ -8,7 +8,9 @@ doubles: a large run (7e9 params x 2e12 tokens x 6 = 8.4e22) does not fit in a s
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
+from typing import Any, TypedDict
 
 from sqlalchemy import BigInteger, Column, DateTime, Float, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
@@ -16,7 +18,20 @@ from sqlmodel import Field, SQLModel
 # The vocabulary of the status, strategy and precision columns (re-exported for older imports).
 from costlens.core.vocab import DEFAULT_RUN_PROJECT, PRECISIONS, RUN_STATUSES, STRATEGIES
 
-__all__ = ["PRECISIONS", "RUN_STATUSES", "SAMPLE_COLUMNS", "STRATEGIES", "Run", "RunRank", "Sample"]
+__all__ = [
+    "DERIVED_RUN_KEYS",
+    "PRECISIONS",
+    "RECORD_KEY_OF_COLUMN",
+    "RUN_KEYS",
+    "RUN_STATUSES",
+    "SAMPLE_COLUMNS",
+    "STRATEGIES",
+    "Run",
+    "RunRank",
+    "RunRecord",
+    "Sample",
+    "run_column_defaults",
+]
 
 
 def _big(**kw) -> Column:
@@ -77,6 +92,90 @@ class Run(SQLModel, table=True):
     cpu_energy_basis: str | None = Field(default=None, sa_column=Column(String(40), nullable=True))
     expected_steps: int | None = Field(default=None, sa_column=_big(nullable=True))
     stop_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class RunRecord(TypedDict):
+    """A run as every reader gets it (:func:`costlens.store.queries.run_record`): the :class:`Run`
+    columns by name (times as ISO text, ``Z``), except those of :data:`RECORD_KEY_OF_COLUMN`,
+    plus :data:`DERIVED_RUN_KEYS`. ``status`` is the effective one (a running run with a stale
+    heartbeat is ``lost``). A test holds the keys equal to the columns; a new run field is a
+    column, its migration and one line here (``run_record`` copies plain columns by their type).
+
+    The key order is the order of ``costlens runs --format json|csv`` (other tools parse them:
+    add keys, never rename).
+    """
+
+    id: str
+    project: str
+    name: str
+    status: str
+    strategy: str
+    started_at: str | None
+    ended_at: str | None
+    duration_s: float | None
+    steps: int
+    samples: int
+    tokens: int
+    tokens_real: int
+    flops: float
+    params_total: int | None
+    params_trainable: int | None
+    device: str | None
+    device_count: int
+    world_size: int
+    precision: str | None
+    base_model: str | None
+    tags: list[str]
+    host: str | None
+    user: str | None
+    command: str | None
+    exit_code: int | None
+    energy_j: float | None
+    energy_source: str | None
+    flops_per_step: float | None
+    instance_type: str | None
+    provider: str | None
+    heartbeat_at: str | None
+    host_cpu_count: int | None
+    host_ram_total_bytes: int | None
+    cpu_energy_j: float | None
+    cpu_energy_basis: str | None
+    region: str | None
+    metrics: dict[str, Any]
+    expected_steps: int | None
+    launcher: str | None
+    job_id: str | None
+    job_partition: str | None
+    stop_reason: str | None
+    strategy_basis: str | None
+    base_model_basis: str | None
+
+
+# The columns a record shows under another key (the JSON text columns as what they hold); the
+# ``inferred_json`` column shows as the two ``*_basis`` keys (None: no key of its own).
+RECORD_KEY_OF_COLUMN: dict[str, str | None] = {
+    "device_name": "device",
+    "tags_json": "tags",
+    "metrics_json": "metrics",
+    "inferred_json": None,
+}
+# Record keys computed from several columns: the run's duration and where a strategy or base
+# model came from (declared, or inferred and on what basis).
+DERIVED_RUN_KEYS: tuple[str, ...] = ("duration_s", "strategy_basis", "base_model_basis")
+# The record's keys, in order: the one list (``runs --format json|csv``, the runs DataFrame).
+RUN_KEYS: tuple[str, ...] = tuple(RunRecord.__annotations__)
+
+
+@functools.cache
+def run_column_defaults() -> dict[str, Any]:
+    """The default of every NOT NULL ``runs`` column that has one (what an insert may leave out),
+    read from :class:`Run`."""
+    out: dict[str, Any] = {}
+    for column in Run.__table__.columns:
+        field = Run.model_fields[column.name]
+        if not (column.nullable or column.primary_key or field.is_required()):
+            out[column.name] = field.default
+    return out
 
 
 class RunRank(SQLModel, table=True):

@@ -8,13 +8,15 @@ line) and still load no analysis library.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import and_, bindparam, func, not_, or_, select, text
+from sqlalchemy import DateTime, Float, Integer, and_, bindparam, func, not_, or_, select, text
 from sqlalchemy.sql import ColumnElement, Select
 
 from costlens.core import config
@@ -22,52 +24,10 @@ from costlens.core.errors import RunNotFoundError, UsageError
 from costlens.core.units import finite_or_none
 from costlens.core.vocab import RUN_STATUSES
 from costlens.store.db import Store
-from costlens.store.models import Run
+from costlens.store.models import RUN_KEYS, Run, RunRecord
 
 if TYPE_CHECKING:
     import pandas as pd
-
-# The stable keys of `costlens runs --format json` (other tools parse them: only add, never rename).
-RUN_KEYS: tuple[str, ...] = (
-    "id",
-    "project",
-    "name",
-    "status",
-    "strategy",
-    "started_at",
-    "ended_at",
-    "duration_s",
-    "steps",
-    "samples",
-    "tokens",
-    "flops",
-    "params_total",
-    "params_trainable",
-    "device",
-    "device_count",
-    "world_size",
-    "precision",
-    "base_model",
-    "tags",
-    "host",
-    "user",
-    "command",
-    "exit_code",
-    "energy_j",
-    "energy_source",
-    "flops_per_step",
-    "instance_type",
-    "provider",
-    "heartbeat_at",
-    "host_cpu_count",
-    "host_ram_total_bytes",
-    "cpu_energy_j",
-    "cpu_energy_basis",
-    "region",
-    "metrics",
-    "expected_steps",
-    "stop_reason",
-)
 
 
 def utcnow() -> datetime:
@@ -137,8 +97,9 @@ def _as_dt(value: Any) -> datetime | None:
     return value
 
 
-def run_record(row: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
-    """A raw ``runs`` row -> the public record (stable keys, ISO times, effective status)."""
+def run_record(row: Mapping[str, Any], now: datetime | None = None) -> RunRecord:
+    """A raw ``runs`` row -> the public record (:class:`~costlens.store.models.RunRecord`: its
+    keys in order, ISO times, effective status). Plain columns are copied by their type."""
     now = now or utcnow()
     started = _as_dt(row["started_at"])
     ended = _as_dt(row.get("ended_at"))
@@ -146,54 +107,50 @@ def run_record(row: dict[str, Any], now: datetime | None = None) -> dict[str, An
     status = effective_status(row["status"], heartbeat, now)
     end_for_duration = ended or heartbeat or (now if status == "running" else None)
     duration_s = (end_for_duration - started).total_seconds() if end_for_duration else None
-    rec = {
-        "id": row["id"],
-        "project": row["project"],
-        "name": row["name"],
-        "status": status,
-        "strategy": row["strategy"],
-        "started_at": _iso(started),
-        "ended_at": _iso(ended),
-        "duration_s": round(duration_s, 3) if duration_s is not None else None,
-        "steps": int(row["steps"] or 0),
-        "samples": int(row["samples"] or 0),
-        "tokens": int(row["tokens"] or 0),
-        "tokens_real": int(row.get("tokens_real") or 0),
-        "flops": float(row["flops"] or 0.0),
-        "params_total": _int_or_none(row.get("params_total")),
-        "params_trainable": _int_or_none(row.get("params_trainable")),
-        "device": row.get("device_name"),
-        "device_count": int(row.get("device_count") or 0),
-        "world_size": int(row.get("world_size") or 1),
-        "precision": row.get("precision"),
-        "base_model": row.get("base_model"),
-        "tags": json.loads(row.get("tags_json") or "[]"),
-        "host": row.get("host"),
-        "user": row.get("user"),
-        "command": row.get("command"),
-        "exit_code": _int_or_none(row.get("exit_code")),
-        "energy_j": _float_or_none(row.get("energy_j")),
-        "energy_source": row.get("energy_source"),
-        "flops_per_step": _float_or_none(row.get("flops_per_step")),
-        "instance_type": row.get("instance_type"),
-        "provider": row.get("provider"),
-        "heartbeat_at": _iso(heartbeat),
-        "host_cpu_count": _int_or_none(row.get("host_cpu_count")),
-        "host_ram_total_bytes": _int_or_none(row.get("host_ram_total_bytes")),
-        "cpu_energy_j": _float_or_none(row.get("cpu_energy_j")),
-        "cpu_energy_basis": row.get("cpu_energy_basis"),
-        "region": row.get("region"),
-        "metrics": json.loads(row.get("metrics_json") or "{}"),
-        "expected_steps": _int_or_none(row.get("expected_steps")),
-        "launcher": row.get("launcher"),
-        "job_id": row.get("job_id"),
-        "job_partition": row.get("job_partition"),
-        "stop_reason": row.get("stop_reason"),
-    }
     inferred = json.loads(row.get("inferred_json") or "{}")
-    rec["strategy_basis"] = _basis(inferred.get("strategy"), row["strategy"], "other")
-    rec["base_model_basis"] = _basis(inferred.get("base_model"), row.get("base_model"), None)
-    return rec
+    computed = {
+        "status": status,
+        "duration_s": round(duration_s, 3) if duration_s is not None else None,
+        "device": row.get("device_name"),
+        "tags": json.loads(row.get("tags_json") or "[]"),
+        "metrics": json.loads(row.get("metrics_json") or "{}"),
+        "strategy_basis": _basis(inferred.get("strategy"), row["strategy"], "other"),
+        "base_model_basis": _basis(inferred.get("base_model"), row.get("base_model"), None),
+    }
+    plain = _plain_columns()
+    rec = {k: computed[k] if k in computed else plain[k](row.get(k)) for k in RUN_KEYS}
+    return cast(RunRecord, rec)
+
+
+@functools.cache
+def _plain_columns() -> dict[str, Callable[[Any], Any]]:
+    """How each column a record shows as it is is read: times as ISO text, numbers as int or
+    float (a NOT NULL one's default for a missing value), text as it is."""
+    out: dict[str, Callable[[Any], Any]] = {}
+    for column in Run.__table__.columns:
+        default = None if column.nullable else Run.model_fields[column.name].default
+        if isinstance(column.type, DateTime):
+            out[column.name] = _iso
+        elif isinstance(column.type, Integer):
+            out[column.name] = functools.partial(_number, int, default)
+        elif isinstance(column.type, Float):
+            out[column.name] = functools.partial(_number, float, default)
+        else:
+            out[column.name] = _same
+    return out
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _number(kind: type, default: Any, value: Any) -> Any:
+    """``value`` as ``kind`` (int or float); ``default`` for None, NaN and non-numbers. An int is
+    kept exact (a 64-bit count does not pass through a float)."""
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    f = finite_or_none(value)
+    return default if f is None else kind(f)
 
 
 def _basis(inferred: dict | None, value: Any, unset: Any) -> str | None:
@@ -203,15 +160,6 @@ def _basis(inferred: dict | None, value: Any, unset: Any) -> str | None:
     if inferred:
         return f"declared (inferred {inferred.get('value')!r}: {inferred.get('basis')})"
     return None if value == unset else "declared"
-
-
-def _int_or_none(v: Any) -> int | None:
-    f = finite_or_none(v)
-    return None if f is None else int(f)
-
-
-def _float_or_none(v: Any) -> float | None:
-    return finite_or_none(v)
 
 
 def select_runs(
@@ -247,8 +195,9 @@ def list_runs(
     strategy: str | None = None,
     since: datetime | None = None,
     limit: int | None = None,
-) -> list[dict[str, Any]]:
-    """Runs, newest first, as public records (see :data:`RUN_KEYS`): the one run listing."""
+) -> list[RunRecord]:
+    """Runs, newest first, as public records (:class:`~costlens.store.models.RunRecord`): the
+    one run listing."""
     if limit is not None and limit < 1:
         raise UsageError("--limit must be at least 1.")
     now = utcnow()
@@ -262,13 +211,13 @@ def list_runs(
 
 
 def runs_frame(store: Store, **filters: Any) -> pd.DataFrame:
-    """:func:`list_runs` as a DataFrame (columns :data:`RUN_KEYS`)."""
+    """:func:`list_runs` as a DataFrame (columns :data:`~costlens.store.models.RUN_KEYS`)."""
     import pandas as pd
 
     return pd.DataFrame(list_runs(store, **filters), columns=list(RUN_KEYS))
 
 
-def get_run(store: Store, run_id: str) -> dict[str, Any]:
+def get_run(store: Store, run_id: str) -> RunRecord:
     """One run by its id or a unique prefix of it."""
     if not run_id:
         raise UsageError("a run id is required.")

@@ -10,7 +10,7 @@ import pandas as pd
 
 from costlens import estimator
 from costlens.core.errors import PriceNotFoundError, UsageError
-from costlens.core.numbers import parse_quantity
+from costlens.core.validate import quantity
 from costlens.core.vocab import CPU_KEY, ESTIMABLE_STRATEGIES, PRECISIONS, SCRATCH
 from costlens.price.tables import PriceTable
 from dashboard.fmt import interval_text
@@ -51,29 +51,29 @@ def estimate_options(prices: PriceTable) -> dict[str, list[str]]:
 def scenario_from_form(form: dict[str, Any]) -> estimator.Scenario:
     """The estimator Scenario of the form's values (a NumberError or UsageError names the
     field)."""
-    gpus = parse_quantity(form.get("gpus"), "GPUs", minimum=1, integer=True)
-    frac = parse_quantity(
-        form.get("trainable_fraction"), "trainable fraction", required=False, strict=True
+    gpus = quantity(form.get("gpus"), "GPUs", minimum=1, integer=True)
+    frac = quantity(
+        form.get("trainable_fraction"), "trainable fraction", required=False, above=True
     )
     if frac is not None and frac > 1:
         raise UsageError("trainable fraction must be in (0, 1].")
-    labels = parse_quantity(form.get("labelled_samples"), "labelled samples", required=False)
-    per_label = parse_quantity(form.get("usd_per_label"), "US$ per label", required=False)
+    labels = quantity(form.get("labelled_samples"), "labelled samples", required=False)
+    per_label = quantity(form.get("usd_per_label"), "US$ per label", required=False)
     if (labels is None) != (per_label is None):
         raise UsageError("give both labelled samples and US$ per label, or neither.")
     data = estimator.data_tokens(
-        parse_quantity(form.get("tokens"), "tokens", required=False, strict=True),
-        parse_quantity(form.get("samples"), "samples", required=False, strict=True),
-        parse_quantity(form.get("seq_len"), "seq len", required=False, strict=True),
-        parse_quantity(form.get("epochs"), "epochs", required=False, strict=True),
+        quantity(form.get("tokens"), "tokens", required=False, above=True),
+        quantity(form.get("samples"), "samples", required=False, above=True),
+        quantity(form.get("seq_len"), "seq len", required=False, above=True),
+        quantity(form.get("epochs"), "epochs", required=False, above=True),
     )
     if data["tokens"] is None:
         raise UsageError("give tokens, or samples and seq len.")
     return estimator.Scenario(
-        params=parse_quantity(form.get("params"), "parameters"),
+        params=quantity(form.get("params"), "parameters"),
         tokens=data["tokens"],
         epochs=data["epochs"],
-        seq_len=parse_quantity(form.get("seq_len"), "seq len", required=False, strict=True),
+        seq_len=quantity(form.get("seq_len"), "seq len", required=False, above=True),
         gpu=str(form.get("gpu") or ESTIMATE_DEFAULTS["gpu"]),
         gpus=int(gpus or 1),
         precision=str(form.get("precision") or "") or None,
@@ -116,11 +116,11 @@ def estimate(form: dict[str, Any], prices: PriceTable, model: Any) -> dict[str, 
     "providers_missing": [provider, ...]}.
     """
     scenario = scenario_from_form(form)
-    scratch_labels = parse_quantity(
+    scratch_labels = quantity(
         form.get("scratch_labelled_samples"), "labelled samples from scratch", required=False
     )
-    scratch_tokens = parse_quantity(
-        form.get("scratch_tokens"), "tokens from scratch", required=False, strict=True
+    scratch_tokens = quantity(
+        form.get("scratch_tokens"), "tokens from scratch", required=False, above=True
     )
     cmp = estimator.compare(
         scenario, model=model, prices=prices, scratch_labelled_samples=scratch_labels,

@@ -13,9 +13,9 @@ from typing import Any
 from costlens.budget import files as export
 from costlens.budget import forecast
 from costlens.core.errors import CostlensError, UsageError
-from costlens.core.numbers import parse_quantity
 from costlens.core.paths import data_dir
 from costlens.core.units import finite_or_none
+from costlens.core.validate import quantity
 from costlens.price.tables import PriceTable
 from dashboard.fmt import interval_text
 
@@ -107,8 +107,8 @@ def forecast_with_budget(
     prices: PriceTable,
 ) -> tuple[forecast.Forecast, float | None]:
     """(forecast, budget in US$) for the page's inputs: the budget text is parsed by
-    costlens.core.numbers (NumberError when it is not a non-negative number)."""
-    budget_usd = parse_quantity(budget, "budget", required=False)
+    costlens.core.validate.quantity (NumberError when it is not a non-negative number)."""
+    budget_usd = quantity(budget, "budget", required=False)
     fc = run_forecast(
         upload, model=model, prices=prices, budget_usd=budget_usd, budget_period=period or "month"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -17,6 +17,9 @@ from costlens.store.db import Store
 from costlens.store.queries import get_run
 from costlens.store.timelines import sample_timeline, timeline_windows
 from dashboard.fmt import device_label, duration_text, num_text
+
+if TYPE_CHECKING:
+    from costlens.store.models import RunRecord
 
 PROVIDER_COST_COLUMNS = ["provider", "instance_type", "cost_usd", "spot_instance_type",
                        "spot_cost_usd", "as_of"]  # fmt: skip
@@ -67,14 +70,14 @@ def has_gpu_readings(timeline: pd.DataFrame) -> bool:
     return bool(len(timeline) and (timeline["device_index"] >= 0).any())
 
 
-def run_cost_detail(store: Store, prices: PriceTable, record: dict[str, Any]) -> dict[str, Any]:
+def run_cost_detail(store: Store, prices: PriceTable, record: RunRecord) -> dict[str, Any]:
     """costlens.price's full breakdown of one run on ``prices``, with its samples' idle waste and
     energy fallback."""
     summary = sample_summary(store, [record["id"]])
     return run_cost(record, prices=prices, samples=summary.get(record["id"]))
 
 
-def run_facts(record: dict[str, Any], detail: dict[str, Any]) -> list[tuple[str, str]]:
+def run_facts(record: RunRecord, detail: dict[str, Any]) -> list[tuple[str, str]]:
     """A run's identity and measured figures as (label, text) pairs for its page."""
     mfu = detail.get("mfu", record.get("mfu"))
     energy_kwh = detail.get("energy_kwh", record.get("energy_kwh"))
@@ -110,7 +113,7 @@ def host_facts(detail: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _identity(
-    record: dict[str, Any], mfu: float | None, detail: dict[str, Any]
+    record: RunRecord, mfu: float | None, detail: dict[str, Any]
 ) -> list[tuple[str, str]]:
     return [
         ("id", str(record["id"])),
@@ -189,7 +192,7 @@ def provider_alternatives(detail: dict[str, Any]) -> pd.DataFrame:
     return df.sort_values("cost_usd", na_position="last").reset_index(drop=True)
 
 
-def metric_items(record: dict[str, Any]) -> list[tuple[str, str]]:
+def metric_items(record: RunRecord) -> list[tuple[str, str]]:
     """The run's logged metrics as (name, value) text pairs."""
     out = []
     for key, value in (record.get("metrics") or {}).items():

@@ -12,7 +12,8 @@ from costlens.core.vocab import RUN_STATUSES
 from costlens.price.tables import PriceTable
 from costlens.store import runs_page as dashboard_queries
 from costlens.store.db import Store
-from costlens.store.queries import RUN_KEYS, list_runs
+from costlens.store.models import RUN_KEYS
+from costlens.store.queries import list_runs
 from dashboard.fmt import device_label, duration_text, md_escape, rounded, run_link
 
 COST_KEYS = ("cost_usd", "gpu_hours", "energy_kwh", "mfu")

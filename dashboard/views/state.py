@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from costlens.price.tables import PriceTable
-from costlens.store.db import Store, open_store
+from costlens.store.db import OpenMode, Store, open_store
 from costlens.store.queries import count_runs
 
 STATE_KEY = "costlens"
@@ -77,7 +77,7 @@ class AppState:
 def attach_store(server: Any, db_url: str | None) -> AppState:
     """Open the store at ``db_url`` (a current costlens store: the dashboard only reads, it never
     creates or migrates one) and keep it, with the app's price table and model, on ``server``."""
-    state = AppState(open_store(db_url, read_only=True))
+    state = AppState(open_store(db_url, OpenMode.READ))
     server.extensions[STATE_KEY] = state
     return state
 

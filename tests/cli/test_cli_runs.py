@@ -7,7 +7,8 @@ import io
 import json
 
 from costlens.store import insert_run, open_store
-from costlens.store.queries import RUN_KEYS, utcnow
+from costlens.store.models import RUN_KEYS
+from costlens.store.queries import utcnow
 
 CONTRACT_KEYS = {
     "id", "project", "name", "status", "strategy", "started_at", "ended_at", "duration_s", "steps",

@@ -123,11 +123,8 @@ def profiled(db: str, **options: Any) -> Iterator[dict]:
         else:
             os.environ["COSTLENS_QUIET"] = previous
     out["meter_steps"] = run._meter.snapshot().steps if run._meter is not None else None
-    store = open_store(db)
-    try:
+    with open_store(db) as store:
         out.update(get_run(store, run.id))
-    finally:
-        store.dispose()
 
 
 def note_case(rec: dict, *, framework_steps: int, reference_flops: float) -> None:

@@ -22,9 +22,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     from dashboard.app import create_app, serving
 
     url = f"sqlite:///{tmp_path_factory.mktemp('dash') / 'runs.db'}"
-    store = open_store(url)
-    ids = fill_store(store)
-    store.dispose()
+    with open_store(url) as store:
+        ids = fill_store(store)
     with serving(create_app(url)) as base:
         yield base, ids
 

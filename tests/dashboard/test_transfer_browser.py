@@ -20,9 +20,8 @@ def served_transfer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from dashboard.app import create_app, serving
 
     url = f"sqlite:///{tmp_path_factory.mktemp('dash') / 'transfer.db'}"
-    store = open_store(url)
-    fill_transfer(store)
-    store.dispose()
+    with open_store(url) as store:
+        fill_transfer(store)
     with serving(create_app(url)) as base:
         yield base
 

@@ -29,11 +29,8 @@ def test_server_stores_get_a_folder_keyed_by_url_without_password(_isolated_home
 
 def test_fitting_one_store_leaves_the_other_alone(tmp_path: Path):
     one, two = f"sqlite:///{tmp_path / 'one.db'}", f"sqlite:///{tmp_path / 'two.db'}"
-    store = open_store(one)
-    try:
+    with open_store(one) as store:
         insert_synthetic_run(store, 0, params=1e6, samples=64_000, flops_per_s=LAW_BASE)
-    finally:
-        store.dispose()
     open_store(two).dispose()
     est.save_model(fit_records([]), db=two)
     fitted = est.load_model(one)  # refits store one and saves it beside one.db
@@ -45,11 +42,8 @@ def test_fitting_one_store_leaves_the_other_alone(tmp_path: Path):
 
 def test_fit_command_saves_beside_its_store(cli, tmp_path: Path, _isolated_home: Path):
     db = tmp_path / "mine.db"
-    store = open_store(f"sqlite:///{db}")
-    try:
+    with open_store(f"sqlite:///{db}") as store:
         insert_synthetic_run(store, 0, params=1e6, samples=64_000, flops_per_s=LAW_BASE)
-    finally:
-        store.dispose()
     res = cli("fit", "--db", f"sqlite:///{db}", "--format", "json")
     assert res.code == 0, res.err
     assert (tmp_path / "mine.db.costlens" / "model.pkl").is_file()

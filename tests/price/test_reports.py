@@ -11,7 +11,8 @@ from costlens.price import COST_KEYS
 from costlens.price.reports import run_detail, run_rows
 from costlens.price.tables import PriceTable
 from costlens.store import insert_run
-from costlens.store.queries import RUN_KEYS, utcnow
+from costlens.store.models import RUN_KEYS
+from costlens.store.queries import utcnow
 from tests.conftest import FIXTURES
 
 SMALL = FIXTURES / "prices_small.csv"

@@ -14,8 +14,8 @@ from sqlalchemy import inspect, text
 from costlens.core.errors import RunNotFoundError, StoreError, StoreUnreachableError, UsageError
 from costlens.store import db as dbmod
 from costlens.store import insert_run, insert_samples, open_store
+from costlens.store.models import RUN_KEYS
 from costlens.store.queries import (
-    RUN_KEYS,
     get_run,
     list_runs,
     mark_lost_runs,
@@ -57,7 +57,7 @@ def test_runs_round_trip_newest_first(any_store):
     runs = list_runs(any_store)
     assert [r["id"] for r in runs] == ["run002aaaa", "run001aaaa", "run000aaaa"]
     first = runs[0]
-    assert set(RUN_KEYS) <= set(first)
+    assert tuple(first) == RUN_KEYS  # every key, in the one order
     assert first["duration_s"] == pytest.approx(1800.0)
     assert first["flops"] == pytest.approx(8.4e22)
     assert first["params_total"] == 7_000_000_000

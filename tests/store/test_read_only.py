@@ -90,9 +90,8 @@ def test_an_older_store_is_told_to_upgrade_and_left_as_it_is(tmp_path, cli):
 
     path = tmp_path / "old.db"
     url = f"sqlite:///{path}"
-    store = open_store(url, migrate=False)
-    dbmod.upgrade(store.engine, "0003")
-    store.dispose()
+    with open_store(url, "inspect") as store:
+        dbmod.upgrade(store.engine, "0003")
     before = _digest(path)
     for args in READERS:
         res = cli(*args, "--db", url)

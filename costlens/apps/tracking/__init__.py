@@ -35,13 +35,10 @@ def report_end(run_id: str, db: str | None) -> list[str]:
         return []
     from costlens.price import cost_breakdown
     from costlens.price.tables import PriceTable
-    from costlens.store.db import open_store
+    from costlens.store.db import OpenMode, open_store
 
-    store = open_store(db)
-    try:
+    with open_store(db, OpenMode.WRITE) as store:
         breakdown = cost_breakdown(store, run_id, prices=PriceTable.load())
-    finally:
-        store.dispose()
     metrics, facts = final_figures(breakdown, run_id)
     return report(metrics, facts, any_thread=True)
 

@@ -2,7 +2,7 @@
 
 Every parser raises ``ValueError`` (``NumberError`` and ``UsageError`` included) with a message
 the validator files under the cell's line and column. Numbers go through the one parser,
-:func:`costlens.core.numbers.parse_quantity` (``7B``, ``1.3e9``, ``2,000``).
+:func:`costlens.core.validate.quantity` (``7B``, ``1.3e9``, ``2,000``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from costlens.core import validate
-from costlens.core.numbers import is_blank, parse_quantity
+from costlens.core.numbers import is_blank
 from costlens.core.vocab import ESTIMABLE_STRATEGIES, normalize_precision, normalize_strategy
 
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{1,2})$")
@@ -22,15 +22,15 @@ blank = is_blank
 
 
 def positive(value: Any, what: str) -> float:
-    return parse_quantity(value, what, minimum=0.0, strict=True)  # type: ignore[return-value]
+    return validate.quantity(value, what, minimum=0.0, above=True)  # type: ignore[return-value]
 
 
 def non_negative(value: Any, what: str) -> float:
-    return parse_quantity(value, what, minimum=0.0)  # type: ignore[return-value]
+    return validate.quantity(value, what, minimum=0.0)  # type: ignore[return-value]
 
 
 def positive_int(value: Any, what: str) -> int:
-    return int(parse_quantity(value, what, minimum=1.0, integer=True))  # type: ignore[arg-type]
+    return int(validate.quantity(value, what, minimum=1.0, integer=True))  # type: ignore[arg-type]
 
 
 def fraction(value: Any, what: str) -> float:
