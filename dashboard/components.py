@@ -9,7 +9,8 @@ from typing import Any
 import dash_ag_grid as dag
 from dash import dcc, html
 
-from dashboard.fmt import money, number, run_link  # noqa: F401  (pages use components.money)
+from costlens.core.fmt import MISSING, money, number, percent  # noqa: F401  (pages use them)
+from dashboard.fmt import run_link
 from dashboard.views.runs import RUN_TABLE_COLUMNS
 
 # How a first run gets recorded (shown by an empty store instead of an error).
@@ -94,7 +95,7 @@ def graph(figure: Any, *, id: str | None = None) -> dcc.Graph:
 
 def key_values(items: Iterable[tuple[str, Any]], *, id: str | None = None) -> html.Table:
     """A two-column table of labels and values, every value rendered as text."""
-    rows = [html.Tr([html.Th(str(k)), html.Td("-" if v is None else str(v))]) for k, v in items]
+    rows = [html.Tr([html.Th(str(k)), html.Td(MISSING if v is None else str(v))]) for k, v in items]
     return html.Table(html.Tbody(rows), className="kv", **({"id": id} if id else {}))
 
 
@@ -113,7 +114,7 @@ def simple_table(
         cells = []
         for key, _ in columns:
             value = row.get(key)
-            text = "-" if value is None else str(value)
+            text = MISSING if value is None else str(value)
             if key == link_column and row.get("id"):
                 cells.append(html.Td(dcc.Link(text, href=run_link(str(row["id"])))))
             else:

@@ -8,12 +8,13 @@ from typing import Any
 import pandas as pd
 
 from costlens.apps.transfer import priced_records
+from costlens.core.fmt import duration, money, number
 from costlens.core.vocab import RUN_STATUSES
 from costlens.price.tables import PriceTable
 from costlens.store import runs_page as dashboard_queries
 from costlens.store.db import Store
 from costlens.store.queries import RUN_KEYS, list_runs
-from dashboard.fmt import device_label, duration_text, md_escape, rounded, run_link
+from dashboard.fmt import device_label, md_escape, run_link
 
 COST_KEYS = ("cost_usd", "gpu_hours", "energy_kwh", "mfu")
 RUN_TABLE_COLUMNS: tuple[str, ...] = (
@@ -129,10 +130,10 @@ def table_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
                 "status": rec.get("status"),
                 "strategy": rec.get("strategy"),
                 "started": (rec.get("started_at") or "")[:16].replace("T", " "),
-                "duration": duration_text(rec.get("duration_s")),
+                "duration": duration(rec.get("duration_s")),
                 "device": device_label(rec),
-                "gpu_hours": rounded(rec.get("gpu_hours")),
-                "cost_usd": rounded(rec.get("cost_usd")),
+                "gpu_hours": number(rec.get("gpu_hours")),
+                "cost_usd": money(rec.get("cost_usd")),
             }
         )
     return rows
