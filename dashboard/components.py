@@ -139,18 +139,30 @@ RUN_TABLE_HEADINGS = {
 }
 
 
-def runs_table(*, id: str, page_size: int = 25) -> Any:
+# Widths of the runs grid: name and start time whole, numbers narrow (pixels).
+RUN_COLUMN_SIZES: dict[str, dict[str, Any]] = {
+    "name": {"flex": 2, "minWidth": 180},
+    "started": {"minWidth": 150},
+    "status": {"maxWidth": 120},
+}
+
+
+def runs_table(*, id: str, page_size: int = 25, hide: Sequence[str] = ()) -> Any:
     """The runs table (Dash AG Grid), sorted and paged on the server: the grid asks for each page
     (``getRowsRequest``) and a callback answers from the store (see
     dashboard.views.runs.runs_page). Only the ``run`` column is Markdown (a link built from the
-    escaped id; the renderer never renders HTML); names and every other cell are plain text."""
+    escaped id; the renderer never renders HTML); names and every other cell are plain text.
+    ``hide``: columns with nothing to tell (dashboard.views.runs.hidden_columns)."""
     columns = []
     for key in RUN_TABLE_COLUMNS:
+        if key in hide:
+            continue
         col: dict[str, Any] = {"field": key, "headerName": RUN_TABLE_HEADINGS[key]}
+        col.update(RUN_COLUMN_SIZES.get(key, {}))
         if key == "run":
             col.update(cellRenderer="markdown", sortable=False, minWidth=130)
         elif key in ("duration", "gpu_hours", "cost_usd"):
-            col.update(type="rightAligned", maxWidth=120)
+            col.update(type="rightAligned", maxWidth=110)
         elif key == "status":
             col["cellStyle"] = {"styleConditions": [
                 {"condition": f"params.value === '{status}'", "style": {"color": colour}}

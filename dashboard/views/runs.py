@@ -65,6 +65,12 @@ def filter_options(store: Store) -> dict[str, list[str]]:
     }
 
 
+def hidden_columns(store: Store) -> tuple[str, ...]:
+    """Runs-table columns with nothing to tell in this store: GPU-hours when no run used an
+    accelerator (every cell would be 0, taking the space the name and start time need)."""
+    return () if dashboard_queries.uses_accelerators(store) else ("gpu_hours",)
+
+
 def grid_request(request: dict[str, Any] | None, page_size: int) -> tuple[list, int]:
     """An AG Grid ``getRowsRequest`` as (``sort_by`` for :func:`runs_page`, page number):
     ``sortModel`` [{colId, sort}] becomes [{column_id, direction}], ``startRow`` a page."""
