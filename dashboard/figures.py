@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from costlens.core.fmt import duration_unit, money, usd_ticks
+from costlens.core.fmt import duration_unit, interval, money, usd_ticks
 
 TEMPLATE = "plotly_white"
 PALETTE = (
@@ -72,7 +72,8 @@ def spend_over_time(spend: pd.DataFrame) -> go.Figure:
         part = part.sort_values("day")
         fig.add_bar(
             x=part["day"].dt.strftime("%Y-%m-%d"), y=part["cost_usd"], name=str(project),
-            hovertemplate="%{x}<br>$%{y:,.3~r}<extra>%{fullData.name}</extra>",
+            hovertext=[money(v) for v in part["cost_usd"]],
+            hovertemplate="%{x}<br>%{hovertext}<extra>%{fullData.name}</extra>",
         )  # fmt: skip
     # Days as categories: a single day (or a few) must not be stretched into a sub-second axis.
     # a legend even for one project: the colour must say which project it is
@@ -121,7 +122,7 @@ def cost_breakdown(
     fig = _base(f"{title} (US$)", height=60 + 45 * len(parts) + 80)
     fig.add_bar(
         y=[p[0] for p in parts], x=[p[1] for p in parts], orientation="h",
-        marker_color=PALETTE[0], hovertemplate="%{y}: $%{x:,.3~r}<extra></extra>",
+        marker_color=PALETTE[0], hovertemplate="%{y}: %{text}<extra></extra>",
         text=[money(p[1]) for p in parts], textposition="auto",
     )  # fmt: skip
     fig.update_layout(yaxis={"autorange": "reversed"}, xaxis_title="US$", showlegend=False)
@@ -140,13 +141,15 @@ def provider_costs(alts: pd.DataFrame, *, current_provider: str | None = None) -
     fig = _base("This run on each provider (US$)", height=90 + 40 * len(alts) + 60)
     fig.add_bar(
         y=labels, x=alts["cost_usd"], orientation="h", name="on-demand", marker_color=PALETTE[0],
-        hovertemplate="%{y}: $%{x:,.3~r}<extra>on-demand</extra>",
+        hovertext=[money(v) for v in alts["cost_usd"]],
+        hovertemplate="%{y}: %{hovertext}<extra>on-demand</extra>",
     )  # fmt: skip
     if alts["spot_cost_usd"].notna().any():
         fig.add_bar(
             y=labels, x=alts["spot_cost_usd"], orientation="h", name="spot",
             marker={"color": PALETTE[0], "pattern": {"shape": "/"}, "opacity": 0.55},
-            hovertemplate="%{y}: $%{x:,.3~r}<extra>spot</extra>",
+            hovertext=[money(v) for v in alts["spot_cost_usd"]],
+            hovertemplate="%{y}: %{hovertext}<extra>spot</extra>",
         )  # fmt: skip
     fig.update_layout(yaxis={"autorange": "reversed"}, xaxis_title="US$", barmode="group")
     usd_axis(fig, "x", [*alts["cost_usd"], *alts["spot_cost_usd"]])
@@ -271,8 +274,9 @@ def estimate_bars(est: pd.DataFrame) -> go.Figure:
                 "arrayminus": part["total_cost_usd"] - part["total_cost_usd_low"],
             },
             customdata=part[["total_cost_usd_low", "total_cost_usd_high"]].to_numpy(),
-            hovertemplate="%{x}: %{y:$,.2f}<br>80%: %{customdata[0]:$,.2f} to "
-            "%{customdata[1]:$,.2f}<extra>%{fullData.name}</extra>",
+            hovertext=[interval(*v) for v in part[
+                ["total_cost_usd", "total_cost_usd_low", "total_cost_usd_high"]].to_numpy()],
+            hovertemplate="%{x}: %{hovertext}<extra>%{fullData.name}</extra>",
         )  # fmt: skip
     fig.update_layout(
         barmode="group", xaxis_title="strategy",
@@ -292,7 +296,7 @@ def prices_points(offers: pd.DataFrame) -> go.Figure:
         return empty("No price table.", title="$/GPU-hour")
     order = offers.groupby("gpu")["usd_per_gpu_hour"].min().sort_values().index.tolist()
     fig = _base("$/GPU-hour by accelerator: each point is one offer", height=480)
-    hover = ("%{x}: %{y:$,.2f}/GPU-h<br>%{customdata[0]} %{customdata[1]}"
+    hover = ("%{x}: %{hovertext}/GPU-h<br>%{customdata[0]} %{customdata[1]}"
              "<extra>%{fullData.name}</extra>")  # fmt: skip
     for i, (provider, part) in enumerate(offers.groupby("provider", sort=True)):
         color = PALETTE[i % len(PALETTE)]
@@ -302,6 +306,7 @@ def prices_points(offers: pd.DataFrame) -> go.Figure:
             x=part["gpu"], y=part["usd_per_gpu_hour"], mode="markers", name=f"{provider}",
             marker={"color": color, "size": 9, "symbol": symbols, "opacity": 0.85},
             customdata=info, legendgroup=str(provider), hovertemplate=hover,
+            hovertext=[money(v, sig=3) for v in part["usd_per_gpu_hour"]],
         )  # fmt: skip
         spot = part.dropna(subset=["spot_usd_per_gpu_hour"])
         if len(spot):
@@ -310,6 +315,7 @@ def prices_points(offers: pd.DataFrame) -> go.Figure:
                 name=f"{provider} spot", legendgroup=str(provider),
                 marker={"color": color, "size": 8, "symbol": "circle-open"},
                 customdata=spot[["instance_type", "region"]].to_numpy(), hovertemplate=hover,
+                hovertext=[money(v, sig=3) for v in spot["spot_usd_per_gpu_hour"]],
             )  # fmt: skip
     if not offers["confirmed"].all():  # a legend entry for the mark itself
         fig.add_scatter(
@@ -344,13 +350,15 @@ def forecast_band(
     )  # fmt: skip
     fig.add_scatter(
         x=x, y=m["cost_usd"], mode="lines+markers", name="expected", line={"color": PALETTE[0]},
-        hovertemplate="%{x}: %{y:$,.0f}<extra>expected</extra>",
+        hovertext=[money(v) for v in m["cost_usd"]],
+        hovertemplate="%{x}: %{hovertext}<extra>expected</extra>",
     )  # fmt: skip
     if budget_usd is not None and budget_usd > 0:
         fig.add_scatter(
             x=x, y=[budget_usd] * len(x), mode="lines", name=f"budget per {period}",
             line={"color": PALETTE[1], "dash": "dash"},
-            hovertemplate="budget: %{y:$,.0f}<extra></extra>",
+            hovertext=[money(budget_usd)] * len(x),
+            hovertemplate="budget: %{hovertext}<extra></extra>",
         )  # fmt: skip
     fig.update_layout(
         yaxis_title="US$", yaxis_rangemode="tozero", xaxis_title=None, xaxis_type="category"
