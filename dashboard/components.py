@@ -9,7 +9,8 @@ from typing import Any
 import dash_ag_grid as dag
 from dash import dcc, html
 
-from dashboard.fmt import money, number, run_link  # noqa: F401  (pages use components.money)
+from costlens.core.fmt import MISSING, money, number, percent  # noqa: F401  (pages use them)
+from dashboard.fmt import run_link
 from dashboard.views.runs import RUN_TABLE_COLUMNS
 
 # How a first run gets recorded (shown by an empty store instead of an error).
@@ -94,7 +95,7 @@ def graph(figure: Any, *, id: str | None = None) -> dcc.Graph:
 
 def key_values(items: Iterable[tuple[str, Any]], *, id: str | None = None) -> html.Table:
     """A two-column table of labels and values, every value rendered as text."""
-    rows = [html.Tr([html.Th(str(k)), html.Td("-" if v is None else str(v))]) for k, v in items]
+    rows = [html.Tr([html.Th(str(k)), html.Td(MISSING if v is None else str(v))]) for k, v in items]
     return html.Table(html.Tbody(rows), className="kv", **({"id": id} if id else {}))
 
 
@@ -113,7 +114,7 @@ def simple_table(
         cells = []
         for key, _ in columns:
             value = row.get(key)
-            text = "-" if value is None else str(value)
+            text = MISSING if value is None else str(value)
             if key == link_column and row.get("id"):
                 cells.append(html.Td(dcc.Link(text, href=run_link(str(row["id"])))))
             else:
@@ -138,18 +139,30 @@ RUN_TABLE_HEADINGS = {
 }
 
 
-def runs_table(*, id: str, page_size: int = 25) -> Any:
+# Widths of the runs grid: name and start time whole, numbers narrow (pixels).
+RUN_COLUMN_SIZES: dict[str, dict[str, Any]] = {
+    "name": {"flex": 2, "minWidth": 180},
+    "started": {"minWidth": 150},
+    "status": {"maxWidth": 120},
+}
+
+
+def runs_table(*, id: str, page_size: int = 25, hide: Sequence[str] = ()) -> Any:
     """The runs table (Dash AG Grid), sorted and paged on the server: the grid asks for each page
     (``getRowsRequest``) and a callback answers from the store (see
     dashboard.views.runs.runs_page). Only the ``run`` column is Markdown (a link built from the
-    escaped id; the renderer never renders HTML); names and every other cell are plain text."""
+    escaped id; the renderer never renders HTML); names and every other cell are plain text.
+    ``hide``: columns with nothing to tell (dashboard.views.runs.hidden_columns)."""
     columns = []
     for key in RUN_TABLE_COLUMNS:
+        if key in hide:
+            continue
         col: dict[str, Any] = {"field": key, "headerName": RUN_TABLE_HEADINGS[key]}
+        col.update(RUN_COLUMN_SIZES.get(key, {}))
         if key == "run":
             col.update(cellRenderer="markdown", sortable=False, minWidth=130)
         elif key in ("duration", "gpu_hours", "cost_usd"):
-            col.update(type="rightAligned", maxWidth=120)
+            col.update(type="rightAligned", maxWidth=110)
         elif key == "status":
             col["cellStyle"] = {"styleConditions": [
                 {"condition": f"params.value === '{status}'", "style": {"color": colour}}

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.fmt import duration_unit, money
+from costlens.core.fmt import duration_unit, interval, money, usd_ticks
 
 TEMPLATE = "plotly_white"
 PALETTE = (
@@ -34,6 +34,20 @@ def _base(title: str, *, height: int = 340) -> go.Figure:
         colorway=list(PALETTE),
     )
     return fig
+
+
+def usd_axis(fig: go.Figure, axis: str, values: Any, *, log: bool = False) -> None:
+    """Label the ``axis`` ("x" or "y") of ``fig`` in US$ by :func:`costlens.core.fmt.money`,
+    ticks chosen from ``values``: never SI prefixes (``5μ``) or scientific notation, and a log
+    axis labels every tick in dollars (not "2" and "5")."""
+    nums = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").dropna()
+    nums = nums[nums > 0] if log else nums
+    if nums.empty:
+        return
+    lo, hi = float(nums.min()), float(nums.max())
+    vals, text = usd_ticks(lo / 2, hi * 2, log=True) if log else usd_ticks(min(lo, 0.0), hi)
+    update = fig.update_xaxes if axis == "x" else fig.update_yaxes
+    update(tickmode="array", tickvals=vals, ticktext=text)
 
 
 def empty(message: str, *, title: str = "", height: int = 260) -> go.Figure:
@@ -58,13 +72,15 @@ def spend_over_time(spend: pd.DataFrame) -> go.Figure:
         part = part.sort_values("day")
         fig.add_bar(
             x=part["day"].dt.strftime("%Y-%m-%d"), y=part["cost_usd"], name=str(project),
-            hovertemplate="%{x}<br>$%{y:,.3~g}<extra>%{fullData.name}</extra>",
+            hovertext=[money(v) for v in part["cost_usd"]],
+            hovertemplate="%{x}<br>%{hovertext}<extra>%{fullData.name}</extra>",
         )  # fmt: skip
     # Days as categories: a single day (or a few) must not be stretched into a sub-second axis.
     # a legend even for one project: the colour must say which project it is
     fig.update_layout(barmode="stack", yaxis_title="US$", xaxis_title=None, showlegend=True,
                       legend_title_text="project")  # fmt: skip
     fig.update_xaxes(type="category", categoryorder="category ascending")
+    usd_axis(fig, "y", spend.groupby("day")["cost_usd"].sum())
     return fig
 
 
@@ -106,10 +122,11 @@ def cost_breakdown(
     fig = _base(f"{title} (US$)", height=60 + 45 * len(parts) + 80)
     fig.add_bar(
         y=[p[0] for p in parts], x=[p[1] for p in parts], orientation="h",
-        marker_color=PALETTE[0], hovertemplate="%{y}: $%{x:,.3~g}<extra></extra>",
+        marker_color=PALETTE[0], hovertemplate="%{y}: %{text}<extra></extra>",
         text=[money(p[1]) for p in parts], textposition="auto",
     )  # fmt: skip
     fig.update_layout(yaxis={"autorange": "reversed"}, xaxis_title="US$", showlegend=False)
+    usd_axis(fig, "x", [p[1] for p in parts])
     return fig
 
 
@@ -124,15 +141,18 @@ def provider_costs(alts: pd.DataFrame, *, current_provider: str | None = None) -
     fig = _base("This run on each provider (US$)", height=90 + 40 * len(alts) + 60)
     fig.add_bar(
         y=labels, x=alts["cost_usd"], orientation="h", name="on-demand", marker_color=PALETTE[0],
-        hovertemplate="%{y}: %{x:$,.2f}<extra>on-demand</extra>",
+        hovertext=[money(v) for v in alts["cost_usd"]],
+        hovertemplate="%{y}: %{hovertext}<extra>on-demand</extra>",
     )  # fmt: skip
     if alts["spot_cost_usd"].notna().any():
         fig.add_bar(
             y=labels, x=alts["spot_cost_usd"], orientation="h", name="spot",
             marker={"color": PALETTE[0], "pattern": {"shape": "/"}, "opacity": 0.55},
-            hovertemplate="%{y}: %{x:$,.2f}<extra>spot</extra>",
+            hovertext=[money(v) for v in alts["spot_cost_usd"]],
+            hovertemplate="%{y}: %{hovertext}<extra>spot</extra>",
         )  # fmt: skip
     fig.update_layout(yaxis={"autorange": "reversed"}, xaxis_title="US$", barmode="group")
+    usd_axis(fig, "x", [*alts["cost_usd"], *alts["spot_cost_usd"]])
     return fig
 
 
@@ -254,24 +274,17 @@ def estimate_bars(est: pd.DataFrame) -> go.Figure:
                 "arrayminus": part["total_cost_usd"] - part["total_cost_usd_low"],
             },
             customdata=part[["total_cost_usd_low", "total_cost_usd_high"]].to_numpy(),
-            hovertemplate="%{x}: %{y:$,.2f}<br>80%: %{customdata[0]:$,.2f} to "
-            "%{customdata[1]:$,.2f}<extra>%{fullData.name}</extra>",
+            hovertext=[interval(*v) for v in part[
+                ["total_cost_usd", "total_cost_usd_low", "total_cost_usd_high"]].to_numpy()],
+            hovertemplate="%{x}: %{hovertext}<extra>%{fullData.name}</extra>",
         )  # fmt: skip
     fig.update_layout(
         barmode="group", xaxis_title="strategy",
         yaxis_title="predicted total cost (US$, log scale)",
     )  # fmt: skip
-    # labelled ticks that never crowd: 1-2-5 within a narrow range, one per decade beyond
-    lo = pd.to_numeric(est["total_cost_usd_low"], errors="coerce").min()
-    hi = pd.to_numeric(est["total_cost_usd_high"], errors="coerce").max()
-    narrow = lo > 0 and hi / lo < 100 if pd.notna(lo) and pd.notna(hi) else False
-    fig.update_yaxes(
-        type="log",
-        dtick="D2" if narrow else 1,
-        tickprefix="$",
-        showtickprefix="all",
-        tickformat="~s",
-    )
+    # ticks in US$ that never crowd: 1-2-5 within a narrow range, one per decade beyond
+    fig.update_yaxes(type="log")
+    usd_axis(fig, "y", [*est["total_cost_usd_low"], *est["total_cost_usd_high"]], log=True)
     return fig
 
 
@@ -283,7 +296,7 @@ def prices_points(offers: pd.DataFrame) -> go.Figure:
         return empty("No price table.", title="$/GPU-hour")
     order = offers.groupby("gpu")["usd_per_gpu_hour"].min().sort_values().index.tolist()
     fig = _base("$/GPU-hour by accelerator: each point is one offer", height=480)
-    hover = ("%{x}: %{y:$,.2f}/GPU-h<br>%{customdata[0]} %{customdata[1]}"
+    hover = ("%{x}: %{hovertext}/GPU-h<br>%{customdata[0]} %{customdata[1]}"
              "<extra>%{fullData.name}</extra>")  # fmt: skip
     for i, (provider, part) in enumerate(offers.groupby("provider", sort=True)):
         color = PALETTE[i % len(PALETTE)]
@@ -293,6 +306,7 @@ def prices_points(offers: pd.DataFrame) -> go.Figure:
             x=part["gpu"], y=part["usd_per_gpu_hour"], mode="markers", name=f"{provider}",
             marker={"color": color, "size": 9, "symbol": symbols, "opacity": 0.85},
             customdata=info, legendgroup=str(provider), hovertemplate=hover,
+            hovertext=[money(v, sig=3) for v in part["usd_per_gpu_hour"]],
         )  # fmt: skip
         spot = part.dropna(subset=["spot_usd_per_gpu_hour"])
         if len(spot):
@@ -301,6 +315,7 @@ def prices_points(offers: pd.DataFrame) -> go.Figure:
                 name=f"{provider} spot", legendgroup=str(provider),
                 marker={"color": color, "size": 8, "symbol": "circle-open"},
                 customdata=spot[["instance_type", "region"]].to_numpy(), hovertemplate=hover,
+                hovertext=[money(v, sig=3) for v in spot["spot_usd_per_gpu_hour"]],
             )  # fmt: skip
     if not offers["confirmed"].all():  # a legend entry for the mark itself
         fig.add_scatter(
@@ -309,7 +324,9 @@ def prices_points(offers: pd.DataFrame) -> go.Figure:
         )  # fmt: skip
     fig.update_layout(yaxis_title="US$ per GPU-hour (log scale)", xaxis_title=None)
     fig.update_xaxes(categoryorder="array", categoryarray=order, tickangle=-35)
-    fig.update_yaxes(type="log", dtick="D2")
+    fig.update_yaxes(type="log")
+    prices = [*offers["usd_per_gpu_hour"], *offers.get("spot_usd_per_gpu_hour", [])]
+    usd_axis(fig, "y", prices, log=True)
     return fig
 
 
@@ -333,15 +350,18 @@ def forecast_band(
     )  # fmt: skip
     fig.add_scatter(
         x=x, y=m["cost_usd"], mode="lines+markers", name="expected", line={"color": PALETTE[0]},
-        hovertemplate="%{x}: %{y:$,.0f}<extra>expected</extra>",
+        hovertext=[money(v) for v in m["cost_usd"]],
+        hovertemplate="%{x}: %{hovertext}<extra>expected</extra>",
     )  # fmt: skip
     if budget_usd is not None and budget_usd > 0:
         fig.add_scatter(
             x=x, y=[budget_usd] * len(x), mode="lines", name=f"budget per {period}",
             line={"color": PALETTE[1], "dash": "dash"},
-            hovertemplate="budget: %{y:$,.0f}<extra></extra>",
+            hovertext=[money(budget_usd)] * len(x),
+            hovertemplate="budget: %{hovertext}<extra></extra>",
         )  # fmt: skip
     fig.update_layout(
         yaxis_title="US$", yaxis_rangemode="tozero", xaxis_title=None, xaxis_type="category"
     )
+    usd_axis(fig, "y", [*m["cost_usd_high"], *([budget_usd] if budget_usd else [])])
     return fig

@@ -9,32 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from costlens.cli.tables import Col, number_text, print_table
+from costlens.cli.tables import Col, print_table
+from costlens.core.fmt import duration, flops, number, percent
+from costlens.core.fmt import money as usd
 from costlens.price import quote_source
 
 _LABEL = 12  # width of the label column
 
 
-def usd(value: float | None) -> str:
-    """Dollars for people: $1,234 / $12.34 / $0.0123; "unknown" for None."""
-    if value is None:
-        return "unknown"
-    if abs(value) >= 1000:
-        return f"${value:,.0f}"
-    if abs(value) >= 1 or value == 0:
-        return f"${value:,.2f}"
-    return f"${value:.3g}"
-
-
 def hours_text(seconds: float | None) -> str:
-    """A duration in the unit its size calls for: 19.5 s, 12.3 min, 2.00 h."""
+    """A duration in the unit its size calls for (core/fmt): 19.5 s, 12.3 min, 2.5 h."""
     if seconds is None:
         return "unknown (no end time or heartbeat yet)"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.2f} h"
+    return duration(seconds)
 
 
 def priced_on(e: dict[str, Any]) -> str:
@@ -68,7 +55,7 @@ def _what_ran(out: dict[str, Any]) -> list[tuple[str, str]]:
     lines = [("run", str(out["run_id"])), ("hardware", device)]
     lines.append(("duration", hours_text(out["duration_s"])))
     if out.get("flops"):
-        lines.append(("work", f"{number_text(out['flops'])} FLOPs at {out['precision']}"))
+        lines.append(("work", f"{flops(out['flops'])} FLOPs at {out['precision']}"))
     return lines
 
 
@@ -98,7 +85,7 @@ def _cost_lines(out: dict[str, Any], vcpus: float | None) -> list[tuple[str, str
     ]
     if not out["cpu_only"]:
         devices, rented = out["device_count"], out["instances"] * q["gpu_count"]
-        used = f"{number_text(out['gpu_hours'] or 0)} GPU-hours used"
+        used = f"{number(out['gpu_hours'] or 0)} GPU-hours used"
         if rented > devices:
             used += f"; {rented} GPUs billed for {devices} used (whole instances are rented)"
         lines.append(("GPU-hours", used))
@@ -115,10 +102,11 @@ def _energy_lines(out: dict[str, Any]) -> list[tuple[str, str]]:
         return [("energy", "not measured (no energy counter or power samples)")]
     src = f" ({out['energy_source']})" if out.get("energy_source") else ""
     return [
-        ("energy", f"{out['energy_kwh']:.3g} kWh{src}"),
+        ("energy", f"{number(out['energy_kwh'], 'kWh')}{src}"),
         (
             "electricity",
-            f"{usd(out['energy_cost_usd'])} at {usd(out['electricity_usd_per_kwh'])} per kWh "
+            f"{usd(out['energy_cost_usd'])} at "
+            f"{usd(out['electricity_usd_per_kwh'], sig=3)} per kWh "
             f"({out['electricity_source']}, as of {out['electricity_as_of']})",
         ),
     ]
@@ -127,9 +115,10 @@ def _energy_lines(out: dict[str, Any]) -> list[tuple[str, str]]:
 def _waste_lines(out: dict[str, Any]) -> list[tuple[str, str]]:
     lines: list[tuple[str, str]] = []
     if out.get("achieved_flops_per_s") is not None:
-        speed = f"{number_text(out['achieved_flops_per_s'])} FLOP/s achieved"
+        speed = f"{flops(out['achieved_flops_per_s'])} FLOP/s achieved"
         if out.get("mfu") is not None:
-            speed += f" of {number_text(out['peak_flops_per_s'])} peak: MFU {out['mfu']:.1%}"
+            mfu = percent(out["mfu"], digits=1)
+            speed += f" of {flops(out['peak_flops_per_s'])} peak: MFU {mfu}"
         else:
             speed += " (peak unknown: no MFU)"
         lines.append(("throughput", speed))
@@ -137,7 +126,8 @@ def _waste_lines(out: dict[str, Any]) -> list[tuple[str, str]]:
         lines.append(
             (
                 "idle",
-                f"{out['idle_fraction']:.0%} of GPU readings under {out['idle_threshold_pct']:g}% "
+                f"{percent(out['idle_fraction'])} of GPU readings under "
+                f"{out['idle_threshold_pct']:g}% "
                 f"utilisation: {usd(out['idle_waste_usd'])} of the cost",
             )
         )

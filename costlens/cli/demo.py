@@ -19,15 +19,9 @@ from costlens.cli.common import (
     stdout_console,
 )
 from costlens.cli.tables import ID, NUM, Col, print_table
+from costlens.core.fmt import interval_of
+from costlens.core.fmt import money as _usd
 from costlens.core.vocab import VERDICTS
-
-
-def _pct(v: float | None) -> str:
-    return "" if v is None else f"{v:+.0%}"
-
-
-def _usd(v: float | None) -> str:
-    return "n/a" if v is None else f"${v:.7f}"
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -270,8 +264,7 @@ def _print_results(result: Any, cfg: Any, fmt: OutputFormat) -> None:
     stderr(_summary(result))
     stderr(f"estimator fitted on {result.model_runs} recorded runs -> {result.model_path}")
     stderr(
-        f"example plan forecast: ${tot['total_cost_usd']:,.0f} "
-        f"(80% interval ${tot['total_cost_usd_low']:,.0f} - ${tot['total_cost_usd_high']:,.0f}) "
+        f"example plan forecast: {interval_of(tot, 'total_cost_usd')} "
         f"-> {', '.join(str(p) for p in result.forecast_paths)}"
     )
 

@@ -25,9 +25,10 @@ from costlens.cli.common import (
     stdout_console,
     vocab_check,
 )
-from costlens.cli.tables import ID, NUM, Col, short_number
+from costlens.cli.tables import ID, NUM, Col, cell_text, kind_of
 from costlens.core import validate
 from costlens.core.errors import UsageError
+from costlens.core.fmt import interval_of, number
 from costlens.core.validate import quantity
 from costlens.core.vocab import ESTIMABLE_STRATEGIES, normalize_precision, normalize_strategy
 
@@ -309,9 +310,9 @@ def _emit_compare(result: dict[str, Any], fmt: OutputFormat) -> None:
     rows = [
         {
             "strategy": r["strategy"] + (" *" if r["extrapolation"] else ""),
-            "gpu_hours": _range(r, "gpu_hours"),
-            "cost_usd": _range(r, "cost_usd"),
-            "total_cost_usd": _range(r, "total_cost_usd"),
+            "gpu_hours": interval_of(r, "gpu_hours", number, level=None),
+            "cost_usd": interval_of(r, "cost_usd", level=None),
+            "total_cost_usd": interval_of(r, "total_cost_usd", level=None),
             "savings_usd": r.get("savings_usd"),
             "roi": r.get("roi"),
         }
@@ -327,23 +328,8 @@ def _emit_compare(result: dict[str, Any], fmt: OutputFormat) -> None:
         k: result.get(k)
         for k in ("compared_strategy", "savings_usd", "roi", "break_even_jobs", "best_strategy")
     }
-    stdout_console().print("  ".join(f"{k}={_fmt(v)}" for k, v in tail.items()))
-
-
-def _range(r: dict[str, Any], key: str) -> str:
-    if r.get(key) is None:
-        return "unknown"
-    return (
-        f"{short_number(r[key])} ({short_number(r[key + '_low'])}-{short_number(r[key + '_high'])})"
-    )
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
-    return str(v)
+    text = "  ".join(f"{k}={cell_text(v, kind_of(k))}" for k, v in tail.items())
+    stdout_console().print(text, markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -23,6 +23,8 @@ from costlens.cli.common import (
 )
 from costlens.core import validate
 from costlens.core.errors import UsageError
+from costlens.core.fmt import money as _usd
+from costlens.core.fmt import number, percent, span
 
 if TYPE_CHECKING:  # pragma: no cover
     from costlens.budget.forecast import Forecast
@@ -44,16 +46,9 @@ class BudgetPeriod(str, Enum):
     total = "total"
 
 
-def _usd(value: Any) -> str:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return ""
-    return "" if v != v else f"${v:,.0f}" if abs(v) >= 1000 else f"${v:,.2f}"
-
-
-def _range(rec: dict, key: str, fmt=_usd) -> str:
-    return f"{fmt(rec[f'{key}_low'])}-{fmt(rec[f'{key}_high'])}"
+def _range(rec: dict, key: str) -> str:
+    """The P10-P90 bounds as ``-$900 to $1,651`` (never ``$-899.66-$1,651``)."""
+    return span(rec[f"{key}_low"], rec[f"{key}_high"])
 
 
 def _table(title: str, rows: list[dict]) -> Any:
@@ -76,12 +71,12 @@ def _summary_rows(records: list[dict], key: str, budget: bool) -> list[dict]:
             "runs": r["runs"],
             "cost": _usd(r["cost_usd"]),
             "cost P10-P90": _range(r, "cost_usd"),
-            "GPU-h": f"{r['gpu_hours']:,.0f}",
-            "kWh": f"{r['energy_kwh']:,.0f}",
+            "GPU-h": number(r["gpu_hours"]),
+            "kWh": number(r["energy_kwh"]),
         }
         if budget:
             p = r.get("p_over_budget")
-            row["P(over)"] = "" if p is None or p != p else f"{p:.0%}"
+            row["P(over)"] = percent(p)
         rows.append(row)
     return rows
 

@@ -9,7 +9,6 @@ table uncut. JSON and CSV never come through here.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -17,12 +16,16 @@ from typing import Annotated, Any
 
 import typer
 
+from costlens.core import fmt
 from costlens.core.errors import UsageError
 
 ID, NUM, DATE, TEXT = "id", "num", "date", "text"
+USD, COUNT, FLOPS = "usd", "count", "flops"  # numbers with a style of their own (core/fmt)
+NUMBERS = (NUM, USD, COUNT, FLOPS)  # right-aligned, printed whole
+COUNT_WORDS = {"steps", "samples", "tokens", "params", "labels", "runs", "jobs"}
+_NUMBER_TEXT = {USD: fmt.money, COUNT: fmt.count, FLOPS: fmt.flops}
 GAP = 2  # characters between two columns (a space of padding and the divider)
 TEXT_MIN = 8  # a text column is cut to no fewer characters than this (or its header)
-_SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"))
 
 
 def _columns_text(value: Any) -> str:
@@ -65,40 +68,25 @@ class Col:
         return self.header or self.key
 
 
-def number_text(value: float | int) -> str:
-    """A number short and whole: 6e19, 1.21T, 45.3M, 12,345, 123.4, 0.0123, 1.2e-05."""
+def kind_of(key: str, kind: str = NUM) -> str:
+    """The number kind of a column from its key (units are in names): ``*_usd*``/``usd_per_*``
+    money, ``*flops*`` FLOPs, steps/samples/tokens/params counts; else ``kind``."""
+    parts = set(key.lower().split("_"))
+    if "usd" in parts:
+        return USD
+    if parts & {"flops", "flop"}:
+        return FLOPS
+    if parts & COUNT_WORDS:
+        return COUNT
+    return kind
+
+
+def number_text(value: float | int, kind: str = NUM) -> str:
+    """A number as :mod:`costlens.core.fmt` writes its ``kind``: money ($0.000015, $5,150),
+    counts (617k, 1.33M), FLOPs (1.21T, 60E), else a quantity (1,234, 12.3, 0.0012)."""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    v = float(value)
-    if not math.isfinite(v):
-        return ""
-    a = abs(v)
-    if a >= 1e15:
-        return f"{v:.3g}".replace("e+", "e")
-    for scale, suffix in _SI:
-        if a >= scale:
-            return f"{v / scale:.3g}{suffix}"
-    if isinstance(value, int) or v == int(v):
-        return f"{int(v):,}"
-    if a >= 1000:
-        return f"{v:,.0f}"
-    if a >= 100:
-        return f"{v:.1f}"
-    if a == 0 or a >= 1e-3:
-        return f"{v:.4g}"
-    return f"{v:.2g}"
-
-
-def short_number(value: float | None) -> str:
-    """Three significant figures with k/M/G/T (13.5k, 376, 0.25): for ranges in tables."""
-    if value is None or not math.isfinite(float(value)):
-        return ""
-    v = float(value)
-    if abs(v) >= 1e4 and abs(v) < 1e6:
-        return f"{v / 1e3:.3g}k"
-    if abs(v) >= 1e6:
-        return number_text(v)
-    return f"{v:.3g}"
+    return _NUMBER_TEXT.get(kind, fmt.number)(value)
 
 
 def date_text(value: Any) -> str:
@@ -114,11 +102,12 @@ def date_text(value: Any) -> str:
 
 
 def cell_text(value: Any, kind: str = TEXT) -> str:
-    """One cell as text: "" for None/NaN, numbers by :func:`number_text`, dates to the minute."""
+    """One cell as text: :data:`~costlens.core.fmt.MISSING` for None/NaN, numbers by
+    :func:`number_text` of ``kind``, dates to the minute."""
     if value is None:
-        return ""
+        return fmt.MISSING
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return number_text(value)
+        return number_text(value, kind)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if kind == DATE or isinstance(value, (datetime, date)):
@@ -130,6 +119,16 @@ def cell_text(value: Any, kind: str = TEXT) -> str:
     return " ".join(str(value).split())  # one line: newlines and tabs become spaces
 
 
+def _cell_kind(col: Col) -> str:
+    """A column's number style: its own kind, refined by its key when it is a plain number."""
+    return kind_of(col.key) if col.kind == NUM else col.kind
+
+
+def blank(text: str) -> bool:
+    """True for a cell that tells nothing: empty, unknown or zero (``0``, ``$0``)."""
+    return text.strip() in ("", fmt.MISSING, "0", "$0")
+
+
 def _minimum(col: Col, natural: int) -> int:
     if col.kind != TEXT:
         return natural
@@ -137,13 +136,17 @@ def _minimum(col: Col, natural: int) -> int:
 
 
 def fit_widths(
-    cols: Sequence[Col], naturals: Mapping[str, int], width: int
+    cols: Sequence[Col],
+    naturals: Mapping[str, int],
+    width: int,
+    blanks: frozenset[str] = frozenset(),
 ) -> tuple[list[Col], dict[str, int]]:
     """The columns that fit in ``width`` (by priority, in display order) and each one's width:
     ids, numbers and dates whole; text columns share what is left, cut no shorter than
     :data:`TEXT_MIN`. Columns are taken by priority until one does not fit (the first is always
-    kept), so a narrow column of low priority never shows when a more important one does not."""
-    order = sorted(range(len(cols)), key=lambda i: (cols[i].priority, i))
+    kept), so a narrow column of low priority never shows when a more important one does not;
+    the keys in ``blanks`` (columns with nothing to tell in the rows shown) come last of all."""
+    order = sorted(range(len(cols)), key=lambda i: (cols[i].key in blanks, cols[i].priority, i))
     kept: list[int] = []
     used = 0
     for i in order:
@@ -213,8 +216,9 @@ def build_table(
     from rich.table import Table
     from rich.text import Text
 
-    cells = [{c.key: cell_text(r.get(c.key), c.kind) for c in cols} for r in rows]
+    cells = [{c.key: cell_text(r.get(c.key), _cell_kind(c)) for c in cols} for r in rows]
     naturals = {c.key: max([len(c.title), *(len(x[c.key]) for x in cells)]) for c in cols}
+    blanks = frozenset(c.key for c in cols if cells and all(blank(x[c.key]) for x in cells))
     if wide or width is None:
         chosen, widths = list(cols), dict(naturals)
     elif exact:
@@ -227,12 +231,12 @@ def build_table(
                 widths[c.key] -= cut
                 over -= cut
     else:
-        chosen, widths = fit_widths(cols, naturals, width)
+        chosen, widths = fit_widths(cols, naturals, width, blanks)
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
     for c in chosen:
         table.add_column(
             c.title,
-            justify="right" if c.kind == NUM else "left",
+            justify="right" if c.kind in NUMBERS else "left",
             no_wrap=True,
             overflow="ellipsis",
             width=widths[c.key],
@@ -288,7 +292,7 @@ def print_record(
     grid.add_column(no_wrap=True)
     grid.add_column(overflow="fold", no_wrap=wide)
     for k, v in record.items():
-        grid.add_row(Text(str(k)), Text(cell_text(v)))
+        grid.add_row(Text(str(k)), Text(cell_text(v, kind_of(str(k)))))
     _print_uncut(console, grid, wide)
 
 

@@ -8,10 +8,10 @@ that calls these is :mod:`costlens.record.monitor`.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import dataclass
 
+from costlens.core.fmt import money as usd
 from costlens.core.units import S_PER_H
 from costlens.core.vocab import DEFAULT_IDLE_THRESHOLD_PCT
 
@@ -85,17 +85,6 @@ def live_figures(
 def _clock(seconds: float) -> str:
     s = int(seconds)
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
-
-
-def usd(value: float) -> str:
-    """Dollars with enough digits to see a small run move: $0.00012, $0.0123, $12.30, $1,234."""
-    if value >= 1000:
-        return f"${value:,.0f}"
-    if value >= 1:
-        return f"${value:,.2f}"
-    if value >= 0.01 or value <= 0:
-        return f"${value:.4f}" if value > 0 else "$0"
-    return f"${value:.{1 - math.floor(math.log10(value))}f}"  # two significant digits
 
 
 def format_line(fig: LiveFigures, rate: HourlyRate | None) -> str:

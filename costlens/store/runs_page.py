@@ -34,6 +34,12 @@ def distinct_values(store: Store, key: str) -> list[str]:
         return sorted(v for (v,) in conn.execute(select(col).distinct()) if v)
 
 
+def uses_accelerators(store: Store) -> bool:
+    """True when any recorded run used an accelerator (a device count above 0)."""
+    with store.engine.connect() as conn:
+        return bool(conn.execute(select(func.max(Run.__table__.c.device_count))).scalar())
+
+
 def _order_columns(store: Store, key: str) -> list[Any]:
     table = Run.__table__
     if key == "duration_s":

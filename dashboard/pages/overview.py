@@ -59,19 +59,19 @@ def cpu_cards(ov: dict) -> list:
     return [
         components.kpi("Runs", f"{ov['runs']:,}", "CPU only: no GPU was used"),
         _spend_card(ov),
-        components.kpi("Run-hours", components.number(ov["run_hours"], ",.2f"), "wall clock"),
+        components.kpi("Run-hours", components.number(ov["run_hours"]), "wall clock"),
         components.kpi(
             "Process CPU-hours",
-            components.number(ov["process_cpu_hours"], ",.3f"),
+            components.number(ov["process_cpu_hours"]),
             "CPU time of the training processes (1 = one CPU busy for an hour)",
         ),
         components.kpi(
             "Peak process memory",
-            components.number(None if ram is None else ram / BYTES_PER_GIB, ",.2f", " GiB"),
+            components.number(None if ram is None else ram / BYTES_PER_GIB, "GiB"),
         ),
         components.kpi(
             "Host CPU energy",
-            components.number(ov["cpu_energy_kwh"], ",.4f", " kWh"),
+            components.number(ov["cpu_energy_kwh"], "kWh"),
             ("estimated from CPU load and TDP" if bases == ["estimate"] else
              ", ".join(bases) if bases else "not recorded for these runs"),
         ),
@@ -80,16 +80,16 @@ def cpu_cards(ov: dict) -> list:
 
 def gpu_cards(ov: dict) -> list:
     """Headline figures of a period with GPU runs."""
-    mfu = None if ov["mfu_mean"] is None else 100 * ov["mfu_mean"]
     return [
         components.kpi("Runs", f"{ov['runs']:,}"),
         _spend_card(ov),
-        components.kpi("GPU-hours", components.number(ov["gpu_hours"], ",.1f")),
-        components.kpi("Energy", components.number(ov["energy_kwh"], ",.1f", " kWh")),
+        components.kpi("GPU-hours", components.number(ov["gpu_hours"])),
+        components.kpi("Energy", components.number(ov["energy_kwh"], "kWh")),
         components.kpi(
-            "Avg GPU utilisation", components.number(ov["gpu_util_mean_pct"], ".0f", "%")
+            "Avg GPU utilisation",
+            components.percent(ov["gpu_util_mean_pct"] and ov["gpu_util_mean_pct"] / 100),
         ),
-        components.kpi("Avg MFU", components.number(mfu, ".1f", "%")),
+        components.kpi("Avg MFU", components.percent(ov["mfu_mean"], digits=1)),
         components.kpi(
             "Idle waste",
             components.money(ov["idle_waste_usd"]),

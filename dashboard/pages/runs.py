@@ -55,7 +55,10 @@ def layout(**_query: str) -> html.Div:
             filters,
             html.Div(page((None, None, None), None, 0)[2], id="runs-count", className="muted"),
             html.Div(
-                components.runs_table(id="runs-table", page_size=PAGE_SIZE), id="runs-grid-box"
+                components.runs_table(
+                    id="runs-table", page_size=PAGE_SIZE, hide=view.hidden_columns(store)
+                ),
+                id="runs-grid-box",
             ),
         ]
     )
@@ -72,7 +75,8 @@ def layout(**_query: str) -> html.Div:
 def _filters_changed(project, status, strategy):
     # A new grid: its data source starts again at the first page, with the new filters.
     _, _, text = page((project, status, strategy), None, 0)
-    return components.runs_table(id="runs-table", page_size=PAGE_SIZE), text
+    hide = view.hidden_columns(state.current().store)
+    return components.runs_table(id="runs-table", page_size=PAGE_SIZE, hide=hide), text
 
 
 @callback(

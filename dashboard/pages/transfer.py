@@ -95,10 +95,10 @@ def body(project: str | None, metric: str | None) -> list:
     ]  # fmt: skip
     runs_rows = [
         {**r, "cost": components.money(r["cost_usd"]),
-         "hours": components.number(r["duration_h"], ",.2f"),
-         "energy": components.number(r["energy_kwh"], ",.3f"),
-         "labelled_text": components.number(r["labelled"], ",.0f"),
-         "metric_text": components.number(r["metric"], ".4g")}
+         "hours": components.number(r["duration_h"]),
+         "energy": components.number(r["energy_kwh"]),
+         "labelled_text": components.number(r["labelled"]),
+         "metric_text": components.number(r["metric"], sig=4)}
         for r in cmp["runs"].to_dict("records")
     ]  # fmt: skip
     return [

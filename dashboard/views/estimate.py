@@ -10,10 +10,10 @@ import pandas as pd
 
 from costlens import estimator
 from costlens.core.errors import PriceNotFoundError, UsageError
+from costlens.core.fmt import MISSING, interval_of, money, number, percent
 from costlens.core.validate import quantity
 from costlens.core.vocab import CPU_KEY, ESTIMABLE_STRATEGIES, PRECISIONS, SCRATCH
 from costlens.price.tables import PriceTable
-from dashboard.fmt import interval_text
 
 ESTIMATE_DEFAULTS: dict[str, Any] = {
     "params": "1.3B",
@@ -142,9 +142,8 @@ def summary_notes(res: dict[str, Any]) -> list[str]:
     s, notes = res["summary"], []
     if s.get("savings_usd") is not None and s.get("compared_strategy"):
         notes.append(
-            f"{s['compared_strategy']} against scratch: saves ${s['savings_usd']:,.0f} "
-            f"(80%: ${s['savings_usd_low']:,.0f} to ${s['savings_usd_high']:,.0f}), "
-            f"ROI {s['roi']:.2f}. Cheapest strategy: {s.get('best_strategy')}."
+            f"{s['compared_strategy']} against scratch: saves {interval_of(s, 'savings_usd')}, "
+            f"ROI {number(s['roi'])}. Cheapest strategy: {s.get('best_strategy')}."
         )
     if res["providers_missing"]:
         notes.append("No price for this hardware at: " + ", ".join(res["providers_missing"]) + ".")
@@ -157,7 +156,7 @@ def summary_notes(res: dict[str, Any]) -> list[str]:
 
 
 def _unless_scratch(r: dict[str, Any], key: str, text: str) -> str:
-    return "-" if r.get(key) is None or r["strategy"] == SCRATCH else text
+    return MISSING if r.get(key) is None or r["strategy"] == SCRATCH else text
 
 
 def estimate_rows(strategies: pd.DataFrame) -> list[dict[str, str]]:
@@ -168,16 +167,16 @@ def estimate_rows(strategies: pd.DataFrame) -> list[dict[str, str]]:
         rows.append(
             {
                 "strategy": r["strategy"],
-                "total": interval_text(r, "total_cost_usd", "${:,.0f}"),
-                "compute": interval_text(r, "cost_usd", "${:,.0f}"),
-                "labels": "-" if not r.get("label_cost_usd") else f"${r['label_cost_usd']:,.0f}",
-                "gpu_hours": interval_text(r, "gpu_hours", "{:,.1f}"),
-                "wall_hours": interval_text(r, "wall_hours", "{:,.1f}"),
-                "energy": interval_text(r, "energy_kwh", "{:,.1f}"),
-                "savings": _unless_scratch(r, "savings_usd", f"${r.get('savings_usd') or 0:,.0f}"),
-                "roi": _unless_scratch(r, "roi", f"{r.get('roi') or 0:.2f}"),
+                "total": interval_of(r, "total_cost_usd"),
+                "compute": interval_of(r, "cost_usd"),
+                "labels": money(r.get("label_cost_usd") or None),
+                "gpu_hours": interval_of(r, "gpu_hours", number),
+                "wall_hours": interval_of(r, "wall_hours", number),
+                "energy": interval_of(r, "energy_kwh", number),
+                "savings": _unless_scratch(r, "savings_usd", money(r.get("savings_usd"))),
+                "roi": _unless_scratch(r, "roi", number(r.get("roi"))),
                 "where": f"{r.get('provider') or '-'} {r.get('instance_type') or ''}".strip(),
-                "mfu": "-" if r.get("mfu_assumed") is None else f"{100 * r['mfu_assumed']:.0f}%",
+                "mfu": percent(r.get("mfu_assumed")),
                 "extrapolation": "yes" if r.get("extrapolation") else "no",
             }
         )

@@ -13,11 +13,11 @@ from typing import Any
 from costlens.budget import files as export
 from costlens.budget import forecast
 from costlens.core.errors import CostlensError, UsageError
+from costlens.core.fmt import interval_of, money, number, percent
 from costlens.core.paths import data_dir
 from costlens.core.units import finite_or_none
 from costlens.core.validate import quantity
 from costlens.price.tables import PriceTable
-from dashboard.fmt import interval_text
 
 PLAN_SUFFIXES = (".csv", ".toml", ".yaml", ".yml")
 EXAMPLE_PLAN_LABEL = "shipped example plan (data/example_plan.csv)"
@@ -149,12 +149,11 @@ def forecast_rows(fc: Any) -> list[dict[str, str]]:
             {
                 "month": str(r["month"]),
                 "runs": str(int(r["runs"])),
-                "cost": interval_text(r, "cost_usd", "${:,.0f}"),
-                "gpu_hours": interval_text(r, "gpu_hours", "{:,.0f}"),
-                "energy": interval_text(r, "energy_kwh", "{:,.0f}"),
-                "over": "-"
-                if finite_or_none(p_over) is None
-                else f"{100 * p_over:.0f}% chance over budget",
+                "cost": interval_of(r, "cost_usd"),
+                "gpu_hours": interval_of(r, "gpu_hours", number),
+                "energy": interval_of(r, "energy_kwh", number),
+                "over": percent(p_over)
+                + ("" if finite_or_none(p_over) is None else " chance over budget"),
             }
         )
     return rows
@@ -164,25 +163,23 @@ def forecast_notes(fc: forecast.Forecast) -> list[str]:
     """Totals, budget verdict and what-ifs as sentences."""
     t = fc.total.as_dict()
     notes = [
-        f"{t['jobs']} planned jobs ({t['runs']} runs): expected ${t['cost_usd']:,.0f} "
-        f"(80%: ${t['cost_usd_low']:,.0f} to ${t['cost_usd_high']:,.0f}), "
-        f"{t['gpu_hours']:,.0f} GPU-hours, {t['energy_kwh']:,.0f} kWh."
+        f"{t['jobs']} planned jobs ({t['runs']} runs): expected {interval_of(t, 'cost_usd')}, "
+        f"{number(t['gpu_hours'], 'GPU-hours')}, {number(t['energy_kwh'], 'kWh')}."
     ]
     if fc.budget:
         over = list(fc.budget.over_months)
         per = "a month" if fc.budget.period == "month" else "in total"
         notes.append(
-            f"Over the budget of ${fc.budget.budget_usd:,.0f} {per}: {', '.join(over)}."
+            f"Over the budget of {money(fc.budget.budget_usd)} {per}: {', '.join(over)}."
             if over
-            else f"Within the budget of ${fc.budget.budget_usd:,.0f} {per} (expected cost)."
+            else f"Within the budget of {money(fc.budget.budget_usd)} {per} (expected cost)."
         )
     for name, what_if in fc.what_ifs.items():
         w = what_if.as_dict()
         if w.get("savings_usd") is None:
             continue
         notes.append(
-            f"What if ({name.replace('_', ' ')}): saves ${w['savings_usd']:,.0f} "
-            f"(80%: ${w.get('savings_usd_low', 0):,.0f} to ${w.get('savings_usd_high', 0):,.0f}); "
+            f"What if ({name.replace('_', ' ')}): saves {interval_of(w, 'savings_usd')}; "
             f"{w.get('description', '')}."
         )
     return notes

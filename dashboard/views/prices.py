@@ -6,9 +6,9 @@ from typing import Any
 
 import pandas as pd
 
+from costlens.core.fmt import money
 from costlens.core.vocab import CPU_KEY
 from costlens.price.tables import PriceTable
-from dashboard.fmt import rounded
 
 
 def _rows(prices: PriceTable) -> pd.DataFrame:
@@ -49,17 +49,16 @@ def prices_frame(prices: PriceTable) -> pd.DataFrame:
 
 
 def price_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
-    """:func:`prices_frame` as text rows (on-demand and spot $/GPU-hour, "-" where none)."""
+    """:func:`prices_frame` as text rows (on-demand and spot US$ per GPU-hour, n/a where none)."""
     rows = []
     for rec in table.to_dict("records"):
-        spot = rounded(rec.get("spot_usd_per_gpu_hour"), 3)
         rows.append(
             {
                 "gpu": rec["gpu"] if rec["gpu"] != CPU_KEY else "CPU (per instance-hour)",
                 "provider": rec["provider"],
-                "on_demand": f"{rec['usd_per_gpu_hour']:,.3f}"
+                "on_demand": money(rec["usd_per_gpu_hour"], sig=3)
                 + ("" if rec["confirmed"] else " (unconfirmed)"),
-                "spot": "-" if spot is None else f"{spot:,.3f}",
+                "spot": money(rec.get("spot_usd_per_gpu_hour"), sig=3),
                 "instances": int(rec["instances"]),
                 "as_of": rec["as_of"],
             }

@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from costlens.apps.transfer import priced_records
+from costlens.core.fmt import MISSING, count, duration, flops, money, number, percent
 from costlens.core.units import BYTES_PER_GIB, J_PER_KWH
 from costlens.price import run_cost, sample_summary
 from costlens.price.tables import PriceTable
 from costlens.store.db import Store
 from costlens.store.queries import get_run
 from costlens.store.timelines import sample_timeline, timeline_windows
-from dashboard.fmt import device_label, duration_text, num_text
+from dashboard.fmt import device_label
 
 if TYPE_CHECKING:
     from costlens.store.models import RunRecord
@@ -83,8 +84,8 @@ def run_facts(record: RunRecord, detail: dict[str, Any]) -> list[tuple[str, str]
     energy_kwh = detail.get("energy_kwh", record.get("energy_kwh"))
     if energy_kwh is None and record.get("energy_j") is not None:
         energy_kwh = record["energy_j"] / J_PER_KWH
-    energy = num_text(energy_kwh, ",.3f", " kWh")
-    if record.get("energy_source") and energy != "-":
+    energy = number(energy_kwh, "kWh")
+    if record.get("energy_source") and energy != MISSING:
         energy += f" ({record['energy_source']})"
     return [*_identity(record, mfu, detail), ("energy (GPUs)", energy),
             *host_facts(detail), ("command", str(record.get("command") or ""))]  # fmt: skip
@@ -92,11 +93,11 @@ def run_facts(record: RunRecord, detail: dict[str, Any]) -> list[tuple[str, str]
 
 def host_facts(detail: dict[str, Any]) -> list[tuple[str, str]]:
     """The host CPU's energy (with its basis), CO2e, and the process tree's CPU and memory."""
-    cpu = num_text(detail.get("cpu_energy_kwh"), ",.3g", " kWh")  # 3 significant digits:
-    if cpu != "-" and detail.get("cpu_energy_basis"):
+    cpu = number(detail.get("cpu_energy_kwh"), "kWh")  # significant digits: a short CPU run
+    if cpu != MISSING and detail.get("cpu_energy_basis"):
         cpu += f" ({detail['cpu_energy_basis']})"
-    co2e = num_text(detail.get("co2e_kg"), ",.3g", " kg CO2e")  # a short CPU run is not 0
-    if co2e != "-":
+    co2e = number(detail.get("co2e_kg"), "kg CO2e")  # is not 0
+    if co2e != MISSING:
         where = "world average" if detail.get("carbon_is_default") else detail.get("carbon_region")
         co2e += f" at {detail.get('carbon_g_co2e_per_kwh'):g} g/kWh ({where})"
     ram = detail.get("host_ram_peak_bytes")
@@ -104,12 +105,15 @@ def host_facts(detail: dict[str, Any]) -> list[tuple[str, str]]:
         ("energy (host CPU)", cpu),
         ("CO2e (all energy)", co2e),
         ("process CPU (mean / max)",
-         f"{num_text(detail.get('host_cpu_mean_pct'), ',.0f', '%')} / "
-         f"{num_text(detail.get('host_cpu_max_pct'), ',.0f', '%')}"),
-        ("process CPU-hours", num_text(detail.get("process_cpu_hours"), ",.3g", " h")),
-        ("process memory (peak)", num_text(None if ram is None else ram / BYTES_PER_GIB,
-                                          ",.3f", " GiB")),
+         f"{_pct(detail.get('host_cpu_mean_pct'))} / {_pct(detail.get('host_cpu_max_pct'))}"),
+        ("process CPU-hours", number(detail.get("process_cpu_hours"), "h")),
+        ("process memory (peak)", number(None if ram is None else ram / BYTES_PER_GIB, "GiB")),
     ]  # fmt: skip
+
+
+def _pct(value_pct: Any) -> str:
+    """A percentage given in percent (not a fraction): ``87%``."""
+    return percent(None if value_pct is None else value_pct / 100)
 
 
 def _identity(
@@ -124,14 +128,14 @@ def _identity(
         ("tags", ", ".join(str(t) for t in record.get("tags") or [])),
         ("started (UTC)", str(record.get("started_at") or "-")),
         ("ended (UTC)", str(record.get("ended_at") or "-")),
-        ("wall time", duration_text(record.get("duration_s"))),
+        ("wall time", duration(record.get("duration_s"))),
         ("hardware", device_label(record)),
         ("precision", str(record.get("precision") or "-")),
         ("steps / samples / tokens",
-         f"{record['steps']:,} / {record['samples']:,} / {record['tokens']:,}"),
-        ("FLOPs executed", num_text(record.get("flops") or None, ".3e")),
-        ("achieved FLOP/s", num_text(detail.get("achieved_flops_per_s"), ".3e")),
-        ("MFU", num_text(None if mfu is None else 100 * mfu, ".1f", "%")),
+         f"{count(record['steps'])} / {count(record['samples'])} / {count(record['tokens'])}"),
+        ("FLOPs executed", flops(record.get("flops") or None)),
+        ("achieved FLOP/s", flops(detail.get("achieved_flops_per_s"))),
+        ("MFU", percent(mfu, digits=1)),
     ]  # fmt: skip
 
 
@@ -158,14 +162,14 @@ def quote_text(detail: dict[str, Any]) -> list[str]:
         n = detail.get("instances") or 1
         lines.append(
             f"Priced as {n} x {q.get('provider')} {q.get('instance_type')} ({q.get('region')}) "
-            f"at ${q.get('usd_per_hour', 0):,.2f}/h{' spot' if q.get('spot') else ''}, "
+            f"at {money(q.get('usd_per_hour', 0))}/h{' spot' if q.get('spot') else ''}, "
             f"price table as of {q.get('as_of')}."
         )
         if detail.get("quote_reason"):
             lines.append(f"Why this instance: {detail['quote_reason']}.")
     if detail.get("energy_cost_usd") is not None:
         lines.append(
-            f"Electricity: ${detail['electricity_usd_per_kwh']:.3f}/kWh "
+            f"Electricity: {money(detail['electricity_usd_per_kwh'], sig=3)}/kWh "
             f"({detail.get('electricity_source')}, as of {detail.get('electricity_as_of')}); "
             "cloud prices already include it."
         )

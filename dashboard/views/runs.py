@@ -8,13 +8,14 @@ from typing import Any
 import pandas as pd
 
 from costlens.apps.transfer import priced_records
+from costlens.core.fmt import duration, money, number
 from costlens.core.vocab import RUN_STATUSES
 from costlens.price.tables import PriceTable
 from costlens.store import runs_page as dashboard_queries
 from costlens.store.db import Store
 from costlens.store.models import RUN_KEYS
 from costlens.store.queries import list_runs
-from dashboard.fmt import device_label, duration_text, md_escape, rounded, run_link
+from dashboard.fmt import device_label, md_escape, run_link
 
 COST_KEYS = ("cost_usd", "gpu_hours", "energy_kwh", "mfu")
 RUN_TABLE_COLUMNS: tuple[str, ...] = (
@@ -63,6 +64,12 @@ def filter_options(store: Store) -> dict[str, list[str]]:
         "strategy": dashboard_queries.distinct_values(store, "strategy"),
         "status": list(RUN_STATUSES),
     }
+
+
+def hidden_columns(store: Store) -> tuple[str, ...]:
+    """Runs-table columns with nothing to tell in this store: GPU-hours when no run used an
+    accelerator (every cell would be 0, taking the space the name and start time need)."""
+    return () if dashboard_queries.uses_accelerators(store) else ("gpu_hours",)
 
 
 def grid_request(request: dict[str, Any] | None, page_size: int) -> tuple[list, int]:
@@ -130,10 +137,10 @@ def table_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
                 "status": rec.get("status"),
                 "strategy": rec.get("strategy"),
                 "started": (rec.get("started_at") or "")[:16].replace("T", " "),
-                "duration": duration_text(rec.get("duration_s")),
+                "duration": duration(rec.get("duration_s")),
                 "device": device_label(rec),
-                "gpu_hours": rounded(rec.get("gpu_hours")),
-                "cost_usd": rounded(rec.get("cost_usd")),
+                "gpu_hours": number(rec.get("gpu_hours")),
+                "cost_usd": money(rec.get("cost_usd")),
             }
         )
     return rows

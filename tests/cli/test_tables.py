@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from costlens.cli.tables import Col, build_table, number_text
+from costlens.cli.tables import COUNT, FLOPS, USD, Col, build_table, number_text
 from costlens.store import insert_run, open_store
 from costlens.store.queries import utcnow
 
@@ -64,7 +64,42 @@ def test_runs_table_fits_and_keeps_ids_and_numbers_whole(cli, filled, width):
     assert "completed" in rows[0]
     assert "not shown at this width" in res.out  # 13 columns do not fit in 80 or 120
     if width == 120:
-        assert "123,456" in rows[0]  # steps, whole
+        assert "123k" in rows[0]  # steps, a count: one style (never 123,456 beside 1.33M)
+
+
+@pytest.fixture
+def cpu_runs(sqlite_url: str) -> str:
+    """Two CPU runs: no device name, 0 GPU-hours."""
+    store = open_store(sqlite_url)
+    now = utcnow()
+    for i, rid in enumerate(RUN_IDS):
+        insert_run(
+            store,
+            {"id": rid, "project": "p", "name": f"cpu-run-{i}", "status": "completed",
+             "strategy": "scratch", "started_at": now - timedelta(hours=i + 1), "ended_at": now,
+             "steps": 10, "device_count": 0, "host_cpu_count": 8},
+        )  # fmt: skip
+    store.dispose()
+    return sqlite_url
+
+
+def test_runs_at_80_columns_drops_empty_and_all_zero_columns_before_name(cli, cpu_runs):
+    """The defect: at 80 columns `runs` hid name and strategy but kept an empty ``device``
+    column and an all-zero ``GPU-h`` column."""
+    res = cli("runs", "--db", cpu_runs, env={"COLUMNS": "80"})
+    assert res.code == 0, res.err
+    header = _fits(res.out, 80)[0].split()
+    assert "name" in header, res.out
+    assert "device" not in header and "GPU-h" not in header, res.out
+    assert "cpu-run-0" in res.out
+
+
+def test_blank_columns_are_dropped_first_in_build_table():
+    rows = [{"id": "a", "zero": 0, "none": None, "text": "informative"}] * 2
+    cols = [Col("id", priority=0, kind="id"), Col("zero", priority=1, kind="num"),
+            Col("none", priority=1), Col("text", priority=2)]  # fmt: skip
+    _, hidden = build_table(rows, cols, 16)
+    assert [c.key for c in hidden] == ["zero", "none"]
 
 
 def test_runs_columns_picks_and_wide_shows_all(cli, filled):
@@ -144,12 +179,14 @@ def test_cost_spot_keeps_the_spot_wording(cli, filled):
     assert "spot" in res.out and "lowest spot over the region's zones" in res.out
 
 
-def test_number_text_is_short_and_whole():
-    assert number_text(1.21e12) == "1.21T"
+def test_number_text_is_short_and_whole_and_never_scientific():
+    assert number_text(1.21e12, FLOPS) == "1.21T"
+    assert number_text(6e19, FLOPS) == "60E"
     assert number_text(123456) == "123,456"
     assert number_text(900.0) == "900"
-    assert number_text(0.00001234) == "1.2e-05"
-    assert number_text(6e19) == "6e19"
+    assert number_text(0.00001234) == "0.000012"
+    assert number_text(1.5e-05, USD) == "$0.000015"  # was "cost $ 1.5e-05" in `runs`
+    assert [number_text(v, COUNT) for v in (1.33e6, 617_332)] == ["1.33M", "617k"]
 
 
 def test_no_line_over_width_for_any_cell_mix():
@@ -164,7 +201,7 @@ def test_no_line_over_width_for_any_cell_mix():
         text = console.export_text()
         _fits(text, width)
         assert "x" * 20 in text
-        assert ("1.5G" in text) == (cols[1] not in hidden)
+        assert ("1,500,000,000" in text) == (cols[1] not in hidden)
 
 
 def test_estimate_says_whole_instance_billed_and_unconfirmed(cli):

@@ -106,6 +106,13 @@ def test_a_filter_changes_the_runs_table(served, page):
     assert page.problems == []
 
 
+def _usd(text: str) -> float:
+    """US$ text from core/fmt (``$1,234``, ``$0.00012``, ``$1.2M``) as a number."""
+    text = text.strip().replace(",", "").replace("$", "")
+    scale = {"M": 1e6, "B": 1e9, "T": 1e12}.get(text[-1:], 1.0)
+    return float(text.rstrip("MBT")) * scale
+
+
 def test_the_runs_grid_sorts_on_the_server_and_links_to_a_run(served, page):
     base, _ = served
     page.goto(base + "/runs")
@@ -119,8 +126,8 @@ def test_the_runs_grid_sorts_on_the_server_and_links_to_a_run(served, page):
     )
     first = page.locator('#runs-table .ag-row[row-index="0"] .ag-cell[col-id=cost_usd]')
     costs = page.locator("#runs-table .ag-cell[col-id=cost_usd]").all_inner_texts()
-    values = [float(c.replace(",", "")) for c in costs if c.strip()]
-    assert float(first.inner_text().replace(",", "")) == max(values)
+    values = [_usd(c) for c in costs if c.strip() not in ("", "n/a")]
+    assert _usd(first.inner_text()) == max(values)
     link = page.locator('#runs-table .ag-row[row-index="0"] .ag-cell[col-id=run] a')
     link.click()
     page.wait_for_selector("#run-facts")

@@ -19,7 +19,7 @@ def test_estimate_per_strategy_and_provider(prices, model):
     assert by_provider["provider"].nunique() >= 2
     assert len(by_provider) == 4 * by_provider["provider"].nunique()
     rows = view.estimate_rows(strategies)
-    assert rows[0]["roi"] == "-" and rows[2]["roi"] != "-"
+    assert rows[0]["roi"] == "n/a" and rows[2]["roi"] != "n/a"
     assert rows[0]["total"].startswith("$") and " to $" in rows[0]["total"]
     notes = view.summary_notes(res)
     assert any("against scratch: saves $" in n for n in notes)

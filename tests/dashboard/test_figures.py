@@ -142,7 +142,8 @@ def test_estimate_bars_have_asymmetric_error_bars_per_provider():
     assert list(aws.error_y.arrayminus) == [20.0, 5.0]
     assert aws.error_y.symmetric is False
     y = fig.layout.yaxis
-    assert y.type == "log" and y.dtick == "D2" and "US$" in y.title.text  # 10 to 130: narrow
+    assert y.type == "log" and "US$" in y.title.text
+    assert list(y.ticktext) == ["$10.00", "$20.00", "$50.00", "$100", "$200"]  # 1-2-5, in US$
     assert fig.layout.xaxis.title.text == "strategy"
 
 
@@ -190,14 +191,44 @@ def test_empty_inputs_give_an_explaining_figure(fn):
 
 
 def test_small_amounts_keep_significant_digits():
-    from dashboard.fmt import money, number
+    from costlens.core.fmt import money, number
 
     assert money(0.0000056) == "$0.0000056"  # a short CPU run is cheap, not free
     assert money(-0.00012) == "-$0.00012"
-    assert money(1234.5) == "$1,234.50"
-    assert money(0) == "$0.00" and money(None) == "-"
-    assert number(0.0004, ",.2f", " h") == "0.0004 h"
-    assert number(12.345, ",.1f") == "12.3"
+    assert money(1234.5) == "$1,234"
+    assert money(0) == "$0" and money(None) == "n/a"
+    assert number(0.0004, "h") == "0.0004 h"
+    assert number(12.345) == "12.3"
+
+
+def _tick_texts(axis) -> list[str]:
+    return [str(t) for t in (axis.ticktext or ())]
+
+
+def test_dollar_axes_are_labelled_in_dollars_never_si_or_scientific():
+    """The defects: SI prefixes on dollar axes (``5μ`` US$) and the prices chart's log axis
+    labelling ticks "2" and "5"."""
+    spend = figures.spend_over_time(
+        pd.DataFrame({"day": ["2026-11-23", "2026-11-24"], "project": ["p", "p"],
+                      "cost_usd": [0.0000056, 0.0000094]})
+    )  # fmt: skip
+    offers = pd.DataFrame(
+        {"gpu": ["H100", "A100"], "provider": ["gcp", "aws"], "instance_type": ["a", "b"],
+         "region": ["r", "r"], "usd_per_gpu_hour": [0.3, 10.98],
+         "spot_usd_per_gpu_hour": [None, 2.0], "confirmed": [True, True]}
+    )  # fmt: skip
+    prices = figures.prices_points(offers)
+    parts = figures.cost_breakdown([("instance time", 0.0000086), ("energy", 0.0025)])
+    band = figures.forecast_band(
+        pd.DataFrame({"month": ["2027-01"], "cost_usd": [5150.0], "cost_usd_low": [4000.0],
+                      "cost_usd_high": [1.2e6]})
+    )  # fmt: skip
+    for axis in (spend.layout.yaxis, prices.layout.yaxis, parts.layout.xaxis, band.layout.yaxis):
+        texts = _tick_texts(axis)
+        assert texts and all(t.startswith("$") for t in texts), texts
+        assert not any(c in t for t in texts for c in "μmkGe"), texts
+        assert axis.tickformat is None or "s" not in axis.tickformat
+    assert {"$2.00", "$5.00"} <= set(_tick_texts(prices.layout.yaxis))
 
 
 def test_spend_over_one_day_is_a_day_not_a_millisecond_axis():

@@ -74,7 +74,7 @@ def test_overview_cards_of_a_cpu_only_period_are_host_facts(app_ctx):
         "Host CPU energy",
     ]  # fmt: skip
     values = [c.children[1].children for c in cards]
-    assert "-" not in values and values[4] == "1.00 GiB"
+    assert "n/a" not in values and values[4] == "1 GiB"
     assert cards[5].children[2].children == "estimated from CPU load and TDP"
 
 

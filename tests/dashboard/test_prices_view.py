@@ -15,7 +15,7 @@ def test_prices_by_accelerator_and_provider_with_dates(prices):
     tables = view.price_tables(prices)
     assert tables["as_of"].str.match(r"\d{4}-\d{2}").all() and (tables["rows"] > 0).all()
     rows = view.price_rows(table)
-    assert float(rows[0]["on_demand"].replace(",", "")) > 0
+    assert float(rows[0]["on_demand"].split()[0].lstrip("$").replace(",", "")) > 0
     assert any(r["gpu"] == "CPU (per instance-hour)" for r in rows)
 
 

@@ -28,8 +28,8 @@ def test_run_detail_facts_cost_and_providers(filled, prices):
     detail = view.run_cost_detail(store, prices, rec)
     facts = dict(view.run_facts(rec, detail))
     assert facts["hardware"] == f"2 x {A100}"
-    assert facts["FLOPs executed"] == "2.000e+18"
-    assert facts["MFU"].endswith("%") and facts["MFU"] != "-"
+    assert facts["FLOPs executed"] == "2E"
+    assert facts["MFU"].endswith("%") and facts["MFU"] != "n/a"
     parts = dict(view.cost_parts(detail))
     assert parts["instance time"] == pytest.approx(detail["cost_usd"])
     assert any(k.startswith("of which GPUs idle") for k in parts)
@@ -71,4 +71,4 @@ def test_a_cpu_run_shows_its_process_cpu_memory_and_co2e(filled, prices):
     assert facts["process memory (peak)"].endswith(" GiB")
     assert facts["process CPU-hours"].endswith(" h")
     # the fixture's CPU run has no energy reading at all: no CO2e, and no invented figure
-    assert facts["CO2e (all energy)"] == "-" and facts["energy (host CPU)"] == "-"
+    assert facts["CO2e (all energy)"] == "n/a" and facts["energy (host CPU)"] == "n/a"

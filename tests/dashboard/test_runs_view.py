@@ -71,3 +71,38 @@ def test_runs_page_pages_sorts_and_filters_in_the_store(filled, prices):
     assert total == 1 and running[0]["id"] == ids["running"]
     ignored, total = view.runs_page(store, prices, sort_by=[{"column_id": "nope"}])
     assert total == 7 and ignored[0]["id"] == ids["running"]  # newest first
+
+
+def test_runs_grid_gives_name_and_start_room_and_drops_an_all_zero_gpu_column(filled):
+    """The defect: the runs table cut the run name and start time while all-zero columns took
+    space. A store of CPU runs has no GPU-hours column; name and start time have room."""
+    from dashboard import components
+
+    store, _ = filled
+    assert view.hidden_columns(store) == ()
+    cols = {c["field"]: c for c in components.runs_table(id="t", hide=("gpu_hours",)).columnDefs}
+    assert "gpu_hours" not in cols
+    assert cols["name"]["minWidth"] >= 160 and cols["started"]["minWidth"] >= 140
+    assert all(cols[k]["maxWidth"] <= 110 for k in ("duration", "cost_usd"))
+
+
+def test_hidden_columns_of_a_cpu_only_store(sqlite_url):
+    from costlens.store import insert_run, open_store
+    from costlens.store.queries import utcnow
+
+    store = open_store(sqlite_url)
+    try:
+        insert_run(store, {"id": "cpu0", "project": "p", "status": "completed",
+                           "started_at": utcnow(), "device_count": 0})  # fmt: skip
+        assert view.hidden_columns(store) == ("gpu_hours",)
+    finally:
+        store.dispose()
+
+
+def test_table_rows_write_money_and_quantities_as_text(filled, prices):
+    """The defect: the overview's costliest runs showed ``8.6e-05`` beside ``$0.0025``."""
+    store, _ = filled
+    rows = view.table_rows(view.runs_frame(store, prices))
+    costs = [r["cost_usd"] for r in rows]
+    assert all(c == "n/a" or c.startswith("$") for c in costs), costs
+    assert not any("e-" in c or "e+" in c for c in costs)

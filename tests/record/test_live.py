@@ -53,7 +53,7 @@ def test_line_shows_every_figure_and_says_when_there_is_no_price():
 
 def test_small_amounts_keep_their_digits():
     assert usd(0.000123) == "$0.00012"
-    assert usd(0.0123) == "$0.0123"
+    assert usd(0.0123) == "$0.012"  # two significant digits below $1 (core/fmt)
     assert usd(12.3) == "$12.30"
     assert usd(12345.0) == "$12,345"
     assert usd(6.86e-6) == "$0.0000069" and usd(0.0) == "$0"

@@ -29,7 +29,27 @@ HEADS = {
     "energy_kwh_high": "Energy P90 (kWh)",
     "budget_usd": "Budget (USD)",
     "p_over_budget": "P(over budget)",
+    "instance_type": "Instance type",
+    "usd_per_gpu_hour": "Price (USD per GPU-hour)",
+    "compute_cost_usd_per_run": "Compute cost per run (USD)",
+    "label_cost_usd": "Label cost (USD)",
+    "mfu_assumed": "MFU assumed",
 }
+# Words written their own way in a header made from a key.
+_HEAD_WORDS = {"gpu": "GPU", "gpus": "GPUs", "mfu": "MFU", "usd": "USD", "kwh": "kWh"}
+
+
+def head(col: str) -> str:
+    """The header of a column, one style on every sheet: :data:`HEADS`, else the key in
+    sentence case with its unit in brackets (``label_cost_usd`` -> ``Label cost (USD)``,
+    ``instance_type`` -> ``Instance type``), never the raw key."""
+    if col in HEADS:
+        return HEADS[col]
+    words = [_HEAD_WORDS.get(w, w) for w in col.split("_") if w]
+    unit = words.pop() if len(words) > 1 and words[-1] in ("USD", "kWh") else None
+    text = " ".join(words) or col
+    text = text[:1].upper() + text[1:]
+    return f"{text} ({unit})" if unit else text
 
 
 def number_format(col: str) -> str | None:
@@ -91,7 +111,7 @@ class Sheet:
         heads = heads or {}
         head_row = self.row
         for i, c in enumerate(columns, start=1):
-            cell = self.ws.cell(row=self.row, column=i, value=heads.get(c, HEADS.get(c, c)))
+            cell = self.ws.cell(row=self.row, column=i, value=heads.get(c) or head(c))
             cell.font = self.bold
             cell.fill = self.fill
         self.row += 1

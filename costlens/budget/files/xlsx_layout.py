@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from costlens.budget.files.csv_layout import what_if_figures
-from costlens.budget.files.sheet import HEADS, USD_FORMAT, Sheet, cell_value, number_format
+from costlens.budget.files.sheet import USD_FORMAT, Sheet, cell_value, head, number_format
 from costlens.budget.forecast.distribution import QUANTITIES, SUFFIXES
 from costlens.core.atomicio import atomic_path
 
@@ -153,7 +153,7 @@ def _jobs_sheet(wb: Any, fc: Forecast) -> None:
     ws = wb.create_sheet("Jobs")
     s = Sheet(ws)
     cols = list(fc.jobs.columns)
-    s.table(cols, [], heads={c: HEADS.get(c, c) for c in cols})
+    s.table(cols, [], heads={c: head(c) for c in cols})
     s.row -= 1
     # one styled prototype cell per format; its style array is copied onto each data cell
     # (about 3x faster than setting number_format cell by cell on a 10,000-row sheet)

@@ -206,3 +206,13 @@ def test_xlsx_values_are_finite_numbers(written) -> None:
             for c in row:
                 if isinstance(c.value, float):
                     assert math.isfinite(c.value)
+
+
+def test_xlsx_headers_have_one_style(written) -> None:
+    """The defect: the Jobs sheet mixed header case (``Expected cost (USD)`` beside raw keys
+    such as ``instance_type``). Every header is sentence case, never a snake_case key."""
+    wb = openpyxl.load_workbook(written["xlsx"])
+    header = [c.value for c in wb["Jobs"][1]]
+    assert "Instance type" in header and "Label cost (USD)" in header
+    for text in header:
+        assert "_" not in text and text[:1].isupper(), text
