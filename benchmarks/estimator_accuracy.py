@@ -114,16 +114,16 @@ def analyse(records: list[dict], big_id: str) -> dict:
             for r in train_recs
         )
         base_s = 6.0 * held["params_total"] * (held["tokens"] or held["samples"]) / fixed
-        pred_s = e.wall_hours * 3600
+        pred_s = e.wall_hours.point * 3600
         rows.append(
             {
                 "run": held["tags"][0],
                 "measured_s": held["duration_s"],
                 "predicted_s": pred_s,
-                "low_s": e.wall_hours_low * 3600,
-                "high_s": e.wall_hours_high * 3600,
+                "low_s": e.wall_hours.low * 3600,
+                "high_s": e.wall_hours.high * 3600,
                 "err": abs(pred_s / held["duration_s"] - 1),
-                "inside": e.wall_hours_low * 3600 <= held["duration_s"] <= e.wall_hours_high * 3600,
+                "inside": e.wall_hours.low * 3600 <= held["duration_s"] <= e.wall_hours.high * 3600,
                 "baseline_err": abs(base_s / held["duration_s"] - 1),
                 "flops_model_vs_measured": est.model_flops(held) / held["flops"],
             }
@@ -189,12 +189,12 @@ def four_x(est, records: list[dict], target: dict) -> dict:
         "largest_before": anchor["tags"][0],
         "params_ratio": k_params,
         "measured_s": target["duration_s"],
-        "from_run_s": scaled.wall_hours * 3600,
-        "from_run_low_s": scaled.wall_hours_low * 3600,
-        "from_run_high_s": scaled.wall_hours_high * 3600,
-        "model_s": plain.wall_hours * 3600,
-        "model_low_s": plain.wall_hours_low * 3600,
-        "model_high_s": plain.wall_hours_high * 3600,
+        "from_run_s": scaled.wall_hours.point * 3600,
+        "from_run_low_s": scaled.wall_hours.low * 3600,
+        "from_run_high_s": scaled.wall_hours.high * 3600,
+        "model_s": plain.wall_hours.point * 3600,
+        "model_low_s": plain.wall_hours.low * 3600,
+        "model_high_s": plain.wall_hours.high * 3600,
         "model_extrapolation": plain.extrapolation,
         "baseline_s": 6.0 * target["params_total"] * target["samples"] / fixed,
     }

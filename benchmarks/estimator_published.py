@@ -56,7 +56,7 @@ def evaluate() -> dict[str, np.ndarray]:
                 for i in held]  # fmt: skip
         for i, e in zip(held, est.estimate_many(scen, model=model, prices=prices), strict=True):
             out["pred"][i], out["low"][i], out["high"][i] = (
-                e.gpu_hours, e.gpu_hours_low, e.gpu_hours_high,
+                e.gpu_hours.point, e.gpu_hours.low, e.gpu_hours.high,
             )  # fmt: skip
             peak = prices.spec(runs[i].gpu).require_peak(runs[i].precision)
             out["base"][i] = 6 * runs[i].params * runs[i].tokens / (BASELINE_MFU * peak) / 3600

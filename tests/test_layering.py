@@ -77,7 +77,7 @@ ANALYSIS_PATH = """
     written = [str(files.write(fc, f"plan.{{ext}}")) for ext in ("json", "csv", "xlsx")]
     print(json.dumps({{
         "torch": sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")),
-        "cost_keys": sorted(cost), "cost_usd": est.cost_usd, "written": written,
+        "cost_keys": sorted(cost), "cost_usd": est.cost_usd.point, "written": written,
         "total": json.load(open("plan.json"))["total_cost_usd"],
     }}))
 """

@@ -230,12 +230,11 @@ def estimate(
         )
     if scale_tokens != 1.0 or scale_params != 1.0:
         raise UsageError("--scale-tokens and --scale-params need --from-run.")
-    defaults = {"gpu": "A100-80GB", "gpus": 1}
-    scenario = est.Scenario(
+    scenario = est.Scenario(  # a flag not given (None): the Scenario's default
         params=_quantity(params, "--params", strict=True),
         tokens=data["tokens"],
         strategy=strategy,
-        **{k: defaults[k] if v is None and k in defaults else v for k, v in fields.items()},
+        **{k: v for k, v in fields.items() if v is not None},
     )
     if vs_scratch is not None:
         _emit_compare(est.compare(scenario, **lib, **vs_scratch), fmt)

@@ -23,7 +23,10 @@ VERDICTS: tuple[str, ...] = (SAVES, COSTS_MORE, WITHIN_NOISE)
 
 # Numeric formats with a tabulated peak FLOP/s (data/gpu_specs.csv has one column per entry).
 PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16", "fp16", "fp8")
-DEFAULT_PRECISION = "fp32"
+DEFAULT_PRECISION = "fp32"  # a recorded run that recorded no precision ran at PyTorch's default
+# A job to price (a Scenario, a plan's job) that names no precision: None, the accelerator's own
+# (the spec table's default_precision: fp16 on a V100 or T4, bf16 on Ampere and newer).
+DEFAULT_JOB_PRECISION: str | None = None
 
 # A run's life: "running" while it heartbeats; "lost" is derived (stale heartbeat), never stored.
 RUN_STATUSES: tuple[str, ...] = (

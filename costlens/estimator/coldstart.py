@@ -162,7 +162,7 @@ def conformal_tails(resid: np.ndarray, coverage: float) -> tuple[float, float]:
     return float(r[k_lo]), float(r[k_hi])
 
 
-class ColdStart(BaseEstimator, RegressorMixin):
+class ColdStart(RegressorMixin, BaseEstimator):
     """Log MFU of a training job from its shape, learned from published runs (see module doc).
 
     ``fit(X, y, groups)``: X from :func:`cold_features`, y log MFU, groups the model family

@@ -139,14 +139,15 @@ def _compared_row(rows: list[dict[str, Any]], own_strategy: str) -> dict[str, An
 
 def _savings(scratch: Estimate, t: Estimate) -> dict[str, Any]:
     f = finite_or_none
-    save = scratch.total_cost_usd - t.total_cost_usd
-    roi = save / t.total_cost_usd if t.total_cost_usd > 0 else math.nan
-    be = scratch.cost_usd / save if save > 0 else math.nan
+    s_total, t_total = scratch.total_cost_usd, t.total_cost_usd
+    save = s_total.point - t_total.point
+    roi = save / t_total.point if t_total.point > 0 else math.nan
+    be = scratch.cost_usd.point / save if save > 0 else math.nan
     return {
         "savings_usd": f(save),
-        "savings_usd_low": f(scratch.total_cost_usd_low - t.total_cost_usd_low),
-        "savings_usd_high": f(scratch.total_cost_usd_high - t.total_cost_usd_high),
+        "savings_usd_low": f(s_total.low - t_total.low),
+        "savings_usd_high": f(s_total.high - t_total.high),
         "roi": f(roi),
         "break_even_jobs": f(be),
-        "savings_gpu_hours": f(scratch.gpu_hours - t.gpu_hours),
+        "savings_gpu_hours": f(scratch.gpu_hours.point - t.gpu_hours.point),
     }

@@ -102,3 +102,20 @@ def design(
         cols.append(onehot)
     cols.append((filled - center) / scale)
     return np.hstack(cols)
+
+
+def energy_table(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[float, float, float]]:
+    """Measured joules per FLOP per (accelerator, precision): median, 10th, 90th percentile."""
+    if "energy_j_per_flop" not in frame.columns:
+        return {}
+    out = {}
+    for key, sub in frame.groupby(["accelerator", "precision"]):
+        v = sub["energy_j_per_flop"].to_numpy(dtype=float)
+        v = v[np.isfinite(v) & (v > 0)]
+        if len(v):
+            out[(str(key[0]), str(key[1]))] = (
+                float(np.median(v)),
+                float(np.quantile(v, 0.1)),
+                float(np.quantile(v, 0.9)),
+            )
+    return out

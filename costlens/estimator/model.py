@@ -12,12 +12,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
 
 from costlens.core.errors import EstimatorError
 from costlens.core.vocab import COVERAGE
 from costlens.estimator.coldstart import ColdStart, cold_features, shipped_cold_start
-from costlens.estimator.features import FEATURES, as_frame, continuous, design
+from costlens.estimator.features import FEATURES, as_frame, continuous, design, energy_table
 from costlens.estimator.priors import load_priors, prior_row
 
 MIN_CALIBRATION_RUNS = 10  # fewer recorded runs in all: no pooled interval (see below)
@@ -37,7 +38,7 @@ MIN_HALF_WIDTH = 0.1
 RANGE_TOL = 0.1
 
 
-class CostModel(BaseEstimator, RegressorMixin):
+class CostModel(RegressorMixin, BaseEstimator):
     """Learns the sustained per-device FLOP/s (log) of training runs.
 
     ``X``: a DataFrame with the columns in :data:`FEATURES`; ``y``: log of achieved FLOP/s per
@@ -77,9 +78,22 @@ class CostModel(BaseEstimator, RegressorMixin):
         self.clip_log = clip_log
         self.widen_per_log = widen_per_log
 
+    def __sklearn_tags__(self) -> Tags:
+        """What ``X`` holds: words (accelerator, precision, strategy, workload) beside numbers,
+        and NaN where a feature is unknown (e.g. ``tokens_per_step``)."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        return tags
+
     # ---- fitting ------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> CostModel:
-        """Fit on recorded runs (zero rows gives the prior-only model). Returns self."""
+    def fit(self, X: Any, y: Any) -> CostModel:
+        """Fit on recorded runs (zero rows gives the prior-only model). Returns self.
+
+        The cold start it anchors on (``cold_start_``, fitted on the published-runs table in
+        force) is part of the fitted model: a saved model predicts the same after the shipped
+        tables change. No ``sample_weight``: every recorded run counts once."""
         self._check_params()
         frame = as_frame(X)
         y = np.asarray(y, dtype=float).ravel()
@@ -88,6 +102,7 @@ class CostModel(BaseEstimator, RegressorMixin):
         if len(y) and not np.all(np.isfinite(y)):
             raise EstimatorError("y (log FLOP/s per device) must be finite.")
         self.priors_ = load_priors(self.priors)
+        self.cold_start_ = shipped_cold_start()
         anchor = self._anchor(frame)[0]
         resid = y - anchor
         cont = continuous(frame)
@@ -316,8 +331,9 @@ class CostModel(BaseEstimator, RegressorMixin):
 
 
 def cold_start_for(model: CostModel) -> ColdStart:
-    """The model's own cold start (``cold_start_`` set by hand, e.g. a benchmark holding a family
-    out), else the one fitted on the shipped published-runs table."""
+    """The model's own cold start (``cold_start_``: fitted with the model, or set by hand, e.g. a
+    benchmark holding a family out); a model saved before the cold start was fitted state
+    (``tests/fixtures/estimator_model_v1.pkl``) takes the one of the shipped table in force."""
     own = getattr(model, "cold_start_", None)
     return own if own is not None else shipped_cold_start()
 
@@ -372,20 +388,3 @@ def group_tails(resid: np.ndarray, coverage: float) -> tuple[float, float]:
     rms = float(np.sqrt(np.mean(r**2)))
     half = max(float(t.ppf((1.0 + coverage) / 2.0, len(r) - 1)) * rms, MIN_HALF_WIDTH)
     return -half, half
-
-
-def energy_table(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[float, float, float]]:
-    """Measured joules per FLOP per (accelerator, precision): median, 10th, 90th percentile."""
-    if "energy_j_per_flop" not in frame.columns:
-        return {}
-    out = {}
-    for key, sub in frame.groupby(["accelerator", "precision"]):
-        v = sub["energy_j_per_flop"].to_numpy(dtype=float)
-        v = v[np.isfinite(v) & (v > 0)]
-        if len(v):
-            out[(str(key[0]), str(key[1]))] = (
-                float(np.median(v)),
-                float(np.quantile(v, 0.1)),
-                float(np.quantile(v, 0.9)),
-            )
-    return out

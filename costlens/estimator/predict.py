@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from itertools import repeat
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,13 +22,14 @@ from costlens.core.vocab import CPU_KEY
 from costlens.estimator.persistence import load_model
 from costlens.estimator.priors import default_trainable_fraction
 from costlens.estimator.scenarios import scenario_columns
-from costlens.estimator.types import Estimate, Scenario, price_table
+from costlens.estimator.types import Estimate, Interval, Scenario, price_table
 
 if TYPE_CHECKING:
     from costlens.estimator.model import CostModel
     from costlens.price.tables import PriceTable
 
-Columns = dict[str, np.ndarray]
+# name -> one value per scenario (an array; an Interval figure: a (point, low, high) triple)
+Columns = dict[str, Any]
 
 
 def estimate_many(
@@ -58,7 +60,7 @@ def estimate_many(
     mean, lo, hi, why = _log_throughput(model, gl, shares, log_eff_offset)
     thr = np.exp(mean)
     cols = _hours_and_dollars(c, gl, total, thr, np.exp(lo), np.exp(hi), prices)
-    cols.update(_energy(model, gl, c, total, cols))
+    cols["energy_kwh"], cols["energy_basis"] = _energy(model, gl, c, total, cols["wall_hours"])
     has_peak = np.isfinite(gl["peak"])
     cols.update(
         strategy=c["strategy"],
@@ -75,7 +77,7 @@ def estimate_many(
         flops_per_s_per_device=thr,
         efficiency_basis=np.where(has_peak, "mfu", "flops_per_s"),
     )
-    return _estimates(cols)
+    return _estimates(cols, level=float(model.coverage))
 
 
 def estimate(
@@ -194,22 +196,22 @@ def _hours_and_dollars(
     thr_hi: np.ndarray,
     prices: PriceTable,
 ) -> Columns:
-    """Wall and GPU hours, compute, label and total dollars (low: the fast end of throughput)."""
+    """Wall and GPU hours, compute, label and total dollars; each interval figure a triple
+    (point, low, high) of arrays (low: the fast end of throughput)."""
     gpus = c["gpus"]
-    wall = {
-        "": flops / (thr * gpus) / S_PER_H,
-        "_low": flops / (thr_hi * gpus) / S_PER_H,
-        "_high": flops / (thr_lo * gpus) / S_PER_H,
-    }
+    wall = (
+        flops / (thr * gpus) / S_PER_H,
+        flops / (thr_hi * gpus) / S_PER_H,
+        flops / (thr_lo * gpus) / S_PER_H,
+    )
     out: Columns = _price_lookup(gl["key"], c, prices)
     rate = out["usd_per_gpu_hour"]
     labels = np.nan_to_num(c["labelled_samples"] * c["usd_per_label"], nan=0.0)
     out["label_cost_usd"] = labels
-    for tail, hours in wall.items():
-        out["wall_hours" + tail] = hours
-        out["gpu_hours" + tail] = hours * gpus
-        out["cost_usd" + tail] = hours * gpus * rate
-        out["total_cost_usd" + tail] = out["cost_usd" + tail] + labels
+    out["wall_hours"] = wall
+    out["gpu_hours"] = tuple(h * gpus for h in wall)
+    out["cost_usd"] = tuple(h * gpus * rate for h in wall)
+    out["total_cost_usd"] = tuple(usd + labels for usd in out["cost_usd"])
     return out
 
 
@@ -240,17 +242,19 @@ def _price_lookup(keys: np.ndarray, c: Columns, prices: PriceTable) -> Columns:
     return out
 
 
-def _energy(model: CostModel, gl: Columns, c: Columns, flops: np.ndarray, cols: Columns) -> Columns:
-    """kWh: measured J/FLOP of recorded runs on the same accelerator and precision where
-    available, else TDP x devices x hours (an upper bound); NaN when neither is known."""
+def _energy(
+    model: CostModel, gl: Columns, c: Columns, flops: np.ndarray, wall: tuple[np.ndarray, ...]
+) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """((point, low, high) kWh, basis): measured J/FLOP of recorded runs on the same
+    accelerator and precision where available, else TDP x devices x ``wall`` hours (an upper
+    bound); NaN when neither is known."""
     n = len(flops)
     mid, lo, hi = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     basis = np.full(n, "unknown", dtype=object)
     tdp_kw = gl["tdp_w"] * c["gpus"] / W_PER_KW
     has_tdp = np.isfinite(tdp_kw)
-    mid[has_tdp] = (tdp_kw * cols["wall_hours"])[has_tdp]
-    lo[has_tdp] = (tdp_kw * cols["wall_hours_low"])[has_tdp]
-    hi[has_tdp] = (tdp_kw * cols["wall_hours_high"])[has_tdp]
+    for arr, hours in zip((mid, lo, hi), wall, strict=True):
+        arr[has_tdp] = (tdp_kw * hours)[has_tdp]
     basis[has_tdp] = "tdp_upper_bound"
     table = getattr(model, "energy_", {}) or {}
     if table:
@@ -259,20 +263,37 @@ def _energy(model: CostModel, gl: Columns, c: Columns, flops: np.ndarray, cols: 
             if e is not None:
                 mid[i], lo[i], hi[i] = (v * flops[i] / J_PER_KWH for v in e)
                 basis[i] = "measured_j_per_flop"
-    return {"energy_kwh": mid, "energy_kwh_low": lo, "energy_kwh_high": hi, "energy_basis": basis}
+    return (mid, lo, hi), basis
 
 
 _CASTS = {"float": float, "int": int, "bool": bool, "str": str}
 
 
-def _estimates(cols: Columns) -> list[Estimate]:
-    """One :class:`Estimate` per row of ``cols`` (one array per Estimate field)."""
+def _estimates(cols: Columns, level: float) -> list[Estimate]:
+    """One :class:`Estimate` per row of ``cols`` (one array per Estimate field; a (point, low,
+    high) triple of arrays per :class:`Interval` field, at ``level``)."""
     lists = []
     for f in dataclasses.fields(Estimate):
-        cast = _CASTS[str(f.type)]
         arr = cols[f.name]
+        if f.type == "Interval":
+            lists.append(_intervals(*arr, level))
+            continue
+        cast = _CASTS[str(f.type)]
         lists.append(
             np.asarray(arr, dtype=float).tolist() if cast is float else [cast(v) for v in arr]
         )
     names = [f.name for f in dataclasses.fields(Estimate)]
     return [Estimate(**dict(zip(names, row, strict=True))) for row in zip(*lists, strict=True)]
+
+
+def _intervals(point: np.ndarray, low: np.ndarray, high: np.ndarray, level: float) -> list:
+    """One :class:`Interval` per row, checked at once (the rule of ``Interval``: its error for
+    the first row that breaks it), then built without checking each again."""
+    point, low, high = (np.asarray(a, dtype=float) for a in (point, low, high))
+    bad = np.flatnonzero((low > point) | (point > high) | (low > high))
+    if len(bad):
+        Interval(point[bad[0]], low[bad[0]], high[bad[0]], level)  # raises, naming the figures
+    Interval(0.0, 0.0, 0.0, level)  # the level's check
+    new = tuple.__new__
+    rows = zip(point.tolist(), low.tolist(), high.tolist(), repeat(level))
+    return [new(Interval, row) for row in rows]

@@ -80,22 +80,22 @@ def test_three_runs_of_one_script_give_an_interval_within_3x_that_holds_the_trut
         r["duration_s"] *= shift
     e, truth_h = predict_width(runs, 2048)
     truth_h *= shift
-    ratio = e.wall_hours_high / e.wall_hours_low
+    ratio = e.wall_hours.high / e.wall_hours.low
     assert ratio <= 3.0, ratio
-    assert 1 / 1.25 <= e.wall_hours / truth_h <= 1.25, e.wall_hours / truth_h
-    assert e.wall_hours_low <= truth_h <= e.wall_hours_high
-    assert e.wall_hours_low < e.wall_hours < e.wall_hours_high
+    assert 1 / 1.25 <= e.wall_hours.point / truth_h <= 1.25, e.wall_hours.point / truth_h
+    assert e.wall_hours.low <= truth_h <= e.wall_hours.high
+    assert e.wall_hours.low < e.wall_hours.point < e.wall_hours.high
     assert e.extrapolation  # 4x the params of the largest recorded run: flagged, and widened
     inside, _ = predict_width(runs, 724)  # within the recorded range: narrower, not flagged
     assert not inside.extrapolation
-    assert inside.wall_hours_high / inside.wall_hours_low < ratio
+    assert inside.wall_hours.high / inside.wall_hours.low < ratio
 
 
 def test_two_runs_keep_the_priors_published_range():
     runs = [record(i, w, n) for i, (w, n) in enumerate(CONSISTENT[1:])]
     e, truth_h = predict_width(runs, 2048)
-    assert e.wall_hours_high / e.wall_hours_low > 10  # the CPU prior spans 18x, widened
-    assert e.wall_hours_low <= truth_h <= e.wall_hours_high
+    assert e.wall_hours.high / e.wall_hours.low > 10  # the CPU prior spans 18x, widened
+    assert e.wall_hours.low <= truth_h <= e.wall_hours.high
 
 
 def test_runs_that_disagree_widen_their_own_interval():
@@ -105,13 +105,13 @@ def test_runs_that_disagree_widen_their_own_interval():
     calm = [record(i, w, n) for i, (w, n) in enumerate(CONSISTENT)]
     wide, truth_h = predict_width(noisy, 2048)
     narrow, _ = predict_width(calm, 2048)
-    assert wide.wall_hours_high / wide.wall_hours_low > 2 * (
-        narrow.wall_hours_high / narrow.wall_hours_low
+    assert wide.wall_hours.high / wide.wall_hours.low > 2 * (
+        narrow.wall_hours.high / narrow.wall_hours.low
     )
-    assert wide.wall_hours_low <= truth_h <= wide.wall_hours_high
+    assert wide.wall_hours.low <= truth_h <= wide.wall_hours.high
     prior, _ = predict_width(noisy[1:], 2048)  # two runs: the prior's range, widened alike
-    assert wide.wall_hours_high / wide.wall_hours_low <= (
-        prior.wall_hours_high / prior.wall_hours_low * 1.01
+    assert wide.wall_hours.high / wide.wall_hours.low <= (
+        prior.wall_hours.high / prior.wall_hours.low * 1.01
     )  # never wider than the prior's published range
 
 

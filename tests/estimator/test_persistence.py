@@ -119,3 +119,35 @@ def test_warnings_do_not_escape_a_fresh_home():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert est.load_model().n_runs_ == 0
+
+
+def test_a_saved_model_predicts_the_same_after_the_published_runs_change(tmp_path, monkeypatch):
+    # The cold start (fitted on data/published_runs.csv) is fitted state of the model, not read
+    # from a global cache at predict time: a new table changes new models, not saved ones.
+    import csv
+
+    from costlens.price.tables import PriceTable, published
+
+    prices = PriceTable.load()
+    scen = [
+        est.Scenario(params=7e9, tokens=2e12, gpu="A100-80GB", gpus=8),
+        est.Scenario(params=1.3e9, tokens=1e9, strategy="lora", gpu="H100", gpus=1),
+    ]
+    path = est.save_model(est.prior_model(), tmp_path / "model.pkl")
+    before = [e.as_dict() for e in est.estimate_many(scen, model=est.prior_model(), prices=prices)]
+    # a copy of the shipped table on which every published run took twice the GPU-hours
+    with open(published.published_runs_path(), newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        row["gpu_hours"] = str(2 * float(row["gpu_hours"]))
+    changed = tmp_path / "published_runs.csv"
+    with open(changed, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    monkeypatch.setattr(published, "published_runs_path", lambda: changed)
+    fresh = est.estimate_many(scen, model=est.prior_model(), prices=prices)
+    assert fresh[0].wall_hours.point > 1.5 * before[0]["wall_hours"]  # new models see the table
+    saved = est.read_saved(path)["model"]
+    after = [e.as_dict() for e in est.estimate_many(scen, model=saved, prices=prices)]
+    assert after == before

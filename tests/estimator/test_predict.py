@@ -60,16 +60,16 @@ def test_estimate_arithmetic_with_fake_prices():
     e = est.estimate(s, model=m, prices=CAT)
     mfu = e.mfu_assumed  # the cold start's, learned from published runs
     assert 0.05 < mfu < 0.8
-    assert e.wall_hours == pytest.approx(6e19 / (mfu * 1e14 * 8) / 3600)
-    assert e.gpu_hours == pytest.approx(8 * e.wall_hours)
-    assert e.cost_usd == pytest.approx(2.0 * e.gpu_hours)
-    assert e.energy_kwh == pytest.approx(0.3 * 8 * e.wall_hours)  # TDP upper bound
+    assert e.wall_hours.point == pytest.approx(6e19 / (mfu * 1e14 * 8) / 3600)
+    assert e.gpu_hours.point == pytest.approx(8 * e.wall_hours.point)
+    assert e.cost_usd.point == pytest.approx(2.0 * e.gpu_hours.point)
+    assert e.energy_kwh.point == pytest.approx(0.3 * 8 * e.wall_hours.point)  # TDP upper bound
     assert e.energy_basis == "tdp_upper_bound" and e.efficiency_basis == "mfu"
-    assert e.gpu_hours_low < e.gpu_hours < e.gpu_hours_high
-    assert e.cost_usd_low < e.cost_usd < e.cost_usd_high
+    assert e.gpu_hours.low < e.gpu_hours.point < e.gpu_hours.high
+    assert e.cost_usd.low < e.cost_usd.point < e.cost_usd.high
     assert (e.provider, e.instance_type, e.gpu, e.gpus) == ("fakecloud", "fake.8x", "FAKE-GPU", 8)
     spot = est.estimate(replace(s, spot=True), model=m, prices=CAT)
-    assert spot.cost_usd == pytest.approx(e.cost_usd / 2) and spot.spot is True
+    assert spot.cost_usd.point == pytest.approx(e.cost_usd.point / 2) and spot.spot is True
 
 
 def test_partial_instance_pays_for_the_whole_instance():
@@ -80,7 +80,7 @@ def test_partial_instance_pays_for_the_whole_instance():
     assert by_gpus[3].usd_per_gpu_hour == pytest.approx(16.0 / 3)  # one whole 8-GPU instance
     assert by_gpus[9].usd_per_gpu_hour == pytest.approx(2 * 16.0 / 9)  # two of them
     for e in by_gpus.values():
-        assert e.cost_usd == pytest.approx(e.gpu_hours * e.usd_per_gpu_hour)
+        assert e.cost_usd.point == pytest.approx(e.gpu_hours.point * e.usd_per_gpu_hour)
 
 
 def test_labels_enter_the_total():
@@ -90,15 +90,15 @@ def test_labels_enter_the_total():
     )
     e = est.estimate(s, model=m, prices=CAT)
     assert e.label_cost_usd == 250.0
-    assert e.total_cost_usd == pytest.approx(e.cost_usd + 250.0)
-    assert e.total_cost_usd_high == pytest.approx(e.cost_usd_high + 250.0)
+    assert e.total_cost_usd.point == pytest.approx(e.cost_usd.point + 250.0)
+    assert e.total_cost_usd.high == pytest.approx(e.cost_usd.high + 250.0)
 
 
 def test_cpu_without_price_has_no_dollars_but_has_hours(fitted):
     s = est.Scenario(params=1e6, tokens=1e8, gpu="CPU", precision="fp32")
     e = est.estimate(s, model=fitted, prices=CAT)
-    assert e.wall_hours == pytest.approx(6e14 / LAW_BASE / 3600, rel=0.1)
-    assert math.isnan(e.cost_usd) and e.efficiency_basis == "flops_per_s"
+    assert e.wall_hours.point == pytest.approx(6e14 / LAW_BASE / 3600, rel=0.1)
+    assert math.isnan(e.cost_usd.point) and e.efficiency_basis == "flops_per_s"
     d = e.as_dict()
     assert d["cost_usd"] is None and d["wall_hours"] > 0 and not e.extrapolation
     assert d["energy_kwh"] is None and d["energy_basis"] == "unknown"  # no TDP, no measurement
@@ -122,7 +122,9 @@ def test_estimate_many_is_vectorised_and_fast():
     out = est.estimate_many(scen, model=m, prices=CAT)
     elapsed = time.perf_counter() - t0
     assert len(out) == 10_000 and elapsed < 5.0
-    assert out[7].wall_hours == pytest.approx(est.estimate(scen[7], model=m, prices=CAT).wall_hours)
+    assert out[7].wall_hours.point == pytest.approx(
+        est.estimate(scen[7], model=m, prices=CAT).wall_hours.point
+    )
     assert est.estimate_many([], model=m, prices=CAT) == []
 
 

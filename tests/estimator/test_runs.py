@@ -27,12 +27,14 @@ def slow_run(store):
 def test_scaling_a_run_uses_its_own_throughput(slow_run):
     model, rec = slow_run
     same = est.estimate_from_run(rec, model=model, prices=CAT)
-    assert same.wall_hours * 3600 == pytest.approx(rec["duration_s"], rel=1e-3)
+    assert same.wall_hours.point * 3600 == pytest.approx(rec["duration_s"], rel=1e-3)
     four = est.estimate_from_run(rec, scale_tokens=4, model=model, prices=CAT)
-    assert four.wall_hours == pytest.approx(4 * same.wall_hours, rel=1e-6)
+    assert four.wall_hours.point == pytest.approx(4 * same.wall_hours.point, rel=1e-6)
     big = est.estimate_from_run(rec, scale_params=4, model=model, prices=CAT)
     assert big.flops == pytest.approx(4 * rec["flops"])
-    assert big.wall_hours < 4 * same.wall_hours  # bigger models run faster per FLOP on this law
+    assert (
+        big.wall_hours.point < 4 * same.wall_hours.point
+    )  # bigger models run faster per FLOP on this law
     assert big.gpu == "CPU" and big.extrapolation
 
 

@@ -70,9 +70,10 @@ def fit(estimates: Sequence[Estimate]) -> Dist:
     s_hi: dict[str, np.ndarray] = {}
     known: dict[str, np.ndarray] = {}
     for q in QUANTITIES:
+        figures = [getattr(e, q) for e in estimates]  # an Interval per estimate
         point, low, high = (
-            np.array([number(getattr(e, f"{q}{s}")) for e in estimates], dtype=float)
-            for s in SUFFIXES
+            np.array([number(getattr(x, b)) for x in figures], dtype=float)
+            for b in ("point", "low", "high")
         )
         known[q] = np.isfinite(point) & (point >= 0)
         ok = known[q] & np.isfinite(low) & np.isfinite(high) & (low > 0) & (high >= low)

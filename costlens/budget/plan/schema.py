@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from costlens.core.vocab import DEFAULT_PLAN_PROJECT
+from costlens.estimator.types import TrainingJob
 
 REQUIRED_COLUMNS = ("name", "month", "strategy", "params", "gpu", "gpus")
 OPTIONAL_COLUMNS = (
@@ -37,30 +38,19 @@ PLAN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 ANY_PROVIDER = ("any", "cheapest", "*")  # a provider cell meaning "the cheapest of any"
 
 
-@dataclass(frozen=True)
-class PlannedJob:
-    """One validated row of a plan. ``line`` is where it sits in the plan file."""
+@dataclass(frozen=True, kw_only=True)
+class PlannedJob(TrainingJob):
+    """One validated row of a plan: the :class:`~costlens.estimator.types.TrainingJob` fields
+    (their defaults are the estimator's; the reader requires the :data:`REQUIRED_COLUMNS`),
+    ``tokens`` of one epoch of one run, and the plan's own columns. ``line`` is where it sits
+    in the plan file."""
 
     name: str
     month: str
-    strategy: str
-    params: float
-    tokens: float  # one epoch of one run
-    gpu: str  # canonical accelerator key
-    gpus: int
-    provider: str | None = None  # None = the cheapest provider
     repeats: int = 1
     project: str = DEFAULT_PLAN_PROJECT
     samples: float | None = None
-    seq_len: float | None = None  # tokens per sample (padded, or mean with packing)
     packing: bool = False
-    epochs: float = 1.0
-    instance: str | None = None
-    spot: bool = False
-    trainable_fraction: float | None = None
-    labelled_samples: float | None = None
-    usd_per_label: float | None = None
-    precision: str = "bf16"
     transfer_tokens: float | None = None
     line: int | None = None
     path: str | None = None

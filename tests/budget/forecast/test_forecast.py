@@ -24,6 +24,7 @@ from costlens.budget.forecast import (
 )
 from costlens.core.errors import EstimatorError, PlanError
 from costlens.estimator import Estimate
+from costlens.estimator.types import Interval
 from tests.budget.plan.plans import EXAMPLE, row, write_plan
 
 # --------------------------------------------------------------------------- a fake estimator
@@ -42,17 +43,12 @@ def fake_estimate(s) -> Estimate:
     usd = FAKE_USD_PER_GPU_HOUR.get(s.provider, 1.0)
     cost = gpu_hours * usd
     labels = (s.labelled_samples or 0) * (s.usd_per_label or 0)
+    unit = Interval(1.0, FAKE_LOW, FAKE_HIGH)
     return Estimate(
         strategy=s.strategy, flops=per_token * s.params * s.tokens,
-        wall_hours=gpu_hours / s.gpus, wall_hours_low=FAKE_LOW * gpu_hours / s.gpus,
-        wall_hours_high=FAKE_HIGH * gpu_hours / s.gpus,
-        gpu_hours=gpu_hours, gpu_hours_low=FAKE_LOW * gpu_hours,
-        gpu_hours_high=FAKE_HIGH * gpu_hours,
-        cost_usd=cost, cost_usd_low=FAKE_LOW * cost, cost_usd_high=FAKE_HIGH * cost,
-        energy_kwh=0.5 * gpu_hours, energy_kwh_low=0.3 * gpu_hours,
-        energy_kwh_high=0.9 * gpu_hours,
-        label_cost_usd=labels, total_cost_usd=cost + labels,
-        total_cost_usd_low=FAKE_LOW * cost + labels, total_cost_usd_high=FAKE_HIGH * cost + labels,
+        wall_hours=unit.scaled(gpu_hours / s.gpus), gpu_hours=unit.scaled(gpu_hours),
+        cost_usd=unit.scaled(cost), energy_kwh=Interval(0.5, 0.3, 0.9).scaled(gpu_hours),
+        label_cost_usd=labels, total_cost_usd=unit.scaled(cost).shifted(labels),
         mfu_assumed=0.4, extrapolation=False, provider=s.provider or "cheap",
         instance_type=s.instance or "fake-1x", usd_per_gpu_hour=usd, spot=s.spot,
     )  # fmt: skip
@@ -96,16 +92,16 @@ def test_single_run_interval_is_the_estimators_and_point_is_the_median(
     fc = fc_of(_same_jobs_plan(tmp_path, 1))
     est = fake_estimate_many([_scenario_of(load_plan(tmp_path / "plan.csv", prices=prices)[0])])[0]
     job = fc.jobs.iloc[0]
-    assert job["cost_usd_low"] == pytest.approx(est.cost_usd_low, rel=1e-12)
-    assert job["cost_usd_high"] == pytest.approx(est.cost_usd_high, rel=1e-12)
+    assert job["cost_usd_low"] == pytest.approx(est.cost_usd.low, rel=1e-12)
+    assert job["cost_usd_high"] == pytest.approx(est.cost_usd.high, rel=1e-12)
     # two-piece lognormal: P10, P50, P90 = the estimator's low, point, high
     s1, s2 = np.log(1 / FAKE_LOW) / Z90, np.log(FAKE_HIGH) / Z90
-    mean = est.cost_usd * (np.exp(s1**2 / 2) * ndtr(-s1) + np.exp(s2**2 / 2) * ndtr(s2))
+    mean = est.cost_usd.point * (np.exp(s1**2 / 2) * ndtr(-s1) + np.exp(s2**2 / 2) * ndtr(s2))
     assert job["cost_usd"] == pytest.approx(mean, rel=1e-12)
-    assert job["cost_usd"] > est.cost_usd  # right-skewed: the mean lies above the median
+    assert job["cost_usd"] > est.cost_usd.point  # right-skewed: the mean lies above the median
     # the simulated total of one job reproduces its interval within Monte Carlo error
-    assert fc.total.cost_usd_low == pytest.approx(est.cost_usd_low, rel=0.03)
-    assert fc.total.cost_usd_high == pytest.approx(est.cost_usd_high, rel=0.03)
+    assert fc.total.cost_usd_low == pytest.approx(est.cost_usd.low, rel=0.03)
+    assert fc.total.cost_usd_high == pytest.approx(est.cost_usd.high, rel=0.03)
 
 
 def test_simulated_draws_match_the_fitted_distribution(prices) -> None:
@@ -116,9 +112,9 @@ def test_simulated_draws_match_the_fitted_distribution(prices) -> None:
     for i, e in enumerate(ests):
         draws = sim.groups["gpu_hours"][i]
         p10, p50, p90 = np.percentile(draws, [10, 50, 90])
-        assert p10 == pytest.approx(e.gpu_hours_low, rel=0.01)
-        assert p50 == pytest.approx(e.gpu_hours, rel=0.01)
-        assert p90 == pytest.approx(e.gpu_hours_high, rel=0.01)
+        assert p10 == pytest.approx(e.gpu_hours.low, rel=0.01)
+        assert p50 == pytest.approx(e.gpu_hours.point, rel=0.01)
+        assert p90 == pytest.approx(e.gpu_hours.high, rel=0.01)
         assert draws.mean() == pytest.approx(dist.mean("gpu_hours")[i], rel=0.01)
         # cost and GPU-hours share the draw: perfectly rank-correlated within a run
         cost = sim.groups["cost_usd"][i]
@@ -306,9 +302,9 @@ def test_with_the_real_estimator_single_runs_keep_its_interval(prices) -> None:
     for r, job, est in zip(fc.jobs.itertuples(), jobs, ests, strict=True):
         assert r.provider == est.provider and r.instance_type == est.instance_type
         if job.repeats == 1:
-            assert r.cost_usd_low == pytest.approx(est.cost_usd_low + est.label_cost_usd)
-            assert r.cost_usd_high == pytest.approx(est.cost_usd_high + est.label_cost_usd)
-            assert r.gpu_hours_low == pytest.approx(est.gpu_hours_low)
+            assert r.cost_usd_low == pytest.approx(est.cost_usd.low + est.label_cost_usd)
+            assert r.cost_usd_high == pytest.approx(est.cost_usd.high + est.label_cost_usd)
+            assert r.gpu_hours_low == pytest.approx(est.gpu_hours.low)
         assert r.cost_usd_low <= r.cost_usd <= r.cost_usd_high
     assert fc.assumptions["estimator"]["model"] == "CostModel"
     assert {p["as_of"] for p in fc.assumptions["prices"]} and fc.assumptions["mfu_priors"]
