@@ -133,7 +133,7 @@ RUN_TABLE_HEADINGS = {
     "started": "started (UTC)",
     "duration": "duration",
     "device": "hardware",
-    "gpu_hours": "GPU-h",
+    "device_hours": "hours",
     "cost_usd": "US$",
 }
 
@@ -148,7 +148,7 @@ def runs_table(*, id: str, page_size: int = 25) -> Any:
         col: dict[str, Any] = {"field": key, "headerName": RUN_TABLE_HEADINGS[key]}
         if key == "run":
             col.update(cellRenderer="markdown", sortable=False, minWidth=130)
-        elif key in ("duration", "gpu_hours", "cost_usd"):
+        elif key in ("duration", "device_hours", "cost_usd"):
             col.update(type="rightAligned", maxWidth=120)
         elif key == "status":
             col["cellStyle"] = {"styleConditions": [

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from costlens.cli.tables import Col, number_text, print_table
+from costlens.core.hours import HOURS_LABEL
 from costlens.price import quote_source
 
 _LABEL = 12  # width of the label column
@@ -59,6 +60,18 @@ def priced_on(e: dict[str, Any]) -> str:
     return text
 
 
+def mfu_text(out: dict[str, Any]) -> str:
+    """Both MFUs, each named: over the whole run (start-up and warm-up included) and in the
+    steady state (after warm-up; see :mod:`costlens.price.breakdown`)."""
+    steady = out.get("mfu_steady_state")
+    steady_text = (
+        f"{steady:.1%} steady state ({out['steady_state_basis']})"
+        if steady is not None
+        else f"steady state unknown ({out.get('steady_state_basis') or 'not measured'})"
+    )
+    return f"{out['mfu']:.1%} whole run; {steady_text}"
+
+
 def _what_ran(out: dict[str, Any]) -> list[tuple[str, str]]:
     if out["cpu_only"]:
         device = "CPU only (no accelerator)"
@@ -96,12 +109,17 @@ def _cost_lines(out: dict[str, Any], vcpus: float | None) -> list[tuple[str, str
         ("billed", f"{inst} for {hours_text(out['duration_s'])}"),
         ("rate", rate_text(q, vcpus)),
     ]
-    if not out["cpu_only"]:
-        devices, rented = out["device_count"], out["instances"] * q["gpu_count"]
-        used = f"{number_text(out['gpu_hours'] or 0)} GPU-hours used"
-        if rented > devices:
-            used += f"; {rented} GPUs billed for {devices} used (whole instances are rented)"
-        lines.append(("GPU-hours", used))
+    kind = out.get("device_kind") or ("cpu" if out["cpu_only"] else "gpu")
+    if out.get("device_hours") is not None:
+        used = f"{number_text(out['device_hours'])} {HOURS_LABEL[kind]}"
+        if kind == "gpu":
+            devices, rented = out["device_count"], out["instances"] * q["gpu_count"]
+            used += " used"
+            if rented > devices:
+                used += f"; {rented} GPUs billed for {devices} used (whole instances are rented)"
+        else:
+            used += " (CPU only: billed per instance-hour, no GPU-hours)"
+        lines.append((HOURS_LABEL[kind], used))
     lines.append(("why", str(out["quote_reason"])))
     lines.append(("price from", f"{quote_source(q['source'], out['spot'])}, as of {q['as_of']}"))
     if not q.get("confirmed", True) or out.get("quote_note"):
@@ -110,18 +128,44 @@ def _cost_lines(out: dict[str, Any], vcpus: float | None) -> list[tuple[str, str
     return lines
 
 
+def _part_text(kwh: float | None, basis: str | None, missing: str) -> str:
+    if kwh is None:
+        return missing
+    return f"{kwh:.3g} kWh" + (f" ({basis})" if basis else "")
+
+
 def _energy_lines(out: dict[str, Any]) -> list[tuple[str, str]]:
-    if out["energy_kwh"] is None:
-        return [("energy", "not measured (no energy counter or power samples)")]
-    src = f" ({out['energy_source']})" if out.get("energy_source") else ""
-    return [
-        ("energy", f"{out['energy_kwh']:.3g} kWh{src}"),
+    """GPU and host CPU energy (each measured, estimated or not measured), their total, its
+    cost and its CO2e: the same figures as ``--format json`` and the notes."""
+    if out.get("total_energy_kwh") is None:
+        return [("energy", "not measured (no energy counter, power samples or host CPU reading)")]
+    lines: list[tuple[str, str]] = []
+    if not out["cpu_only"]:
+        gpu = _part_text(out["energy_kwh"], out.get("energy_source"), "not measured")
+        lines.append(("GPU energy", gpu))
+    basis = out.get("cpu_energy_basis")
+    cpu_basis = "estimate: CPU load x the TDP table" if basis == "estimate" else basis
+    lines.append(("CPU energy", _part_text(out.get("cpu_energy_kwh"), cpu_basis, "not measured")))
+    lines.append(("total", f"{out['total_energy_kwh']:.3g} kWh"))
+    lines.append(
         (
             "electricity",
             f"{usd(out['energy_cost_usd'])} at {usd(out['electricity_usd_per_kwh'])} per kWh "
             f"({out['electricity_source']}, as of {out['electricity_as_of']})",
-        ),
-    ]
+        )
+    )
+    if out.get("co2e_kg") is not None:
+        region = "default intensity" if out.get("carbon_is_default") else out["carbon_region"]
+        lines.append(
+            (
+                "CO2e",
+                f"{out['co2e_kg']:.3g} kg at {out['carbon_g_co2e_per_kwh']:g} g per kWh "
+                f"({region}; {out['carbon_source']}, as of {out['carbon_as_of']})",
+            )
+        )
+    else:
+        lines.append(("CO2e", "unknown (no grid carbon intensity for this region)"))
+    return lines
 
 
 def _waste_lines(out: dict[str, Any]) -> list[tuple[str, str]]:
@@ -129,10 +173,12 @@ def _waste_lines(out: dict[str, Any]) -> list[tuple[str, str]]:
     if out.get("achieved_flops_per_s") is not None:
         speed = f"{number_text(out['achieved_flops_per_s'])} FLOP/s achieved"
         if out.get("mfu") is not None:
-            speed += f" of {number_text(out['peak_flops_per_s'])} peak: MFU {out['mfu']:.1%}"
+            speed += f" of {number_text(out['peak_flops_per_s'])} peak"
         else:
             speed += " (peak unknown: no MFU)"
         lines.append(("throughput", speed))
+        if out.get("mfu") is not None:
+            lines.append(("MFU", mfu_text(out)))
     if out.get("idle_fraction") is not None:
         lines.append(
             (

@@ -76,6 +76,8 @@ RUN_KEYS: tuple[str, ...] = (
     "metrics",
     "expected_steps",
     "stop_reason",
+    "steady_flops",
+    "steady_s",
 )
 
 
@@ -195,6 +197,8 @@ def run_record(row: dict[str, Any], now: datetime | None = None) -> dict[str, An
         "job_id": row.get("job_id"),
         "job_partition": row.get("job_partition"),
         "stop_reason": row.get("stop_reason"),
+        "steady_flops": _float_or_none(row.get("steady_flops")),
+        "steady_s": _float_or_none(row.get("steady_s")),
     }
     inferred = json.loads(row.get("inferred_json") or "{}")
     rec["strategy_basis"] = _basis(inferred.get("strategy"), row["strategy"], "other")

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from costlens.apps.transfer import priced_records
+from costlens.core.hours import HOURS_LABEL
 from costlens.core.units import BYTES_PER_GIB, J_PER_KWH
 from costlens.price import run_cost, sample_summary
 from costlens.price.tables import PriceTable
@@ -128,8 +129,19 @@ def _identity(
          f"{record['steps']:,} / {record['samples']:,} / {record['tokens']:,}"),
         ("FLOPs executed", num_text(record.get("flops") or None, ".3e")),
         ("achieved FLOP/s", num_text(detail.get("achieved_flops_per_s"), ".3e")),
-        ("MFU", num_text(None if mfu is None else 100 * mfu, ".1f", "%")),
+        (HOURS_LABEL.get(str(detail.get("device_kind")), "device-hours"),
+         num_text(detail.get("device_hours"), ",.3g")),
+        ("MFU (whole run)", num_text(None if mfu is None else 100 * mfu, ".1f", "%")),
+        ("MFU (steady state)", _steady_text(detail)),
     ]  # fmt: skip
+
+
+def _steady_text(detail: dict[str, Any]) -> str:
+    """Steady-state MFU with its window, or why it is unknown (never a guess)."""
+    steady = detail.get("mfu_steady_state")
+    if steady is None:
+        return f"- ({detail.get('steady_state_basis') or 'not measured'})"
+    return f"{num_text(100 * steady, '.1f', '%')} ({detail['steady_state_basis']})"
 
 
 def cost_parts(detail: dict[str, Any]) -> list[tuple[str, float]]:

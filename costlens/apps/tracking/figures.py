@@ -20,6 +20,7 @@ METRIC_KEYS: tuple[tuple[str, str], ...] = (
     ("flops", "flops"),
     ("achieved_flops_per_s", "achieved_flops_per_s"),
     ("mfu", "mfu"),
+    ("mfu_steady_state", "mfu_steady_state"),
     ("energy_kwh", "energy_kwh"),
     ("energy_cost_usd", "energy_cost_usd"),
     ("idle_fraction", "idle_fraction"),
