@@ -118,7 +118,7 @@ def _cost_lines(out: dict[str, Any], vcpus: float | None) -> list[tuple[str, str
             if rented > devices:
                 used += f"; {rented} GPUs billed for {devices} used (whole instances are rented)"
         else:
-            used += " (CPU only: billed per instance-hour, no GPU-hours)"
+            used += " (CPU only: billed per instance-hour)"
         lines.append((HOURS_LABEL[kind], used))
     lines.append(("why", str(out["quote_reason"])))
     lines.append(("price from", f"{quote_source(q['source'], out['spot'])}, as of {q['as_of']}"))

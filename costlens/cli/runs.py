@@ -144,7 +144,10 @@ def show(
     from costlens.price.tables import PriceTable
 
     store = open_cli_store(db, create=False)
-    emit_record(run_detail(store, run_id, PriceTable.load()), fmt, title="run", wide=wide)
+    record = run_detail(store, run_id, PriceTable.load())
+    if fmt is OutputFormat.table and record.get("device_kind") == "cpu":
+        record.pop("gpu_hours", None)  # a CPU run in CPU terms (JSON and CSV keep the key: null)
+    emit_record(record, fmt, title="run", wide=wide)
 
 
 db_app = typer.Typer(
