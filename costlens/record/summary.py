@@ -21,6 +21,21 @@ def cost_line(run_id: str, duration_s: float, rate: HourlyRate | None) -> str:
     return f"  cost {usd(cost)} at {usd(rate.usd_per_hour)} per hour{where}"
 
 
+def energy_line(rec: Any, kind: str) -> str:
+    """GPU energy (measured) and host CPU energy (measured or an estimate), each named."""
+    parts = []
+    if rec and rec.energy_j is not None:
+        how = " from power" if rec.energy_source == ENERGY_POWER_INTEGRAL else ""
+        parts.append(f"GPU {rec.energy_j / J_PER_KWH:.4f} kWh{how}")
+    elif kind == GPU:
+        parts.append("GPU not measured")
+    cpu_j = getattr(rec, "cpu_energy_j", None)
+    if cpu_j is not None:
+        basis = getattr(rec, "cpu_energy_basis", None)
+        parts.append(f"host CPU {cpu_j / J_PER_KWH:.4f} kWh" + (f" ({basis})" if basis else ""))
+    return "  energy " + ("; ".join(parts) if parts else "not measured")
+
+
 def summary_text(
     *,
     run_id: str,
@@ -56,11 +71,7 @@ def summary_text(
     if kind == GPU and rec:
         util = f"{rec.util_sum / rec.util_n:.0f}%" if rec.util_n else "not reported"
         lines.append(f"  average GPU utilisation {util}")
-    if rec and rec.energy_j is not None:
-        how = " (from power)" if rec.energy_source == ENERGY_POWER_INTEGRAL else ""
-        lines.append(f"  energy {rec.energy_j / J_PER_KWH:.4f} kWh{how}")
-    else:
-        lines.append("  energy not measured")
+    lines.append(energy_line(rec, kind))
     # Where the store did not take the run, the recorder has said so already (one warning,
     # true when printed, naming the journal); the summary does not repeat it.
     return "\n".join(lines)

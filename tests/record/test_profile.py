@@ -153,6 +153,7 @@ class _Recorder:
         self.device_names = names
         self.util_sum, self.util_n = 180.0, 2
         self.energy_j = None
+        self.cpu_energy_j, self.cpu_energy_basis = 3.6e5, "estimate"
 
 
 def test_summary_prints_the_cost_and_a_cpu_run_in_cpu_terms():
@@ -171,6 +172,8 @@ def test_summary_prints_the_cost_and_a_cpu_run_in_cpu_terms():
     gpu = summary_text(recorder=_Recorder(["NVIDIA A100", "NVIDIA A100"]), rate=None, **kw)
     assert "GPU-hours 1.0000 (2 x NVIDIA A100)" in gpu and "average GPU utilisation 90%" in gpu
     assert "cost not priced here (`costlens cost abc`" in gpu
+    assert "energy GPU not measured; host CPU 0.1000 kWh (estimate)" in gpu
+    assert "energy host CPU 0.1000 kWh (estimate)" in cpu
 
 
 def test_sigterm_handler_is_installed_during_a_run_and_restored_after(sqlite_url):
