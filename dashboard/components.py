@@ -134,7 +134,7 @@ RUN_TABLE_HEADINGS = {
     "started": "started (UTC)",
     "duration": "duration",
     "device": "hardware",
-    "gpu_hours": "GPU-h",
+    "device_hours": "hours",
     "cost_usd": "US$",
 }
 
@@ -161,8 +161,8 @@ def runs_table(*, id: str, page_size: int = 25, hide: Sequence[str] = ()) -> Any
         col.update(RUN_COLUMN_SIZES.get(key, {}))
         if key == "run":
             col.update(cellRenderer="markdown", sortable=False, minWidth=130)
-        elif key in ("duration", "gpu_hours", "cost_usd"):
-            col.update(type="rightAligned", maxWidth=110)
+        elif key in ("duration", "device_hours", "cost_usd"):
+            col.update(type="rightAligned", maxWidth=120)
         elif key == "status":
             col["cellStyle"] = {"styleConditions": [
                 {"condition": f"params.value === '{status}'", "style": {"color": colour}}

@@ -12,6 +12,7 @@ from typing import Any
 from costlens.cli.tables import Col, print_table
 from costlens.core.fmt import duration, flops, number, percent
 from costlens.core.fmt import money as usd
+from costlens.core.hours import HOURS_LABEL
 from costlens.price import quote_source
 
 _LABEL = 12  # width of the label column
@@ -44,6 +45,18 @@ def priced_on(e: dict[str, Any]) -> str:
     if e.get("price_confirmed") is False:
         text += "; this price is UNCONFIRMED (see `costlens prices` and its note)"
     return text
+
+
+def mfu_text(out: dict[str, Any]) -> str:
+    """Both MFUs, each named: over the whole run (start-up and warm-up included) and in the
+    steady state (after warm-up; see :mod:`costlens.price.breakdown`)."""
+    steady = out.get("mfu_steady_state")
+    steady_text = (
+        f"{percent(steady, digits=1)} steady state ({out['steady_state_basis']})"
+        if steady is not None
+        else f"steady state unknown ({out.get('steady_state_basis') or 'not measured'})"
+    )
+    return f"{percent(out['mfu'], digits=1)} whole run; {steady_text}"
 
 
 def _what_ran(out: dict[str, Any]) -> list[tuple[str, str]]:
@@ -83,12 +96,17 @@ def _cost_lines(out: dict[str, Any], vcpus: float | None) -> list[tuple[str, str
         ("billed", f"{inst} for {hours_text(out['duration_s'])}"),
         ("rate", rate_text(q, vcpus)),
     ]
-    if not out["cpu_only"]:
-        devices, rented = out["device_count"], out["instances"] * q["gpu_count"]
-        used = f"{number(out['gpu_hours'] or 0)} GPU-hours used"
-        if rented > devices:
-            used += f"; {rented} GPUs billed for {devices} used (whole instances are rented)"
-        lines.append(("GPU-hours", used))
+    kind = out.get("device_kind") or ("cpu" if out["cpu_only"] else "gpu")
+    if out.get("device_hours") is not None:
+        used = f"{number(out['device_hours'])} {HOURS_LABEL[kind]}"
+        if kind == "gpu":
+            devices, rented = out["device_count"], out["instances"] * q["gpu_count"]
+            used += " used"
+            if rented > devices:
+                used += f"; {rented} GPUs billed for {devices} used (whole instances are rented)"
+        else:
+            used += " (CPU only: billed per instance-hour)"
+        lines.append((HOURS_LABEL[kind], used))
     lines.append(("why", str(out["quote_reason"])))
     lines.append(("price from", f"{quote_source(q['source'], out['spot'])}, as of {q['as_of']}"))
     if not q.get("confirmed", True) or out.get("quote_note"):
@@ -97,19 +115,45 @@ def _cost_lines(out: dict[str, Any], vcpus: float | None) -> list[tuple[str, str
     return lines
 
 
+def _part_text(kwh: float | None, basis: str | None, missing: str) -> str:
+    if kwh is None:
+        return missing
+    return number(kwh, "kWh") + (f" ({basis})" if basis else "")
+
+
 def _energy_lines(out: dict[str, Any]) -> list[tuple[str, str]]:
-    if out["energy_kwh"] is None:
-        return [("energy", "not measured (no energy counter or power samples)")]
-    src = f" ({out['energy_source']})" if out.get("energy_source") else ""
-    return [
-        ("energy", f"{number(out['energy_kwh'], 'kWh')}{src}"),
+    """GPU and host CPU energy (each measured, estimated or not measured), their total, its
+    cost and its CO2e: the same figures as ``--format json`` and the notes."""
+    if out.get("total_energy_kwh") is None:
+        return [("energy", "not measured (no energy counter, power samples or host CPU reading)")]
+    lines: list[tuple[str, str]] = []
+    if not out["cpu_only"]:
+        gpu = _part_text(out["energy_kwh"], out.get("energy_source"), "not measured")
+        lines.append(("GPU energy", gpu))
+    basis = out.get("cpu_energy_basis")
+    cpu_basis = "estimate: CPU load x the TDP table" if basis == "estimate" else basis
+    lines.append(("CPU energy", _part_text(out.get("cpu_energy_kwh"), cpu_basis, "not measured")))
+    lines.append(("total", number(out["total_energy_kwh"], "kWh")))
+    lines.append(
         (
             "electricity",
             f"{usd(out['energy_cost_usd'])} at "
             f"{usd(out['electricity_usd_per_kwh'], sig=3)} per kWh "
             f"({out['electricity_source']}, as of {out['electricity_as_of']})",
-        ),
-    ]
+        )
+    )
+    if out.get("co2e_kg") is not None:
+        region = "default intensity" if out.get("carbon_is_default") else out["carbon_region"]
+        lines.append(
+            (
+                "CO2e",
+                f"{number(out['co2e_kg'], 'kg')} at {out['carbon_g_co2e_per_kwh']:g} g per kWh "
+                f"({region}; {out['carbon_source']}, as of {out['carbon_as_of']})",
+            )
+        )
+    else:
+        lines.append(("CO2e", "unknown (no grid carbon intensity for this region)"))
+    return lines
 
 
 def _waste_lines(out: dict[str, Any]) -> list[tuple[str, str]]:
@@ -117,11 +161,12 @@ def _waste_lines(out: dict[str, Any]) -> list[tuple[str, str]]:
     if out.get("achieved_flops_per_s") is not None:
         speed = f"{flops(out['achieved_flops_per_s'])} FLOP/s achieved"
         if out.get("mfu") is not None:
-            mfu = percent(out["mfu"], digits=1)
-            speed += f" of {flops(out['peak_flops_per_s'])} peak: MFU {mfu}"
+            speed += f" of {flops(out['peak_flops_per_s'])} peak"
         else:
             speed += " (peak unknown: no MFU)"
         lines.append(("throughput", speed))
+        if out.get("mfu") is not None:
+            lines.append(("MFU", mfu_text(out)))
     if out.get("idle_fraction") is not None:
         lines.append(
             (

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import typer
-
-from costlens.cli.common import DbOption, FormatOption, OutputFormat, emit, emit_record
+from costlens.cli.common import (
+    DbOption,
+    FormatOption,
+    OutputFormat,
+    emit,
+    emit_record,
+    stdout_console,
+)
 
 
 def fit(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
@@ -50,17 +55,33 @@ def fit(db: DbOption = None, fmt: FormatOption = OutputFormat.table) -> None:
         title="learned efficiency per accelerator and precision",
         empty_hint="no usable runs (completed, with FLOPs and a duration): prior-only model.",
     )
+    console = stdout_console()
+    for line in fit_notes(out, full_finetune=any(r.get("strategy") == FT for r in records)):
+        console.print(line, markup=False, highlight=False)  # wrapped at the terminal's width
+
+
+FT = "full-finetune"
+
+
+def fit_notes(out: dict, *, full_finetune: bool) -> list[str]:
+    """What the fit did, one short sentence a line: runs used, the interval, why full-finetune
+    runs show as ``scratch``, where the model went."""
     lo, hi = out["interval_low_factor"], out["interval_high_factor"]
-    width = (
+    lines = [
+        f"runs used {out['runs_used']} of {out['runs_seen']} ({out['runs_skipped']} skipped: "
+        "not completed, no FLOPs or unknown device)",
         f"80% interval of throughput: x{lo:.2f} .. x{hi:.2f} of the prediction"
         if lo is not None and hi is not None
         else "80% interval: fewer than 10 runs in all (a group with 3 or more uses its own "
-        "runs' spread, its interval_low/high_factor; others the prior ranges)"
-    )
-    typer.echo(
-        f"runs used {out['runs_used']} of {out['runs_seen']} ({out['runs_skipped']} skipped: "
-        f"not completed, no FLOPs or unknown device); {width}; saved to {path}"
-    )
+        "runs' spread, its interval_low/high_factor; others the prior ranges)",
+    ]
+    if full_finetune:
+        lines.append(
+            f"{FT} runs are listed as scratch: both train every weight, so they run the same "
+            "FLOPs per token at the same speed and are fitted as one strategy"
+        )
+    lines.append(f"saved to {out['saved_to']}")
+    return lines
 
 
 def _err_console():

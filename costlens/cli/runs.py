@@ -32,10 +32,11 @@ RUN_LAYOUT = (
     Col("flops", "FLOPs", 6, NUM),
     Col("device", "device", 3),
     Col("device_count", "devs", 5, NUM),
-    Col("gpu_hours", "GPU-h", 3, NUM),
+    Col("device_hours", "hours", 3, ID),  # "1.5 GPU-h" or, for a CPU run, "0.25 inst-h"
     Col("cost_usd", "cost $", 1, NUM),
 )
 
+TABLE_LIMIT = 50  # the table's runs without --limit (JSON and CSV give every matching run)
 EMPTY_HINT = (
     "No runs recorded yet. Record one with `costlens run -- python train.py`, "
     "`@costlens.profile` or `with costlens.profile(project=...)`; `costlens demo` records a few."
@@ -64,7 +65,25 @@ def _nothing_recorded(db: str | None) -> bool:
 
 
 def _short(records: list[dict]) -> list[dict]:
-    return [{**r, "id": r["id"][:12]} for r in records]
+    """Table rows: short ids, device-hours with their unit (GPU-hours or instance-hours)."""
+    from costlens.core.fmt import number
+    from costlens.core.hours import HOURS_SHORT
+
+    def hours(r: dict) -> str | None:
+        h = r.get("device_hours")
+        return None if h is None else f"{number(h)} {HOURS_SHORT[r['device_kind']]}"
+
+    return [{**r, "id": r["id"][:12], "device_hours": hours(r)} for r in records]
+
+
+def _no_match_hint(store, filters: dict[str, str | None]) -> str:
+    """What to say when a store that holds runs has none matching the filters."""
+    from costlens.store.runs_page import distinct_values
+
+    given = " and ".join(f"--{k} {v}" for k, v in filters.items() if v)
+    projects = distinct_values(store, "project")
+    known = f" Projects in this store: {', '.join(projects)}." if projects else ""
+    return f"No runs match {given}.{known}"
 
 
 def runs(
@@ -73,26 +92,42 @@ def runs(
         "--status", f"Only this status: {', '.join(RUN_STATUSES)}.", check=_status
     ) = None,
     limit: Annotated[
-        int, typer.Option(help="At most this many runs.", parser=count_parser("--limit"))
-    ] = 50,
+        int | None,
+        typer.Option(
+            help=f"At most this many runs (the table: {TABLE_LIMIT} unless given; JSON and CSV: "
+            "every matching run).",
+            parser=count_parser("--limit"),
+            show_default=False,
+        ),
+    ] = None,
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.table,
     columns: ColumnsOption = None,
     wide: WideOption = False,
 ) -> None:
     """List recorded runs, newest first."""
-    from costlens.cli.common import open_cli_store
+    from costlens.cli.common import open_cli_store, stderr
     from costlens.price.reports import run_rows
     from costlens.price.tables import PriceTable
 
-    if _nothing_recorded(db):
-        rows = []
-    else:
+    cut = limit or (TABLE_LIMIT if fmt is OutputFormat.table else None)
+    rows, hint = [], EMPTY_HINT
+    if not _nothing_recorded(db):
         with open_cli_store(db) as store:
-            rows = run_rows(store, PriceTable.load(), project=project, status=status, limit=limit)
+            rows = run_rows(
+                store, PriceTable.load(), project=project, status=status,
+                limit=cut + 1 if cut else None,  # one more: was the list cut?
+            )  # fmt: skip
+            if not rows and (project or status):
+                hint = _no_match_hint(store, {"project": project, "status": status})
+    if cut and len(rows) > cut:
+        rows = rows[:cut]
+        stderr(f"costlens: showing the newest {cut} matching runs; more match (--limit N).")
     if fmt is OutputFormat.table:
-        emit(_short(rows), fmt, layout=RUN_LAYOUT, empty_hint=EMPTY_HINT, pick=columns, wide=wide)
+        emit(_short(rows), fmt, layout=RUN_LAYOUT, empty_hint=hint, pick=columns, wide=wide)
     else:
+        if not rows and hint is not EMPTY_HINT:
+            stderr(hint)
         emit(rows, fmt)
 
 
@@ -108,8 +143,10 @@ def show(
     from costlens.price.tables import PriceTable
 
     with open_cli_store(db) as store:
-        detail = run_detail(store, run_id, PriceTable.load())
-    emit_record(detail, fmt, title="run", wide=wide)
+        record = run_detail(store, run_id, PriceTable.load())
+    if fmt is OutputFormat.table and record.get("device_kind") == "cpu":
+        record.pop("gpu_hours", None)  # a CPU run in CPU terms (JSON and CSV keep the key: null)
+    emit_record(record, fmt, title="run", wide=wide)
 
 
 db_app = typer.Typer(

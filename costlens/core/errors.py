@@ -1,7 +1,15 @@
 """Typed errors. Every error costlens raises on purpose derives from :class:`CostlensError`.
 
-Each message says what the user must fix. The CLI turns these into one line and exit code 1
-(2 for :class:`UsageError`); anything else is a bug and is reported as such.
+Each message says what the user must fix. The CLI turns these into one line and an exit code:
+
+- 2 (:class:`UsageError`, :class:`InputError`): the command line itself is wrong, whatever the
+  world holds: an unknown flag, a value refused for what it is (not a number, out of bounds,
+  not one of the choices, an ``--out`` suffix costlens cannot write);
+- 1 (every other :class:`CostlensError`): the line is well formed but what it names or needs is
+  missing or failed: no such file, run, store or price; an optional package not installed
+  (:class:`MissingPackageError`).
+
+Anything else is a bug and is reported as such.
 """
 
 from __future__ import annotations
@@ -23,6 +31,11 @@ class InputError(UsageError, ValueError):
     """A value outside what costlens accepts: a flag, a plan cell, an environment variable or an
     argument of the Python API (the message names it and says what is allowed). A ValueError
     too, as Python callers expect of a bad argument (:mod:`costlens.core.validate`)."""
+
+
+class MissingPackageError(CostlensError):
+    """An optional package the command needs is not installed (the message says what to
+    install). Exit 1: the command line was right; the environment lacks a piece."""
 
 
 class ConfigError(CostlensError):

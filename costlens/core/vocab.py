@@ -45,6 +45,11 @@ STOPPED_EXIT_CODE = 3
 # The accelerator key of CPU-only instances and runs (priced per instance-hour).
 CPU_KEY = "CPU"
 
+# The steady state of a run starts at the recorder's first flush (every 5 s at most) after a rank
+# has taken this many steps: start-up, torch.compile and warm-up are behind it (nanoGPT measures
+# MFU from iteration 5). Steady-state MFU is measured from there to the run's last flush.
+STEADY_AFTER_STEPS = 5
+
 # Defaults a user can override with a flag.
 DEFAULT_IDLE_THRESHOLD_PCT = 10.0  # a GPU sample below this utilisation counts as idle
 DEFAULT_RUN_PROJECT = "default"  # a profiled run with no --project and no COSTLENS_PROJECT

@@ -101,9 +101,19 @@ def estimate_from_run(
         out,
         flops=float(record["flops"]) * scale,
         model_flops=float(flops[0]),
-        flops_basis=f"measured: the run's recorded FLOPs x {scale:g}; model_flops: "
-        "6N (4N + 2fN for LoRA) per token of the run's parameters and data",
+        flops_basis=f"measured: the run's recorded FLOPs x {scale:g}; {model_flops_basis(record)}",
     )
+
+
+def model_flops_basis(record: dict) -> str:
+    """How :func:`model_flops` counted the run, in words: 6N per token (or sample) only when the
+    run recorded its data and parameters, else its measured FLOPs (no "per token" for a run of 0
+    tokens)."""
+    unit = "token" if record.get("tokens") else "sample" if record.get("samples") else None
+    if unit and record.get("params_total"):
+        return f"model_flops: 6N (4N + 2fN for LoRA) per {unit} of the run's parameters and data"
+    missing = "token or sample count" if not unit else "parameter count"
+    return f"model_flops: the run's measured FLOPs (no {missing} recorded)"
 
 
 def run_anchor_for(

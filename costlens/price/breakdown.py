@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from costlens.core.errors import PriceNotFoundError, UnknownAcceleratorError
+from costlens.core.hours import CPU, device_kind, hours_figures
 from costlens.core.units import S_PER_H, finite_or_none
-from costlens.core.vocab import CPU_KEY, DEFAULT_PRECISION
+from costlens.core.vocab import CPU_KEY, DEFAULT_PRECISION, STEADY_AFTER_STEPS
 from costlens.price.alternatives import alternatives as alternatives_for
 from costlens.price.billing import choose_quote, min_vcpus_for
 from costlens.price.energy import energy_figures
@@ -17,9 +18,8 @@ if TYPE_CHECKING:
 
 
 def is_cpu_run(record: RunRecord) -> bool:
-    """True for a run that used no accelerator (no device, no device count, or "CPU")."""
-    dev = record.get("device")
-    return not dev or int(record.get("device_count") or 0) <= 0 or str(dev).upper() == CPU_KEY
+    """True for a run that used no accelerator (:func:`costlens.core.hours.device_kind`)."""
+    return device_kind(record.get("device"), record.get("device_count")) == CPU
 
 
 def duration_s(record: RunRecord) -> float | None:
@@ -28,22 +28,47 @@ def duration_s(record: RunRecord) -> float | None:
     return d if d is not None and d >= 0 else None
 
 
+def steady_state(record: dict[str, Any]) -> tuple[float | None, str]:
+    """(achieved FLOP/s in the steady state, or None; the window in words).
+
+    The window (:data:`~costlens.core.vocab.STEADY_AFTER_STEPS`): from the recorder's first
+    flush after each rank's first 5 steps to the run's last flush; the store keeps the FLOPs and
+    seconds inside it (``steady_flops``, ``steady_s``: summed FLOPs, the longest rank's
+    seconds). None, never a guess, when a rank never got past its first 5 steps, no step was
+    taken inside the window, or the run was recorded before costlens kept the window."""
+    flops, span = finite_or_none(record.get("steady_flops")), finite_or_none(record.get("steady_s"))
+    if flops is None or span is None:
+        return None, (
+            f"not measured: the run took {STEADY_AFTER_STEPS} steps or fewer, or was recorded "
+            "before the steady-state window was kept"
+        )
+    if not (flops > 0 and span > 0):
+        return None, f"not measured: no FLOPs counted after the first {STEADY_AFTER_STEPS} steps"
+    return flops / span, f"{span:.0f} s after the first {STEADY_AFTER_STEPS} steps"
+
+
 def _throughput(
     record: RunRecord, spec: GpuSpec | None, devices: int, seconds: float | None
 ) -> dict[str, Any]:
-    """Achieved FLOP/s, the peak at the run's precision (all devices) and MFU."""
+    """Achieved FLOP/s, the peak at the run's precision (all devices) and both MFUs: ``mfu``
+    over the whole run (start-up, compilation and warm-up included) and ``mfu_steady_state``
+    (after warm-up: :func:`steady_state`)."""
     flops = float(record.get("flops") or 0.0)
     achieved = flops / seconds if flops > 0 and seconds else None
     precision = record.get("precision") or DEFAULT_PRECISION
     peak_per_device = spec.peak_for(precision) if spec is not None else None
     peak_total = peak_per_device * devices if peak_per_device and devices else None
+    steady, basis = steady_state(record)
     return {
         "flops": flops,
         "achieved_flops_per_s": achieved,
+        "steady_flops_per_s": steady,
         "precision": precision,
         "peak_flops_per_s": peak_total,
         "peak_source": spec.source if (spec is not None and peak_total) else None,
         "mfu": achieved / peak_total if achieved is not None and peak_total else None,
+        "mfu_steady_state": steady / peak_total if steady is not None and peak_total else None,
+        "steady_state_basis": basis,
     }
 
 
@@ -139,7 +164,7 @@ def run_cost(
         "device_count": devices,
         "cpu_only": cpu_run,
         "duration_s": seconds,
-        "gpu_hours": None if hours is None else hours * devices,  # 0 for CPU-only runs
+        **hours_figures(seconds, record.get("device"), devices),
         **bill,
         **energy,
         **speed,

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from costlens.core.errors import CostlensError
-from costlens.core.units import S_PER_H
+from costlens.core.hours import hours_figures
 from costlens.core.vocab import DEFAULT_IDLE_THRESHOLD_PCT
 from costlens.price.breakdown import duration_s, run_cost
 from costlens.price.idle import sample_summary
@@ -15,15 +15,17 @@ from costlens.store.db import Store
 from costlens.store.queries import get_run
 
 # Keys add_cost_columns adds to every record (None where unknown).
-COST_KEYS: tuple[str, ...] = ("cost_usd", "gpu_hours", "energy_kwh", "mfu")
+COST_KEYS: tuple[str, ...] = (
+    "cost_usd", "device_kind", "device_hours", "gpu_hours", "energy_kwh", "mfu",
+    "mfu_steady_state",
+)  # fmt: skip
 
 
 def _unpriced(record: dict[str, Any]) -> dict[str, Any]:
-    """The cost keys of a run that could not be priced: only GPU-hours, a fact, are known."""
+    """The cost keys of a run that could not be priced: only its hours, facts, are known."""
     extra: dict[str, Any] = dict.fromkeys(COST_KEYS)
-    seconds = duration_s(record)
-    if seconds is not None:
-        extra["gpu_hours"] = seconds / S_PER_H * int(record.get("device_count") or 0)
+    device, count = record.get("device"), record.get("device_count")
+    extra.update(hours_figures(duration_s(record), device, count))
     return extra
 
 

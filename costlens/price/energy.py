@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from costlens.core.hours import GPU, device_kind
 from costlens.core.units import J_PER_KWH, S_PER_H
 from costlens.price.tables import PriceTable
 
@@ -71,8 +72,13 @@ def energy_figures(
     total_kwh = _kwh(sum(parts)) if parts else None
     if total_kwh is None:
         notes.append("no energy measurement for this run (no energy counter or power samples)")
-    elif cpu_basis == "estimate":
-        notes.append("host CPU energy is an estimate (CPU load x the TDP table), not measured")
+    else:
+        gpu_run = device_kind(record.get("device"), record.get("device_count")) == GPU
+        if gpu_j is None and gpu_run:
+            notes.append("GPU energy not measured (no energy counter or power samples): the "
+                         "energy, its cost and CO2e are the host CPU's only")  # fmt: skip
+        if cpu_basis == "estimate":
+            notes.append("host CPU energy is an estimate (CPU load x the TDP table), not measured")
     rate = prices.electricity
     provider = record.get("provider") or (quote or {}).get("provider")
     region = record.get("region") or (quote or {}).get("region")

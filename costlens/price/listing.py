@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from costlens.core.hours import usd_per_device_hour
 from costlens.core.units import finite_or_none
 from costlens.price.tables import PriceTable, note_confirmed
 
@@ -30,10 +31,8 @@ _NUMBERS = ("price_usd_hour", "spot_price_usd_hour", "usd_per_gpu_hour", "vcpus"
 
 
 def _listed(row: dict[str, Any]) -> dict[str, Any]:
-    spot = finite_or_none(row["spot_price_usd_hour"])
-    per_gpu = None if spot is None else spot / (row["gpu_count"] if row["gpu_count"] > 0 else 1)
     out = {**row, **{k: finite_or_none(row.get(k)) for k in _NUMBERS}}
-    out["spot_usd_per_gpu_hour"] = per_gpu
+    out["spot_usd_per_gpu_hour"] = usd_per_device_hour(row["spot_price_usd_hour"], row["gpu_count"])
     out["confirmed"] = note_confirmed(row.get("note"))
     return {k: out.get(k) for k in PRICE_KEYS}
 

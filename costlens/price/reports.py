@@ -47,6 +47,7 @@ DETAIL_KEYS: tuple[str, ...] = (
     "host_cpu_max_pct",
     "host_ram_peak_bytes",
     "process_cpu_hours",
+    "steady_state_basis",
 )
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from costlens.core import config
 from costlens.core.units import MJ_PER_J
+from costlens.core.vocab import STEADY_AFTER_STEPS
 from costlens.record.journal import Journal
 from costlens.record.telemetry import Sampler
 from costlens.record.writer import Batch, StoreWriter
@@ -115,6 +116,7 @@ class Recorder:
         self.cpu_energy_basis: str | None = None
         self.latest_gpu_util: dict[int, float] = {}  # device index -> its last reading (live line)
         self.store_note: str | None = None  # what the end of the run says about the store
+        self._steady_from: tuple[float, float] | None = None  # (monotonic s, FLOPs) at its start
 
     @property
     def samples_written(self) -> int:
@@ -261,16 +263,29 @@ class Recorder:
             if s.kind == "host":
                 self.cpu_energy_j, self.cpu_energy_basis = s.cpu_energy()
 
+    def _steady(self, steps: int, flops: float) -> dict[str, float | None]:
+        """This rank's steady-state window so far: FLOPs and seconds since the first flush after
+        its first STEADY_AFTER_STEPS steps (None before; read on the recorder thread only)."""
+        if self._steady_from is None and steps >= STEADY_AFTER_STEPS:
+            self._steady_from = (time.monotonic(), flops)
+        if self._steady_from is None:
+            return {"steady_flops": None, "steady_s": None}
+        t0, f0 = self._steady_from
+        return {"steady_flops": max(flops - f0, 0.0), "steady_s": time.monotonic() - t0}
+
     def _rank_values(self, progress: dict[str, Any], now: datetime) -> dict[str, Any]:
+        steps = int(progress.get("steps", 0) or 0)
+        flops = float(progress.get("flops", 0.0) or 0.0)
         return {
+            **self._steady(steps, flops),
             "run_id": self.run_id,
             "rank": self.rank,
             "host": self.run_values.get("host", ""),
-            "steps": int(progress.get("steps", 0) or 0),
+            "steps": steps,
             "samples": int(progress.get("samples", 0) or 0),
             "tokens": int(progress.get("tokens", 0) or 0),
             "tokens_real": int(progress.get("tokens_real", 0) or 0),
-            "flops": float(progress.get("flops", 0.0) or 0.0),
+            "flops": flops,
             "updated_at": now,
         }
 

@@ -355,7 +355,7 @@ class ProfiledRun:
             safe_call(lambda: sys.stderr.write(self.summary() + "\n"), "summary")
 
     def summary(self) -> str:
-        """Duration, steps, FLOPs, achieved FLOP/s, GPU-hours, utilisation, energy (one block)."""
+        """Duration, steps, FLOPs, achieved FLOP/s, device-hours, cost, utilisation, energy."""
         return summary_text(
             run_id=self.id,
             status=self.status,
@@ -363,6 +363,7 @@ class ProfiledRun:
             progress=self._progress(),
             dist=self.dist,
             recorder=self._recorder,
+            rate=self._monitor.rate if self._monitor is not None else None,
         )
 
 

@@ -92,6 +92,10 @@ class Run(SQLModel, table=True):
     cpu_energy_basis: str | None = Field(default=None, sa_column=Column(String(40), nullable=True))
     expected_steps: int | None = Field(default=None, sa_column=_big(nullable=True))
     stop_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Revision 0005. The steady-state window (core.vocab.STEADY_AFTER_STEPS): FLOPs summed over
+    # ranks and the longest rank's seconds after its first steps; None until every rank has one.
+    steady_flops: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    steady_s: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
 
 
 class RunRecord(TypedDict):
@@ -149,6 +153,8 @@ class RunRecord(TypedDict):
     stop_reason: str | None
     strategy_basis: str | None
     base_model_basis: str | None
+    steady_flops: float | None
+    steady_s: float | None
 
 
 # The columns a record shows under another key (the JSON text columns as what they hold); the
@@ -191,6 +197,9 @@ class RunRank(SQLModel, table=True):
     tokens: int = Field(default=0, sa_column=_big(nullable=False, default=0))
     flops: float = Field(default=0.0, sa_column=Column(Float, nullable=False, default=0.0))
     tokens_real: int = Field(default=0, sa_column=_big(nullable=False, default=0))
+    # Revision 0005: this rank's FLOPs and seconds since its steady state began (None before).
+    steady_flops: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    steady_s: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
     updated_at: datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
 
 

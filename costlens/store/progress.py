@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from costlens.store.db import Store
 from costlens.store.models import Run, RunRank, Sample
@@ -22,7 +22,8 @@ def rank_sums(run_id: str) -> dict[str, Any]:
 
     FLOPs, samples and tokens are summed over ranks (each rank does its own share of the work).
     Steps are the most any rank took: data-parallel ranks take the same optimizer steps together,
-    so a sum would count each step ``world_size`` times.
+    so a sum would count each step ``world_size`` times. The steady-state window
+    (``steady_flops`` summed, ``steady_s`` the longest) is None until every rank has one.
     """
     rr = RunRank.__table__
 
@@ -31,7 +32,15 @@ def rank_sums(run_id: str) -> dict[str, Any]:
             select(func.coalesce(agg(col), zero)).where(rr.c.run_id == run_id)
         ).scalar_subquery()
 
+    every_rank = func.count(rr.c.steady_s) == func.count()
+
+    def steady(col: Any, agg: Any) -> Any:  # None until every rank has its steady state
+        value = case((every_rank, agg(col)), else_=None)
+        return select(value).where(rr.c.run_id == run_id).scalar_subquery()
+
     return {
+        "steady_flops": steady(rr.c.steady_flops, func.sum),
+        "steady_s": steady(rr.c.steady_s, func.max),
         "steps": total(rr.c.steps, 0, func.max),
         "samples": total(rr.c.samples, 0),
         "tokens": total(rr.c.tokens, 0),

@@ -32,7 +32,7 @@ def body(period: str) -> list:
                 ("project", "project"),
                 ("strategy", "strategy"),
                 ("device", "hardware"),
-                ("gpu_hours", "GPU-h"),
+                ("device_hours", "hours"),
                 ("cost_usd", "US$"),
             ],
             [{**r, "run": r["id"][:12]} for r in costliest],

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from costlens.core.fmt import money
+from costlens.core.hours import usd_per_device_hour
 from costlens.core.vocab import CPU_KEY
 from costlens.price.tables import PriceTable
 
@@ -15,9 +16,9 @@ def _rows(prices: PriceTable) -> pd.DataFrame:
     """The price rows with their spot $/GPU-hour (``confirmed`` comes with the table's frame:
     :func:`costlens.price.tables.note_confirmed` is the one rule)."""
     df = prices.frame.copy()
-    df["spot_usd_per_gpu_hour"] = df["spot_price_usd_hour"] / df["gpu_count"].where(
-        df["gpu_count"] > 0, 1
-    )
+    pairs = zip(df["spot_price_usd_hour"], df["gpu_count"], strict=True)
+    spot = [usd_per_device_hour(usd, gpus) for usd, gpus in pairs]
+    df["spot_usd_per_gpu_hour"] = pd.to_numeric(pd.Series(spot, index=df.index, dtype=object))
     return df
 
 

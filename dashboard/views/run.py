@@ -11,6 +11,7 @@ import pandas as pd
 
 from costlens.apps.transfer import priced_records
 from costlens.core.fmt import MISSING, count, duration, flops, money, number, percent
+from costlens.core.hours import HOURS_LABEL
 from costlens.core.units import BYTES_PER_GIB, J_PER_KWH
 from costlens.price import run_cost, sample_summary
 from costlens.price.tables import PriceTable
@@ -135,8 +136,19 @@ def _identity(
          f"{count(record['steps'])} / {count(record['samples'])} / {count(record['tokens'])}"),
         ("FLOPs executed", flops(record.get("flops") or None)),
         ("achieved FLOP/s", flops(detail.get("achieved_flops_per_s"))),
-        ("MFU", percent(mfu, digits=1)),
+        (HOURS_LABEL.get(str(detail.get("device_kind")), "device-hours"),
+         number(detail.get("device_hours"))),
+        ("MFU (whole run)", percent(mfu, digits=1)),
+        ("MFU (steady state)", _steady_text(detail)),
     ]  # fmt: skip
+
+
+def _steady_text(detail: dict[str, Any]) -> str:
+    """Steady-state MFU with its window, or why it is unknown (never a guess)."""
+    steady = detail.get("mfu_steady_state")
+    if steady is None:
+        return f"{MISSING} ({detail.get('steady_state_basis') or 'not measured'})"
+    return f"{percent(steady, digits=1)} ({detail['steady_state_basis']})"
 
 
 def cost_parts(detail: dict[str, Any]) -> list[tuple[str, float]]:

@@ -9,7 +9,9 @@ import pandas as pd
 
 from costlens.apps.transfer import priced_records
 from costlens.core.fmt import duration, money, number
+from costlens.core.hours import HOURS_SHORT
 from costlens.core.vocab import RUN_STATUSES
+from costlens.price import COST_KEYS
 from costlens.price.tables import PriceTable
 from costlens.store import runs_page as dashboard_queries
 from costlens.store.db import Store
@@ -17,15 +19,15 @@ from costlens.store.models import RUN_KEYS
 from costlens.store.queries import list_runs
 from dashboard.fmt import device_label, md_escape, run_link
 
-COST_KEYS = ("cost_usd", "gpu_hours", "energy_kwh", "mfu")
+NUMERIC_COST_KEYS = tuple(k for k in COST_KEYS if k != "device_kind")
 RUN_TABLE_COLUMNS: tuple[str, ...] = (
     "run", "name", "project", "status", "strategy", "started", "duration", "device",
-    "gpu_hours", "cost_usd",
+    "device_hours", "cost_usd",
 )  # fmt: skip
-# Table column -> the record key it sorts by (the store sorts by these; cost_usd and gpu_hours
-# are priced, so sorting by them prices every matching run).
+# Table column -> the record key it sorts by (the store sorts by these; cost_usd and
+# device_hours are priced, so sorting by them prices every matching run).
 SORT_KEYS = {"run": "id", "started": "started_at", "duration": "duration_s"}
-PRICED_SORTS = ("cost_usd", "gpu_hours")
+PRICED_SORTS = ("cost_usd", "device_hours")
 
 
 def runs_frame(
@@ -37,8 +39,9 @@ def runs_frame(
     strategy: str | None = None,
     since: datetime | None = None,
 ) -> pd.DataFrame:
-    """Runs newest first with their public keys plus cost_usd, gpu_hours, energy_kwh and mfu
-    (None without ``prices``); ``started`` is the start time as a timestamp (naive UTC)."""
+    """Runs newest first with their public keys plus the cost keys (``COST_KEYS``: cost_usd,
+    device_kind, device_hours, gpu_hours, energy_kwh, mfu...; None without ``prices``);
+    ``started`` is the start time as a timestamp (naive UTC)."""
     records = list_runs(
         store,
         project=project or None,
@@ -52,7 +55,7 @@ def runs_frame(
     if df.empty:
         return pd.DataFrame(columns=[*RUN_KEYS, *COST_KEYS, "started"])
     df["started"] = pd.to_datetime(df["started_at"].str.rstrip("Z"))
-    for col in COST_KEYS:
+    for col in NUMERIC_COST_KEYS:
         df[col] = pd.to_numeric(df[col], errors="coerce") if col in df else float("nan")
     return df
 
@@ -67,9 +70,10 @@ def filter_options(store: Store) -> dict[str, list[str]]:
 
 
 def hidden_columns(store: Store) -> tuple[str, ...]:
-    """Runs-table columns with nothing to tell in this store: GPU-hours when no run used an
-    accelerator (every cell would be 0, taking the space the name and start time need)."""
-    return () if dashboard_queries.uses_accelerators(store) else ("gpu_hours",)
+    """Runs-table columns with nothing to tell in this store: the device when no run used an
+    accelerator (every cell would say CPU, which the hours column already says in "inst-h",
+    taking the space the name and start time need)."""
+    return () if dashboard_queries.uses_accelerators(store) else ("device",)
 
 
 def grid_request(request: dict[str, Any] | None, page_size: int) -> tuple[list, int]:
@@ -119,6 +123,15 @@ def runs_page(
     return table_rows(pd.DataFrame(priced_records(records, prices))), total
 
 
+def hours_text(rec: dict[str, Any]) -> str | None:
+    """A run's device-hours with their unit: "16 GPU-h", or "0.25 inst-h" for a CPU run."""
+    hours = rec.get("device_hours")
+    kind = rec.get("device_kind")
+    return (
+        None if hours is None or kind not in HOURS_SHORT else f"{number(hours)} {HOURS_SHORT[kind]}"
+    )
+
+
 def table_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
     """Runs as rows of the runs table (see :data:`RUN_TABLE_COLUMNS`); names stay plain text.
 
@@ -139,7 +152,7 @@ def table_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
                 "started": (rec.get("started_at") or "")[:16].replace("T", " "),
                 "duration": duration(rec.get("duration_s")),
                 "device": device_label(rec),
-                "gpu_hours": number(rec.get("gpu_hours")),
+                "device_hours": hours_text(rec),
                 "cost_usd": money(rec.get("cost_usd")),
             }
         )

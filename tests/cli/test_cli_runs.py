@@ -154,3 +154,39 @@ def test_limit_reads_quantities_and_refuses_bad_ones(cli, sqlite_url):
         res = cli("runs", "--db", sqlite_url, "--limit", bad)
         assert res.code == 2 and "--limit" in res.err and why in res.err, bad
         assert "Traceback" not in res.err
+
+
+def _many(url: str, n: int) -> None:
+    from datetime import timedelta
+
+    store = open_store(url)
+    now = utcnow()
+    for i in range(n):
+        started = now - timedelta(minutes=i + 1)
+        insert_run(store, {"id": f"run{i:03d}", "project": "p", "status": "completed",
+                           "started_at": started, "ended_at": now})  # fmt: skip
+    store.dispose()
+
+
+def test_machine_formats_return_every_run_unless_limited(cli, sqlite_url):
+    """Issue 20: `runs --format json|csv` silently returned 50 of 99 runs."""
+    _many(sqlite_url, 60)
+    res = cli("runs", "--format", "json", "--db", sqlite_url)
+    assert res.code == 0 and len(json.loads(res.out)) == 60 and res.err == ""
+    res = cli("runs", "--format", "csv", "--db", sqlite_url)
+    assert len(list(csv.DictReader(io.StringIO(res.out)))) == 60
+    res = cli("runs", "--format", "json", "--limit", "5", "--db", sqlite_url)
+    assert len(json.loads(res.out)) == 5 and "newest 5 matching runs; more match" in res.err
+    res = cli("runs", "--db", sqlite_url, env={"COLUMNS": "200"})  # the table: 50, and says so
+    assert res.out.count("run0") == 50 and "newest 50 matching runs" in res.err
+
+
+def test_a_filter_that_matches_nothing_says_so_and_lists_projects(cli, sqlite_url):
+    """Issue 20: `runs --project nosuchproject` said "No runs recorded yet" in a full store."""
+    _fill(sqlite_url)
+    res = cli("runs", "--project", "nosuchproject", "--db", sqlite_url)
+    assert res.code == 0 and "No runs recorded yet" not in res.out
+    assert "No runs match --project nosuchproject" in res.out
+    assert "Projects in this store: nlp, vision" in res.out
+    res = cli("runs", "--project", "nosuchproject", "--format", "json", "--db", sqlite_url)
+    assert json.loads(res.out) == [] and "No runs match --project nosuchproject" in res.err

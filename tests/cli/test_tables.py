@@ -63,8 +63,10 @@ def test_runs_table_fits_and_keeps_ids_and_numbers_whole(cli, filled, width):
     assert len(rows) == 2  # one line per run
     assert "completed" in rows[0]
     assert "not shown at this width" in res.out  # 13 columns do not fit in 80 or 120
-    if width == 120:
-        assert "123k" in rows[0]  # steps, a count: one style (never 123,456 beside 1.33M)
+    if width == 120:  # device-hours with their unit (issue 20), whole
+        assert "3 GPU-h" in rows[0]
+        picked = cli("runs", "--db", filled, "--columns", "id,steps", env={"COLUMNS": "120"})
+        assert "123k" in picked.out  # steps, a count: one style (never 123,456 beside 1.33M)
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ def test_run_detail_facts_cost_and_providers(filled, prices):
     facts = dict(view.run_facts(rec, detail))
     assert facts["hardware"] == f"2 x {A100}"
     assert facts["FLOPs executed"] == "2E"
-    assert facts["MFU"].endswith("%") and facts["MFU"] != "n/a"
+    assert facts["MFU (whole run)"].endswith("%") and facts["MFU (whole run)"] != "n/a"
     parts = dict(view.cost_parts(detail))
     assert parts["instance time"] == pytest.approx(detail["cost_usd"])
     assert any(k.startswith("of which GPUs idle") for k in parts)

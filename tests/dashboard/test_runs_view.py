@@ -73,17 +73,18 @@ def test_runs_page_pages_sorts_and_filters_in_the_store(filled, prices):
     assert total == 7 and ignored[0]["id"] == ids["running"]  # newest first
 
 
-def test_runs_grid_gives_name_and_start_room_and_drops_an_all_zero_gpu_column(filled):
+def test_runs_grid_gives_name_and_start_room_and_drops_a_column_with_nothing_to_tell(filled):
     """The defect: the runs table cut the run name and start time while all-zero columns took
-    space. A store of CPU runs has no GPU-hours column; name and start time have room."""
+    space. A store of CPU runs has no device column (hours say "inst-h"); name and start time
+    have room."""
     from dashboard import components
 
     store, _ = filled
     assert view.hidden_columns(store) == ()
-    cols = {c["field"]: c for c in components.runs_table(id="t", hide=("gpu_hours",)).columnDefs}
-    assert "gpu_hours" not in cols
+    cols = {c["field"]: c for c in components.runs_table(id="t", hide=("device",)).columnDefs}
+    assert "device" not in cols
     assert cols["name"]["minWidth"] >= 160 and cols["started"]["minWidth"] >= 140
-    assert all(cols[k]["maxWidth"] <= 110 for k in ("duration", "cost_usd"))
+    assert all(cols[k]["maxWidth"] <= 120 for k in ("duration", "device_hours", "cost_usd"))
 
 
 def test_hidden_columns_of_a_cpu_only_store(sqlite_url):
@@ -94,7 +95,7 @@ def test_hidden_columns_of_a_cpu_only_store(sqlite_url):
     try:
         insert_run(store, {"id": "cpu0", "project": "p", "status": "completed",
                            "started_at": utcnow(), "device_count": 0})  # fmt: skip
-        assert view.hidden_columns(store) == ("gpu_hours",)
+        assert view.hidden_columns(store) == ("device",)
     finally:
         store.dispose()
 

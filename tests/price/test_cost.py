@@ -87,7 +87,8 @@ def test_cpu_run_priced_on_cpu_instances(prices):
         prices=prices,
     )  # fmt: skip
     assert c["cpu_only"] and c["device_key"] == "CPU"
-    assert c["gpu_hours"] == 0.0  # no GPU was used: the profiler's summary says the same
+    assert c["gpu_hours"] is None  # no GPU was used: CPU terms (core.hours), not "0 GPU-hours"
+    assert (c["device_kind"], c["device_hours"]) == ("cpu", pytest.approx(1.5))
     assert c["instance_hours"] == pytest.approx(1.5)  # what the $1.20 pays for
     assert c["quote"]["instance_type"] == "tc.cpu16"
     assert c["cost_usd"] == pytest.approx(1.20)

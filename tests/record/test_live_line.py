@@ -109,6 +109,7 @@ def test_no_line_on_a_pipe_within_minutes(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "steps/s" not in proc.stderr and "\r" not in proc.stderr
     assert "completed" in proc.stderr  # the end-of-run summary still comes
+    assert "  cost $" in proc.stderr and " per hour (aws/" in proc.stderr  # with its dollars
 
 
 def test_costlens_run_shows_real_steps_and_the_projection_on_a_terminal(tmp_path):

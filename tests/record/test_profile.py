@@ -140,8 +140,40 @@ def test_summary_goes_to_stderr(sqlite_url, monkeypatch, capsys):
         run.step()
     err = capsys.readouterr().err
     assert f"run {run.id[:12]} completed" in err
-    for word in ("steps 1", "FLOPs", "GPU-hours", "energy"):
+    for word in ("steps 1", "FLOPs", "-hours", "cost ", "energy"):
         assert word in err
+
+
+class _Dist:
+    nodes, world_size = 1, 1
+
+
+class _Recorder:
+    def __init__(self, names: list[str]) -> None:
+        self.device_names = names
+        self.util_sum, self.util_n = 180.0, 2
+        self.energy_j = None
+        self.cpu_energy_j, self.cpu_energy_basis = 3.6e5, "estimate"
+
+
+def test_summary_prints_the_cost_and_a_cpu_run_in_cpu_terms():
+    """Issue 20: the summary never printed dollars, and a CPU run read "GPU-hours 0"."""
+    from costlens.record.live import HourlyRate
+    from costlens.record.summary import summary_text
+
+    rate = HourlyRate(usd_per_hour=0.8, label="aws/c7i.2xlarge us-east-1 on-demand")
+    kw = {"run_id": "abc", "status": "completed", "duration_s": 1800.0, "progress": {},
+          "dist": _Dist()}  # fmt: skip
+    cpu = summary_text(recorder=_Recorder([]), rate=rate, **kw)
+    import re
+
+    assert "instance-hours 0.5000 (CPU only" in cpu and "GPU-hours" not in cpu
+    assert re.search(r"cost \$0\.40* at \$0\.80* per hour \(aws/c7i\.2xlarge", cpu), cpu
+    gpu = summary_text(recorder=_Recorder(["NVIDIA A100", "NVIDIA A100"]), rate=None, **kw)
+    assert "GPU-hours 1.0000 (2 x NVIDIA A100)" in gpu and "average GPU utilisation 90%" in gpu
+    assert "cost not priced here (`costlens cost abc`" in gpu
+    assert "energy GPU not measured; host CPU 0.1000 kWh (estimate)" in gpu
+    assert "energy host CPU 0.1000 kWh (estimate)" in cpu
 
 
 def test_sigterm_handler_is_installed_during_a_run_and_restored_after(sqlite_url):

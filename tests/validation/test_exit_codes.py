@@ -172,3 +172,23 @@ def test_runtime_errors_are_exit_1_on_every_command(cli, tmp_path, sqlite_url):
         if name not in ("run", "gpus"):  # run: the script's own exit code
             assert res.err.strip().startswith("costlens: error: "), (name, res.err)
             assert "\n" not in res.err.strip(), (name, res.err)
+
+
+def test_a_missing_optional_package_is_exit_1_a_bad_out_suffix_exit_2(cli, sqlite_url, tmp_path,
+                                                                       monkeypatch):  # fmt: skip
+    """Issue 20, the rule of costlens.core.errors: 2 when the command line itself is wrong (an
+    ``--out`` suffix costlens cannot write is, before any work); 1 when the line is right and
+    the environment lacks something (an optional package was exit 2)."""
+    import sys
+
+    from costlens.store import open_store
+
+    open_store(sqlite_url).dispose()
+    monkeypatch.setitem(sys.modules, "wandb", None)  # import wandb -> ImportError
+    res = cli("export", "wandb", "somerun", "--db", sqlite_url)
+    assert res.code == 1, (res.code, res.err)
+    assert "wandb is not installed: pip install wandb" in res.err
+    plan = tmp_path / "plan.csv"
+    plan.write_text("name\n")
+    res = cli("forecast", str(plan), "--out", str(tmp_path / "x.pdf"))
+    assert res.code == 2 and "--out must end in .xlsx, .csv or .json" in res.err, res.err

@@ -12,7 +12,7 @@ from typing import Any
 
 from costlens.apps.tracking.figures import final_figures
 from costlens.apps.tracking.trackers import log_to_mlflow, log_to_wandb
-from costlens.core.errors import UsageError
+from costlens.core.errors import MissingPackageError
 from costlens.price import cost_breakdown
 from costlens.price.tables import PriceTable
 from costlens.store.db import Store
@@ -41,7 +41,7 @@ def _need(module: str, extra: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise UsageError(f"{module} is not installed: pip install {extra}") from exc
+        raise MissingPackageError(f"{module} is not installed: pip install {extra}") from exc
 
 
 def to_mlflow(

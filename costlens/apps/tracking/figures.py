@@ -14,12 +14,14 @@ from costlens.record.live import HourlyRate, LiveFigures
 # breakdown key -> metric name (units in the names, as in the store)
 METRIC_KEYS: tuple[tuple[str, str], ...] = (
     ("cost_usd", "cost_usd"),
-    ("gpu_hours", "gpu_hours"),
+    ("gpu_hours", "gpu_hours"),  # GPU runs only (core.hours): a CPU run has device_hours
+    ("device_hours", "device_hours"),
     ("instance_hours", "instance_hours"),
     ("duration_s", "duration_s"),
     ("flops", "flops"),
     ("achieved_flops_per_s", "achieved_flops_per_s"),
     ("mfu", "mfu"),
+    ("mfu_steady_state", "mfu_steady_state"),
     ("energy_kwh", "energy_kwh"),
     ("energy_cost_usd", "energy_cost_usd"),
     ("idle_fraction", "idle_fraction"),
@@ -54,6 +56,7 @@ def final_figures(
         "instances": breakdown.get("instances"),
         "device": breakdown.get("device_key") or breakdown.get("device"),
         "device_count": breakdown.get("device_count"),
+        "device_kind": breakdown.get("device_kind"),
         "precision": breakdown.get("precision"),
         "energy_source": breakdown.get("energy_source"),
         "mfu_peak_source": breakdown.get("peak_source"),

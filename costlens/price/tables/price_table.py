@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from costlens.core.errors import DataTableError, PriceNotFoundError
+from costlens.core.hours import usd_per_device_hour
 from costlens.core.paths import data_dir, home_dir
 from costlens.price.tables.accelerators import (
     ALIASES_FILE,
@@ -109,10 +110,7 @@ class PriceTable:
         read += [epath, cpath]
         for r in rows:
             r.pop("file", None)
-            count = r["gpu_count"]
-            r["usd_per_gpu_hour"] = (
-                r["price_usd_hour"] / count if count > 0 else r["price_usd_hour"]
-            )
+            r["usd_per_gpu_hour"] = usd_per_device_hour(r["price_usd_hour"], r["gpu_count"])
             r["confirmed"] = note_confirmed(r.get("note"))
         files = tuple((str(p), file_stamp(p)) for p in read)
         carbon = read_carbon(cpath) if cpath.is_file() else None

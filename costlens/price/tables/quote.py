@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from costlens.core.hours import usd_per_device_hour
+
 UNCONFIRMED = "UNCONFIRMED"  # a price row's note starting so: the figure is in doubt
 
 
@@ -82,6 +84,7 @@ def quote_from_row(row: Any, spot: bool) -> PriceQuote:
     """A PriceQuote from one price row (a mapping or a pandas row)."""
     usd = float(row["spot_price_usd_hour"] if spot else row["price_usd_hour"])
     count = int(row["gpu_count"])
+    per_gpu = usd_per_device_hour(usd, count)
     note = row.get("note", "") if hasattr(row, "get") else ""
     return PriceQuote(
         provider=str(row["provider"]),
@@ -90,7 +93,7 @@ def quote_from_row(row: Any, spot: bool) -> PriceQuote:
         gpu=str(row["gpu"]),
         gpu_count=count,
         usd_per_hour=usd,
-        usd_per_gpu_hour=usd / count if count > 0 else usd,
+        usd_per_gpu_hour=per_gpu if per_gpu is not None else usd,  # NaN stays NaN
         spot=spot,
         source=str(row["source"]),
         as_of=str(row["as_of"]),
