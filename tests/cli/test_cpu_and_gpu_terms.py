@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from costlens.core.fmt import number
 from costlens.store import insert_run, open_store
 from costlens.store.queries import utcnow
 
@@ -46,13 +47,15 @@ def test_cost_of_a_cpu_run_in_cpu_terms_with_its_energy_and_co2e(cli, url):
     assert "CPU energy    0.1 kWh (estimate" in out and "CO2e " in out and " kg at " in out
     data = json.loads(cli("cost", "cpurun0001", "--db", url, "--format", "json").out)
     assert (data["device_kind"], data["device_hours"], data["gpu_hours"]) == ("cpu", 0.5, None)
-    assert f"{data['co2e_kg']:.3g} kg" in out and data["cpu_energy_kwh"] == pytest.approx(0.1)
+    assert f"{number(data['co2e_kg'], 'kg')} at" in out and data["cpu_energy_kwh"] == pytest.approx(
+        0.1
+    )
 
 
 def test_cost_of_a_gpu_run_shows_both_energies_and_both_mfus(cli, url):
     out = cli("cost", "gpurun0001", "--db", url, env=WIDE).out
     assert "16 GPU-hours used" in out and "per GPU-hour" in out
-    assert "GPU energy    2.5 kWh (nvml)" in out and "CPU energy    0.278 kWh (rapl)" in out
+    assert "GPU energy    2.5 kWh (nvml)" in out and "CPU energy    0.28 kWh (rapl)" in out
     assert "total         2.78 kWh" in out and "CO2e" in out
     # 6e18 FLOPs / 5000 s / (8 x 312e12) = 48.1%; the whole run: 40.0%
     assert "40.0% whole run; 48.1% steady state (5000 s after the first 5 steps)" in out
