@@ -8,6 +8,10 @@ command runs as a child process with telemetry only (signals forwarded, its exit
 While it runs, a live cost line goes to stderr when it is a terminal (``--quiet``: none).
 ``--max-usd`` and ``--stop-when-idle`` stop the training the way a SIGTERM does; the run is
 saved as ``stopped`` with the reason and ``costlens run`` exits with ``STOPPED_EXIT_CODE`` (3).
+
+The options are declared once (:mod:`costlens.record.options`): the typer parameters below are
+built from that declaration, and the fast path (:func:`costlens.cli.launch.fast_run`) reads the
+same flags.
 """
 
 from __future__ import annotations
@@ -19,10 +23,10 @@ from typing import Annotated, Any
 import typer
 
 from costlens.cli.common import DbOption, checked
-from costlens.cli.launch import fast_run, python_target, run_command, run_python, start_run
+from costlens.cli.launch import start_run
 from costlens.record.options import OPTIONS, Option
 
-__all__ = ["fast_run", "python_target", "run", "run_command", "run_python", "start_run", "sync"]
+__all__ = ["run", "sync"]
 
 
 def run(ctx: typer.Context, command: list[str] | None = None, **options: Any) -> None:

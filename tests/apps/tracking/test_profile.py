@@ -53,3 +53,20 @@ def test_costlens_profile_prices_and_reports(sqlite_url, monkeypatch):
     facts = run.run_facts(timeout_s=5.0)
     rate = ext.rate(facts)
     assert rate is not None and rate.usd_per_hour > 0 and "aws/" in rate.label
+
+
+def test_reaching_costlens_profile_loads_no_pricing_or_sql(tmp_path):
+    """The price is resolved on the live thread: `costlens.profile` (and `costlens run` before
+    the script starts) no longer imports pricing, SQLAlchemy and the store models on the
+    training thread first (about 0.27 s on this machine)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, costlens; costlens.profile; import costlens.cli.launch; "
+        "print(sorted(m for m in ('sqlalchemy', 'costlens.price', 'typer') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert out.stdout.strip() == "[]", out.stderr
