@@ -27,8 +27,13 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    from costlens.apps.tracking import profile as live_profile
-    from costlens.record.api import profile as bare_profile
+    from costlens import profile
+    from costlens.record.monitor import RunExtensions
+
+    def bare_profile(**options):  # no price, no trackers: no live thread when quiet
+        return profile(extensions=RunExtensions(), **options)
+
+    live_profile = profile
 
     db = f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
     modes = {

@@ -1,6 +1,8 @@
 """The ``costlens`` command. Thin: parse, call the library, print.
 
-Each command group lives in its own module with a ``register(app)`` function. Errors go through
+Each command group lives in its own module with a ``register(app)`` function; the typer app is
+:mod:`costlens.cli.app`, loaded after the fast path had its look (``costlens run ... -- CMD``
+starts the script without typer: :func:`costlens.cli.launch.fast_run`). Errors go through
 :func:`main`: a :class:`~costlens.core.errors.CostlensError` becomes one line on stderr and exit 1
 (2 for usage errors); a traceback only with ``COSTLENS_DEBUG=1``.
 """
@@ -9,11 +11,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Annotated
 
-import typer
-
-from costlens import __version__
 from costlens.core import config
 from costlens.core.errors import CostlensError
 
@@ -31,48 +29,6 @@ def _click_exceptions():
 
 def _classes(attr: str) -> tuple[type[BaseException], ...]:
     return tuple(getattr(m, attr) for m in _click_exceptions() if hasattr(m, attr))
-
-
-_COMMAND_MODULES = (
-    "runs",
-    "run",
-    "prices",
-    "estimate",
-    "forecast",
-    "dashboard",
-    "demo",
-    "trackers",
-)
-
-app = typer.Typer(
-    name="costlens",
-    help="What your training really costs: profile runs, price them, estimate scratch vs transfer.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"costlens {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
-    ] = False,
-) -> None:
-    """costlens: measured training cost."""
-
-
-for _name in _COMMAND_MODULES:
-    importlib.import_module(f"costlens.cli.{_name}").register(app)
 
 
 def _fail(message: str, code: int) -> None:
@@ -94,12 +50,13 @@ def main(argv: list[str] | None = None) -> None:
     _argv[:] = sys.argv[1:] if argv is None else argv
     try:
         config.check_environment()
-        from costlens.cli.run import fast_run
+        from costlens.cli.launch import fast_run
 
-        code = fast_run(_argv)  # `costlens run ... -- CMD`: the script starts at once
-        if code is not None:
-            sys.exit(code)
-        result = app(args=argv, prog_name="costlens", standalone_mode=False)
+        result = fast_run(_argv)  # `costlens run ... -- CMD`: the script starts at once, no typer
+        if result is None:
+            from costlens.cli.app import app
+
+            result = app(args=argv, prog_name="costlens", standalone_mode=False)
     except _classes("UsageError") as exc:
         exc.show()
         sys.exit(2)

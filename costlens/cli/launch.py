@@ -1,12 +1,19 @@
 """How `costlens run` runs a command: a Python script or module in this process under the
 profiler (as ``python -m cProfile`` does), anything else as a child process with telemetry only.
+
+:func:`fast_run` is the fast path: :func:`costlens.cli.main` calls it before typer loads, and it
+reads ``costlens run [OPTIONS] -- CMD`` from the flags of :mod:`costlens.record.options` (the
+one declaration the typer command is built from too); anything else goes to typer.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from costlens.core.vocab import STOPPED_EXIT_CODE
 
@@ -156,3 +163,72 @@ def run_command(cmd: list[str], options) -> int:
         status, code = "stopped", STOPPED_EXIT_CODE
     run.end(status=status, exit_code=code)
     return code
+
+
+def start_run(cmd: list[str], values: Mapping[str, Any]) -> int:
+    """Check the options (keyword -> value, from typer or :func:`fast_run`: the declaration's
+    checks either way), then run ``cmd`` under the profiler, priced and reporting; returns its
+    exit code."""
+    from costlens.apps.tracking import run_extensions
+    from costlens.core.errors import UsageError
+    from costlens.record.options import run_options
+
+    if cmd[0].startswith("-"):
+        raise UsageError(
+            f"unknown option {cmd[0]!r} for costlens run (see `costlens run --help`); options go "
+            "before `--`, the command after it: costlens run --project P -- python train.py"
+        )
+    options = run_options(values, cli=True, command=shlex.join(cmd), extensions=run_extensions())
+    target = python_target(cmd)
+    return run_python(*target, options) if target is not None else run_command(cmd, options)
+
+
+def read_flags(args: list[str]) -> dict[str, Any] | None:
+    """The options before ``--`` (keyword -> text, a list for a repeatable flag, True for a
+    switch), or None for anything typer should read: help, an unknown or repeated flag, a flag
+    without its value."""
+    from costlens.record.options import FLAGS
+
+    values: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        flag, eq, value = args[i].partition("=")
+        opt = FLAGS.get(flag)
+        i += 1
+        if opt is None or (opt.key in values and not opt.repeatable):
+            return None
+        if opt.switch:
+            if eq:
+                return None
+            values[opt.key] = True
+            continue
+        if not eq:
+            if i >= len(args):
+                return None
+            value = args[i]
+            i += 1
+        if opt.repeatable:
+            values.setdefault(opt.key, []).append(value)
+        else:
+            values[opt.key] = value
+    return values
+
+
+def fast_run(argv: list[str]) -> int | None:
+    """``costlens run [OPTIONS] -- CMD`` without typer (whose import and parameter adapters cost
+    CPU before the script could start). Returns the exit code, or None to let typer parse it
+    (help, a mistake, anything it does not know: typer says what is wrong)."""
+    if len(argv) < 3 or argv[0] != "run" or "--" not in argv:
+        return None
+    cut = argv.index("--")
+    values, cmd = read_flags(argv[1:cut]), argv[cut + 1 :]
+    if values is None or not cmd:
+        return None
+    from costlens.core.errors import InputError
+    from costlens.record.options import run_options
+
+    try:
+        run_options(values, cli=True)
+    except InputError:
+        return None  # typer says what is wrong, in its words
+    return start_run(cmd, values)

@@ -1,7 +1,8 @@
 """``costlens.profile``: record a training run (decorator, context manager, or ``costlens run``).
 
-One job per file: ``api`` (``profile()``), ``run`` (:class:`ProfiledRun`: start, progress, end
-with a status), ``distributed`` (rank and the shared run id under torchrun), ``signals``
+One job per file: ``options`` (a run's options, declared once), ``api`` (the decorator and
+context manager), ``run`` (:class:`ProfiledRun`: start, progress, end with a status),
+``distributed`` (rank and the shared run id under torchrun), ``signals``
 (SIGTERM and exit), ``summary`` (the end-of-run text) and ``safety`` (internal errors said once).
 
 Ending a run maps what happened to a status: normal end -> completed, exception -> failed
@@ -10,28 +11,35 @@ previous SIGTERM disposition runs), SIGKILL -> the heartbeat goes stale and the 
 Under torchrun every rank of one job records into one run (deterministic id), each rank its own
 progress; the run's counts are the sums over ranks; GPUs and the host are sampled once per node
 (LOCAL_RANK 0).
+
+The options of a run are declared once, in ``options`` (:class:`RunOptions`); the one public
+``profile`` is ``costlens.profile`` (priced, with trackers), built on ``api.start_profile``.
+The names below load on first use, so importing one module of this package (the CLI imports
+``options``) costs only that module's imports.
 """
 
-from costlens.record.api import profile
-from costlens.record.distributed import DistInfo, dist_info, make_run_id
-from costlens.record.run import (
-    NORMAL_END_TIMEOUT_S,
-    ProfiledRun,
-    RunOptions,
-    exit_code_for,
-    status_for,
-)
-from costlens.record.signals import SIGTERM_FLUSH_TIMEOUT_S
+from __future__ import annotations
 
-__all__ = [
-    "NORMAL_END_TIMEOUT_S",
-    "SIGTERM_FLUSH_TIMEOUT_S",
-    "DistInfo",
-    "ProfiledRun",
-    "RunOptions",
-    "dist_info",
-    "exit_code_for",
-    "make_run_id",
-    "profile",
-    "status_for",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "NORMAL_END_TIMEOUT_S": "costlens.record.run",
+    "ProfiledRun": "costlens.record.run",
+    "exit_code_for": "costlens.record.run",
+    "status_for": "costlens.record.run",
+    "RunOptions": "costlens.record.options",
+    "DistInfo": "costlens.record.distributed",
+    "dist_info": "costlens.record.distributed",
+    "make_run_id": "costlens.record.distributed",
+    "SIGTERM_FLUSH_TIMEOUT_S": "costlens.record.signals",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'costlens.record' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

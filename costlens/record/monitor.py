@@ -8,8 +8,8 @@ off (the guards still warn). A guard's stop goes through :meth:`LiveSource.reque
 same path as a SIGTERM (:func:`costlens.record.signals.request_stop`).
 
 The price and the trackers come from outside the hot path (:class:`RunExtensions`, filled in by
-:mod:`costlens.live`): the hourly rate is resolved once, on this thread, when the recorder has
-named the devices.
+:mod:`costlens.apps.tracking`): the hourly rate is resolved once, on this thread, when the
+recorder has named the devices.
 """
 
 from __future__ import annotations

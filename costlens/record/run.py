@@ -18,7 +18,6 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import costlens.record.signals as signals
@@ -26,7 +25,8 @@ from costlens.core import config
 from costlens.core.units import json_ready
 from costlens.core.vocab import OTHER_STRATEGY, STRATEGIES
 from costlens.record.distributed import DistInfo, dist_info, make_run_id
-from costlens.record.monitor import LiveMonitor, LiveOptions
+from costlens.record.monitor import LiveMonitor
+from costlens.record.options import RunOptions
 from costlens.record.recorder import Recorder, utcnow
 from costlens.record.runtime import (
     _attach_frameworks,
@@ -43,25 +43,6 @@ from costlens.record.summary import summary_text
 log = logging.getLogger("costlens")
 
 NORMAL_END_TIMEOUT_S = 15.0
-
-
-@dataclass
-class RunOptions:
-    """What the user declared about a run."""
-
-    project: str | None = None
-    name: str | None = None
-    strategy: str | None = None
-    base_model: str | None = None
-    tags: list[str] | tuple[str, ...] | None = None
-    sample_interval_s: float = 1.0
-    db: str | None = None
-    provider: str | None = None
-    instance: str | None = None
-    region: str | None = None
-    command: str | None = None  # default: this process's sys.argv
-    expected_steps: int | None = None  # the run's total, for a projected cost (live line)
-    live: LiveOptions | None = None  # live line and guards (default: the line, no guards)
 
 
 class ProfiledRun:
@@ -214,9 +195,8 @@ class ProfiledRun:
         )
         self._recorder.start()
         signals.register(self)
-        live = o.live if o.live is not None else LiveOptions(quiet=config.QUIET.safe_get())
-        if d.rank == 0 and live.wanted():
-            self._monitor = LiveMonitor(self, live)
+        if d.rank == 0 and o.live.wanted():
+            self._monitor = LiveMonitor(self, o.live)
             self._monitor.start()
 
     # -------------------------------------------------------------- what the live thread reads
@@ -348,10 +328,10 @@ class ProfiledRun:
             final["metrics_json"] = self._metrics_json
         rec.finish(final, timeout_s=timeout_s)
         live = self.options.live
-        if rec.is_owner and live is not None and live.extensions.on_end is not None:
+        if rec.is_owner and live.extensions.on_end is not None:
             on_end = live.extensions.on_end
             safe_call(lambda: on_end(self.id, self.options.db), "report")
-        if rec.is_owner and not (config.QUIET.safe_get() or (live is not None and live.quiet)):
+        if rec.is_owner and not (config.QUIET.safe_get() or live.quiet):
             safe_call(lambda: sys.stderr.write(self.summary() + "\n"), "summary")
 
     def summary(self) -> str:
@@ -367,4 +347,4 @@ class ProfiledRun:
         )
 
 
-__all__ = ["ProfiledRun", "RunOptions", "exit_code_for", "status_for"]
+__all__ = ["ProfiledRun", "exit_code_for", "status_for"]

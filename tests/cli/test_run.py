@@ -179,37 +179,135 @@ def test_command_without_double_dash_is_refused(cli):
     assert "put `--` before the command" in res.err
 
 
-def test_fast_path_knows_only_options_the_typer_command_has():
-    """`costlens run` parses its options itself (no pydantic import before the script starts);
-    every option it knows is one `costlens run --help` documents."""
+def _typer_run_command():
     import typer.main
 
-    from costlens.cli import app
-    from costlens.cli.run import FAST_OPTIONS
+    from costlens.cli.app import app
 
-    group = typer.main.get_command(app)
-    opts = {o for p in group.commands["run"].params for o in getattr(p, "opts", [])}
-    assert set(FAST_OPTIONS) <= opts
+    return typer.main.get_command(app).commands["run"]
 
 
-def test_fast_path_records_the_same_run_as_typer_would(
-    cli, store, sqlite_url, tmp_path, monkeypatch
-):
-    import costlens.cli.run as run_mod
+def test_the_three_entry_points_take_the_one_declared_option_set():
+    """profile()'s keywords, the typer command's options and the fast path's flags all come from
+    `costlens.record.options`: same keys, same flags (issue 20: they were declared five times and
+    the fast path knew 10 of the 15)."""
+    import inspect
+
+    import costlens
+    from costlens.record.options import FLAGS, OPTIONS
+
+    keys = set(OPTIONS)
+    assert len(keys) >= 15
+    params = inspect.signature(costlens.profile).parameters
+    assert {k for k, p in params.items() if p.kind is p.KEYWORD_ONLY} - {"extensions"} == keys
+    typer_params = {p.name: p for p in _typer_run_command().params if p.name != "command"}
+    assert set(typer_params) == keys
+    for key, opt in OPTIONS.items():
+        flags = {opt.flag.flag, *opt.flag.names}
+        assert set(typer_params[key].opts) | set(typer_params[key].secondary_opts) == flags
+        assert all(FLAGS[f] is opt for f in flags)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'sample_interval'"):
+        costlens.profile(sample_interval=1.0)
+
+
+# One valid value per option, as written on a command line (a new option needs one here).
+SAMPLES = {
+    "project": "p", "name": "n", "strategy": "LoRA", "base_model": "m", "tags": ["a", "b"],
+    "provider": "aws", "instance": "m5.large", "region": "us-east-1", "sample_interval_s": "0.5",
+    "max_usd": "1k", "stop_when_idle_min": "2.5", "idle_threshold_pct": "5",
+    "expected_steps": "2k", "quiet": True, "db": "sqlite:///x.db",
+}  # fmt: skip
+
+
+def _argv(values: dict) -> list[str]:
+    from costlens.record.options import OPTIONS
+
+    out: list[str] = []
+    for key, value in values.items():
+        flag = OPTIONS[key].flag.flag
+        if value is True:
+            out.append(flag)
+        else:
+            out += [x for v in (value if isinstance(value, list) else [value]) for x in (flag, v)]
+    return out
+
+
+def test_the_fast_path_and_typer_read_every_option_the_same_way():
+    from costlens.cli.launch import read_flags
+    from costlens.record.options import OPTIONS, run_options
+
+    assert set(SAMPLES) == set(OPTIONS)
+    argv = _argv(SAMPLES)
+    fast = run_options(read_flags(argv), cli=True)
+    typer_values = _typer_run_command().make_context("run", [*argv, "--", "true"]).params
+    typer_values.pop("command")
+    assert run_options(typer_values, cli=True) == fast
+    assert (fast.strategy, fast.max_usd, fast.expected_steps, fast.quiet) == (
+        "lora",
+        1e3,
+        2000,
+        True,
+    )
+    # what it does not know (help, an unknown or repeated flag, no value) goes to typer
+    for bad in (["--help"], ["--bogus", "x"], ["--name", "a", "--name", "b"], ["--name"],
+                ["--quiet=1"]):  # fmt: skip
+        assert read_flags(bad) is None, bad
+
+
+def test_the_live_tick_is_the_same_whichever_entry_point_built_it(cli, monkeypatch):
+    """issue 20: `costlens run` ticked at min(1, interval), profile() at min(1, max(interval,
+    0.01)), a RunOptions without live options at 1 s."""
+    import costlens
+    import costlens.cli.launch as launch
+    from costlens.record.options import RunOptions
+
+    seen = []
+    monkeypatch.setattr(launch, "run_command", lambda cmd, options: seen.append(options) or 0)
+    args = ["run", "--sample-interval-s", "0.001", "--max-usd", "5", "--", "true"]
+    assert launch.fast_run(args) == 0  # the fast path
+    monkeypatch.setattr(launch, "fast_run", lambda argv: None)
+    assert cli(*args).code == 0  # typer's path
+    api = costlens.profile(sample_interval_s=0.001, max_usd=5).options
+    assert len(seen) == 2 and seen[0] == seen[1]
+    ticks = {o.live.tick_s for o in (*seen, api, RunOptions(sample_interval_s=0.001))}
+    assert ticks == {0.01}
+    assert seen[0].live == api.live  # quiet, guards, price and trackers alike
+
+
+def test_the_fast_path_starts_the_script_before_typer_loads(cli_subprocess, sqlite_url, tmp_path):
+    """No typer (nor its pydantic adapters) before the script's first line, with every kind of
+    option the fast path reads (a switch, a repeated flag, a limit)."""
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import sys\nprint(sorted(m for m in ('typer', 'click') if m in sys.modules))\n"
+    )
+    res = cli_subprocess(
+        "run", "--db", sqlite_url, "-q", "--tag", "a", "--tag", "b", "--max-usd", "1k",
+        "--expected-steps", "10", "--", "python", str(script),
+    )  # fmt: skip
+    assert res.code == 0, res.err
+    assert res.out.strip() == "[]"
+
+
+def test_fast_path_records_the_same_run_as_typer_would(cli, store, sqlite_url, tmp_path):
+    from costlens.cli.launch import fast_run
 
     script = tmp_path / "ok.py"
     script.write_text("print('ok')\n")
-    seen = []
-    real = run_mod.start_run
-    monkeypatch.setattr(run_mod, "start_run", lambda cmd, **kw: seen.append(kw) or real(cmd, **kw))
     args = ["run", "--db", sqlite_url, "--name=fast", "--tag", "a", "--tag", "b", "--strategy",
             "LoRA", "--sample-interval-s", "0.5", "--", "python", str(script)]  # fmt: skip
-    assert run_mod.fast_run(args) == 0
-    assert cli(*args).code == 0  # typer's path (in-process `cli` goes through main())
-    assert seen[0]["tags"] == ["a", "b"] and seen[0]["sample_interval_s"] == 0.5
-    rec = sorted(list_runs(store), key=lambda r: r["started_at"])[0]
-    assert rec["name"] == "fast" and rec["strategy"] == "lora"
+    assert fast_run(args) == 0
+    assert cli(*args).code == 0
+    first, second = sorted(list_runs(store), key=lambda r: r["started_at"])
+    for rec in (first, second):
+        assert (rec["name"], rec["strategy"], rec["tags"]) == ("fast", "lora", ["a", "b"])
     # what it does not know (help, a bad value, an unknown option) goes to typer
-    assert run_mod.fast_run(["run", "--help", "--", "python", "x.py"]) is None
-    assert run_mod.fast_run(["run", "--sample-interval-s", "x", "--", "python", "x.py"]) is None
-    assert run_mod.fast_run(["run", "--db", sqlite_url, "--"]) is None
+    assert fast_run(["run", "--help", "--", "python", "x.py"]) is None
+    assert fast_run(["run", "--sample-interval-s", "x", "--", "python", "x.py"]) is None
+    assert fast_run(["run", "--db", sqlite_url, "--"]) is None
+
+
+def test_an_idle_threshold_is_a_percentage(cli):
+    """It was any number at least 0 (150 accepted: every GPU always idle)."""
+    res = cli("run", "--idle-threshold", "150", "--", "true")
+    assert res.code == 2 and "--idle-threshold" in res.err and "at most 100" in res.err

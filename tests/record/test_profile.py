@@ -243,3 +243,15 @@ def test_a_cpu_run_records_host_cpu_energy_with_its_basis(store, sqlite_url):
     assert detail["host_cpu_mean_pct"] is not None and detail["host_cpu_mean_pct"] > 10
     assert detail["host_ram_peak_bytes"] > 2**20
     assert detail["co2e_kg"] is not None and detail["co2e_kg"] > 0
+
+
+def test_a_known_strategy_in_any_case_is_recorded_as_itself(store, sqlite_url):
+    """issue 20: `costlens run --strategy LoRA` recorded lora, profile(strategy="LoRA") other."""
+    with costlens.profile(db=sqlite_url, strategy="LoRA") as run:
+        pass
+    assert get_run(store, run.id)["strategy"] == "lora"
+
+
+def test_tags_given_as_one_string_are_refused_not_split_into_letters(sqlite_url):
+    with pytest.raises(ValueError, match="tags must be a list"):
+        costlens.profile(db=sqlite_url, tags="baseline")

@@ -19,7 +19,7 @@ PLACEHOLDER = {"run_id": "x", "plan": "plan.csv", "path": "vms.csv", "command": 
 
 
 def _commands() -> Iterator[tuple[tuple[str, ...], object]]:
-    from costlens.cli import app
+    from costlens.cli.app import app
 
     def walk(cmd, path):
         for name, sub in sorted(getattr(cmd, "commands", {}).items()):

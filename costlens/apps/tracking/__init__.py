@@ -1,4 +1,5 @@
-"""What a run reports while it runs and after: its price, the live cost, MLflow and W&B.
+"""The one public ``profile`` (``costlens.profile``), and what a run reports while it runs and
+after: its price, the live cost, MLflow and W&B.
 
 The profiler (hot path) never reaches pricing code; this package, above both, hands it the
 pieces as a :class:`~costlens.record.monitor.RunExtensions`: ``rate`` (the instance's hourly
@@ -9,15 +10,17 @@ runs."""
 
 from __future__ import annotations
 
-import functools
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 from costlens.apps.tracking.figures import final_figures, progress_figures
 from costlens.apps.tracking.rate import hourly_rate
 from costlens.apps.tracking.trackers import active_trackers, report
-from costlens.record.api import profile as _profile
+from costlens.record.api import start_profile
 from costlens.record.live import HourlyRate, LiveFigures
 from costlens.record.monitor import RunExtensions
+from costlens.record.options import OPTIONS, options_doc, run_options
 
 __all__ = ["profile", "report_end", "report_progress", "run_extensions"]
 
@@ -48,8 +51,40 @@ def run_extensions() -> RunExtensions:
     return RunExtensions(rate=hourly_rate, on_progress=report_progress, on_end=report_end)
 
 
-@functools.wraps(_profile)
-def profile(func: Any = None, /, **kwargs: Any) -> Any:
-    if kwargs.get("extensions") is None:
-        kwargs["extensions"] = run_extensions()
-    return _profile(func, **kwargs) if func is not None else _profile(**kwargs)
+def profile(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    extensions: RunExtensions | None = None,
+    **options: Any,
+) -> Any:
+    """Record a training run: ``@profile``, ``@profile(...)`` or ``with profile(...) as run``
+    (each use a new run). It is priced while it runs (the live cost line, ``max_usd``) and, when
+    an MLflow or W&B run is active, reports its cost to it.
+
+    A bad option or ``COSTLENS_*`` variable is refused here, before training starts (an
+    :class:`~costlens.core.errors.InputError`, a ``ValueError``; an unknown keyword a
+    ``TypeError``). An unknown ``strategy`` is warned of and recorded as "other".
+    ``extensions``: the price and the trackers (default: :func:`run_extensions`;
+    ``RunExtensions()`` for a run without them).
+    """
+    checked = run_options(
+        options, extensions=run_extensions() if extensions is None else extensions
+    )
+    return start_profile(func, checked)
+
+
+profile.__doc__ = f"{inspect.cleandoc(profile.__doc__ or '')}\n\n{options_doc()}"
+profile.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        inspect.Parameter("func", inspect.Parameter.POSITIONAL_ONLY, default=None),
+        *(
+            inspect.Parameter(o.key, inspect.Parameter.KEYWORD_ONLY, default=o.default,
+                              annotation=o.type)
+            for o in OPTIONS.values()
+        ),
+        inspect.Parameter("extensions", inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation=RunExtensions | None),
+    ],
+    return_annotation=Any,
+)  # fmt: skip

@@ -3,17 +3,21 @@
 It is the run's own cost function (:func:`costlens.price.run_cost`) applied to one hour of the
 run's facts, so the live line, the spend guard and ``costlens cost`` bill the same instance (whole
 instances, the same quote rule) and never disagree on the rate.
+
+Pricing (and the store models it loads) is imported on first use, on the live thread: importing
+``costlens.profile`` or starting ``costlens run`` does not wait for it before training starts.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from costlens.core.errors import CostlensError
 from costlens.core.units import S_PER_H
-from costlens.price import run_cost
-from costlens.price.tables import PriceTable
 from costlens.record.live import HourlyRate
+
+if TYPE_CHECKING:
+    from costlens.price.tables import PriceTable
 
 ONE_HOUR_S = float(S_PER_H)
 
@@ -22,6 +26,9 @@ def hourly_rate(facts: dict[str, Any], *, prices: PriceTable | None = None) -> H
     """Dollars per wall-clock hour of the run described by ``facts`` (``device``,
     ``device_count``, ``provider``, ``instance_type``, ``host_cpu_count``), with the instance it
     is billed on; None when the hardware has no price (or a declared instance is not listed)."""
+    from costlens.price import run_cost
+    from costlens.price.tables import PriceTable
+
     table = prices if prices is not None else PriceTable.load()
     record = {**facts, "duration_s": ONE_HOUR_S, "flops": 0.0}
     try:
