@@ -36,12 +36,12 @@ def test_every_switch_follows_one_boolean_rule(setting, monkeypatch):
 
 def test_quiet_false_is_not_quiet(monkeypatch, sqlite_url):
     # COSTLENS_QUIET=false used to mean quiet (anything but "" and "0" was on)
-    import costlens.record.api as api
+    from costlens.record.options import run_options
 
     monkeypatch.setenv("COSTLENS_QUIET", "false")
-    assert api.profile(db=sqlite_url).options.live.quiet is False
+    assert run_options({"db": sqlite_url}).live.quiet is False
     monkeypatch.setenv("COSTLENS_QUIET", "on")
-    assert api.profile(db=sqlite_url).options.live.quiet is True
+    assert run_options({"db": sqlite_url}).live.quiet is True
 
 
 def test_the_lost_threshold_is_read_when_used_not_at_import(monkeypatch):
