@@ -16,6 +16,7 @@ import typer
 
 from costlens.core import validate
 from costlens.core.errors import UsageError
+from costlens.record.options import DB_HELP
 
 if TYPE_CHECKING:
     from costlens.store.db import OpenMode, Store
@@ -46,8 +47,7 @@ DbOption = Annotated[
     typer.Option(
         "--db",
         parser=checked("--db", validate.url),
-        help="Store URL (sqlite:///PATH or postgresql://USER@HOST/DB). Default: $COSTLENS_DB, "
-        "else ~/.costlens/costlens.db.",
+        help=DB_HELP,
         show_default=False,
     ),
 ]

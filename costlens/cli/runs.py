@@ -23,16 +23,16 @@ from costlens.core.vocab import RUN_STATUSES
 RUN_LAYOUT = (
     Col("id", "id", 0, ID),
     Col("project", "project", 2),
-    Col("name", "name", 4),
+    Col("name", "name", 2),
     Col("status", "status", 1, ID),
-    Col("strategy", "strategy", 6),
+    Col("strategy", "strategy", 3),  # the question costlens answers: scratch or transfer
     Col("started_at", "started (UTC)", 2, DATE),
     Col("duration_s", "time s", 4, NUM),
     Col("steps", "steps", 6, NUM),
     Col("flops", "FLOPs", 6, NUM),
-    Col("device", "device", 3),
+    Col("device", "device", 4),
     Col("device_count", "devs", 5, NUM),
-    Col("device_hours", "hours", 3, ID),  # "1.5 GPU-h" or, for a CPU run, "0.25 inst-h"
+    Col("device_hours", "hours", 4, ID),  # "1.5 GPU-h" or, for a CPU run, "0.25 inst-h"
     Col("cost_usd", "cost $", 1, NUM),
 )
 

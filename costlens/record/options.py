@@ -81,7 +81,7 @@ def _strategy_or_other(value: Any, what: str) -> str:
         return validate.name(value, what)
 
 
-_DB_HELP = (
+DB_HELP = (
     "Store URL (sqlite:///PATH or postgresql://USER@HOST/DB). Default: $COSTLENS_DB, else "
     "~/.costlens/costlens.db."
 )
@@ -135,7 +135,7 @@ class RunOptions:
     quiet: bool = _option(
         False, "--quiet", "No live cost line and no summary on stderr.", names=("-q",)
     )
-    db: str | None = _option(None, "--db", _DB_HELP, validate.url, show_default=False)
+    db: str | None = _option(None, "--db", DB_HELP, validate.url, show_default=False)
     # Not options: what the entry point adds.
     command: str | None = None  # default: this process's sys.argv
     extensions: RunExtensions = field(default_factory=RunExtensions)  # price and trackers

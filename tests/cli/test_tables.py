@@ -91,7 +91,7 @@ def test_runs_at_80_columns_drops_empty_and_all_zero_columns_before_name(cli, cp
     res = cli("runs", "--db", cpu_runs, env={"COLUMNS": "80"})
     assert res.code == 0, res.err
     header = _fits(res.out, 80)[0].split()
-    assert "name" in header, res.out
+    assert "name" in header and "strategy" in header, res.out
     assert "device" not in header and "GPU-h" not in header, res.out
     assert "cpu-run-0" in res.out
 
