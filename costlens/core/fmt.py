@@ -33,6 +33,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from costlens.core.units import finite_or_none
+
 MISSING = "n/a"  # the one text for an unknown figure (None, NaN, inf), whatever its kind
 
 S_PER_MIN = 60.0
@@ -50,15 +52,7 @@ _COUNT_UNITS = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
 _FLOP_UNITS = tuple((10.0 ** (3 * i), p) for i, p in reversed(list(enumerate("kMGTPEZY", 1))))
 
 
-def finite(value: Any) -> float | None:
-    """``value`` as a finite float; None for None, NaN, +-inf, booleans and non-numbers."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
+finite = finite_or_none  # ``value`` as a finite float; None for None, NaN, +-inf, non-numbers
 
 
 def _significant(a: float, sig: int) -> str:

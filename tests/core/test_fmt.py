@@ -145,7 +145,8 @@ def test_fmt_imports_nothing_heavy():
     import ast
     import inspect
 
+    # standard library and costlens.core.units (itself standard library only)
     tree = ast.parse(inspect.getsource(fmt))
     modules = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert modules <= {"__future__", "math", "collections.abc", "typing"}
+    assert modules <= {"__future__", "math", "collections.abc", "typing", "costlens.core.units"}
