@@ -73,7 +73,15 @@ TokensOption = _count(
     "examples: --samples, --seq-len and --epochs instead.",
 )
 SamplesOption = _count(
-    "--samples", "Training examples (one epoch); tokens = samples x --seq-len x --epochs."
+    "--samples",
+    "Training examples (one epoch); tokens = samples x --seq-len x --epochs. Without "
+    "--seq-len (no sequences): samples x --epochs, 2N forward FLOPs per sample unless "
+    "--flops-per-sample.",
+)
+FlopsPerSampleOption = _count(
+    "--flops-per-sample",
+    "With --samples, no --seq-len: forward FLOPs of one sample (as model cards list them; "
+    "2 x MACs), e.g. 17.6G for ViT-B/16 at 224px.",
 )
 LabelsOption = _count("--labelled-samples", "Labelled samples the job needs.", above=False)
 TokensPerStepOption = _count("--tokens-per-step", "Tokens (or samples) per step per device.")
@@ -146,6 +154,7 @@ def estimate(
         ),
     ] = None,
     samples: SamplesOption = None,
+    flops_per_sample: FlopsPerSampleOption = None,
     epochs: Annotated[
         float | None,
         typer.Option(
@@ -207,11 +216,13 @@ def estimate(
             scratch_labelled_samples, "--scratch-labelled-samples"
         ),
     }
+    own = None if from_run and strategy == "scratch" else strategy  # the run's own strategy
+    _refuse_ignored(own, trainable_fraction, compare, vs_scratch)
     vs_scratch = vs_scratch if compare else None
     warnings.filterwarnings("default", category=est.ModelWarning)
     lib = {"model": est.saved_model(db), "prices": PriceTable.load()}
     if from_run:
-        if params is not None or tokens is not None or samples is not None:
+        if any(v is not None for v in (params, tokens, samples, flops_per_sample)):
             raise UsageError(
                 "--from-run takes the size and data from the run: use --scale-params and "
                 "--scale-tokens instead of --params, --tokens and --samples."
@@ -221,7 +232,7 @@ def estimate(
         scale = {"scale_tokens": scale_tokens, "scale_params": scale_params}
         _estimate_run(_recorded_run(db, from_run), {**lib, **scale, **fields}, vs_scratch, fmt)
         return
-    data = data_size(tokens, samples, seq_len, epochs, packing)
+    data = data_size(tokens, samples, seq_len, epochs, packing, flops_per_sample, params)
     fields["epochs"] = data.get("epochs")
     if params is None or data.get("tokens") is None:
         raise UsageError(
@@ -248,6 +259,8 @@ def data_size(
     seq_len: int | None,
     epochs: float | None,
     packing: bool,
+    flops_per_sample: str | None = None,
+    params: str | None = None,
 ) -> dict[str, Any]:
     """:func:`costlens.estimator.data_tokens` of the flags (counts parsed first)."""
     from costlens.estimator.types import data_tokens
@@ -258,7 +271,23 @@ def data_size(
         seq_len,
         epochs,
         packing,
+        flops_per_sample=_quantity(flops_per_sample, "--flops-per-sample", strict=True),
+        params=_quantity(params, "--params", strict=True),
     )
+
+
+def _refuse_ignored(
+    strategy: str | None, fraction: float | None, compare: bool, vs_scratch: dict[str, Any]
+) -> None:
+    """UsageError for a flag that would change nothing: a trainable share for a strategy that
+    trains every parameter, scratch data without ``--compare``."""
+    if fraction is not None and strategy in ("scratch", "full-finetune"):
+        raise UsageError(
+            f"--trainable-fraction is for lora (the adapters' share) and frozen-features (the "
+            f"head's share); {strategy} trains every parameter: drop it or choose --strategy lora."
+        )
+    if not compare and any(v is not None for v in vs_scratch.values()):
+        raise UsageError("--scratch-tokens and --scratch-labelled-samples need --compare.")
 
 
 def _estimate_run(

@@ -119,8 +119,10 @@ def _gpu_lookup(gpus: np.ndarray, precisions: np.ndarray, prices: PriceTable) ->
 
 def _trainable_fraction(c: Columns, model: CostModel) -> np.ndarray:
     """The scenarios' trainable shares; LoRA / frozen-features without one take the prior
-    table's default share."""
+    table's default share. Strategies that train every parameter have none (NaN): a share a
+    plan carries for its what-ifs never moves their FLOPs nor their efficiency."""
     frac = c["trainable_fraction"].copy()
+    frac[np.isin(c["strategy"], ("scratch", "full-finetune"))] = np.nan
     for strat in ("lora", "frozen-features"):
         m = (c["strategy"] == strat) & np.isnan(frac)
         if m.any():
