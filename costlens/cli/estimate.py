@@ -39,7 +39,8 @@ TABLE_FIELDS = (
     "strategy", "flops", "wall_hours", "wall_hours_low", "wall_hours_high", "gpu_hours",
     "gpu_hours_low", "gpu_hours_high", "cost_usd", "cost_usd_low", "cost_usd_high",
     "energy_kwh", "label_cost_usd", "total_cost_usd", "mfu_assumed", "extrapolation",
-    "precision", "tokens", "tokens_basis", "flops_basis",
+    "precision", "tokens", "tokens_basis", "flops_basis", "memory_gb_per_gpu", "min_gpus",
+    "memory_basis",
 )  # fmt: skip
 COMPARE_LAYOUT = (
     Col("strategy", "strategy", 0, ID),
@@ -180,6 +181,9 @@ def estimate(
             parser=quantity_parser("--scale-params", above=True),
         ),
     ] = 1.0,
+    optimizer: name_option(
+        "--optimizer", "adamw (default) or sgd: the states each trained parameter keeps."
+    ) = None,
     compare: CompareOption = False,
     scratch_tokens: ScratchTokensOption = None,
     scratch_labelled_samples: ScratchLabelsOption = None,
@@ -206,6 +210,7 @@ def estimate(
         "gpu": gpu,
         "gpus": gpus,
         "precision": normalize_precision(precision) if precision is not None else None,
+        "optimizer": _optimizer(optimizer),
     }
     if (labelled_samples is None) != (usd_per_label is None):
         raise UsageError("--labelled-samples and --usd-per-label go together.")
@@ -250,7 +255,9 @@ def estimate(
     if vs_scratch is not None:
         _emit_compare(est.compare(scenario, **lib, **vs_scratch), fmt)
     else:
-        _emit_one({**est.estimate(scenario, **lib).as_dict(), **data}, fmt)
+        one = est.estimate(scenario, **lib).as_dict()
+        _refuse_unfit(one)
+        _emit_one({**one, **data}, fmt)
 
 
 def data_size(
@@ -299,8 +306,29 @@ def _estimate_run(
     if vs_scratch is not None:
         _emit_compare(est.compare_from_run(record, **kw, **vs_scratch), fmt)
     else:
-        result = est.estimate_from_run(record, **kw)
-        _emit_one({**result.as_dict(), "from_run": record["id"]}, fmt)
+        result = est.estimate_from_run(record, **kw).as_dict()
+        _refuse_unfit(result)
+        _emit_one({**result, "from_run": record["id"]}, fmt)
+
+
+def _optimizer(value: str | None) -> str | None:
+    from costlens.estimator.memory import OPTIMIZERS
+
+    if value is not None and value.strip().lower() not in OPTIMIZERS:
+        raise UsageError(
+            f"--optimizer {value!r} is unknown; choose one of {', '.join(OPTIMIZERS)}."
+        )
+    return None if value is None else value.strip().lower()
+
+
+def _refuse_unfit(record: dict[str, Any]) -> None:
+    """A job whose states and activations fit on none of its GPUs is refused, never priced."""
+    from costlens.core.errors import EstimatorError
+
+    if record.get("fits") is False:
+        raise EstimatorError(
+            f"the job does not fit on {record['gpus']} x {record['gpu']}: {record['memory_basis']}."
+        )
 
 
 def _quantity(value: str | None, flag: str, *, strict: bool = False) -> float | None:

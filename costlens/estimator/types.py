@@ -62,6 +62,7 @@ class Scenario(TrainingJob):
     d_model: int | None = None
     tokens_per_step: float | None = None
     workload: str | None = None
+    optimizer: str = "adamw"  # its states' bytes per parameter: ``data/memory_bytes.csv``
 
 
 class _Figures(NamedTuple):
@@ -157,6 +158,14 @@ class Estimate:
     # recorded run's measured FLOPs are the basis: ``estimate_from_run``)
     flops_basis: str = ""  # how ``flops`` was counted (formula, derived shape, measured basis)
     extrapolation_reason: str = ""  # why ``extrapolation`` (few published runs, out of range)
+    # Does the job fit (``estimator.memory``): GB per GPU (states sharded over the GPUs plus
+    # activations), False only when even sharding and full recomputation do not fit, the least
+    # GPU count that fits (0: none), what was counted, and single-GPU instances flagged.
+    memory_gb_per_gpu: float = float("nan")
+    fits: bool = True
+    min_gpus: int = 1
+    memory_basis: str = ""
+    single_gpu_instances: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-safe dict (:func:`flatten`: ``cost_usd``, ``cost_usd_low``,
