@@ -39,7 +39,8 @@ TABLE_FIELDS = (
     "strategy", "flops", "wall_hours", "wall_hours_low", "wall_hours_high", "gpu_hours",
     "gpu_hours_low", "gpu_hours_high", "cost_usd", "cost_usd_low", "cost_usd_high",
     "energy_kwh", "label_cost_usd", "total_cost_usd", "mfu_assumed", "extrapolation",
-    "precision", "tokens", "tokens_basis", "flops_basis",
+    "precision", "tokens", "tokens_basis", "flops_basis", "memory_gb_per_gpu", "min_gpus",
+    "memory_basis",
 )  # fmt: skip
 COMPARE_LAYOUT = (
     Col("strategy", "strategy", 0, ID),
@@ -73,7 +74,15 @@ TokensOption = _count(
     "examples: --samples, --seq-len and --epochs instead.",
 )
 SamplesOption = _count(
-    "--samples", "Training examples (one epoch); tokens = samples x --seq-len x --epochs."
+    "--samples",
+    "Training examples (one epoch); tokens = samples x --seq-len x --epochs. Without "
+    "--seq-len (no sequences): samples x --epochs, 2N forward FLOPs per sample unless "
+    "--flops-per-sample.",
+)
+FlopsPerSampleOption = _count(
+    "--flops-per-sample",
+    "With --samples, no --seq-len: forward FLOPs of one sample (as model cards list them; "
+    "2 x MACs), e.g. 17.6G for ViT-B/16 at 224px.",
 )
 LabelsOption = _count("--labelled-samples", "Labelled samples the job needs.", above=False)
 TokensPerStepOption = _count("--tokens-per-step", "Tokens (or samples) per step per device.")
@@ -146,6 +155,7 @@ def estimate(
         ),
     ] = None,
     samples: SamplesOption = None,
+    flops_per_sample: FlopsPerSampleOption = None,
     epochs: Annotated[
         float | None,
         typer.Option(
@@ -171,6 +181,9 @@ def estimate(
             parser=quantity_parser("--scale-params", above=True),
         ),
     ] = 1.0,
+    optimizer: name_option(
+        "--optimizer", "adamw (default) or sgd: the states each trained parameter keeps."
+    ) = None,
     compare: CompareOption = False,
     scratch_tokens: ScratchTokensOption = None,
     scratch_labelled_samples: ScratchLabelsOption = None,
@@ -197,6 +210,7 @@ def estimate(
         "gpu": gpu,
         "gpus": gpus,
         "precision": normalize_precision(precision) if precision is not None else None,
+        "optimizer": _optimizer(optimizer),
     }
     if (labelled_samples is None) != (usd_per_label is None):
         raise UsageError("--labelled-samples and --usd-per-label go together.")
@@ -207,11 +221,13 @@ def estimate(
             scratch_labelled_samples, "--scratch-labelled-samples"
         ),
     }
+    own = None if from_run and strategy == "scratch" else strategy  # the run's own strategy
+    _refuse_ignored(own, trainable_fraction, compare, vs_scratch)
     vs_scratch = vs_scratch if compare else None
     warnings.filterwarnings("default", category=est.ModelWarning)
     lib = {"model": est.saved_model(db), "prices": PriceTable.load()}
     if from_run:
-        if params is not None or tokens is not None or samples is not None:
+        if any(v is not None for v in (params, tokens, samples, flops_per_sample)):
             raise UsageError(
                 "--from-run takes the size and data from the run: use --scale-params and "
                 "--scale-tokens instead of --params, --tokens and --samples."
@@ -221,7 +237,7 @@ def estimate(
         scale = {"scale_tokens": scale_tokens, "scale_params": scale_params}
         _estimate_run(_recorded_run(db, from_run), {**lib, **scale, **fields}, vs_scratch, fmt)
         return
-    data = data_size(tokens, samples, seq_len, epochs, packing)
+    data = data_size(tokens, samples, seq_len, epochs, packing, flops_per_sample, params)
     fields["epochs"] = data.get("epochs")
     if params is None or data.get("tokens") is None:
         raise UsageError(
@@ -239,7 +255,9 @@ def estimate(
     if vs_scratch is not None:
         _emit_compare(est.compare(scenario, **lib, **vs_scratch), fmt)
     else:
-        _emit_one({**est.estimate(scenario, **lib).as_dict(), **data}, fmt)
+        one = est.estimate(scenario, **lib).as_dict()
+        _refuse_unfit(one)
+        _emit_one({**one, **data}, fmt)
 
 
 def data_size(
@@ -248,6 +266,8 @@ def data_size(
     seq_len: int | None,
     epochs: float | None,
     packing: bool,
+    flops_per_sample: str | None = None,
+    params: str | None = None,
 ) -> dict[str, Any]:
     """:func:`costlens.estimator.data_tokens` of the flags (counts parsed first)."""
     from costlens.estimator.types import data_tokens
@@ -258,7 +278,23 @@ def data_size(
         seq_len,
         epochs,
         packing,
+        flops_per_sample=_quantity(flops_per_sample, "--flops-per-sample", strict=True),
+        params=_quantity(params, "--params", strict=True),
     )
+
+
+def _refuse_ignored(
+    strategy: str | None, fraction: float | None, compare: bool, vs_scratch: dict[str, Any]
+) -> None:
+    """UsageError for a flag that would change nothing: a trainable share for a strategy that
+    trains every parameter, scratch data without ``--compare``."""
+    if fraction is not None and strategy in ("scratch", "full-finetune"):
+        raise UsageError(
+            f"--trainable-fraction is for lora (the adapters' share) and frozen-features (the "
+            f"head's share); {strategy} trains every parameter: drop it or choose --strategy lora."
+        )
+    if not compare and any(v is not None for v in vs_scratch.values()):
+        raise UsageError("--scratch-tokens and --scratch-labelled-samples need --compare.")
 
 
 def _estimate_run(
@@ -270,8 +306,29 @@ def _estimate_run(
     if vs_scratch is not None:
         _emit_compare(est.compare_from_run(record, **kw, **vs_scratch), fmt)
     else:
-        result = est.estimate_from_run(record, **kw)
-        _emit_one({**result.as_dict(), "from_run": record["id"]}, fmt)
+        result = est.estimate_from_run(record, **kw).as_dict()
+        _refuse_unfit(result)
+        _emit_one({**result, "from_run": record["id"]}, fmt)
+
+
+def _optimizer(value: str | None) -> str | None:
+    from costlens.estimator.memory import OPTIMIZERS
+
+    if value is not None and value.strip().lower() not in OPTIMIZERS:
+        raise UsageError(
+            f"--optimizer {value!r} is unknown; choose one of {', '.join(OPTIMIZERS)}."
+        )
+    return None if value is None else value.strip().lower()
+
+
+def _refuse_unfit(record: dict[str, Any]) -> None:
+    """A job whose states and activations fit on none of its GPUs is refused, never priced."""
+    from costlens.core.errors import EstimatorError
+
+    if record.get("fits") is False:
+        raise EstimatorError(
+            f"the job does not fit on {record['gpus']} x {record['gpu']}: {record['memory_basis']}."
+        )
 
 
 def _quantity(value: str | None, flag: str, *, strict: bool = False) -> float | None:

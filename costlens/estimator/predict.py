@@ -61,6 +61,7 @@ def estimate_many(
     thr = np.exp(mean)
     cols = _hours_and_dollars(c, gl, total, thr, np.exp(lo), np.exp(hi), prices)
     cols["energy_kwh"], cols["energy_basis"] = _energy(model, gl, c, total, cols["wall_hours"])
+    cols.update(_feasibility(c, shares["trainable_fraction"], gl, cols))
     has_peak = np.isfinite(gl["peak"])
     cols.update(
         strategy=c["strategy"],
@@ -106,21 +107,25 @@ def _gpu_lookup(gpus: np.ndarray, precisions: np.ndarray, prices: PriceTable) ->
     keys = np.empty(len(gpus), dtype=object)
     peak = np.empty(len(gpus))
     tdp = np.empty(len(gpus))
-    cache: dict[tuple[str, str], tuple[str, float, float]] = {}
+    mem = np.empty(len(gpus))
+    cache: dict[tuple[str, str], tuple[str, float, float, float]] = {}
     for i, (g, p) in enumerate(zip(gpus, precisions, strict=True)):
         k = (g, p)
         if k not in cache:
             spec = prices.spec(g)
             pk = None if spec.key == CPU_KEY else spec.require_peak(p)
-            cache[k] = (spec.key, float(pk) if pk else np.nan, float(spec.tdp_w or np.nan))
-        keys[i], peak[i], tdp[i] = cache[k]
-    return {"key": keys, "peak": peak, "tdp_w": tdp}
+            cache[k] = (spec.key, float(pk) if pk else np.nan, float(spec.tdp_w or np.nan),
+                        float(getattr(spec, "memory_gb", None) or np.nan))  # fmt: skip
+        keys[i], peak[i], tdp[i], mem[i] = cache[k]
+    return {"key": keys, "peak": peak, "tdp_w": tdp, "memory_gb": mem}
 
 
 def _trainable_fraction(c: Columns, model: CostModel) -> np.ndarray:
     """The scenarios' trainable shares; LoRA / frozen-features without one take the prior
-    table's default share."""
+    table's default share. Strategies that train every parameter have none (NaN): a share a
+    plan carries for its what-ifs never moves their FLOPs nor their efficiency."""
     frac = c["trainable_fraction"].copy()
+    frac[np.isin(c["strategy"], ("scratch", "full-finetune"))] = np.nan
     for strat in ("lora", "frozen-features"):
         m = (c["strategy"] == strat) & np.isnan(frac)
         if m.any():
@@ -185,6 +190,23 @@ def _log_throughput(
         for arr in (mean, lo, hi):
             arr[ok] = np.minimum(arr[ok], peak_log[ok])
     return mean, lo, hi, why
+
+
+def _feasibility(c: Columns, frac: np.ndarray, gl: Columns, cols: Columns) -> Columns:
+    """Memory per GPU and whether the job fits (``memory.job_memory``); a job spread over
+    single-GPU instances is flagged (no fast interconnect between its GPUs)."""
+    from costlens.estimator.memory import job_memory
+
+    out = job_memory(c, frac, gl["memory_gb"])
+    inst = np.asarray(cols["instance_gpus"], dtype=float)
+    spread = (c["gpus"] > 1) & (inst == 1)
+    for i in np.flatnonzero(spread):
+        out["memory_basis"][i] += (
+            f"; spread over {int(c['gpus'][i])} single-GPU instances: no NVLink between them, "
+            "every step's gradients cross the network"
+        )
+    out["single_gpu_instances"] = spread
+    return out
 
 
 def _hours_and_dollars(

@@ -14,7 +14,7 @@ FLOAT_FIELDS = (
     "params", "tokens", "trainable_fraction", "labelled_samples", "usd_per_label", "n_layers",
     "d_model", "seq_len", "tokens_per_step", "epochs",
 )  # fmt: skip
-TEXT_FIELDS = ("strategy", "gpu", "precision", "provider", "instance", "workload")
+TEXT_FIELDS = ("strategy", "gpu", "precision", "provider", "instance", "workload", "optimizer")
 
 
 def scenario_columns(scenarios: Sequence[Scenario]) -> dict[str, np.ndarray]:
@@ -50,6 +50,10 @@ def validate_columns(c: dict[str, np.ndarray], n: int) -> None:
         + ", ".join(PRECISIONS) + ".")  # fmt: skip
     bad(~((c["gpus"] >= 1) & (c["gpus"] == np.floor(c["gpus"]))), "gpus must be a whole number "
         ">= 1 (got {v}).")  # fmt: skip
+    from costlens.estimator.memory import OPTIMIZERS
+
+    bad(~np.isin(c["optimizer"], OPTIMIZERS), "optimizer {v} is unknown; choose one of "
+        + ", ".join(OPTIMIZERS) + ".")  # fmt: skip
     f = c["trainable_fraction"]
     bad(~np.isnan(f) & ~((f > 0) & (f <= 1)), "trainable_fraction must be in (0, 1] (got {v}).")
     for name in ("labelled_samples", "usd_per_label"):

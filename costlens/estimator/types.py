@@ -62,6 +62,7 @@ class Scenario(TrainingJob):
     d_model: int | None = None
     tokens_per_step: float | None = None
     workload: str | None = None
+    optimizer: str = "adamw"  # its states' bytes per parameter: ``data/memory_bytes.csv``
 
 
 class _Figures(NamedTuple):
@@ -157,6 +158,14 @@ class Estimate:
     # recorded run's measured FLOPs are the basis: ``estimate_from_run``)
     flops_basis: str = ""  # how ``flops`` was counted (formula, derived shape, measured basis)
     extrapolation_reason: str = ""  # why ``extrapolation`` (few published runs, out of range)
+    # Does the job fit (``estimator.memory``): GB per GPU (states sharded over the GPUs plus
+    # activations), False only when even sharding and full recomputation do not fit, the least
+    # GPU count that fits (0: none), what was counted, and single-GPU instances flagged.
+    memory_gb_per_gpu: float = float("nan")
+    fits: bool = True
+    min_gpus: int = 1
+    memory_basis: str = ""
+    single_gpu_instances: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-safe dict (:func:`flatten`: ``cost_usd``, ``cost_usd_low``,
@@ -170,35 +179,75 @@ def data_tokens(
     seq_len: float | None,
     epochs: float | None,
     packing: bool = False,
+    *,
+    flops_per_sample: float | None = None,
+    params: float | None = None,
 ) -> dict[str, Any]:
     """The data a job trains on, as users describe it: ``tokens`` (every epoch counted), or
     ``samples x seq_len x epochs`` (``packing``: ``seq_len`` is the mean sample length, else the
-    padded one). Returns {"tokens", "epochs", "tokens_basis"} ("tokens" None when neither is
-    given); UsageError for a mix or an incomplete description."""
+    padded one), or, for a model without sequences, ``samples x epochs`` in token equivalents:
+    one per sample (the forward pass uses each of the ``params`` once: 2N FLOPs), or
+    ``flops_per_sample / (2 params)`` when the forward FLOPs of one sample are given (a CNN or
+    ViT reuses its weights at every position). Returns {"tokens", "epochs", "tokens_basis"}
+    ("tokens" None when neither is given); UsageError for a mix, a flag that would change
+    nothing, or an incomplete description."""
     from costlens.core.errors import UsageError
 
     if tokens is not None:
-        if samples is not None or epochs is not None:
+        if samples is not None or epochs is not None or flops_per_sample is not None:
             raise UsageError(
-                "tokens counts every epoch's tokens: give tokens, or samples with seq_len and "
-                "epochs, not both."
+                "tokens counts every epoch's tokens: give tokens, or samples (with seq_len or "
+                "flops_per_sample) and epochs, not both."
+            )
+        if packing:
+            raise UsageError(
+                "packing says seq_len is the mean length of samples: it describes samples, "
+                "not tokens (tokens are counted as given); drop it or give samples and seq_len."
             )
         return {"tokens": tokens, "epochs": None, "tokens_basis": "tokens"}
     if samples is None:
-        if epochs is not None or packing:
-            raise UsageError("epochs and packing describe samples: give samples too.")
+        if epochs is not None or packing or flops_per_sample is not None:
+            raise UsageError(
+                "epochs, packing and flops_per_sample describe samples: give samples too."
+            )
         return {"tokens": None, "epochs": None, "tokens_basis": ""}
-    if seq_len is None:
-        raise UsageError(
-            "samples needs seq_len (tokens per sample: the padded length, or the mean length "
-            "with packing)."
-        )
     if epochs is not None and not epochs > 0:
         raise UsageError(f"epochs must be positive (got {epochs}).")
     ep = 1.0 if epochs is None else float(epochs)
+    if seq_len is None:
+        return _samples_without_sequences(samples, ep, packing, flops_per_sample, params)
+    if flops_per_sample is not None:
+        raise UsageError(
+            "seq_len counts a sample's FLOPs from its tokens; flops_per_sample gives them "
+            "directly: give one of the two."
+        )
     kind = "mean (packed)" if packing else "padded"
     basis = f"samples {samples:.4g} x seq_len {seq_len:g} ({kind}) x epochs {ep:g}"
     return {"tokens": samples * seq_len * ep, "epochs": ep, "tokens_basis": basis}
+
+
+def _samples_without_sequences(
+    samples: float, ep: float, packing: bool, flops_per_sample: float | None, params: float | None
+) -> dict[str, Any]:
+    """:func:`data_tokens` for a model without sequences: samples x epochs token equivalents."""
+    from costlens.core.errors import UsageError
+
+    if packing:
+        raise UsageError("packing describes seq_len (the mean sample length): give seq_len too.")
+    if flops_per_sample is None:
+        basis = (
+            f"samples {samples:.4g} x epochs {ep:g}, 2N forward FLOPs per sample (each parameter "
+            "used once; a CNN or ViT reuses its weights: give flops_per_sample or seq_len)"
+        )
+        return {"tokens": samples * ep, "epochs": ep, "tokens_basis": basis}
+    if not (flops_per_sample > 0) or params is None or not params > 0:
+        raise UsageError("flops_per_sample needs a positive value and the model's params.")
+    per = flops_per_sample / (2.0 * params)
+    basis = (
+        f"samples {samples:.4g} x epochs {ep:g} x {per:.4g} token equivalents "
+        f"(forward {flops_per_sample:.4g} FLOPs per sample / 2N)"
+    )
+    return {"tokens": samples * ep * per, "epochs": ep, "tokens_basis": basis}
 
 
 def price_table(prices: PriceTable | None) -> PriceTable:

@@ -35,7 +35,16 @@ def test_tokens_means_tokens_only(cli):
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (("--samples", "52k"), "samples needs seq_len"),
+        (("--samples", "52k", "--packing"), "packing describes seq_len"),
+        (("--tokens", "1B", "--packing"), "it describes samples, not tokens"),
+        (("--samples", "52k", "--seq-len", "512", "--flops-per-sample", "1G"), "one of the two"),
+        (("--tokens", "1B", "--flops-per-sample", "1G"), "not both"),
+        (("--tokens", "1B", "--trainable-fraction", "0.01"), "scratch trains every parameter"),
+        (
+            ("--tokens", "1B", "--strategy", "full-finetune", "--trainable-fraction", "0.5"),
+            "full-finetune trains every parameter",
+        ),
+        (("--tokens", "1B", "--scratch-tokens", "2B"), "need --compare"),
         (("--tokens", "1B", "--n-layers", "32"), "needs --seq-len"),
         (("--tokens", "1B", "--d-model", "4096"), "needs --seq-len"),
         (("--epochs", "2"), "give samples too"),
@@ -44,6 +53,39 @@ def test_tokens_means_tokens_only(cli):
 def test_incomplete_descriptions_are_refused(cli, args, words):
     r = cli(*BASE, *args)
     assert r.code == 2 and words in r.err and "Traceback" not in r.err
+
+
+def test_samples_without_sequences_count_samples_times_epochs(cli):
+    """A model without sequences (the issue's frozen ViT on ImageNet, 10 epochs on a V100):
+    samples x epochs, 2N forward FLOPs per sample, or the forward FLOPs given per sample."""
+    args = ("estimate", "--params", "86e6", "--samples", "1.28e6", "--epochs", "10",
+            "--strategy", "frozen-features", "--gpu", "V100", "--format", "json")  # fmt: skip
+    r = cli(*args)
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    assert out["tokens"] == pytest.approx(1.28e7) and "2N forward FLOPs" in out["tokens_basis"]
+    assert out["gpu_hours"] > 0
+    given = json.loads(cli(*args, "--flops-per-sample", "17.6G").out)
+    assert given["tokens"] == pytest.approx(1.28e7 * 17.6e9 / (2 * 86e6))
+    assert given["flops"] == pytest.approx(out["flops"] * 17.6e9 / (2 * 86e6))
+
+
+def test_a_share_never_moves_a_strategy_that_trains_everything():
+    """A plan's scratch job carries a share for its what-ifs: the estimate must not move."""
+    from costlens import estimator as est
+
+    base = est.Scenario(params=7e9, tokens=1e9, strategy="scratch")
+    a, b = est.estimate_many([base, est.Scenario(params=7e9, tokens=1e9, strategy="scratch",
+                                                 trainable_fraction=0.01)])  # fmt: skip
+    assert b.gpu_hours == a.gpu_hours and b.mfu_assumed == a.mfu_assumed
+
+
+@pytest.mark.parametrize(("name", "key"), [("A100-80G", "A100-80GB-SXM"), ("H100-80G", "H100-SXM"),
+                                           ("A100-SXM4-80GB", "A100-80GB-SXM")])  # fmt: skip
+def test_model_card_spellings_are_known(cli, name, key):
+    out = json.loads(cli("estimate", "--params", "1B", "--tokens", "1B", "--gpu", name,
+                         "--format", "json").out)  # fmt: skip
+    assert out["gpu"] == key
 
 
 def test_given_shape_is_used_as_given(cli):

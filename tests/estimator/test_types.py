@@ -22,7 +22,8 @@ ESTIMATE_KEYS = (
     "instance_type", "usd_per_gpu_hour", "spot", "gpu", "gpus", "precision",
     "flops_per_s_per_device", "energy_basis", "efficiency_basis", "instance_gpus",
     "usd_per_instance_hour", "price_confirmed", "model_flops", "flops_basis",
-    "extrapolation_reason",
+    "extrapolation_reason", "memory_gb_per_gpu", "fits", "min_gpus", "memory_basis",
+    "single_gpu_instances",
 )  # fmt: skip
 
 
