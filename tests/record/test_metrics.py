@@ -157,4 +157,4 @@ def test_otlp_metrics_reach_a_local_receiver(tmp_path, monkeypatch):
         for rm in req.resource_metrics:
             for sm in rm.scope_metrics:
                 names.update(m.name for m in sm.metrics)
-    assert {"costlens.cost", "costlens.steps", "costlens.host.cpu.energy"} <= names
+    assert {"costlens.run.cost", "costlens.steps", "costlens.host.cpu.energy"} <= names
