@@ -69,8 +69,20 @@ def _path_refs() -> list[tuple[str, str]]:
     return refs
 
 
+def _otel_names() -> set[str]:
+    """The OpenTelemetry metric names costlens exports (``costlens.cost``...): not modules."""
+    from costlens.apps.fleet import FleetExporter
+    from costlens.record.metrics import RunSnapshot, run_metrics
+
+    fleet = FleetExporter(None, None)
+    fleet_metrics = fleet._in_flight([], None) + fleet._spend([], None) + fleet._scrape_figures()
+    run = run_metrics(RunSnapshot(labels={}, elapsed_s=0.0, steps=0, tokens=0, flops=0.0))
+    return {m.otel_name for m in run + fleet_metrics}
+
+
 def _dotted_refs() -> list[tuple[str, str]]:
-    return [(doc, m) for doc, code in _inline_code() for m in DOTTED.findall(code)]
+    otel = _otel_names()
+    return [(doc, m) for doc, code in _inline_code() for m in DOTTED.findall(code) if m not in otel]
 
 
 @cache

@@ -21,6 +21,9 @@ DEV_ONLY_IMPORTS = {
     "transformers": ("dev", {"costlens/record/integrations/hf.py"}),
     # optional integrations: used only when the training already imports them (or on export)
     "mlflow": ("mlflow", {"costlens/apps/tracking/trackers.py"}),
+    # live figures for Prometheus and OpenTelemetry: only when asked for (--metrics-port, OTEL_*)
+    "prometheus_client": ("metrics", {"costlens/record/exporters.py"}),
+    "opentelemetry": ("metrics", {"costlens/record/exporters.py"}),
 }
 
 

@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "estimate",
     "forecast",
     "dashboard",
+    "exporter",
     "demo",
     "trackers",
 )

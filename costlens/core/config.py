@@ -117,6 +117,21 @@ DASHBOARD_TOKEN: Setting[str | None] = _declare(
             "when `--token` is not given (at least 16 characters).", _text)
 )  # fmt: skip
 
+
+def _port(value: str, what: str) -> int:
+    return validate.port(value, what)
+
+
+METRICS_PORT: Setting[int | None] = _declare(
+    Setting("COSTLENS_METRICS_PORT", "port", None, "Serve a profiled run's live figures for "
+            "Prometheus on this port when `--metrics-port`/`metrics_port=` is not given.", _port)
+)  # fmt: skip
+METRICS_ADDR: Setting[str] = _declare(
+    Setting("COSTLENS_METRICS_ADDR", "address", "127.0.0.1", "Address the run's metrics "
+            "server and `costlens exporter` listen on (`0.0.0.0`: every interface).",
+            validate.name)
+)  # fmt: skip
+
 SETTINGS: tuple[Setting[Any], ...] = tuple(_SETTINGS)
 
 

@@ -104,6 +104,11 @@ def seed(value: Any, what: str = "seed") -> int:
     return whole(value, what, minimum=0, maximum=MAX_SEED)
 
 
+def port(value: Any, what: str) -> int:
+    """A TCP port to listen on: a whole number from 1 to 65535."""
+    return whole(value, what, minimum=1, maximum=65535)
+
+
 def percent(value: Any, what: str) -> float:
     """A percentage (a threshold) from 0 to 100."""
     return number(value, what, minimum=0.0, maximum=100.0)

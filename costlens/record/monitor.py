@@ -47,17 +47,21 @@ class RunExtensions:
     ``provider``, ``instance_type``, ``host_cpu_count``), called once; None when unpriced.
     ``on_progress(run_id, figures, rate)``: every ``PROGRESS_EVERY_S`` (cost so far to trackers).
     ``on_end(run_id, db)``: after the final flush, on the thread that ends the run.
+    ``peak(facts)``: precision -> one device's peak FLOP/s (the metrics' MFU), called once.
     """
 
     rate: Callable[[dict[str, Any]], HourlyRate | None] | None = None
     on_progress: Callable[[str, LiveFigures, HourlyRate | None], None] | None = None
     on_end: Callable[[str, str | None], None] | None = None
+    peak: Callable[[dict[str, Any]], Callable[[str | None], float | None] | None] | None = None
 
 
 @dataclass
 class LiveOptions:
     """The live line and the guards. ``max_usd``: stop at this spend (warn at 80%);
-    ``stop_when_idle_min``: stop when every GPU is idle this many minutes; ``quiet``: no line."""
+    ``stop_when_idle_min``: stop when every GPU is idle this many minutes; ``quiet``: no line;
+    ``metrics_port``: serve ``/metrics`` on ``metrics_addr`` (:mod:`costlens.record.exporters`;
+    OTLP too when the ``OTEL_*`` variables ask for it)."""
 
     max_usd: float | None = None
     stop_when_idle_min: float | None = None
@@ -65,12 +69,22 @@ class LiveOptions:
     quiet: bool = False
     tick_s: float = 1.0
     extensions: RunExtensions = field(default_factory=RunExtensions)
+    metrics_port: int | None = None
+    metrics_addr: str = "127.0.0.1"
+
+    def otel(self) -> bool:
+        from costlens.record.exporters import otel_configured
+
+        return otel_configured()
 
     def wanted(self) -> bool:
         """Whether a thread is needed at all."""
         ext = self.extensions
-        return not self.quiet or bool(
-            self.max_usd or self.stop_when_idle_min or ext.on_progress or ext.on_end
+        return (
+            not self.quiet
+            or bool(self.max_usd or self.stop_when_idle_min or ext.on_progress or ext.on_end)
+            or self.metrics_port is not None
+            or self.otel()
         )
 
 
@@ -83,6 +97,7 @@ class LiveSource(Protocol):
     def live_counts(self) -> tuple[int, int | None]: ...
     def gpu_utils(self) -> list[float]: ...
     def run_facts(self, timeout_s: float) -> dict[str, Any]: ...
+    def metric_facts(self) -> dict[str, Any]: ...
     def request_stop(self, reason: str) -> None: ...
 
 
@@ -111,6 +126,7 @@ class LiveMonitor:
         self._drawn = False
         self._next_line = LINE_EVERY_S_TTY if self._tty else LINE_EVERY_S_NO_TTY
         self._next_progress = PROGRESS_EVERY_S
+        self._exporters: list[Any] = []  # the /metrics server, the OTLP provider
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._main, name="costlens-live", daemon=True)
@@ -123,11 +139,18 @@ class LiveMonitor:
         if t is not None and t is not threading.current_thread():
             t.join(timeout_s)
         self._clear()
+        for exporter in self._exporters:  # the last OTLP export goes out; /metrics closes
+            try:
+                exporter.shutdown()
+            except Exception as exc:
+                log_once("metrics-stop", exc)
+        self._exporters = []
 
     # ------------------------------------------------------------------ the thread
 
     def _main(self) -> None:
         try:
+            feed = self._start_exporters()
             facts = self.run.run_facts(READY_TIMEOUT_S)
             rate_of = self.options.extensions.rate
             if rate_of is not None and not self._stop.is_set():
@@ -135,6 +158,12 @@ class LiveMonitor:
                     self.rate = rate_of(facts)
                 except Exception as exc:  # pricing is a display: never a reason to fail
                     log_once("live-rate", exc)
+            peak_of = self.options.extensions.peak
+            if feed is not None and peak_of is not None and not self._stop.is_set():
+                try:
+                    feed.peak_of = peak_of(facts)
+                except Exception as exc:
+                    log_once("live-peak", exc)
             if self.rate is None and self.options.max_usd:
                 self._say(
                     "costlens: warning: no price for this run's hardware, so --max-usd cannot "
@@ -144,6 +173,23 @@ class LiveMonitor:
                 self.tick()
         except Exception as exc:
             log_once("live", exc)
+
+    def _start_exporters(self) -> Any:
+        """The /metrics server and OTLP, when asked for (on this thread); their feed or None."""
+        o = self.options
+        otel = o.otel()
+        if o.metrics_port is None and not otel:
+            return None
+        from costlens.record.exporters import start_otel, start_prometheus
+        from costlens.record.metrics import MetricsFeed
+
+        feed = MetricsFeed(self.run, self)
+        if o.metrics_port is not None:
+            self._exporters.append(start_prometheus(feed.metrics, o.metrics_port, o.metrics_addr))
+        if otel:
+            self._exporters.append(start_otel(feed.metrics))
+        self._exporters = [e for e in self._exporters if e is not None]
+        return feed
 
     def tick(self) -> LiveFigures:
         """One reading: figures, guards, the line, progress to trackers (public for tests)."""

@@ -136,6 +136,13 @@ class RunOptions:
         False, "--quiet", "No live cost line and no summary on stderr.", names=("-q",)
     )
     db: str | None = _option(None, "--db", DB_HELP, validate.url, show_default=False)
+    metrics_port: int | None = _option(
+        None, "--metrics-port",
+        "Serve the run's live figures for Prometheus at http://127.0.0.1:PORT/metrics (from "
+        "memory, never the store; $COSTLENS_METRICS_ADDR for another address; default: "
+        "$COSTLENS_METRICS_PORT, else off).",
+        validate.port, metavar="PORT", show_default=False,
+    )  # fmt: skip
     # Not options: what the entry point adds.
     command: str | None = None  # default: this process's sys.argv
     extensions: RunExtensions = field(default_factory=RunExtensions)  # price and trackers
@@ -151,6 +158,12 @@ class RunOptions:
             quiet=bool(self.quiet) or config.QUIET.safe_get(),
             tick_s=min(LINE_EVERY_S_TTY, max(float(self.sample_interval_s), MIN_TICK_S)),
             extensions=self.extensions,
+            metrics_port=(
+                self.metrics_port
+                if self.metrics_port is not None
+                else config.METRICS_PORT.safe_get()
+            ),
+            metrics_addr=config.METRICS_ADDR.safe_get(),
         )
 
 

@@ -25,7 +25,7 @@ from costlens.core import config
 from costlens.core.units import MJ_PER_J
 from costlens.core.vocab import STEADY_AFTER_STEPS
 from costlens.record.journal import Journal
-from costlens.record.telemetry import Sampler
+from costlens.record.telemetry import Reading, Sampler
 from costlens.record.writer import Batch, StoreWriter
 
 log = logging.getLogger("costlens")
@@ -115,6 +115,8 @@ class Recorder:
         self.cpu_energy_j: float | None = None
         self.cpu_energy_basis: str | None = None
         self.latest_gpu_util: dict[int, float] = {}  # device index -> its last reading (live line)
+        self.latest: dict[int, Reading] = {}  # device index (-1: host) -> its last reading
+        self.device_uuids: dict[int, str] = {}
         self.store_note: str | None = None  # what the end of the run says about the store
         self._steady_from: tuple[float, float] | None = None  # (monotonic s, FLOPs) at its start
 
@@ -228,6 +230,7 @@ class Recorder:
         names: list[str] = []
         for s in self._samplers:
             names.extend(s.device_names())
+            self.device_uuids.update(s.device_uuids())
         self.device_names = names
         if self.is_owner and names:
             self.run_values["device_name"] = names[0]
@@ -250,6 +253,7 @@ class Recorder:
                 continue
             for r in readings:
                 self._rows.append((self.run_id, t, self.node_rank, *r))
+                self.latest[r.device_index] = r
                 if r.device_index >= 0 and r.gpu_util_pct is not None:
                     self.util_sum += r.gpu_util_pct
                     self.util_n += 1

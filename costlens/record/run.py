@@ -236,6 +236,34 @@ class ProfiledRun:
             "host_cpu_count": values.get("host_cpu_count"),
         }
 
+    def metric_facts(self) -> dict[str, Any]:
+        """What the metrics read (from memory, on an exporter's thread): labels, tokens, FLOPs,
+        precision, each GPU's (index, uuid, latest reading), the host reading, CPU energy."""
+        rec, o = self._recorder, self.options
+        values = rec.run_values if rec is not None else {}
+        tokens, flops, precision = self._tokens, 0.0, None
+        if self._meter is not None:
+            s = self._meter.snapshot()
+            tokens, flops, precision = tokens or s.tokens, float(s.flops or 0.0), s.precision
+        latest = dict(rec.latest) if rec is not None else {}
+        uuids = rec.device_uuids if rec is not None else {}
+        labels = {
+            "run_id": self.id,
+            "project": str(values.get("project") or ""),
+            "strategy": str(values.get("strategy") or ""),
+            "instance_type": str(o.instance or ""),
+            "hostname": str(values.get("host") or ""),
+        }
+        return {
+            "labels": labels,
+            "tokens": int(tokens or 0),
+            "flops": flops,
+            "precision": precision,
+            "devices": [(i, uuids.get(i, ""), r) for i, r in sorted(latest.items()) if i >= 0],
+            "host": latest.get(-1),
+            "cpu_energy_j": rec.cpu_energy_j if rec is not None else None,
+        }
+
     def request_stop(self, reason: str) -> None:
         """Stop the training gracefully, as a SIGTERM would; the run is saved as ``stopped``."""
         self.stop_reason = reason

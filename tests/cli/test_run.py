@@ -215,7 +215,7 @@ SAMPLES = {
     "project": "p", "name": "n", "strategy": "LoRA", "base_model": "m", "tags": ["a", "b"],
     "provider": "aws", "instance": "m5.large", "region": "us-east-1", "sample_interval_s": "0.5",
     "max_usd": "1k", "stop_when_idle_min": "2.5", "idle_threshold_pct": "5",
-    "expected_steps": "2k", "quiet": True, "db": "sqlite:///x.db",
+    "expected_steps": "2k", "quiet": True, "db": "sqlite:///x.db", "metrics_port": "9465",
 }  # fmt: skip
 
 

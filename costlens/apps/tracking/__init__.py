@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from costlens.apps.tracking.figures import final_figures, progress_figures
-from costlens.apps.tracking.rate import hourly_rate
+from costlens.apps.tracking.rate import hourly_rate, peak_of
 from costlens.apps.tracking.trackers import active_trackers, report
 from costlens.record.api import start_profile
 from costlens.record.live import HourlyRate, LiveFigures
@@ -48,7 +48,9 @@ def report_end(run_id: str, db: str | None) -> list[str]:
 
 def run_extensions() -> RunExtensions:
     """The price and the trackers for a profiled run."""
-    return RunExtensions(rate=hourly_rate, on_progress=report_progress, on_end=report_end)
+    return RunExtensions(
+        rate=hourly_rate, on_progress=report_progress, on_end=report_end, peak=peak_of
+    )
 
 
 def profile(

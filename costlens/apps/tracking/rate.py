@@ -44,3 +44,19 @@ def hourly_rate(facts: dict[str, Any], *, prices: PriceTable | None = None) -> H
         label=f"{q['provider']}/{q['instance_type']} {q['region']} {kind}",
         basis=str(c["quote_reason"] or ""),
     )
+
+
+def peak_of(facts: dict[str, Any], *, prices: PriceTable | None = None) -> Any:
+    """One device's peak FLOP/s by precision (``GpuSpec.peak_for``) for the run's accelerator,
+    from the dated spec table; None for an unknown device or a CPU run."""
+    from costlens.core.errors import UnknownAcceleratorError
+    from costlens.price.tables import PriceTable
+
+    device = facts.get("device")
+    if not device or not facts.get("device_count"):
+        return None
+    table = prices if prices is not None else PriceTable.load()
+    try:
+        return table.spec(table.resolve(str(device))).peak_for
+    except UnknownAcceleratorError:
+        return None

@@ -42,6 +42,10 @@ class Sampler(ABC):
     def sample(self, t_unix_s: float) -> list[Reading]:
         """Read every device now; never raises for a device that refuses a query."""
 
+    def device_uuids(self) -> dict[int, str]:
+        """Device index -> its UUID (``GPU-...``), where the backend knows it."""
+        return {}
+
     def energy(self) -> tuple[float | None, str | None]:
         """(joules used since the first sample, how they were measured); (None, None) unknown."""
         return None, None

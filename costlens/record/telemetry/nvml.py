@@ -147,6 +147,17 @@ class NvmlSampler(Sampler):
     def device_names(self) -> list[str]:
         return [d.name for d in self._devices]
 
+    def device_uuids(self) -> dict[int, str]:
+        get = getattr(self._nv, "nvmlDeviceGetUUID", None)
+        if get is None:
+            return {}
+        out = {}
+        for d in self._devices:
+            uuid = self._call(d, "uuid", get, d.handle)
+            if uuid:
+                out[d.index] = _text(uuid)
+        return out
+
     def sample(self, t_unix_s: float) -> list[Reading]:
         nv = self._nv
         out = []
