@@ -9,7 +9,7 @@ from costlens.core.hours import CPU, device_kind, hours_figures
 from costlens.core.units import S_PER_H, finite_or_none
 from costlens.core.vocab import CPU_KEY, DEFAULT_PRECISION, STEADY_AFTER_STEPS
 from costlens.price.alternatives import alternatives as alternatives_for
-from costlens.price.billing import choose_quote, min_vcpus_for
+from costlens.price.billing import choose_quote, min_vcpus_for, recorded_spot
 from costlens.price.energy import energy_figures
 from costlens.price.tables import GpuSpec, PriceQuote, PriceTable
 
@@ -138,9 +138,11 @@ def run_cost(
     power-integral energy fallback and idle waste). ``provider``/``instance`` override what the
     run recorded; an explicitly asked instance or provider that has no price raises
     PriceNotFoundError. An unknown device never raises: the money figures are None and ``notes``
-    says why. Energy is priced at ``prices.electricity``.
+    says why. Energy is priced at ``prices.electricity``. A run that recorded a spot purchase
+    (detected or declared) is priced at spot; ``spot`` asks for spot prices for any run.
     """
     notes: list[str] = []
+    spot = spot or recorded_spot(record)
     seconds = duration_s(record)
     cpu_run = is_cpu_run(record)
     devices = 0 if cpu_run else int(record.get("device_count") or 0)

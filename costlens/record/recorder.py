@@ -74,6 +74,7 @@ class Recorder:
         progress: Callable[[], dict[str, Any]] = dict,
         make_samplers: Callable[[], list[Sampler]] = list,
         flush_every_s: float | None = None,
+        detection: Any = None,
     ) -> None:
         self.run_id: str = run_values["id"]
         self.run_values = dict(run_values)
@@ -86,6 +87,7 @@ class Recorder:
         self.flush_every_s = flush_every_s if flush_every_s is not None else flush_interval_s()
         self._progress = progress
         self._make_samplers = make_samplers
+        self._detection = detection  # a cloud.Detection (owner only): instance columns when done
         self._samplers: list[Sampler] = []
         self._rows: list[tuple] = []
         self._journal = Journal(self.run_id, rank, header=self._header())
@@ -136,6 +138,8 @@ class Recorder:
         """Start the threads (returns at once)."""
         self._thread = threading.Thread(target=self._main, name="costlens-recorder", daemon=True)
         self._thread.start()
+        if self._detection is not None and self.is_owner:
+            self._detection.start(self.run_values)
 
     def finish(self, final: dict[str, Any], timeout_s: float = 30.0) -> bool:
         """Ask for the last sample and flush with ``final`` run columns; wait at most
@@ -312,6 +316,9 @@ class Recorder:
         if self.cpu_energy_j is not None and self.nodes == 1:  # one host's CPU: single-node only
             values["cpu_energy_j"] = self.cpu_energy_j
             values["cpu_energy_basis"] = self.cpu_energy_basis
+        if self._detection is not None:  # every flush: a batch the store lost is retried whole
+            values.update(self._detection.columns)
+            self.run_values.update(self._detection.columns)
         if final and self._final:
             values.update(self._final)
         return values

@@ -140,18 +140,21 @@ class PriceTable:
         spot: bool = False,
         instance_type: str | None = None,
         min_vcpus: int | None = None,
+        region: str | None = None,
     ) -> PriceQuote:
         """The cheapest matching instance (see
         :func:`~costlens.price.tables.instances.cheapest_row`);
         memoised, PriceNotFoundError included."""
         key = self.resolve(gpu)
-        memo_key = ("cheapest", key, int(gpu_count or 1), provider, spot, instance_type, min_vcpus)
+        memo_key = (
+            "cheapest", key, int(gpu_count or 1), provider, spot, instance_type, min_vcpus, region
+        )  # fmt: skip
 
         def find() -> PriceQuote | PriceNotFoundError:
             try:
                 return cheapest_row(
                     self._by_gpu.get(key, []), key, gpu_count, provider=provider, spot=spot,
-                    instance_type=instance_type, min_vcpus=min_vcpus,
+                    instance_type=instance_type, min_vcpus=min_vcpus, region=region,
                 )  # fmt: skip
             except PriceNotFoundError as exc:
                 return exc
