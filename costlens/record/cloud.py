@@ -223,6 +223,11 @@ class Detection:
     def __init__(self, find: Any = run_columns) -> None:
         self._find = find
         self.columns: dict[str, Any] = {}
+        self._done = threading.Event()
+
+    def wait(self, timeout_s: float = DETECT_BUDGET_S + 0.1) -> bool:
+        """Wait (the recorder, before a run's last flush) until it is done: True, or timed out."""
+        return self._done.wait(timeout_s)
 
     def start(self, declared: dict[str, Any]) -> Detection:
         threading.Thread(
@@ -235,3 +240,5 @@ class Detection:
             self.columns = dict(self._find(declared))
         except Exception as exc:
             log.debug("costlens: instance detection failed (%s)", exc)
+        finally:
+            self._done.set()

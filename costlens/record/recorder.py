@@ -214,6 +214,8 @@ class Recorder:
                     next_flush = time.monotonic() + self.flush_every_s
                 self._stop.wait(max(min(next_sample, next_flush) - time.monotonic(), 0.0))
             self._safe(self._sample, "sample")
+            if self._detection is not None and self.is_owner:  # bounded: a short run gets it too
+                self._detection.wait()
             self._safe(lambda: self._flush(final=True), "final flush")
         except BaseException as exc:  # never let the thread die loudly
             self._log_once("thread", exc)
