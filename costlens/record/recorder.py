@@ -238,6 +238,9 @@ class Recorder:
         if self.is_owner and names:
             self.run_values["device_name"] = names[0]
             self.run_values["device_count"] = len(names) * self.nodes
+            self.run_values["mig_profile"] = next(
+                (s.mig_profile() for s in self._samplers if s.kind == "nvml"), None
+            )
             self._journal.header = self._header()
         self._safe(self._sample, "sample")  # first reading: energy baseline, primes cpu_percent
         self._ready.set()

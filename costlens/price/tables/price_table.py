@@ -36,6 +36,7 @@ from costlens.price.tables.instances import (
     merge_user_rows,
     validate_price_rows,
 )
+from costlens.price.tables.mig import MigProfile, shipped_mig
 from costlens.price.tables.quote import PriceQuote, note_confirmed
 from costlens.price.tables.rows import file_stamp
 
@@ -128,6 +129,11 @@ class PriceTable:
 
     def spec(self, name: str) -> GpuSpec:
         return self.accelerators.spec(self.resolve(name))
+
+    def mig(self, gpu: str, profile: str) -> MigProfile | None:
+        """The MIG profile ``profile`` of ``gpu`` (any name of it) from ``mig_profiles.csv``;
+        None when the table does not list it."""
+        return shipped_mig().get((self.resolve(gpu), profile.lower()))
 
     # ---------------------------------------------------------------- prices
 
