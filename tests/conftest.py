@@ -44,6 +44,12 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     home = tmp_path_factory.mktemp("costlens_home")
     monkeypatch.setenv("COSTLENS_HOME", str(home))
     monkeypatch.delenv("COSTLENS_DB", raising=False)
+    # Never a packet to a cloud metadata service: no DMI strings (an empty folder) and, should a
+    # test name a cloud's DMI, a metadata endpoint on loopback where nothing listens.
+    dmi = home / "no-dmi"
+    dmi.mkdir()
+    monkeypatch.setenv("COSTLENS_DMI_ROOT", str(dmi))
+    monkeypatch.setenv("COSTLENS_METADATA_URL", "http://127.0.0.1:9")
     yield home
 
 

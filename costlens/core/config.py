@@ -76,6 +76,15 @@ def _path(value: str, what: str) -> Path:
     return Path(validate.url(value, what)).expanduser()
 
 
+def _http_url(value: str, what: str) -> str:
+    """``http://HOST[:PORT]`` (no path): where a metadata service answers."""
+    out = validate.url(value, what).rstrip("/")
+    rest = out[len("http://") :] if out.startswith("http://") else ""
+    if not rest or "/" in rest:
+        raise InputError(f"{what} must be http://HOST or http://HOST:PORT (got {value!r}).")
+    return out
+
+
 _SETTINGS: list[Setting[Any]] = []
 
 
@@ -130,6 +139,20 @@ METRICS_ADDR: Setting[str] = _declare(
     Setting("COSTLENS_METRICS_ADDR", "address", "127.0.0.1", "Address the run's metrics "
             "server and `costlens exporter` listen on (`0.0.0.0`: every interface).",
             validate.name)
+)  # fmt: skip
+DMI_ROOT: Setting[Path] = _declare(
+    Setting("COSTLENS_DMI_ROOT", "path", Path("/sys/class/dmi/id"), "Folder of the machine's "
+            "DMI strings, read to tell whether it runs on AWS, GCP or Azure (tests: a fixture).",
+            _path)
+)  # fmt: skip
+METADATA_URL: Setting[str] = _declare(
+    Setting("COSTLENS_METADATA_URL", "http URL", "http://169.254.169.254", "The cloud's "
+            "instance metadata service, asked only on a machine whose DMI names that cloud "
+            "(tests: a local fake server).", _http_url)
+)  # fmt: skip
+DETECT_INSTANCE: Setting[bool] = _declare(
+    Setting("COSTLENS_DETECT_INSTANCE", "boolean", True, "Detect the cloud instance a run runs "
+            "on (false: never read DMI or ask a metadata service).", validate.boolean)
 )  # fmt: skip
 
 SETTINGS: tuple[Setting[Any], ...] = tuple(_SETTINGS)

@@ -44,6 +44,9 @@ STOPPED_EXIT_CODE = 3
 
 # The accelerator key of CPU-only instances and runs (priced per instance-hour).
 CPU_KEY = "CPU"
+# How a run was bought, and the basis of its recorded instance (costlens.record.cloud).
+SPOT, ON_DEMAND = "spot", "on-demand"
+DETECTED, DECLARED, CHEAPEST_MATCH = "detected", "declared", "cheapest match"
 
 # The steady state of a run starts at the recorder's first flush (every 5 s at most) after a rank
 # has taken this many steps: start-up, torch.compile and warm-up are behind it (nanoGPT measures

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from costlens.core.errors import PriceNotFoundError
-from costlens.core.vocab import CPU_KEY
+from costlens.core.vocab import CPU_KEY, DETECTED, SPOT
 from costlens.price.tables import PriceQuote, PriceTable
 
 if TYPE_CHECKING:
@@ -31,6 +31,11 @@ def quote_source(source: str, spot: bool) -> str:
     return out.replace("()", "").strip()
 
 
+def recorded_spot(record: RunRecord) -> bool:
+    """True when the run recorded that it ran on a spot instance (detected or declared)."""
+    return record.get("purchase_option") == SPOT
+
+
 def min_vcpus_for(key: str, record: RunRecord) -> int | None:
     """CPU-only runs are priced on an instance with at least the run's host vCPUs."""
     return record.get("host_cpu_count") if key == CPU_KEY else None
@@ -45,12 +50,13 @@ def quote(
     instance: str | None = None,
     spot: bool = False,
     min_vcpus: int | None = None,
+    region: str | None = None,
 ) -> PriceQuote:
-    """The cheapest matching instance for ``devices`` accelerators of ``key`` (memoised by the
-    table; PriceNotFoundError when nothing matches)."""
+    """The cheapest matching instance for ``devices`` accelerators of ``key`` (``region``: that
+    region's price when listed; memoised by the table; PriceNotFoundError when nothing matches)."""
     return prices.cheapest(
         key, max(devices, 1), provider=provider, spot=spot, instance_type=instance,
-        min_vcpus=min_vcpus,
+        min_vcpus=min_vcpus, region=region,
     )  # fmt: skip
 
 
@@ -81,29 +87,41 @@ def choose_quote(
 ) -> tuple[PriceQuote, str]:
     """The quote used for the run's own cost, and a sentence saying why it was chosen.
 
-    ``provider``/``instance`` (asked by the user) override what the run recorded.
+    ``provider``/``instance`` (asked by the user) override what the run recorded, detected
+    (``instance_basis`` "detected": read from the cloud's metadata) or declared; a recorded
+    instance is priced in the run's region when the table lists it there.
     """
     min_vcpus = min_vcpus_for(key, record)
     declared_provider = provider or record.get("provider")
     declared_instance = instance or record.get("instance_type")
-    asked = "as asked" if (provider or instance) else "as recorded with the run"
+    asked_now = bool(provider or instance)
+    detected = not asked_now and record.get("instance_basis") == DETECTED
+    asked = "as asked" if asked_now else "as recorded with the run"
+    if detected:
+        asked = "detected from the cloud's instance metadata"
+    region = None if asked_now else record.get("region")
     kind = "spot" if spot else "on-demand"
     find = {"spot": spot, "min_vcpus": min_vcpus}
     fallback = ""
     if declared_instance:
         try:
             q = quote(
-                prices, key, devices, provider=declared_provider, instance=declared_instance, **find
+                prices, key, devices, provider=declared_provider, instance=declared_instance,
+                region=region, **find,
+            )  # fmt: skip
+            where = (
+                f"the run's region {q.region}"
+                if region and q.region == region
+                else f"cheapest listed region {q.region}"
             )
-            return q, (
-                f"declared instance {q.provider}/{q.instance_type} ({asked}); cheapest listed "
-                f"region {q.region}, {kind}"
-            )
+            word = "detected" if detected else "declared"
+            return q, f"{word} instance {q.provider}/{q.instance_type} ({asked}); {where}, {kind}"
         except PriceNotFoundError:
             if instance:  # the user asked for it explicitly: say so, do not guess
                 raise
             fallback = (
-                f"declared instance {declared_instance!r} is not in the price table for {key}"
+                f"{'detected' if detected else 'declared'} instance {declared_instance!r} is not "
+                f"in the price table for {key}"
             )
     if declared_provider:
         try:

@@ -9,7 +9,7 @@ from costlens.core.hours import CPU, device_kind, hours_figures
 from costlens.core.units import S_PER_H, finite_or_none
 from costlens.core.vocab import CPU_KEY, DEFAULT_PRECISION, STEADY_AFTER_STEPS
 from costlens.price.alternatives import alternatives as alternatives_for
-from costlens.price.billing import choose_quote, min_vcpus_for
+from costlens.price.billing import choose_quote, min_vcpus_for, recorded_spot
 from costlens.price.energy import energy_figures
 from costlens.price.tables import GpuSpec, PriceQuote, PriceTable
 
@@ -48,9 +48,10 @@ def steady_state(record: dict[str, Any]) -> tuple[float | None, str]:
 
 
 def _throughput(
-    record: RunRecord, spec: GpuSpec | None, devices: int, seconds: float | None
+    record: RunRecord, spec: GpuSpec | None, devices: float, seconds: float | None
 ) -> dict[str, Any]:
-    """Achieved FLOP/s, the peak at the run's precision (all devices) and both MFUs: ``mfu``
+    """Achieved FLOP/s, the peak at the run's precision (all devices; MIG slices: their share)
+    and both MFUs: ``mfu``
     over the whole run (start-up, compilation and warm-up included) and ``mfu_steady_state``
     (after warm-up: :func:`steady_state`)."""
     flops = float(record.get("flops") or 0.0)
@@ -80,6 +81,33 @@ def _device(record: RunRecord, prices: PriceTable, cpu_run: bool, notes: list[st
     except UnknownAcceleratorError as exc:
         notes.append(str(exc))
         return None, None
+
+
+def _mig(
+    record: RunRecord, key: str | None, prices: PriceTable, notes: list[str]
+) -> tuple[str | None, float | None, str | None]:
+    """(MIG profile, its share of the GPU, source) of a run on MIG slices; (None, None, None) on
+    whole GPUs; (profile, None, None), with a note, for a profile the table does not list."""
+    profile = record.get("mig_profile")
+    if not profile or key is None:
+        return None, None, None
+    found = prices.mig(key, profile)
+    if found is None:
+        notes.append(
+            f"MIG profile {profile} of {key} is not in data/mig_profiles.csv: its share of the GPU "
+            "is unknown, so the run is not priced"
+        )
+        return profile, None, None
+    return profile, found.share, f"{found.source}, as of {found.as_of}"
+
+
+def _slice_billing(bill: dict[str, Any], share: float | None, gpu_hours: float | None) -> None:
+    """A run on MIG slices pays its share of each GPU's hour (the rest of the GPU serves others):
+    the quote's per-GPU-hour rate x GPU-hours x share; no whole instances."""
+    q = bill["quote"]
+    bill["instances"] = bill["instance_hours"] = None
+    ok = q is not None and share is not None and gpu_hours is not None
+    bill["cost_usd"] = q["usd_per_gpu_hour"] * gpu_hours if ok else None
 
 
 def _billing(
@@ -138,9 +166,11 @@ def run_cost(
     power-integral energy fallback and idle waste). ``provider``/``instance`` override what the
     run recorded; an explicitly asked instance or provider that has no price raises
     PriceNotFoundError. An unknown device never raises: the money figures are None and ``notes``
-    says why. Energy is priced at ``prices.electricity``.
+    says why. Energy is priced at ``prices.electricity``. A run that recorded a spot purchase
+    (detected or declared) is priced at spot; ``spot`` asks for spot prices for any run.
     """
     notes: list[str] = []
+    spot = spot or recorded_spot(record)
     seconds = duration_s(record)
     cpu_run = is_cpu_run(record)
     devices = 0 if cpu_run else int(record.get("device_count") or 0)
@@ -150,8 +180,14 @@ def run_cost(
     key, spec = _device(record, prices, cpu_run, notes)
 
     bill = _billing(record, key, devices, hours, prices, notes, provider, instance, spot)
+    mig_profile, share, share_source = _mig(record, key, prices, notes)
+    figures = hours_figures(seconds, record.get("device"), devices)
+    if mig_profile:  # GPU-hours are the slices' share of GPU-hours
+        for k in ("device_hours", "gpu_hours"):
+            figures[k] = figures[k] * share if figures[k] is not None and share else None
+        _slice_billing(bill, share, figures["gpu_hours"])
     energy = energy_figures(record, samples, seconds, bill["quote"], prices, notes)
-    speed = _throughput(record, spec, devices, seconds)
+    speed = _throughput(record, spec, devices * (share or 1.0), seconds)
     if speed["achieved_flops_per_s"] is not None and speed["peak_flops_per_s"] is None and key:
         notes.append(
             f"no peak FLOP/s for {key} at {speed['precision']} in the spec table: MFU unknown"
@@ -164,7 +200,10 @@ def run_cost(
         "device_count": devices,
         "cpu_only": cpu_run,
         "duration_s": seconds,
-        **hours_figures(seconds, record.get("device"), devices),
+        **figures,
+        "mig_profile": mig_profile,
+        "gpu_share": share,
+        "gpu_share_source": share_source,
         **bill,
         **energy,
         **speed,
@@ -177,7 +216,7 @@ def run_cost(
         ),
         "alternatives": (
             alternatives_for(key, devices, hours, prices, min_vcpus=min_vcpus_for(key, record))
-            if alternatives and key is not None
+            if alternatives and key is not None and not mig_profile
             else []
         ),
         "notes": notes,

@@ -74,6 +74,7 @@ class Recorder:
         progress: Callable[[], dict[str, Any]] = dict,
         make_samplers: Callable[[], list[Sampler]] = list,
         flush_every_s: float | None = None,
+        detection: Any = None,
     ) -> None:
         self.run_id: str = run_values["id"]
         self.run_values = dict(run_values)
@@ -86,6 +87,7 @@ class Recorder:
         self.flush_every_s = flush_every_s if flush_every_s is not None else flush_interval_s()
         self._progress = progress
         self._make_samplers = make_samplers
+        self._detection = detection  # a cloud.Detection (owner only): instance columns when done
         self._samplers: list[Sampler] = []
         self._rows: list[tuple] = []
         self._journal = Journal(self.run_id, rank, header=self._header())
@@ -138,6 +140,8 @@ class Recorder:
         """Start the threads (returns at once)."""
         self._thread = threading.Thread(target=self._main, name="costlens-recorder", daemon=True)
         self._thread.start()
+        if self._detection is not None and self.is_owner:
+            self._detection.start(self.run_values)
 
     def finish(self, final: dict[str, Any], timeout_s: float = 30.0) -> bool:
         """Ask for the last sample and flush with ``final`` run columns; wait at most
@@ -212,6 +216,8 @@ class Recorder:
                     next_flush = time.monotonic() + self.flush_every_s
                 self._stop.wait(max(min(next_sample, next_flush) - time.monotonic(), 0.0))
             self._safe(self._sample, "sample")
+            if self._detection is not None and self.is_owner:  # bounded: a short run gets it too
+                self._detection.wait()
             self._safe(lambda: self._flush(final=True), "final flush")
         except BaseException as exc:  # never let the thread die loudly
             self._log_once("thread", exc)
@@ -235,6 +241,9 @@ class Recorder:
         if self.is_owner and names:
             self.run_values["device_name"] = names[0]
             self.run_values["device_count"] = len(names) * self.nodes
+            self.run_values["mig_profile"] = next(
+                (s.mig_profile() for s in self._samplers if s.kind == "nvml"), None
+            )
             self._journal.header = self._header()
         self._safe(self._sample, "sample")  # first reading: energy baseline, primes cpu_percent
         self._ready.set()
@@ -316,6 +325,9 @@ class Recorder:
         if self.cpu_energy_j is not None and self.nodes == 1:  # one host's CPU: single-node only
             values["cpu_energy_j"] = self.cpu_energy_j
             values["cpu_energy_basis"] = self.cpu_energy_basis
+        if self._detection is not None:  # every flush: a batch the store lost is retried whole
+            values.update(self._detection.columns)
+            self.run_values.update(self._detection.columns)
         if final and self._final:
             values.update(self._final)
         return values

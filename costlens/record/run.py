@@ -24,6 +24,7 @@ import costlens.record.signals as signals
 from costlens.core import config
 from costlens.core.units import json_ready
 from costlens.core.vocab import OTHER_STRATEGY, STRATEGIES
+from costlens.record.cloud import Detection
 from costlens.record.distributed import DistInfo, dist_info, make_run_id
 from costlens.record.monitor import LiveMonitor
 from costlens.record.options import RunOptions
@@ -192,6 +193,7 @@ class ProfiledRun:
             sample_interval_s=o.sample_interval_s,
             progress=self._progress,
             make_samplers=functools.partial(_make_samplers, sample_gpus, root_pid),
+            detection=Detection() if d.rank == 0 else None,
         )
         self._recorder.start()
         signals.register(self)

@@ -96,6 +96,16 @@ class Run(SQLModel, table=True):
     # ranks and the longest rank's seconds after its first steps; None until every rank has one.
     steady_flops: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
     steady_s: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    # Revision 0006. Where the run ran (costlens.record.cloud): the zone, spot or on-demand, the
+    # cloud's instance id, and the basis of provider/instance_type/region ("detected" from the
+    # instance metadata, "declared", or "cheapest match": nothing known, priced on the cheapest).
+    zone: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
+    purchase_option: str | None = Field(default=None, sa_column=Column(String(20), nullable=True))
+    instance_id: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    instance_basis: str | None = Field(default=None, sa_column=Column(String(40), nullable=True))
+    # The MIG profile of the run's devices (``1g.5gb``) when it ran on MIG slices: priced at the
+    # slice's share of its GPU (data/mig_profiles.csv); None on whole GPUs.
+    mig_profile: str | None = Field(default=None, sa_column=Column(String(40), nullable=True))
 
 
 class RunRecord(TypedDict):
@@ -155,6 +165,11 @@ class RunRecord(TypedDict):
     base_model_basis: str | None
     steady_flops: float | None
     steady_s: float | None
+    zone: str | None
+    purchase_option: str | None
+    instance_id: str | None
+    instance_basis: str | None
+    mig_profile: str | None
 
 
 # The columns a record shows under another key (the JSON text columns as what they hold); the

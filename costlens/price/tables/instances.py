@@ -196,13 +196,15 @@ def cheapest_row(
     spot: bool = False,
     instance_type: str | None = None,
     min_vcpus: int | None = None,
+    region: str | None = None,
 ) -> PriceQuote:
     """The cheapest instance (per GPU-hour; per instance-hour for CPU) among ``rows`` of ``key``.
 
     Prefers instances with exactly ``gpu_count`` accelerators, then the smallest larger one,
     then (for jobs bigger than any instance) the cheapest per GPU-hour. ``instance_type`` pins the
-    instance (cheapest region). For CPU, ``min_vcpus`` keeps instances with at least that many
-    vCPUs (else the largest). Raises :class:`PriceNotFoundError` when nothing matches.
+    instance (cheapest region); ``region`` keeps that region's rows when it has any. For CPU,
+    ``min_vcpus`` keeps instances with at least that many vCPUs (else the largest). Raises
+    :class:`PriceNotFoundError` when nothing matches.
     """
     m = [r for r in rows if r["gpu"] == key]
     what = key
@@ -220,6 +222,8 @@ def cheapest_row(
             f"no price for {what}; `costlens prices --gpu {key}` lists what is known, and a "
             "user price file (~/.costlens/prices.csv or --prices FILE) can add rows."
         )
+    if region and any(r["region"] == region for r in m):
+        m = [r for r in m if r["region"] == region]
     if not instance_type and key != CPU_KEY:
         n = max(int(gpu_count or 1), 1)
         exact = [r for r in m if r["gpu_count"] == n]

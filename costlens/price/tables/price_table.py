@@ -36,6 +36,7 @@ from costlens.price.tables.instances import (
     merge_user_rows,
     validate_price_rows,
 )
+from costlens.price.tables.mig import MigProfile, shipped_mig
 from costlens.price.tables.quote import PriceQuote, note_confirmed
 from costlens.price.tables.rows import file_stamp
 
@@ -129,6 +130,11 @@ class PriceTable:
     def spec(self, name: str) -> GpuSpec:
         return self.accelerators.spec(self.resolve(name))
 
+    def mig(self, gpu: str, profile: str) -> MigProfile | None:
+        """The MIG profile ``profile`` of ``gpu`` (any name of it) from ``mig_profiles.csv``;
+        None when the table does not list it."""
+        return shipped_mig().get((self.resolve(gpu), profile.lower()))
+
     # ---------------------------------------------------------------- prices
 
     def cheapest(
@@ -140,18 +146,21 @@ class PriceTable:
         spot: bool = False,
         instance_type: str | None = None,
         min_vcpus: int | None = None,
+        region: str | None = None,
     ) -> PriceQuote:
         """The cheapest matching instance (see
         :func:`~costlens.price.tables.instances.cheapest_row`);
         memoised, PriceNotFoundError included."""
         key = self.resolve(gpu)
-        memo_key = ("cheapest", key, int(gpu_count or 1), provider, spot, instance_type, min_vcpus)
+        memo_key = (
+            "cheapest", key, int(gpu_count or 1), provider, spot, instance_type, min_vcpus, region
+        )  # fmt: skip
 
         def find() -> PriceQuote | PriceNotFoundError:
             try:
                 return cheapest_row(
                     self._by_gpu.get(key, []), key, gpu_count, provider=provider, spot=spot,
-                    instance_type=instance_type, min_vcpus=min_vcpus,
+                    instance_type=instance_type, min_vcpus=min_vcpus, region=region,
                 )  # fmt: skip
             except PriceNotFoundError as exc:
                 return exc

@@ -50,6 +50,11 @@ class Sampler(ABC):
         """(joules used since the first sample, how they were measured); (None, None) unknown."""
         return None, None
 
+    def mig_profile(self) -> str | None:
+        """The MIG profile (``1g.5gb``) when every device it reads is a MIG slice of one
+        profile; None on whole GPUs (and host samplers)."""
+        return None
+
     def cpu_energy(self) -> tuple[float | None, str | None]:
         """(host CPU joules since the first sample, ``rapl`` or ``estimate``); (None, None)."""
         return None, None

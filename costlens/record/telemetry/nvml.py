@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -17,6 +18,8 @@ from costlens.core.units import MJ_PER_J, MW_PER_W
 from costlens.record.telemetry.base import ENERGY_COUNTER, ENERGY_POWER_INTEGRAL, Reading, Sampler
 
 log = logging.getLogger("costlens")
+# A MIG device's name ends in its profile (NVML: "returns MIG device names", e.g. "... MIG 1g.5gb")
+_MIG_PROFILE_RE = re.compile(r"\bMIG\s+(\d+g\.\d+gb(?:\+me)?)\b", re.IGNORECASE)
 
 
 @lru_cache(maxsize=1)
@@ -38,14 +41,35 @@ def probe_nvml() -> Any | None:
     return pynvml
 
 
+def mig_profile_of(name: str | None) -> str | None:
+    """The MIG profile in a device name (``NVIDIA A100-SXM4-40GB MIG 1g.5gb`` -> ``1g.5gb``)."""
+    m = _MIG_PROFILE_RE.search(name or "")
+    return m.group(1).lower() if m else None
+
+
+def container_device_ids(env: str | None = None) -> list[str] | None:
+    """``NVIDIA_VISIBLE_DEVICES`` (the container runtime's): its UUIDs, [] for ``none``; None for
+    unset, ``all``, ``void`` or indices (the runtime already shows the container only those, under
+    indices of its own, so NVML's whole list is the process's)."""
+    raw = os.environ.get("NVIDIA_VISIBLE_DEVICES") if env is None else env
+    text = (raw or "").strip().lower()
+    if text in ("", "all", "void"):
+        return None
+    if text == "none":
+        return []
+    items = [i.strip() for i in (raw or "").split(",") if i.strip()]
+    return items if all(i.startswith(("GPU-", "MIG-")) for i in items) else None
+
+
 def visible_device_ids(env: str | None = None) -> list[str] | None:
-    """``CUDA_VISIBLE_DEVICES`` as a list of indices or UUIDs (GPU-..., MIG-...); None if unset.
+    """``CUDA_VISIBLE_DEVICES`` as a list of indices or UUIDs (GPU-..., MIG-...); when unset,
+    :func:`container_device_ids`; None when neither restricts the devices.
 
     Like CUDA, the list stops at the first invalid entry; "" or "-1" hides every device.
     """
     raw = os.environ.get("CUDA_VISIBLE_DEVICES") if env is None else env
     if raw is None:
-        return None
+        return container_device_ids()
     out: list[str] = []
     for item in raw.split(","):
         item = item.strip()
@@ -70,6 +94,7 @@ class _Device:
     integrating: bool = False
     last_power: tuple[float, float] | None = None  # (t_unix_s, W)
     refused: set[str] = field(default_factory=set)
+    mig_profile: str | None = None  # a MIG slice's profile (its name is then its parent GPU's)
 
 
 def _text(value: Any) -> str:
@@ -129,8 +154,24 @@ class NvmlSampler(Sampler):
         devices = []
         for idx, h in handles:
             name = self._call(None, "name", nv.nvmlDeviceGetName, h)
-            devices.append(_Device(index=idx, handle=h, name=_text(name) if name else "NVIDIA GPU"))
+            dev = _Device(index=idx, handle=h, name=_text(name) if name else "NVIDIA GPU")
+            is_mig = getattr(nv, "nvmlDeviceIsMigDeviceHandle", None)  # NVML 11+
+            if is_mig is not None and self._call(None, "is_mig", is_mig, h):
+                self._as_slice(dev)
+            devices.append(dev)
         return devices
+
+    def _as_slice(self, dev: _Device) -> None:
+        """A MIG slice: its profile from its MIG name, and its parent GPU's name (the name the
+        price tables know); its share of the GPU is priced later (``data/mig_profiles.csv``)."""
+        nv = self._nv
+        dev.mig_profile = mig_profile_of(dev.name)
+        parent = self._call(
+            None, "parent", nv.nvmlDeviceGetDeviceHandleFromMigDeviceHandle, dev.handle
+        )
+        parent_name = self._call(None, "name", nv.nvmlDeviceGetName, parent) if parent else None
+        if parent_name:
+            dev.name = _text(parent_name)
 
     def _index_of(self, handle: Any) -> int:
         if handle is None:
@@ -157,6 +198,10 @@ class NvmlSampler(Sampler):
             if uuid:
                 out[d.index] = _text(uuid)
         return out
+
+    def mig_profile(self) -> str | None:
+        profiles = {d.mig_profile for d in self._devices}
+        return profiles.pop() if len(profiles) == 1 else None
 
     def sample(self, t_unix_s: float) -> list[Reading]:
         nv = self._nv

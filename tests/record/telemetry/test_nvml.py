@@ -62,6 +62,7 @@ def fake_nvml(devices: list[dict], *, init_error: int | None = None) -> mock.Mag
     nv.nvmlDeviceGetHandleByUUID.side_effect = by_uuid
     nv.nvmlDeviceGetIndex.side_effect = field("index")
     nv.nvmlDeviceGetDeviceHandleFromMigDeviceHandle.side_effect = field("parent")
+    nv.nvmlDeviceIsMigDeviceHandle.side_effect = lambda h: int(bool(by_handle[h].get("mig")))
     nv.nvmlDeviceGetName.side_effect = field("name")
     nv.nvmlDeviceGetUtilizationRates.side_effect = field("util")
     nv.nvmlDeviceGetMemoryInfo.side_effect = field("mem")
@@ -203,8 +204,9 @@ def test_mig_instance_does_not_crash_and_reports_its_parent():
     assert r.device_index == 0
     assert r.gpu_util_pct is None and r.power_w is None and r.energy_mj is None
     assert r.mem_used_bytes == 40 * 2**30
-    assert s.energy() == (None, None)
-    assert "MIG" in s.device_names()[0]
+    assert s.energy() == (None, None)  # the slice's share of the GPU's energy: unknown, not 0
+    assert s.device_names() == ["NVIDIA H100 80GB HBM3"]  # the parent's: the tables know it
+    assert s.mig_profile() == "1g.10gb"
 
 
 def test_no_driver_is_probed_once_and_said_once_at_info(caplog):
