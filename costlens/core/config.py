@@ -150,9 +150,9 @@ METADATA_URL: Setting[str] = _declare(
             "instance metadata service, asked only on a machine whose DMI names that cloud "
             "(tests: a local fake server).", _http_url)
 )  # fmt: skip
-DETECT_INSTANCE: Setting[bool] = _declare(
-    Setting("COSTLENS_DETECT_INSTANCE", "boolean", True, "Detect the cloud instance a run runs "
-            "on (false: never read DMI or ask a metadata service).", validate.boolean)
+NO_INSTANCE_DETECTION: Setting[bool] = _declare(
+    Setting("COSTLENS_NO_INSTANCE_DETECTION", "boolean", False, "Never read DMI or ask a "
+            "cloud metadata service for the instance a run runs on.", validate.boolean)
 )  # fmt: skip
 
 SETTINGS: tuple[Setting[Any], ...] = tuple(_SETTINGS)

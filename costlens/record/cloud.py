@@ -205,7 +205,7 @@ def run_columns(declared: dict[str, Any], **detect_kw: Any) -> dict[str, Any]:
     pricing will take the cheapest matching instance. Never raises."""
     if declared.get("provider") or declared.get("instance_type"):
         return {"instance_basis": DECLARED}
-    if not config.DETECT_INSTANCE.safe_get():
+    if config.NO_INSTANCE_DETECTION.safe_get():
         return {"instance_basis": CHEAPEST_MATCH}
     found = detect(**detect_kw)
     if found is None or not found.instance_type:

@@ -102,7 +102,7 @@ def test_a_declaration_wins_and_asks_nothing(monkeypatch):
         got = cloud.run_columns({"region": "eu-west-1"})  # a declared region stays
         assert "region" not in got and got["instance_basis"] == "detected"
         assert got["zone"] == "us-east-2b" and got["instance_id"] == AWS_DOC["instanceId"]
-        monkeypatch.setenv("COSTLENS_DETECT_INSTANCE", "false")
+        monkeypatch.setenv("COSTLENS_NO_INSTANCE_DETECTION", "1")
         n = len(fake.requests)
         assert cloud.run_columns({}) == {"instance_basis": "cheapest match"}
         assert len(fake.requests) == n
