@@ -152,3 +152,38 @@ def test_a_bad_metric_record_is_refused_before_replay(rec, problem):
     assert problem in (check_record(rec) or "")
     good = {"k": "metrics", "run_id": "r", "rank": 0, "put": [["a", 1, 1.0, 2.0]], "drop": []}
     assert check_record(good) is None
+
+
+RANKS = """
+import os
+import costlens
+
+rank = int(os.environ["RANK"])
+with costlens.profile(project="ranks", db=os.environ["DB"], sample_interval_s=0.05) as run:
+    for i in range(3):
+        run.step()
+        run.log(acc=0.1 * i + rank, step=i)  # every rank logs: rank 0's are the run's
+        run.log(shard_loss=float(rank), step=i, rank=1)  # a metric only rank 1 knows
+print("run", run.id)
+"""
+
+
+@pytest.mark.slow
+def test_torchrun_ranks_never_double_count(store, sqlite_url, tmp_path, monkeypatch):
+    from tests.record.test_distributed import _torchrun
+
+    script = tmp_path / "ranks.py"
+    script.write_text(RANKS)
+    monkeypatch.setenv("DB", sqlite_url)
+    proc = _torchrun(str(script), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_id,) = _ids(store)
+    acc = metric_series(store, [run_id], "acc")
+    assert [(p.step, p.value) for p in acc] == [(0, 0.0), (1, 0.1), (2, pytest.approx(0.2))]
+    shard = metric_series(store, [run_id], "shard_loss")
+    assert [(p.step, p.value) for p in shard] == [(0, 1.0), (1, 1.0), (2, 1.0)]
+    with store.engine.connect() as conn:
+        from sqlalchemy import text
+
+        rows = conn.execute(text("SELECT rank, name, COUNT(*) FROM metrics GROUP BY rank, name"))
+        assert sorted(tuple(r) for r in rows) == [(0, "acc", 3), (1, "shard_loss", 3)]
