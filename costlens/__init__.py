@@ -10,7 +10,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "profile"]
+__all__ = ["__version__", "log", "profile"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,4 +18,8 @@ def __getattr__(name: str) -> Any:
         from costlens.apps.tracking import profile  # the profiler, priced and reporting
 
         return profile
+    if name == "log":  # metrics of the active run (a decorated function, `costlens run`)
+        from costlens.record.api import log
+
+        return log
     raise AttributeError(f"module 'costlens' has no attribute {name!r}")

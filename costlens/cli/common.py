@@ -126,6 +126,21 @@ def vocab_check(normalise: Callable[[str], str]) -> Callable[[Any, str], str]:
     return lambda value, what: normalise(validate.name(value, what))
 
 
+def _target(value: Any, what: str) -> str:
+    validate.target(value, what)
+    return str(value).strip()
+
+
+TargetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        parser=checked("--target", _target),
+        help="A quality target (accuracy>=0.95, loss<=0.3): the cost to reach it, from the "
+        "run's metric series, or 'not reached'. Default: $COSTLENS_TARGET.",
+        show_default=False,
+    ),
+]
 RunIdArgument = Annotated[
     str,
     typer.Argument(help="Run id (or a unique prefix).", parser=checked("RUN_ID", validate.name)),

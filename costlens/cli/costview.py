@@ -156,6 +156,11 @@ def _energy_lines(out: dict[str, Any]) -> list[tuple[str, str]]:
     return lines
 
 
+def _target_lines(out: dict[str, Any]) -> list[tuple[str, str]]:
+    """The cost to the target (``--target``) and its basis, or 'not reached (best ...)'."""
+    return [("to target", out["to_target"]), ("basis", out["target_basis"])]
+
+
 def _waste_lines(out: dict[str, Any]) -> list[tuple[str, str]]:
     lines: list[tuple[str, str]] = []
     if out.get("achieved_flops_per_s") is not None:
@@ -220,6 +225,8 @@ def print_cost(
     the quoted instance's, for a per vCPU-hour rate)."""
     _section(console, "What ran", _what_ran(out))
     _section(console, "What it cost, and why", _cost_lines(out, vcpus))
+    if out.get("target"):
+        _section(console, f"Cost to {out['target']}", _target_lines(out))
     _section(console, "Energy", _energy_lines(out))
     _section(console, "Throughput and waste", _waste_lines(out))
     alternatives = out.get("alternatives") or []

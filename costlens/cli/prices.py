@@ -13,6 +13,7 @@ from costlens.cli.common import (
     OutputFormat,
     PricesFileOption,
     RunIdArgument,
+    TargetOption,
     checked,
     count_parser,
     emit,
@@ -172,18 +173,22 @@ def cost(
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.table,
     wide: WideOption = False,
+    target_text: TargetOption = None,
 ) -> None:
     """What a recorded run cost: on its hardware, energy, MFU, idle waste, other providers."""
     from costlens.cli.common import open_cli_store
     from costlens.price import cost_breakdown
     from costlens.price.tables import PriceTable
+    from costlens.price.target import project_target
 
+    target = project_target(target_text)
     table = PriceTable.load(prices_file)
     with open_cli_store(db) as store:
         out = cost_breakdown(
             store, run_id, prices=table, provider=provider, instance=instance, spot=spot,
             idle_threshold_pct=idle_threshold,
         )  # fmt: skip
+        out = _with_target(store, out, target)
     if fmt is OutputFormat.json:
         emit_record(out, fmt)
         return
@@ -194,6 +199,19 @@ def cost(
         return
     out.pop("alternatives")
     emit_record(_flat(out), fmt)
+
+
+def _with_target(store: Any, out: dict[str, Any], target: Any) -> dict[str, Any]:
+    """The breakdown with its cost to ``target`` (on the breakdown's own cost), when set."""
+    if target is None:
+        return out
+    from costlens.price.target import target_keys, with_target
+    from costlens.store.queries import get_run
+
+    record = {**get_run(store, out["run_id"]), "cost_usd": out.get("cost_usd")}
+    record["duration_s"] = out.get("duration_s")  # the seconds the cost was priced on
+    keys = with_target(store, [record], target)[0]
+    return {**out, **{k: keys[k] for k in target_keys(None)}}
 
 
 def _quoted_vcpus(table: Any, quote: dict[str, Any] | None) -> float | None:

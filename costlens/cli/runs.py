@@ -11,6 +11,7 @@ from costlens.cli.common import (
     FormatOption,
     OutputFormat,
     RunIdArgument,
+    TargetOption,
     count_parser,
     emit,
     emit_record,
@@ -35,6 +36,7 @@ RUN_LAYOUT = (
     Col("device_hours", "hours", 4, ID),  # "1.5 GPU-h" or, for a CPU run, "0.25 inst-h"
     Col("cost_usd", "cost $", 1, NUM),
 )
+TARGET_COL = Col("to_target", "to target", 1, ID)  # with --target: "$0.12 (step 300, 2 min)"
 
 TABLE_LIMIT = 50  # the table's runs without --limit (JSON and CSV give every matching run)
 EMPTY_HINT = (
@@ -104,12 +106,15 @@ def runs(
     fmt: FormatOption = OutputFormat.table,
     columns: ColumnsOption = None,
     wide: WideOption = False,
+    target_text: TargetOption = None,
 ) -> None:
     """List recorded runs, newest first."""
     from costlens.cli.common import open_cli_store, stderr
     from costlens.price.reports import run_rows
     from costlens.price.tables import PriceTable
+    from costlens.price.target import project_target, with_target
 
+    target = project_target(target_text)
     cut = limit or (TABLE_LIMIT if fmt is OutputFormat.table else None)
     rows, hint = [], EMPTY_HINT
     if not _nothing_recorded(db):
@@ -118,13 +123,15 @@ def runs(
                 store, PriceTable.load(), project=project, status=status,
                 limit=cut + 1 if cut else None,  # one more: was the list cut?
             )  # fmt: skip
+            rows = with_target(store, rows, target)
             if not rows and (project or status):
                 hint = _no_match_hint(store, {"project": project, "status": status})
     if cut and len(rows) > cut:
         rows = rows[:cut]
         stderr(f"costlens: showing the newest {cut} matching runs; more match (--limit N).")
     if fmt is OutputFormat.table:
-        emit(_short(rows), fmt, layout=RUN_LAYOUT, empty_hint=hint, pick=columns, wide=wide)
+        layout = (*RUN_LAYOUT, TARGET_COL) if target else RUN_LAYOUT
+        emit(_short(rows), fmt, layout=layout, empty_hint=hint, pick=columns, wide=wide)
     else:
         if not rows and hint is not EMPTY_HINT:
             stderr(hint)
@@ -136,14 +143,17 @@ def show(
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.table,
     wide: WideOption = False,
+    target_text: TargetOption = None,
 ) -> None:
     """Show one run in full."""
     from costlens.cli.common import open_cli_store
     from costlens.price.reports import run_detail
     from costlens.price.tables import PriceTable
+    from costlens.price.target import project_target, with_target
 
+    target = project_target(target_text)
     with open_cli_store(db) as store:
-        record = run_detail(store, run_id, PriceTable.load())
+        record = with_target(store, [run_detail(store, run_id, PriceTable.load())], target)[0]
     if fmt is OutputFormat.table and record.get("device_kind") == "cpu":
         record.pop("gpu_hours", None)  # a CPU run in CPU terms (JSON and CSV keep the key: null)
     emit_record(record, fmt, title="run", wide=wide)

@@ -72,6 +72,11 @@ def _text(value: str, what: str) -> str:
     return value
 
 
+def _target(value: str, what: str) -> str:
+    validate.target(value, what)  # refused here, before any command starts
+    return value.strip()
+
+
 def _path(value: str, what: str) -> Path:
     return Path(validate.url(value, what)).expanduser()
 
@@ -124,6 +129,11 @@ LOST_AFTER_S: Setting[float] = _declare(
 DASHBOARD_TOKEN: Setting[str | None] = _declare(
     Setting("COSTLENS_DASHBOARD_TOKEN", "text", None, "Access token of `costlens dashboard` "
             "when `--token` is not given (at least 16 characters).", _text)
+)  # fmt: skip
+TARGET: Setting[str | None] = _declare(
+    Setting("COSTLENS_TARGET", "target", None, "The project's quality target when `--target` "
+            "is not given (`accuracy>=0.95`): `show`, `cost` and `runs` give the cost to reach "
+            "it.", _target)
 )  # fmt: skip
 
 

@@ -16,6 +16,8 @@ Documented bounds:
   hold (:func:`check_memory` names the memory they would need);
 - dates: real calendar dates ``YYYY-MM-DD`` (``2026-02-30`` is refused);
 - names and URLs: not empty, no control characters;
+- quality targets: ``METRIC>=THRESHOLD`` or ``METRIC<=THRESHOLD`` (a metric name of letters,
+  digits, ``_ . / -``; a finite number);
 - booleans (switches): ``1/true/yes/on`` or ``0/false/no/off`` or empty (off), any case;
 - input files (plans, price tables, catalogs): at most :data:`MAX_INPUT_FILE_BYTES`, refused
   before they are parsed.
@@ -41,6 +43,8 @@ MAX_SEED = 2**63 - 1
 MAX_GPUS = 1_000_000  # GPUs in one job: more than any cluster built (a typo guard, not a limit)
 _DIGITS_RE = re.compile(r"^\s*[-+]?\d+\s*$")
 _DATE_RE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
+_TARGET_RE = re.compile(r"^\s*([A-Za-z0-9_./-]{1,200})\s*(>=|<=)\s*(\S+)\s*$")
+TARGET_FORM = "METRIC>=THRESHOLD or METRIC<=THRESHOLD, e.g. accuracy>=0.95 or loss<=0.3"
 
 
 def number(
@@ -199,6 +203,21 @@ def name(value: Any, what: str) -> str:
 def optional_name(value: Any, what: str) -> str | None:
     """:func:`name`, or None for None (not given; an empty string is still refused)."""
     return None if value is None else name(value, what)
+
+
+def target(value: Any, what: str) -> tuple[str, str, float]:
+    """A quality target as (metric, ``>=`` or ``<=``, threshold): :data:`TARGET_FORM`."""
+    match = _TARGET_RE.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise InputError(f"{what} must be {TARGET_FORM} (got {value!r}).")
+    metric, op, raw = match.groups()
+    try:
+        threshold = float(parse_number(raw))
+    except NumberError:
+        raise InputError(
+            f"{what}: the threshold {raw!r} is not a finite number; write {TARGET_FORM}."
+        ) from None
+    return metric, op, threshold
 
 
 def url(value: Any, what: str) -> str:

@@ -52,6 +52,21 @@ def _lib_exit_code(exc: BaseException | None) -> int | None:
     return exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else None
 
 
+def log(step: int | None = None, rank: int | None = None, **metrics: Any) -> None:
+    """``run.log`` for code that has no handle on its run (a ``@costlens.profile`` function, a
+    script under ``costlens run``): the metrics go to the run started last and not ended; without
+    one, nothing happens. Never raises into the training."""
+    from costlens.record.safety import log_once
+    from costlens.record.signals import current_run
+
+    try:
+        run = current_run()
+        if run is not None:
+            run.log(step=step, rank=rank, **metrics)
+    except Exception as exc:
+        log_once("log", exc)
+
+
 def start_profile(func: Callable[..., Any] | None, options: RunOptions) -> Any:
     """``func`` decorated (each call records a run), or, without one, what ``@`` or ``with``
     takes: the record layer's half of ``costlens.profile`` (options already checked by

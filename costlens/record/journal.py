@@ -4,12 +4,12 @@ Append-only JSON lines under ``<home>/journal/``, one file per writing process, 
 append. The recorder writes every batch here first (a write-ahead log of the whole run) and
 removes the file when the run ends with the store holding all of it; otherwise the file stays.
 :func:`replay_pending` replays closed journals into the store idempotently (runs are upserted,
-samples replaced by their natural key, so a replay interrupted half-way and run again writes
-every record once) and removes them. A journal still held by a live process (an flock) is left
-alone. Every record is checked (:mod:`costlens.record.journal_records`) before it is replayed; a
-file that is not valid UTF-8 JSON lines of costlens records is moved to ``journal/quarantine/`` with
-one warning saying what was lost, and no command fails because of it. Every store access is a
-:mod:`costlens.store` function.
+samples and metric points replaced by their natural key, so a replay interrupted half-way and
+run again writes every record once) and removes them. A journal still held by a live process (an
+flock) is left alone. Every record is checked (:mod:`costlens.record.journal_records`) before it
+is replayed; a file that is not valid UTF-8 JSON lines of costlens records is moved to
+``journal/quarantine/`` with one warning saying what was lost, and no command fails because of
+it. Every store access is a :mod:`costlens.store` function.
 """
 
 from __future__ import annotations
@@ -114,10 +114,13 @@ class Journal:
         rank_values: Mapping[str, Any],
         run_id: str,
         run_values: Mapping[str, Any],
+        metrics: Mapping[str, Any] | None = None,
     ) -> None:
-        """One recorder flush (samples, this rank's progress, the run's columns): one fsync."""
+        """One recorder flush (samples, metric points, this rank's progress, the run's
+        columns): one fsync."""
         records = [
             *([{"k": "samples", "rows": [list(r) for r in rows]}] if rows else []),
+            *([{"k": "metrics", **metrics}] if metrics else []),
             {"k": "rank", "v": _encode(rank_values)},
             {"k": "update", "run_id": run_id, "v": _encode(run_values)},
         ]
@@ -224,6 +227,10 @@ def _apply(store: Any, rec: Mapping[str, Any]) -> None:
         update_run(store, values["run_id"], rank_sums(values["run_id"]))
     elif kind == "update":
         update_run(store, rec["run_id"], _decode(rec["v"]))
+    elif kind == "metrics":
+        from costlens.store.series import apply_metric_ops
+
+        apply_metric_ops(store, rec)
 
 
 def _replay_records(store: Any, records: Sequence[Mapping[str, Any]]) -> int:

@@ -2,9 +2,10 @@
 
 A journal line is one JSON object: ``{"k": "run", "v": {...}, "owner": bool}``,
 ``{"k": "samples", "rows": [[...], ...]}``, ``{"k": "rank", "v": {...}}`` or
-``{"k": "update", "run_id": str, "v": {...}}``. :func:`check_record` returns what is wrong with
-one (a short phrase) or None; values are checked against the store's columns, so a foreign or
-hand-edited file never reaches SQL.
+``{"k": "update", "run_id": str, "v": {...}}`` or ``{"k": "metrics", "run_id": str, "rank": int,
+"put": [[name, step, t_unix_s, value], ...], "drop": [[name, step], ...]}``. :func:`check_record`
+returns what is wrong with one (a short phrase) or None; values are checked against the store's
+columns, so a foreign or hand-edited file never reaches SQL.
 """
 
 from __future__ import annotations
@@ -68,6 +69,33 @@ def _check_row(row: Any, width: int) -> str | None:
     return None
 
 
+def _check_metrics(rec: Mapping[str, Any]) -> str | None:
+    if not isinstance(rec.get("run_id"), str) or not rec["run_id"]:
+        return "metric points without a run id"
+    if not isinstance(rec.get("rank"), int) or isinstance(rec["rank"], bool):
+        return "metric points without a rank"
+    puts, drops = rec.get("put", []), rec.get("drop", [])
+    if not isinstance(puts, list) or not isinstance(drops, list):
+        return "metric points are not lists"
+    for p in puts:
+        if not (isinstance(p, list) and len(p) == 4 and _is_key(p) and _is_number(p[2])):
+            return "a metric point is not [name, step, time, value]"
+        if not _is_number(p[3]):
+            return "a metric point has a value that is not a finite number"
+    if not all(isinstance(d, list) and len(d) == 2 and _is_key(d) for d in drops):
+        return "a dropped metric point is not [name, step]"
+    return None
+
+
+def _is_key(point: list[Any]) -> bool:
+    name, step = point[0], point[1]
+    return (
+        isinstance(name, str) and 0 < len(name) <= 200
+        and isinstance(step, int) and not isinstance(step, bool)
+        and abs(step) < 2**63
+    )  # fmt: skip
+
+
 def check_record(rec: Any) -> str | None:
     """What is wrong with one decoded journal line, or None when it can be replayed."""
     if not isinstance(rec, Mapping):
@@ -93,6 +121,8 @@ def check_record(rec: Any) -> str | None:
         if problem is None and not all(isinstance(v.get(k, 0), int) for k in _RANK_INT_KEYS):
             problem = "a rank record has counts that are not whole numbers"
         return problem
+    if kind == "metrics":
+        return _check_metrics(rec)
     if kind == "update":
         if not isinstance(rec.get("run_id"), str) or not rec["run_id"]:
             return "an update without a run id"

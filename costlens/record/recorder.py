@@ -25,6 +25,7 @@ from costlens.core import config
 from costlens.core.units import MJ_PER_J
 from costlens.core.vocab import STEADY_AFTER_STEPS
 from costlens.record.journal import Journal
+from costlens.record.series import SeriesBuffer
 from costlens.record.telemetry import Reading, Sampler
 from costlens.record.writer import Batch, StoreWriter
 
@@ -72,6 +73,7 @@ class Recorder:
         db: str | None = None,
         sample_interval_s: float = 1.0,
         progress: Callable[[], dict[str, Any]] = dict,
+        series: SeriesBuffer | None = None,
         make_samplers: Callable[[], list[Sampler]] = list,
         flush_every_s: float | None = None,
         detection: Any = None,
@@ -86,6 +88,7 @@ class Recorder:
         self.sample_interval_s = max(float(sample_interval_s), 0.01)
         self.flush_every_s = flush_every_s if flush_every_s is not None else flush_interval_s()
         self._progress = progress
+        self.series = series  # this rank's metric points, drained at each flush
         self._make_samplers = make_samplers
         self._detection = detection  # a cloud.Detection (owner only): instance columns when done
         self._samplers: list[Sampler] = []
@@ -346,13 +349,25 @@ class Recorder:
             rank_values=self._rank_values(progress, now),
             run_update=self._run_update(progress, now, final),
             final=final,
+            metrics=self._safe(self._metric_ops, "metric series"),
         )
         try:
             self._journal.header = self._header()  # written first when the file opens
-            self._journal.flush_batch(rows, batch.rank_values, self.run_id, batch.run_update)
+            self._journal.flush_batch(
+                rows, batch.rank_values, self.run_id, batch.run_update, metrics=batch.metrics
+            )
         except Exception as exc:  # disk full too: the store may still take it
             self._log_once("journal", exc, "cannot write the local journal")
         self._writer.submit(batch)
+
+    def _metric_ops(self) -> dict[str, Any] | None:
+        """The metric points logged since the last flush, as store ops (None: nothing new)."""
+        if self.series is None:
+            return None
+        puts, drops = self.series.drain()
+        if not (puts or drops):
+            return None
+        return {"run_id": self.run_id, "rank": self.rank, "put": puts, "drop": drops}
 
     def _journal_final_fallback(self) -> None:
         """The sampling thread is stuck: write the final run columns from here."""

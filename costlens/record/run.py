@@ -39,6 +39,7 @@ from costlens.record.runtime import (
     status_for,
 )
 from costlens.record.safety import log_once, safe_call
+from costlens.record.series import NAME_MAX_CHARS, SeriesBuffer, point_value
 from costlens.record.summary import summary_text
 
 log = logging.getLogger("costlens")
@@ -57,6 +58,7 @@ class ProfiledRun:
         self.dist = DistInfo()
         self._metrics: dict[str, Any] = {}
         self._metrics_json: str | None = None
+        self._series = SeriesBuffer()  # this rank's metric points (record/series.py)
         self._steps = 0
         self._samples = 0
         self._tokens = 0
@@ -91,10 +93,31 @@ class ProfiledRun:
         except (TypeError, ValueError) as exc:
             log_once("expect_steps", exc)
 
-    def log(self, **metrics: Any) -> None:
-        """Record final metrics (accuracy, loss, ...); later values replace earlier ones."""
+    def log(self, step: int | None = None, rank: int | None = None, **metrics: Any) -> None:
+        """Record metrics (accuracy, loss, ...) at a training step (default: the run's current
+        step), each kept as a point of its series with the time (bounded:
+        :mod:`costlens.record.series`); the run's final values are the latest logged. Under
+        torchrun only rank 0's points are kept, or those of ``rank`` when given (each point
+        once). ``step`` and ``rank`` are therefore not metric names."""
         try:
-            self._metrics.update({k: json_ready(v) for k, v in metrics.items()})
+            values = {str(k): json_ready(v) for k, v in metrics.items()}
+            self.log_final(**values)
+            if (0 if rank is None else int(rank)) != self.dist.rank:
+                return
+            at = self.live_counts()[0] if step is None else int(step)
+            t = time.time()
+            for name, value in values.items():
+                number = point_value(value)
+                if number is not None and len(name) <= NAME_MAX_CHARS:
+                    self._series.add(name, at, t, number)
+        except Exception as exc:
+            log_once("log", exc)
+
+    def log_final(self, **metrics: Any) -> None:
+        """Record final values only (``metrics_json``, no series point): later values replace
+        earlier ones (a framework's end-of-training summary, which is no evaluation)."""
+        try:
+            self._metrics.update({str(k): json_ready(v) for k, v in metrics.items()})
             self._metrics_json = json.dumps(self._metrics, sort_keys=True)
         except Exception as exc:
             log_once("log", exc)
@@ -192,6 +215,7 @@ class ProfiledRun:
             db=o.db,
             sample_interval_s=o.sample_interval_s,
             progress=self._progress,
+            series=self._series,
             make_samplers=functools.partial(_make_samplers, sample_gpus, root_pid),
             detection=Detection() if d.rank == 0 else None,
         )

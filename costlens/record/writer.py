@@ -35,6 +35,7 @@ class Batch:
     run_update: dict[str, Any]
     final: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] | None = None  # metric series ops (costlens.store.series)
 
 
 class StoreGone(Exception):
@@ -210,11 +211,14 @@ class StoreWriter:
     def _write(self, b: Batch) -> bool:
         from costlens.store.ingest import insert_samples, replace_samples, update_run, upsert_rank
         from costlens.store.progress import rank_sums
+        from costlens.store.series import apply_metric_ops
 
         try:
             self._check_identity()
             if b.rows:
                 (replace_samples if self._replace else insert_samples)(self.store, b.rows)
+            if b.metrics:
+                apply_metric_ops(self.store, b.metrics)  # idempotent: deletes its keys first
             run_update = b.run_update
             if b.final and self._multinode_energy is not None:
                 run_update = {**run_update, **self._multinode_energy(self.store)}

@@ -26,6 +26,7 @@ __all__ = [
     "RUN_STATUSES",
     "SAMPLE_COLUMNS",
     "STRATEGIES",
+    "MetricRow",
     "Run",
     "RunRank",
     "RunRecord",
@@ -256,6 +257,21 @@ class Sample(SQLModel, table=True):
     temperature_c: int | None = None
     host_cpu_pct: float | None = None
     host_ram_bytes: int | None = Field(default=None, sa_column=_big(nullable=True))
+
+
+class MetricRow(SQLModel, table=True):
+    """One point of a logged metric's series (revision 0007): its value at a step and a time,
+    as one rank logged it (``run.log``; rank 0 unless the user chose another). At most
+    ``costlens.record.series.POINTS_PER_METRIC`` points per run, rank and name."""
+
+    __tablename__ = "metrics"
+
+    run_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    rank: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    name: str = Field(sa_column=Column(String(200), primary_key=True))
+    step: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    t_unix_s: float = Field(sa_column=Column(Float, nullable=False))
+    value: float = Field(sa_column=Column(Float, nullable=False))
 
 
 # Column order of the bulk insert path (tuples, not objects: see costlens.store.ingest).

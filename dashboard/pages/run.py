@@ -81,6 +81,7 @@ def layout(run_id: str | None = None, **_query: str) -> html.Div:
             html.H3("Telemetry"),
             html.Div(timeline_graphs(timeline), id="run-timelines", className="timelines"),
             html.H3("Logged metrics"),
+            components.key_values(view.target_items(app.store, record), id="run-target"),
             components.key_values(view.metric_items(record), id="run-metrics")
             if record.get("metrics")
             else html.P("No metrics logged (run.log(...)).", className="muted"),

@@ -218,3 +218,15 @@ def metric_items(record: RunRecord) -> list[tuple[str, str]]:
             value = json.dumps(value)
         out.append((str(key), str(value)))
     return out
+
+
+def target_items(store: Store, record: dict[str, Any]) -> list[tuple[str, str]]:
+    """The cost to the project's target (``COSTLENS_TARGET``) as one (label, text) pair, or none
+    when no target is set: "$0.12 (step 300, 2 min)" or "not reached (best 0.94)"."""
+    from costlens.price.target import costs_to_target, project_target, target_text
+
+    target = project_target(None)
+    if target is None:
+        return []
+    tc = costs_to_target(store, [record], target)[record["id"]]
+    return [(f"cost to {target}", target_text(tc))]

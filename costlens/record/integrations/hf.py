@@ -6,7 +6,8 @@ Attached with no code change under ``costlens run`` / ``costlens.profile``, or b
     Trainer(..., callbacks=[CostlensCallback()])
 
 It records ``state.global_step`` (the Trainer's optimizer steps), ``state.max_steps`` (the
-run's ``expected_steps``, for a projected end), ``args.run_name`` and the evaluation metrics.
+run's ``expected_steps``, for a projected end), ``args.run_name`` and the metrics of each
+evaluation, as points of their series at ``state.global_step``.
 ``transformers`` is imported only when the class is first used.
 """
 
@@ -44,7 +45,7 @@ def callback_class() -> type:
         def on_log(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             logs = kwargs.get("logs") or {}
             if "train_loss" in logs:  # the Trainer's end-of-training summary
-                report(metrics={"train_loss": logs["train_loss"]})
+                report(metrics={"train_loss": logs["train_loss"]}, final_only=True)
 
         def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             report(steps=state.global_step)

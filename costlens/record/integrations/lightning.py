@@ -7,8 +7,9 @@ Attached with no code change under ``costlens run`` / ``costlens.profile``, or b
 
 It records ``trainer.global_step`` (optimizer steps: gradient accumulation counted once),
 ``max_steps`` (or ``estimated_stepping_batches``) as the run's ``expected_steps``, the logger's
-name and the validation metrics. Works with ``lightning.pytorch`` and ``pytorch_lightning``
-(whichever the script imported); neither is imported before the class is first used.
+name and the metrics of each validation, as points of their series at ``trainer.global_step``.
+Works with ``lightning.pytorch`` and ``pytorch_lightning`` (whichever the script imported);
+neither is imported before the class is first used.
 """
 
 from __future__ import annotations
@@ -67,7 +68,11 @@ def _class_for(package: str) -> type:
                 report(steps=trainer.global_step, metrics=dict(trainer.callback_metrics))
 
         def on_train_end(self, trainer: Any, pl_module: Any) -> None:
-            report(steps=trainer.global_step, metrics=dict(trainer.callback_metrics))
+            report(
+                steps=trainer.global_step,
+                metrics=dict(trainer.callback_metrics),
+                final_only=True,  # the last validation's points are in already, at their time
+            )
 
     CostlensCallback.__module__ = __name__
     return CostlensCallback
