@@ -5,8 +5,7 @@ At least every ``flush_interval_s`` (5 s; ``$COSTLENS_FLUSH_INTERVAL_S``) it wri
 samples, this rank's progress and a heartbeat to the run's local journal (fsync'd, a
 write-ahead log of the whole run: :mod:`costlens.record.journal`) and hands the batch to the store
 writer (:mod:`costlens.record.writer`), which opens the store and writes on a thread of its own,
-behind
-a bounded queue. Whatever the store does (opening, migrating, slow, hung, gone), the samples
+behind a bounded queue. Whatever the store does (opening, migrating, slow, hung, gone), the samples
 keep coming. The end of a run waits at most ``END_WAIT_S`` for the store; the journal is removed
 only when the store holds the whole run, else it stays for ``costlens sync``, and the summary
 says so. Only the sampling thread touches the buffer: there is no lock for training to wait on.
@@ -23,9 +22,9 @@ from typing import Any
 
 from costlens.core import config
 from costlens.core.units import MJ_PER_J
-from costlens.core.vocab import STEADY_AFTER_STEPS
 from costlens.record.journal import Journal
 from costlens.record.series import SeriesBuffer
+from costlens.record.steady import SteadyWindow
 from costlens.record.telemetry import Reading, Sampler
 from costlens.record.writer import Batch, StoreWriter
 
@@ -123,7 +122,7 @@ class Recorder:
         self.latest: dict[int, Reading] = {}  # device index (-1: host) -> its last reading
         self.device_uuids: dict[int, str] = {}
         self.store_note: str | None = None  # what the end of the run says about the store
-        self._steady_from: tuple[float, float] | None = None  # (monotonic s, FLOPs) at its start
+        self._steady = SteadyWindow()
 
     @property
     def samples_written(self) -> int:
@@ -279,21 +278,11 @@ class Recorder:
             if s.kind == "host":
                 self.cpu_energy_j, self.cpu_energy_basis = s.cpu_energy()
 
-    def _steady(self, steps: int, flops: float) -> dict[str, float | None]:
-        """This rank's steady-state window so far: FLOPs and seconds since the first flush after
-        its first STEADY_AFTER_STEPS steps (None before; read on the recorder thread only)."""
-        if self._steady_from is None and steps >= STEADY_AFTER_STEPS:
-            self._steady_from = (time.monotonic(), flops)
-        if self._steady_from is None:
-            return {"steady_flops": None, "steady_s": None}
-        t0, f0 = self._steady_from
-        return {"steady_flops": max(flops - f0, 0.0), "steady_s": time.monotonic() - t0}
-
     def _rank_values(self, progress: dict[str, Any], now: datetime) -> dict[str, Any]:
         steps = int(progress.get("steps", 0) or 0)
         flops = float(progress.get("flops", 0.0) or 0.0)
         return {
-            **self._steady(steps, flops),
+            **self._steady.values(steps, flops),
             "run_id": self.run_id,
             "rank": self.rank,
             "host": self.run_values.get("host", ""),

@@ -10,7 +10,7 @@ import pytest
 from costlens.core.vocab import STEADY_AFTER_STEPS
 from costlens.price import run_cost
 from costlens.price.tables import PriceTable
-from costlens.record.recorder import Recorder
+from costlens.record.steady import SteadyWindow
 from costlens.store import insert_run, update_run, upsert_rank
 from costlens.store.progress import rank_sums
 from costlens.store.queries import get_run, utcnow
@@ -52,12 +52,11 @@ def test_no_window_is_none_and_says_why(prices, window, why):
 
 def test_the_recorder_opens_the_window_after_the_first_steps(monkeypatch):
     clock = iter([10.0, 10.0, 14.0])  # the window opens at 10 s; read again at 14 s
-    monkeypatch.setattr("costlens.record.recorder.time.monotonic", lambda: next(clock))
-    rec = Recorder.__new__(Recorder)  # only the window's state: no threads, no store
-    rec._steady_from = None
-    assert rec._steady(STEADY_AFTER_STEPS - 1, 1e9) == {"steady_flops": None, "steady_s": None}
-    assert rec._steady(STEADY_AFTER_STEPS, 5e9) == {"steady_flops": 0.0, "steady_s": 0.0}
-    assert rec._steady(STEADY_AFTER_STEPS + 10, 9e9) == {"steady_flops": 4e9, "steady_s": 4.0}
+    monkeypatch.setattr("costlens.record.steady.time.monotonic", lambda: next(clock))
+    window = SteadyWindow()  # the recorder's: read on its thread at each flush
+    assert window.values(STEADY_AFTER_STEPS - 1, 1e9) == {"steady_flops": None, "steady_s": None}
+    assert window.values(STEADY_AFTER_STEPS, 5e9) == {"steady_flops": 0.0, "steady_s": 0.0}
+    assert window.values(STEADY_AFTER_STEPS + 10, 9e9) == {"steady_flops": 4e9, "steady_s": 4.0}
 
 
 def test_the_store_sums_the_window_over_ranks_once_every_rank_has_one(any_store):
