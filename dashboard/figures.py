@@ -171,8 +171,10 @@ def frontier_lines(
     for strategy, part in points.groupby("strategy", sort=True):
         fig.add_scatter(
             x=part["cost_usd"], y=part["value"], mode="lines+markers", name=str(strategy),
-            line={"shape": "hv"}, customdata=part[["run_id"]].to_numpy(),
-            hovertemplate="%{fullData.name}: " + metric + " %{y:.3f} for US$%{x:.3g}"
+            line={"shape": "hv"},
+            customdata=[[r, money(c)] for r, c in zip(part["run_id"], part["cost_usd"],
+                                                      strict=True)],
+            hovertemplate="%{fullData.name}: " + metric + " %{y:.3f} for %{customdata[1]}"
             "<extra>%{customdata[0]}</extra>",
         )  # fmt: skip
     if target is not None:
