@@ -190,7 +190,8 @@ def frontier_lines(
 
 
 SAVING_AXIS_MIN_PCT = -100.0  # savings below are drawn at the edge, with their value written
-VERDICT_COLORS = {"saves": "#16a34a", "costs more": "#dc2626", "within noise": "#6b7280"}
+VERDICT_COLORS = {"saves": "#16a34a", "costs more": "#dc2626", "within noise": "#6b7280",
+                  "too few reached target": "#d97706"}  # fmt: skip
 
 
 def savings_bars(comparisons: pd.DataFrame, *, claimed_pct: float | None) -> go.Figure:
