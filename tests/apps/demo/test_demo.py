@@ -218,3 +218,22 @@ def test_the_cell_table_fits_80_and_120_columns_one_line_a_row(columns):
     assert "costs more" in line and "%" in line and "]" in line  # one line, nothing folded
     (line,) = [ln for ln in text.splitlines() if "lora" in ln]
     assert "does not reach target" in line
+
+
+def test_each_evaluation_reports_its_step_and_accuracy_and_training_stops_at_the_target():
+    import torch
+
+    from costlens.apps.experiment import make_model, train_to_target
+
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 1, 8, 8), torch.randint(0, 5, (64,))
+    cfg = ExperimentConfig(batch_size=16)
+    seen = []
+    epochs, acc = train_to_target(make_model(1), (x, y), (x, y), cfg, max_epochs=3, target=None,
+                                  on_eval=lambda step, a: seen.append((step, a)))  # fmt: skip
+    assert [s for s, _ in seen] == [4, 8, 12] and epochs == 3 and seen[-1][1] == acc
+    seen.clear()
+    epochs, _ = train_to_target(make_model(1), (x, y), (x, y), cfg, max_epochs=3, target=0.0,
+                                on_eval=lambda step, a: seen.append((step, a)))  # fmt: skip
+    assert epochs == 1 and len(seen) == 1  # the first evaluation that reaches it ends the run
+    assert ExperimentConfig().target == "accuracy>=0.95"
