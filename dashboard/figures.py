@@ -7,7 +7,6 @@ renders as text.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -156,54 +155,43 @@ def provider_costs(alts: pd.DataFrame, *, current_provider: str | None = None) -
     return fig
 
 
-def _natural(text: Any) -> list[Any]:
-    """Sort key reading numbers as numbers: 'w2 x 50 labels' before 'w2 x 200 labels'."""
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(text))]
+def frontier_lines(
+    points: pd.DataFrame, *, target: float | None = None, metric: str = "accuracy"
+) -> go.Figure:
+    """The cost-quality frontier: for each strategy, the best ``metric`` reached for each dollar
+    spent (a step line through the runs that improved on every cheaper one), on a log US$ axis,
+    with the quality target as a dashed line.
 
-
-TRANSFER_PANELS = (
-    ("cost_usd", "Cost (US$)"), ("duration_h", "Wall time (h)"),
-    ("energy_kwh", "Energy (kWh)"), ("labelled", "Labelled samples"),
-)  # fmt: skip
-
-
-def transfer_bars(runs: pd.DataFrame) -> go.Figure:
-    """Each comparison's runs side by side, one labelled row per cell (median of its runs):
-    cost (US$), wall time (h), energy (kWh), labelled samples; a budget no run measured gets no
-    panel (the page says why).
-
-    ``runs`` has columns cell (or label), cost_usd, duration_h, energy_kwh, labelled.
+    ``points`` has columns strategy, cost_usd, value, run_id (from
+    :func:`costlens.apps.quality.frontier`).
     """
-    from plotly.subplots import make_subplots
-
-    if runs is None or runs.empty:
-        return empty("No runs to compare.", title="Runs side by side")
-    key = "cell" if "cell" in runs else "label"
-    columns = [c for c, _ in TRANSFER_PANELS]
-    numeric = runs[[key]].join(runs[columns].apply(pd.to_numeric, errors="coerce"))
-    med = numeric.groupby(key, sort=False)[columns].median()
-    med = med.loc[sorted(med.index, key=_natural)]
-    panels = [(c, t) for c, t in TRANSFER_PANELS if med[c].notna().any()]
-    fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True,
-                        subplot_titles=[t for _, t in panels], horizontal_spacing=0.03)  # fmt: skip
-    labels = [str(v) for v in med.index]
-    for col, (column, _title) in enumerate(panels, start=1):
-        fig.add_bar(
-            y=labels, x=med[column], orientation="h", marker_color=PALETTE[col - 1],
-            showlegend=False, row=1, col=col, hovertemplate="%{y}: %{x:,.4g}<extra></extra>",
+    if points is None or points.empty:
+        return empty("No priced run logged the metric.", title="Cost-quality frontier")
+    fig = _base(f"Best {metric} reached for each dollar spent (billed)", height=380)
+    for strategy, part in points.groupby("strategy", sort=True):
+        fig.add_scatter(
+            x=part["cost_usd"], y=part["value"], mode="lines+markers", name=str(strategy),
+            line={"shape": "hv"},
+            customdata=[[r, money(c)] for r, c in zip(part["run_id"], part["cost_usd"],
+                                                      strict=True)],
+            hovertemplate="%{fullData.name}: " + metric + " %{y:.3f} for %{customdata[1]}"
+            "<extra>%{customdata[0]}</extra>",
         )  # fmt: skip
-    fig.update_layout(
-        template=TEMPLATE, height=max(260, 90 + 22 * len(labels)),
-        margin={"l": 20, "r": 20, "t": 60, "b": 40},
-        title={"text": "Runs side by side (median of each comparison's runs)", "x": 0,
-               "font": {"size": 15}},
-    )  # fmt: skip
-    fig.update_yaxes(automargin=True, autorange="reversed")
+    if target is not None:
+        fig.add_hline(y=target, line_dash="dash", line_color="#111827",
+                      annotation_text=f"target {metric} {target:g}",
+                      annotation_position="bottom right")  # fmt: skip
+    fig.update_xaxes(type="log", title_text="cost of the run (US$, log scale)")
+    usd_axis(fig, "x", points["cost_usd"], log=True)
+    fig.update_yaxes(title_text=metric)
+    fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1,
+                              "xanchor": "right"}, margin={"t": 80})  # fmt: skip
     return fig
 
 
 SAVING_AXIS_MIN_PCT = -100.0  # savings below are drawn at the edge, with their value written
-VERDICT_COLORS = {"saves": "#16a34a", "costs more": "#dc2626", "within noise": "#6b7280"}
+VERDICT_COLORS = {"saves": "#16a34a", "costs more": "#dc2626", "within noise": "#6b7280",
+                  "too few reached target": "#d97706"}  # fmt: skip
 
 
 def savings_bars(comparisons: pd.DataFrame, *, claimed_pct: float | None) -> go.Figure:

@@ -25,7 +25,7 @@ CHROMIUM_ARGS = [
 PAGES = {
     "overview": ("/", "#spend-graph .main-svg, #empty-state"),
     "runs": ("/runs", "#runs-table .ag-cell, #empty-state"),
-    "transfer": ("/transfer", "#transfer-savings-graph .main-svg, #transfer-none, #empty-state"),
+    "transfer": ("/transfer", "#transfer-frontier-graph .main-svg, #transfer-none, #empty-state"),
     "estimate": ("/estimate", "#estimate-graph .main-svg"),
     "prices": ("/prices", "#prices-graph .main-svg"),
     "forecast": ("/forecast", "#forecast-graph .main-svg"),

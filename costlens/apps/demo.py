@@ -42,6 +42,8 @@ class DemoResult:
     model_runs: int = 0
     forecast_paths: list[Path] = field(default_factory=list)
     forecast_total: dict[str, float] = field(default_factory=dict)
+    frontier: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    summary: str = ""
 
 
 def record_experiment(
@@ -63,49 +65,42 @@ def record_experiment(
     return outcomes
 
 
-def _cpu_cost_usd(r: dict[str, Any]) -> float | None:
-    """The run's cost on the CPU-time basis: its instance's rate (cost_usd / duration_s, from
-    the price table) times the training thread's CPU seconds."""
-    from costlens.apps.transfer import CPU_TIME_METRIC
-
-    cost, wall, cpu = (
-        r.get("cost_usd"),
-        r.get("duration_s"),
-        (r.get("metrics") or {}).get(CPU_TIME_METRIC),
-    )
-    if cost is None or not wall or cpu is None:
-        return cost
-    return float(cost) * float(cpu) / float(wall)
-
-
 def _median_of(runs: Any, key: Callable[[dict[str, Any]], Any]) -> float | None:
     values = [v for v in (key(r) for r in runs) if v is not None]
     return float(median(values)) if values else None
 
 
 def _cell_row(strategy: str, runs: list[dict[str, Any]], cell: Any = None) -> dict[str, Any]:
-    """One table row: a cell's medians over its repeats and, for transfer, its verdict."""
+    """One table row: a cell's medians over its repeats and, for transfer, its verdict. Dollars
+    are the runs' billed cost (wall time on the instance, as ``costlens cost`` gives it);
+    ``cpu_s``, the training thread's CPU seconds, is the separate figure the verdicts rest on.
+    ``cost_to_target_usd``: the median billed cost of the runs that reached the target (each
+    stops at the first evaluation that reaches it)."""
     from costlens.apps.transfer import CPU_TIME_METRIC
 
     m = runs[0]["metrics"]
+    reached = [r for r in runs if r["metrics"].get("reached_target") is True]
+    accuracy = [a for a in (r["metrics"].get("accuracy") for r in runs) if a is not None]
     row = {
         "width": int(m.get("width", 0)),
         "labels": int(m.get("labelled_samples", 0)),
         "strategy": strategy,
         "repeats": len(runs),
-        "reached_target": sum(1 for r in runs if r["metrics"].get("reached_target") is True),
+        "reached_target": len(reached),
         "accuracy": _median_of(runs, lambda r: r["metrics"].get("accuracy")),
+        "best_accuracy": max(accuracy) if accuracy else None,
         "epochs": _median_of(runs, lambda r: r["metrics"].get("epochs")),
         "cpu_s": _median_of(runs, lambda r: r["metrics"].get(CPU_TIME_METRIC)),
         "wall_s": _median_of(runs, lambda r: r.get("duration_s")),
         "flops": _median_of(runs, lambda r: r.get("flops")),
-        "cost_usd": _median_of(runs, _cpu_cost_usd),
+        "cost_usd": _median_of(runs, lambda r: r.get("cost_usd")),
+        "cost_to_target_usd": _median_of(reached, lambda r: r.get("cost_usd")),
         "saving_pct": None, "saving_pct_low": None, "saving_pct_high": None,
-        "verdict": None, "basis": None,
+        "verdict": None, "basis": None, "method": None,
     }  # fmt: skip
     if cell is not None:
         row.update({k: v for k, v in cell.as_dict().items() if k.startswith("saving") or
-                    k in ("verdict", "basis")})  # fmt: skip
+                    k in ("verdict", "basis", "method")})  # fmt: skip
     return row
 
 
@@ -114,29 +109,31 @@ def compare_strategies(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     ``records`` are priced run records (:func:`costlens.apps.transfer.priced_records`) of the
     experiment. Only target-task runs are compared, each transfer cell with the scratch cell of
-    the same model size and labelled data (:func:`costlens.apps.transfer.cells`): the saving, its
-    interval and verdict, measured on the training thread's CPU time. Scratch rows carry no
-    saving. ``saved_usd`` is the median scratch cost minus the median transfer cost.
+    the same model size and labelled data at equal quality (:func:`costlens.apps.quality.cells`):
+    the saving among the runs that reached the target, its interval and verdict, measured on the
+    training thread's CPU time. Scratch rows carry no saving. ``saved_usd`` is scratch's median
+    billed cost to target minus transfer's (None where a side never reached it).
     """
-    from costlens.apps import transfer
+    from costlens.apps import quality, transfer
 
     target = [r for r in records if (r.get("metrics") or {}).get("task") == TARGET_TASK]
     by_id = {str(r["id"]): r for r in target}
     rows: dict[tuple[int, int, str], dict[str, Any]] = {}
-    for cell in transfer.cells(transfer.RunFigures.from_record(r) for r in target):
+    for cell in quality.cells(transfer.RunFigures.from_record(r) for r in target):
         runs = [by_id[f.id] for f in cell.runs]
         scratch = [by_id[f.id] for f in cell.scratch]
         row, base = _cell_row(cell.strategy, runs, cell), _cell_row(transfer.SCRATCH, scratch)
-        saved = None if None in (row["cost_usd"], base["cost_usd"]) else (
-            base["cost_usd"] - row["cost_usd"])  # fmt: skip
+        a, b = base["cost_to_target_usd"], row["cost_to_target_usd"]
+        saved = None if a is None or b is None else a - b
         rows[(row["width"], row["labels"], row["strategy"])] = {**row, "saved_usd": saved}
         rows.setdefault((base["width"], base["labels"], base["strategy"]),
                         {**base, "saved_usd": None})  # fmt: skip
     return [rows[k] for k in sorted(rows)]
 
 
-CELL_KEYS = ("width", "labels", "strategy", "repeats", "reached_target", "basis", "saving_pct",
-             "saving_pct_low", "saving_pct_high", "verdict")  # fmt: skip
+CELL_KEYS = ("width", "labels", "strategy", "repeats", "reached_target", "best_accuracy",
+             "cost_usd", "cost_to_target_usd", "basis", "method", "saving_pct", "saving_pct_low",
+             "saving_pct_high", "verdict")  # fmt: skip
 
 
 def verdict_cells(comparison: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -148,13 +145,14 @@ def pretraining_payback(
     records: list[dict[str, Any]], comparison: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Per width: what pretraining on the source task cost, and after how many fine-tunes that
-    saved money (on the same width, per labelled-data budget) it pays for itself.
+    saved money at equal quality (on the same width, per labelled-data budget) it pays for itself.
 
-    ``break_even_jobs`` = pretraining cost / (scratch cost - fine-tune cost), the saving of
-    :func:`compare_strategies`; None where the fine-tune did not save. Measured figures only.
+    ``break_even_jobs`` = pretraining cost / (scratch cost to target - fine-tune cost to target),
+    the billed ``saved_usd`` of :func:`compare_strategies`; None where the fine-tune's verdict is
+    not ``saves``. Measured figures only, billed dollars.
     """
     pretrain = {
-        int(r["metrics"].get("width", 0)): _cpu_cost_usd(r)
+        int(r["metrics"].get("width", 0)): r.get("cost_usd")
         for r in records
         if (r.get("metrics") or {}).get("task") == SOURCE_TASK
     }
@@ -171,11 +169,31 @@ def pretraining_payback(
                 "saved_per_job_usd": saved,
                 "verdict": c["verdict"],
                 "break_even_jobs": (p / saved)
-                if p is not None and saved and saved > 0 and c["verdict"] in (SAVES, None)
+                if p is not None and saved and saved > 0 and c["verdict"] == SAVES
                 else None,
             }
         )
     return rows
+
+
+def the_answer(
+    records: list[dict[str, Any]], cfg: ExperimentConfig
+) -> tuple[dict[str, list[dict[str, Any]]], str]:
+    """(the cost-quality frontier of the target-task runs per strategy, billed dollars; the
+    summary line at the experiment's target accuracy)."""
+    from dataclasses import asdict
+
+    from costlens.apps import quality, transfer
+    from costlens.core.fmt import percent
+
+    target = [
+        transfer.RunFigures.from_record(r)
+        for r in records
+        if (r.get("metrics") or {}).get("task") == TARGET_TASK
+    ]
+    front = quality.frontier(quality.run_points(target))
+    line = quality.summary(quality.cells(target), percent(cfg.target_accuracy))
+    return {s: [asdict(p) for p in points] for s, points in front.items()}, line
 
 
 def fit_estimator(db_url: str, prices: PriceTable) -> tuple[Path, int]:
@@ -245,6 +263,7 @@ def run_demo(
         cells=verdict_cells(comparison),
         payback=pretraining_payback(rows, comparison),
     )
+    result.frontier, result.summary = the_answer(rows, cfg)
     stage("fitting the estimator on the recorded runs")
     result.model_path, result.model_runs = fit_estimator(db_url, prices)
     stage("forecasting the example plan")

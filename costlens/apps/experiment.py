@@ -56,6 +56,11 @@ class ExperimentConfig:
             widths=(2,), budgets_per_class=(10, 40), max_epochs=3, source_epochs=2, repeats=3
         )
 
+    @property
+    def target(self) -> str:
+        """The experiment's declared quality target, as ``--target`` spells it."""
+        return f"accuracy>={self.target_accuracy:g}"
+
     def run_seed(self, repeat: int) -> int:
         """The seed of a cell's ``repeat``-th run (the same in every experiment)."""
         return self.seed + 1000 * (repeat + 1)
@@ -149,8 +154,10 @@ def train_to_target(
     target: float | None,
     lr: float | None = None,
     seed: int | None = None,
+    on_eval: Callable[[int, float], None] | None = None,
 ) -> tuple[int, float]:
-    """Adam on the trainable parameters until test accuracy >= ``target`` (or ``max_epochs``)."""
+    """Adam on the trainable parameters until test accuracy >= ``target`` (or ``max_epochs``);
+    ``on_eval(step, accuracy)`` after each epoch's evaluation (step: optimizer steps so far)."""
     import torch
     import torch.nn.functional as F
 
@@ -158,7 +165,7 @@ def train_to_target(
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr or cfg.lr)
     g = torch.Generator().manual_seed(cfg.seed if seed is None else seed)
-    acc = 0.0
+    acc, step = 0.0, 0
     for epoch in range(1, max_epochs + 1):
         order = torch.randperm(len(x), generator=g)
         for i in range(0, len(x), cfg.batch_size):
@@ -166,7 +173,10 @@ def train_to_target(
             opt.zero_grad(set_to_none=True)
             F.cross_entropy(model(x[b]), y[b]).backward()
             opt.step()
+            step += 1
         acc = _accuracy(model, *test)
+        if on_eval is not None:
+            on_eval(step, acc)
         if target is not None and acc >= target:
             return epoch, acc
     return max_epochs, acc
@@ -212,8 +222,9 @@ def _pretrain(
     ) as run:
         cpu0 = time.thread_time()
         epochs, acc = train_to_target(
-            model, train, test, cfg, max_epochs=cfg.source_epochs, target=None
-        )
+            model, train, test, cfg, max_epochs=cfg.source_epochs, target=None,
+            on_eval=lambda step, a: run.log(accuracy=a, step=step),
+        )  # fmt: skip
         train_cpu_s = time.thread_time() - cpu0
         run.log(
             accuracy=acc,
@@ -230,7 +241,7 @@ def _pretrain(
     return model, outcome
 
 
-def _train_job(model, strategy: str, train, test, cfg: ExperimentConfig, seed: int):
+def _train_job(model, strategy: str, train, test, cfg: ExperimentConfig, seed: int, on_eval=None):
     """Train one target run; frozen features: the backbone's features are computed once and
     only the head trains on them. (epochs, test accuracy)."""
     import torch
@@ -238,13 +249,13 @@ def _train_job(model, strategy: str, train, test, cfg: ExperimentConfig, seed: i
     lr, max_epochs, target = cfg.lr, cfg.max_epochs, cfg.target_accuracy
     if strategy != "frozen-features":
         return train_to_target(model, train, test, cfg, lr=lr, max_epochs=max_epochs,
-                               target=target, seed=seed)  # fmt: skip
+                               target=target, seed=seed, on_eval=on_eval)  # fmt: skip
     model.features.eval()
     with torch.no_grad():
         train = (model.features(train[0]), train[1])
         test = (model.features(test[0]), test[1])
     return train_to_target(model.head, train, test, cfg, lr=cfg.head_lr, max_epochs=max_epochs,
-                           target=target, seed=seed)  # fmt: skip
+                           target=target, seed=seed, on_eval=on_eval)  # fmt: skip
 
 
 def _target_run(
@@ -281,7 +292,8 @@ def _target_run(
         quiet=quiet,
     ) as run:
         cpu0 = time.thread_time()
-        epochs, acc = _train_job(model, strategy, (x, y), tgt_test, cfg, seed)
+        series = lambda step, a: run.log(accuracy=a, step=step)  # noqa: E731
+        epochs, acc = _train_job(model, strategy, (x, y), tgt_test, cfg, seed, on_eval=series)
         train_cpu_s = time.thread_time() - cpu0
         reached = acc >= cfg.target_accuracy
         run.log(

@@ -60,10 +60,16 @@ class RunFigures:
     def label(self) -> str:
         return f"{self.strategy}: {self.name or self.id[:8]}"
 
+    @property
+    def reached(self) -> bool | None:
+        """Whether the run logged that it reached its quality target (None: not logged)."""
+        value = self.metrics.get("reached_target")
+        return value if isinstance(value, bool) else None
+
     def metric(self, name: str | None) -> float | None:
         """A logged numeric metric (None when not logged or not a number)."""
         value = self.metrics.get(name) if name else None
-        return _number(value)
+        return number(value)
 
     @classmethod
     def from_record(cls, r: dict[str, Any]) -> RunFigures:
@@ -72,7 +78,7 @@ class RunFigures:
         if energy is None and r.get("energy_j") is not None:
             energy = float(r["energy_j"]) / J_PER_KWH
         duration = finite_or_none(r.get("duration_s"))
-        labelled = _number(metrics.get(LABELLED_METRIC, r.get("samples")))
+        labelled = number(metrics.get(LABELLED_METRIC, r.get("samples")))
         return cls(
             id=str(r["id"]),
             name=str(r.get("name") or ""),
@@ -156,12 +162,12 @@ class TransferAnalysis:
         counts: dict[str, int] = {}
         for r in self.runs:
             for k, v in r.metrics.items():
-                if k not in DESCRIPTOR_METRICS and _number(v) is not None:
+                if k not in DESCRIPTOR_METRICS and number(v) is not None:
                     counts[k] = counts.get(k, 0) + 1
         return sorted(counts, key=lambda k: (-counts[k], k))
 
 
-def _number(value: Any) -> float | None:
+def number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return finite_or_none(value)
@@ -248,50 +254,22 @@ def analyse(
 CPU_TIME_METRIC = "train_cpu_s"  # the training thread's CPU seconds, logged by the demo's runs
 CPU_TIME_BASIS = "training-thread CPU time"
 CELL_CONFIDENCE = 0.95  # two-sided: a cell's saving interval
+TARGET_METRIC = "accuracy"  # the metric the demo's target is on (logged with reached_target)
+EQUAL_QUALITY = "cost to target: only runs that reached the target compared, reach rate beside"
+WHOLE_RUNS = "whole runs: no quality target logged"
 # Logged figures that describe a run's set-up or its timing, not a result of training.
 DESCRIPTOR_METRICS = frozenset(
-    {LABELLED_METRIC, CPU_TIME_METRIC, "width", "epochs", "target_accuracy", "repeat", "seed"}
+    {
+        LABELLED_METRIC,
+        CPU_TIME_METRIC,
+        "width",
+        "epochs",
+        "target_accuracy",
+        "repeat",
+        "seed",
+        "step",
+    }  # step: an evaluation's step, logged beside its metric
 )
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One transfer strategy on one model size and labelled budget, against scratch on the same,
-    over every repeat of each. ``saving_pct`` compares the geometric means of the two runs'
-    ``basis`` figures; its interval is a Welch t interval on the log ratio (CELL_CONFIDENCE)."""
-
-    strategy: str
-    width: int | None
-    params: int | None
-    labels: float | None
-    runs: tuple[RunFigures, ...]
-    scratch: tuple[RunFigures, ...]
-    basis: str
-    saving_pct: float
-    saving_pct_low: float | None  # None: fewer than 2 runs on a side, no interval
-    saving_pct_high: float | None
-    verdict: str | None  # vocab.VERDICTS; None when there is no interval
-
-    @property
-    def label(self) -> str:
-        size = f"w{self.width}" if self.width is not None else f"{self.params or '?'} params"
-        labels = "? labels" if self.labels is None else f"{self.labels:.0f} labels"
-        return f"{size} \u00d7 {labels} \u00d7 {self.strategy}"
-
-    def reached(self) -> int:
-        """How many of the transfer runs logged ``reached_target`` true."""
-        return sum(1 for r in self.runs if r.metrics.get("reached_target") is True)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "width": self.width, "params": self.params,
-            "labels": None if self.labels is None else int(self.labels),
-            "strategy": self.strategy, "repeats": len(self.runs),
-            "scratch_repeats": len(self.scratch), "basis": self.basis,
-            "saving_pct": self.saving_pct, "saving_pct_low": self.saving_pct_low,
-            "saving_pct_high": self.saving_pct_high, "verdict": self.verdict,
-            "reached_target": self.reached(),
-        }  # fmt: skip
 
 
 def verdict(low: float | None, high: float | None) -> str | None:
@@ -323,7 +301,7 @@ def saving_interval(
     return point, 100.0 * (1.0 - math.exp(d + q)), 100.0 * (1.0 - math.exp(d - q))
 
 
-def _basis(runs: Sequence[RunFigures]) -> tuple[str, list[float]] | None:
+def basis_of(runs: Sequence[RunFigures]) -> tuple[str, list[float]] | None:
     """The figure the runs are compared on: CPU time when every run logged it, else cost when
     every run is priced, else wall time; None when no figure is known and positive for all."""
     for basis, get in (
@@ -335,27 +313,3 @@ def _basis(runs: Sequence[RunFigures]) -> tuple[str, list[float]] | None:
         if all(v is not None and v > 0 for v in values):
             return basis, [float(v) for v in values]
     return None
-
-
-def cells(runs: Iterable[RunFigures]) -> list[Cell]:
-    """Group runs into cells (strategy, model size, labelled data) and compare each transfer cell
-    with the scratch cell of the same size and data; sorted by width/size, labels, strategy."""
-    groups: dict[tuple[Any, Any, str], list[RunFigures]] = {}
-    for r in runs:
-        groups.setdefault((r.params, r.labelled, r.strategy), []).append(r)
-    out = []
-    for (params, labels, strategy), group in groups.items():
-        peers = groups.get((params, labels, SCRATCH))
-        if strategy == SCRATCH or not peers:
-            continue
-        basis = _basis([*peers, *group])
-        if basis is None:
-            continue
-        name, values = basis
-        pct, low, high = saving_interval(values[: len(peers)], values[len(peers) :])
-        width = _number(group[0].metrics.get("width"))
-        size = None if width is None else int(width)
-        out.append(Cell(strategy, size, params, labels, tuple(group), tuple(peers), name, pct,
-                        low, high, verdict(low, high)))  # fmt: skip
-    out.sort(key=lambda c: (c.width or 0, c.params or 0, c.labels or 0, c.strategy))
-    return out

@@ -21,7 +21,9 @@ from costlens.cli.common import (
 from costlens.cli.tables import ID, NUM, Col, print_table
 from costlens.core.fmt import interval_of
 from costlens.core.fmt import money as _usd
-from costlens.core.vocab import VERDICTS
+from costlens.core.vocab import REACH_VERDICTS, VERDICTS
+
+BILLED_BASIS = "billed: wall time on the run's instance (as costlens cost, show and runs)"
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -82,8 +84,10 @@ def demo(
     """Record a real transfer-learning experiment on the CPU, price it, fit, forecast, serve.
 
     Every cell (width x labels x strategy) is repeated; each saving against scratch is measured
-    on the training thread's CPU time, with a 95% interval and a verdict: saves, costs more or
-    within noise (the interval holds 0). ``--format json`` prints the cells and tables as JSON.
+    at equal quality (among the runs that reached the target accuracy) on the training thread's
+    CPU time, with a 95% interval and a verdict: saves, costs more, within noise (the interval
+    holds 0), or does not reach target. Dollars are each run's bill (wall time).
+    ``--format json`` prints the cells and tables as JSON.
     """
     from costlens.apps.experiment import ExperimentConfig
     from costlens.cli.common import open_cli_store
@@ -154,12 +158,16 @@ def _record(db_url: str, cfg: Any, shown_url: str, out_dir: Any) -> Any:
 
 
 BASIS_NOTE = (
-    "Timing basis: the training thread's CPU time (torch on one thread; other processes on "
-    "the machine slow the wall clock, not this figure). Each cell is repeated, each repeat "
-    "with its own seed; 'saving' is 100 (1 - transfer/scratch) on the geometric means of the "
-    "repeats, with its 95% interval (Welch t on the log ratio); 'within noise' when the "
-    "interval holds 0. Costs are the CPU instance's rate times that CPU time. Pretraining on "
-    "digits 0-4 (paid once, shared by every fine-tune) is left out of the saving:"
+    "At equal quality: a cell compares only the runs that reached the target (each stops at "
+    "the first evaluation that reaches it, so its cost is its cost to target); 'reached' is "
+    "the reach rate beside it, and a strategy whose runs never reached the target 'does not "
+    "reach target' (with the best accuracy it reached and what it cost), never 'saves'. "
+    "Verdict basis: the training thread's CPU time (torch on one thread; other processes on "
+    "the machine slow the wall clock, not this figure): 'saving' is 100 (1 - transfer/scratch) "
+    "on the geometric means of the compared repeats, with its 95% interval (Welch t on the log "
+    "ratio); 'within noise' when the interval holds 0. Dollars are each run's bill: wall time "
+    "on its CPU instance, the figure `costlens cost` gives. Pretraining on digits 0-4 (paid "
+    "once, shared by every fine-tune) is left out of the saving:"
 )
 
 
@@ -175,10 +183,11 @@ COMPARISON_LAYOUT = (
     Col("width", "width", 1, NUM),
     Col("labels", "labels", 1, NUM),
     Col("strategy", "strategy", 0, ID),
-    Col("reached", "reached", 2, ID),
-    Col("epochs", "epochs", 4, NUM),
-    Col("cpu_s", "CPU s", 3, ID),
-    Col("cost", "cost (CPU)", 2, ID),
+    Col("reached", "reached", 0, ID),
+    Col("accuracy", "best acc.", 2, NUM),
+    Col("cpu_s", "CPU s", 3, NUM),
+    Col("cost", "cost", 2, NUM),
+    Col("to_target", "cost to target", 1, NUM),
     Col("saving", "saving [95%]", 0, ID),
     Col("verdict", "verdict", 0, ID),
 )
@@ -204,9 +213,10 @@ def _comparison_rows(result: Any) -> list[dict[str, Any]]:
             "labels": r["labels"],
             "strategy": r["strategy"],
             "reached": f"{r['reached_target']}/{r['repeats']}",
-            "epochs": f"{r['epochs']:.0f}",
+            "accuracy": "" if r["best_accuracy"] is None else f"{r['best_accuracy']:.2f}",
             "cpu_s": _seconds(r["cpu_s"]),
             "cost": _usd(r["cost_usd"]),
+            "to_target": _usd(r["cost_to_target_usd"]) if r["reached_target"] else "not reached",
             "saving": _saving(r),
             "verdict": r["verdict"] or "",
         }
@@ -234,20 +244,25 @@ def _payback_rows(result: Any) -> list[dict[str, Any]]:
 
 
 def _summary(result: Any) -> str:
-    counts = {v: sum(1 for c in result.cells if c["verdict"] == v) for v in VERDICTS}
+    said = (*VERDICTS, *REACH_VERDICTS)
+    counts = {v: sum(1 for c in result.cells if c["verdict"] == v) for v in said}
     return f"{len(result.cells)} transfer cells: " + ", ".join(
-        f"{n} {v}" for v, n in counts.items()
+        f"{n} {v}" for v, n in counts.items() if n
     )
 
 
 def _print_results(result: Any, cfg: Any, fmt: OutputFormat) -> None:
     """The demo's measured tables (or, with --format json, the same as JSON) on stdout, its
     notes on stderr."""
+    from costlens.apps.transfer import EQUAL_QUALITY
+
     tot = result.forecast_total
     if fmt is OutputFormat.json:
         print(dumps_json({
             "basis": "training-thread CPU time", "confidence": 0.95, "repeats": cfg.repeats,
-            "cells": result.cells, "comparison": result.comparison, "payback": result.payback,
+            "target": cfg.target, "method": EQUAL_QUALITY, "cost_basis": BILLED_BASIS,
+            "summary": result.summary, "frontier": result.frontier, "cells": result.cells,
+            "comparison": result.comparison, "payback": result.payback,
             "model_path": str(result.model_path), "model_runs": result.model_runs,
             "forecast": {**tot, "paths": [str(p) for p in result.forecast_paths]},
         }))  # fmt: skip
@@ -255,13 +270,14 @@ def _print_results(result: Any, cfg: Any, fmt: OutputFormat) -> None:
         out = stdout_console()
         title = (
             "Measured on this machine: target task digits 5-9, target accuracy "
-            f"{cfg.target_accuracy:.0%}, medians of {cfg.repeats} repeats"
+            f"{cfg.target_accuracy:.0%}, medians of {cfg.repeats} repeats (cost: the bill)"
         )
         print_table(out, _comparison_rows(result), COMPARISON_LAYOUT, title=title, hint=_WIDER)
         stderr(BASIS_NOTE)
         title = "Pretraining, measured: after how many fine-tunes it pays for itself"
         print_table(out, _payback_rows(result), PAYBACK_LAYOUT, title=title, hint=_WIDER)
     stderr(_summary(result))
+    stderr(result.summary)
     stderr(f"estimator fitted on {result.model_runs} recorded runs -> {result.model_path}")
     stderr(
         f"example plan forecast: {interval_of(tot, 'total_cost_usd')} "

@@ -20,6 +20,19 @@ OTHER_STRATEGY = "other"
 # above 0, below 0, or holds 0.
 SAVES, COSTS_MORE, WITHIN_NOISE = "saves", "costs more", "within noise"
 VERDICTS: tuple[str, ...] = (SAVES, COSTS_MORE, WITHIN_NOISE)
+# At equal quality (a quality target): a cell whose runs do not reach the target is never
+# compared on cost. Transfer runs none reached; neither side reached; only transfer reached;
+# fewer than 2 reached on a side (a saving without an interval).
+NOT_REACHED = "does not reach target"
+NEITHER_REACHES = "neither reaches target"
+ONLY_TRANSFER_REACHES = "only transfer reaches target"
+TOO_FEW_REACHED = "too few reached target"
+REACH_VERDICTS: tuple[str, ...] = (
+    NOT_REACHED,
+    NEITHER_REACHES,
+    ONLY_TRANSFER_REACHES,
+    TOO_FEW_REACHED,
+)
 
 # Numeric formats with a tabulated peak FLOP/s (data/gpu_specs.csv has one column per entry).
 PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16", "fp16", "fp8")

@@ -26,11 +26,14 @@ def page(filters: tuple, sort_by: list | None, page_current: int | None) -> tupl
     return rows, total, f"{total:,} runs"
 
 
-def layout(**_query: str) -> html.Div:
+def layout(**query: str) -> html.Div:
+    """The page; ``?project=P&strategy=S&status=X`` (a link from another page) preselects those
+    filters when they are among the choices."""
     store = state.current().store
     if state.is_empty(store):
         return html.Div([html.H1("Runs"), components.first_run_help()])
     options = view.filter_options(store)
+    chosen = {k: query.get(k) if query.get(k) in options[k] else None for k, _ in FILTERS}
     filters = html.Div(
         [
             html.Div(
@@ -39,6 +42,7 @@ def layout(**_query: str) -> html.Div:
                     dcc.Dropdown(
                         id=f"runs-filter-{key}",
                         options=options[key],
+                        value=chosen[key],
                         placeholder=f"any {key}",
                         clearable=True,
                     ),
@@ -53,7 +57,11 @@ def layout(**_query: str) -> html.Div:
         [
             html.H1("Runs"),
             filters,
-            html.Div(page((None, None, None), None, 0)[2], id="runs-count", className="muted"),
+            html.Div(
+                page(tuple(chosen[k] for k, _ in FILTERS), None, 0)[2],
+                id="runs-count",
+                className="muted",
+            ),
             html.Div(
                 components.runs_table(
                     id="runs-table", page_size=PAGE_SIZE, hide=view.hidden_columns(store)

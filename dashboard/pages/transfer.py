@@ -1,5 +1,5 @@
-"""Transfer vs scratch: recorded runs of one project side by side, the measured savings and ROI,
-next to the commonly claimed saving (a quoted industry claim, not a costlens figure)."""
+"""Transfer vs scratch, around the answer: the claim, the verdicts at equal quality, the
+cost-quality frontier, the payback; the per-run rows are one link away, in the runs table."""
 
 from __future__ import annotations
 
@@ -23,118 +23,138 @@ def claim_box() -> html.Div:
         [
             html.Strong("Commonly claimed (industry claim, not measured by costlens): "),
             html.Span(f"\u201c{c['wording']}\u201d", className="claim"),
-            html.Div(f"Source: {c['source']} (as of {c['as_of']}).", className="muted"),
+            html.Span(f" Source: {c['source']} (as of {c['as_of']}).", className="muted"),
         ],
         className="notice notice-info",
         id="transfer-claim",
     )
 
 
+def _known(value) -> bool:
+    return value is not None and not pd.isna(value)
+
+
 def _saving_text(r: dict) -> str:
+    if not _known(r["saving_pct"]):
+        return components.MISSING
     low, high = r["saving_pct_low"], r["saving_pct_high"]
-    if low is None or pd.isna(low):
+    if not _known(low):
         return f"{r['saving_pct']:+.0f}%"
     return f"{r['saving_pct']:+.0f}% [{low:+.0f}, {high:+.0f}]"
 
 
-def _comparison_section(cmp: dict, claimed_pct: float | None) -> list:
-    """The savings chart, the verdict sentence, the comparisons table and what is not measured."""
-    rows = [
-        {"label": r["label"], "repeats": str(r["repeats"]),
-         "reached": "-" if r["reached"] is None or pd.isna(r["reached"])
-         else f"{int(r['reached'])}/{r['repeats']}",
-         "saving": _saving_text(r), "verdict": r["verdict"], "basis": r["basis"]}
-        for r in cmp["comparisons"].to_dict("records")
-    ]  # fmt: skip
+CELL_TABLE = (
+    ("label", "comparison"), ("reached", "reached target"), ("scratch_reached", "scratch reached"),
+    ("best", "best accuracy"), ("to_target", "cost to target"),
+    ("scratch_to_target", "scratch cost to target"), ("saving", "saving [95%]"),
+    ("verdict", "verdict"),
+)  # fmt: skip
+
+
+def _cell_rows(cells: pd.DataFrame) -> list[dict]:
     return [
-        components.graph(
-            figures.savings_bars(cmp["comparisons"], claimed_pct=claimed_pct),
-            id="transfer-savings-graph",
-        ),
-        html.P(cmp["verdict"], className="verdict", id="transfer-verdict")
-        if cmp.get("verdict")
-        else html.Div(),
-        components.simple_table(
-            [("label", "comparison"), ("repeats", "runs"), ("reached", "reached target"),
-             ("saving", "saving [95% interval]"), ("verdict", "verdict"), ("basis", "measured on")],
-            rows,
-            id="transfer-cells",
-        ),
-        html.Ul([html.Li(t) for t in cmp["unmeasured"]], id="transfer-unmeasured",
-                className="muted")
-        if cmp["unmeasured"]
-        else html.Div(),
+        {"label": r["label"], "reached": r["reached"], "scratch_reached": r["scratch_reached"],
+         "best": f"{r['best_accuracy']:.2f}" if _known(r["best_accuracy"]) else None,
+         "to_target": components.money(r["cost_to_target_usd"])
+         if _known(r["cost_to_target_usd"]) else "not reached",
+         "scratch_to_target": components.money(r["scratch_cost_to_target_usd"])
+         if _known(r["scratch_cost_to_target_usd"]) else "not reached",
+         "saving": _saving_text(r), "verdict": r["verdict"] or components.MISSING}
+        for r in cells.to_dict("records")
     ]  # fmt: skip
 
 
-def body(project: str | None, metric: str | None) -> list:
-    """The comparison for one project (also the dropdowns' callback)."""
+def _payback(rows: list[dict]) -> html.Div:
+    if not rows:
+        return html.Div(id="transfer-payback")
+    shown = [
+        {"where": f"w{r['width']} \u00d7 {r['labels']} labels",
+         "pretraining": components.money(r["pretrain_cost_usd"]),
+         "saves": components.money(r["saved_per_job_usd"])
+         if r["verdict"] == "saves" and r["saved_per_job_usd"] else "no saving",
+         "break_even": f"{r['break_even_jobs']:.1f} fine-tunes" if r["break_even_jobs"]
+         else "never"}
+        for r in rows
+    ]  # fmt: skip
+    return html.Div(
+        [
+            html.H3("Payback: after how many fine-tunes pretraining pays for itself"),
+            components.simple_table(
+                [
+                    ("where", "full fine-tuning at"),
+                    ("pretraining", "pretraining cost"),
+                    ("saves", "saved per fine-tune (at target)"),
+                    ("break_even", "break-even"),
+                ],
+                shown,
+            ),
+        ],
+        id="transfer-payback",
+    )
+
+
+def _charts(cmp: dict, claimed_pct: float | None) -> html.Div:
+    frontier = pd.DataFrame(cmp["frontier_points"],
+                            columns=["strategy", "cost_usd", "value", "run_id"])  # fmt: skip
+    return html.Div(
+        [
+            components.graph(
+                figures.frontier_lines(frontier, target=cmp["target"], metric=cmp["metric"]),
+                id="transfer-frontier-graph",
+            ),
+            components.graph(
+                figures.savings_bars(cmp["comparisons"], claimed_pct=claimed_pct),
+                id="transfer-savings-graph",
+            ),
+        ],
+        className="two-col",
+        style={"display": "grid", "gridTemplateColumns": "1fr 1fr", "gap": "12px"},
+    )
+
+
+def body(project: str | None) -> list:
+    """The answer for one project (also the dropdown's callback)."""
     if not project:
         return [components.notice("Choose a project.")]
     app = state.current()
-    cmp = view.transfer_comparison(app.store, app.prices, project, metric)
-    claim = view.claimed_saving()
-    verdicts = [html.Li(n) for n in cmp["notes"]]
-    details = (
-        html.Details(
-            [
-                html.Summary(
-                    f"What each transfer run did against its scratch runs ({len(verdicts)} notes)"
-                ),
-                html.Ul(verdicts),
-            ],
-            id="transfer-verdicts",
-        )
-        if verdicts
-        else html.Div()
+    cmp = view.transfer_comparison(app.store, app.prices, project)
+    excluded, older = cmp["excluded"], cmp["older"]
+    left_out = (f" {excluded} unfinished run(s) left out." if excluded else "") + (
+        f" {older} older completed run(s) not compared (the newest "
+        f"{view.TRANSFER_RUNS_PER_STRATEGY} of each strategy are)."
+        if older
+        else ""
     )
-    roi_rows = [
-        {"label": r["label"], "savings": components.money(r["savings_usd"]),
-         "roi": f"{r['roi']:.2f}", "basis": r["basis"]}
-        for r in cmp["roi"].to_dict("records")
-    ]  # fmt: skip
-    runs_rows = [
-        {**r, "cost": components.money(r["cost_usd"]),
-         "hours": components.number(r["duration_h"]),
-         "energy": components.number(r["energy_kwh"]),
-         "labelled_text": components.number(r["labelled"]),
-         "metric_text": components.number(r["metric"], sig=4)}
-        for r in cmp["runs"].to_dict("records")
-    ]  # fmt: skip
     return [
         html.P(
-            f"{len(cmp['runs'])} completed runs; each transfer strategy is compared with the "
-            f"scratch runs of the same model size and labelled data (of "
-            f"{cmp['scratch_runs']} scratch run(s)); repeated runs of one width \u00d7 labels "
-            "\u00d7 strategy make one comparison, with a 95% interval."
-            + (f" {cmp['excluded']} unfinished run(s) left out." if cmp["excluded"] else "")
-            + (f" {cmp['older']} older completed run(s) not shown (the newest "
-               f"{view.TRANSFER_RUNS_PER_STRATEGY} of each strategy are compared)."
-               if cmp["older"] else ""),
+            cmp["summary"] or "No transfer cell could be compared with scratch yet.",
+            className="verdict",
+            id="transfer-summary",
+        ),
+        html.P(
+            cmp["verdict"] + " Dollars are each run's bill (wall time on its instance), as "
+            "`costlens cost` gives them." + left_out,
+            className="muted",
+            id="transfer-verdict",
+        ),
+        components.simple_table(list(CELL_TABLE), _cell_rows(cmp["cells"]), id="transfer-cells")
+        if not cmp["cells"].empty
+        else html.Div(),
+        _charts(cmp, view.claimed_saving()["saving_pct"]),
+        _payback(cmp["payback"]),
+        html.P(
+            [
+                f"Every run of {project}, with its cost, time and metrics: ",
+                dcc.Link(
+                    "the runs table, filtered to this project",
+                    href=cmp["runs_link"],
+                    id="transfer-runs-link",
+                ),
+                ".",
+            ],
             className="muted",
         ),
-        *_comparison_section(cmp, claim["saving_pct"]),
-        components.graph(figures.transfer_bars(cmp["runs"]), id="transfer-runs-graph"),
-        details,
-        html.H3("Runs"),
-        components.simple_table(
-            [("name", "run"), ("strategy", "strategy"), ("cost", "US$"), ("hours", "hours"),
-             ("energy", "kWh"), ("labelled_text", "labelled samples"),
-             ("metric_text", f"final {cmp['metric']}" if cmp["metric"] else "final metric")],
-            runs_rows,
-            link_column="name",
-            id="transfer-table",
-        ),
-        html.H3("Measured savings and ROI against scratch"),
-        components.simple_table(
-            [("label", "transfer run"), ("savings", "saved US$"),
-             ("roi", "ROI (saved / transfer cost)"), ("basis", "compared with scratch runs of")],
-            roi_rows,
-            id="transfer-roi",
-        )
-        if roi_rows
-        else components.notice("No priced transfer run to compute an ROI."),
-    ]  # fmt: skip
+    ]
 
 
 def layout(**_query: str) -> html.Div:
@@ -150,43 +170,33 @@ def layout(**_query: str) -> html.Div:
                 "frozen-features) yet. Record both, with the same project name and "
                 "strategy=..., to compare them here.", id="transfer-none")]
         )  # fmt: skip
-    first = view.transfer_comparison(app.store, app.prices, projects[0])
     return html.Div(
         [
             *head,
             html.Div(
-                [
-                    html.Div([html.Label("Project", htmlFor="transfer-project"),
-                              dcc.Dropdown(id="transfer-project", options=projects,
-                                           value=projects[0], clearable=False)],
-                             className="filter"),
-                    html.Div([html.Label("Final metric", htmlFor="transfer-metric"),
-                              dcc.Dropdown(id="transfer-metric", options=first["metrics"],
-                                           value=first["metric"], clearable=False)],
-                             className="filter"),
-                ],
+                html.Div(
+                    [
+                        html.Label("Project", htmlFor="transfer-project"),
+                        dcc.Dropdown(
+                            id="transfer-project",
+                            options=projects,
+                            value=projects[0],
+                            clearable=False,
+                        ),
+                    ],
+                    className="filter",
+                ),
                 className="filters",
             ),
-            dcc.Loading(html.Div(body(projects[0], first["metric"]), id="transfer-body")),
+            dcc.Loading(html.Div(body(projects[0]), id="transfer-body")),
         ]
-    )  # fmt: skip
+    )
 
 
 @callback(
     Output("transfer-body", "children"),
     Input("transfer-project", "value"),
-    Input("transfer-metric", "value"),
     prevent_initial_call=True,
 )
-def _changed(project: str | None, metric: str | None) -> list:
-    return body(project, metric)
-
-
-@callback(
-    Output("transfer-metric", "options"),
-    Output("transfer-metric", "value"),
-    Input("transfer-project", "value"),
-    prevent_initial_call=True,
-)
-def _project_changed(project: str | None):
-    return view.transfer_metrics(state.current().store, project)
+def _changed(project: str | None) -> list:
+    return body(project)

@@ -1,39 +1,36 @@
-"""The transfer-versus-scratch page: :func:`costlens.apps.transfer.analyse` on one project's runs,
-as DataFrames for the figures and sentences for the notes; the commonly claimed saving (a
-quoted industry claim from data/claims.csv, never a costlens figure)."""
+"""The transfer-versus-scratch page: the answer at equal quality for one project's runs
+(:func:`costlens.apps.quality.cells` on :func:`costlens.apps.transfer.analyse`), the cost-quality
+frontier, the pretraining payback; the commonly claimed saving (a quoted industry claim from
+data/claims.csv, never a costlens figure). Per-run rows live in the runs table."""
 
 from __future__ import annotations
 
 import csv
+from dataclasses import asdict
+from statistics import median
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 
-from costlens.apps import transfer
+from costlens.apps import quality, transfer
+from costlens.apps.experiment import SOURCE_TASK
+from costlens.core.fmt import percent
 from costlens.core.paths import data_dir
-from costlens.core.vocab import TRANSFER_STRATEGIES, VERDICTS
+from costlens.core.vocab import REACH_VERDICTS, TRANSFER_STRATEGIES, VERDICTS
 from costlens.price.tables import PriceTable
 from costlens.store import runs_page as dashboard_queries
 from costlens.store.db import Store
 from costlens.store.queries import list_runs
-from dashboard.fmt import rounded
 
 TRANSFER_RUNS_PER_STRATEGY = 60  # the newest completed runs of each strategy (two demos' worth)
 CLAIMS_FILE = data_dir() / "claims.csv"  # a dated reference table like the others in data/
-RUN_COLUMNS = ["label", "cell", "id", "name", "strategy", "cost_usd", "duration_h",
-               "energy_kwh", "labelled", "metric", "params"]  # fmt: skip
+CELL_COLUMNS = ["label", "strategy", "reached", "scratch_reached", "best_accuracy",
+                "cost_to_target_usd", "scratch_cost_to_target_usd", "saving_pct",
+                "saving_pct_low", "saving_pct_high", "verdict", "basis", "method"]  # fmt: skip
 COMPARISON_COLUMNS = ["label", "saving_pct", "saving_pct_low", "saving_pct_high", "verdict",
                       "basis", "repeats", "reached"]  # fmt: skip
 SINGLE_RUN = "single run: no interval"  # the verdict column of an unrepeated comparison
-# (figure column, budget name, why it can be missing) for the "not measured" sentences
-MEASURED = (
-    ("cost_usd", "Cost", "no run could be priced (no matching instance in the price table)"),
-    ("energy_kwh", "Energy", "no energy counter was recorded (CPU-only runs have no GPU power "
-     "meter, and costlens does not guess a figure)"),
-    ("labelled", "Labelled data", "no run logged labelled_samples or samples"),
-)  # fmt: skip
-SAVING_COLUMNS = ["label", "budget", "scratch", "transfer", "saving_pct", "basis"]
-ROI_COLUMNS = ["label", "savings_usd", "roi", "basis"]
 
 
 def claimed_saving() -> dict[str, Any]:
@@ -53,27 +50,7 @@ def transfer_projects(store: Store) -> list[str]:
     return dashboard_queries.transfer_projects(store, TRANSFER_STRATEGIES)
 
 
-def _runs_frame(
-    analysis: transfer.TransferAnalysis, metric: str | None, cells: list[transfer.Cell]
-) -> pd.DataFrame:
-    cell_of = {r.id: c.label for c in cells for r in c.runs}
-    cell_of.update({r.id: f"{_scratch_label(c)}" for c in cells for r in c.scratch})
-    rows = [
-        {"label": r.label, "cell": cell_of.get(r.id, r.label), "id": r.id, "name": r.name,
-         "strategy": r.strategy,
-         "cost_usd": rounded(r.cost_usd, 6), "duration_h": rounded(r.duration_h, 6),
-         "energy_kwh": rounded(r.energy_kwh, 6), "labelled": rounded(r.labelled, 0),
-         "metric": rounded(r.metric(metric), 6) if metric else None, "params": r.params}
-        for r in analysis.runs
-    ]  # fmt: skip
-    return pd.DataFrame(rows, columns=RUN_COLUMNS)
-
-
-def _scratch_label(c: transfer.Cell) -> str:
-    return c.label.rsplit(" \u00d7 ", 1)[0] + f" \u00d7 {transfer.SCRATCH}"
-
-
-def _comparisons(analysis: transfer.TransferAnalysis, cells: list[transfer.Cell]) -> pd.DataFrame:
+def _comparisons(analysis: transfer.TransferAnalysis, cells: list[quality.Cell]) -> pd.DataFrame:
     """One row per comparison for the savings figure: the repeated cells with their intervals
     and verdicts when there are any, else each transfer run against its scratch runs (no
     interval), on cost when priced, else wall time."""
@@ -91,42 +68,6 @@ def _comparisons(analysis: transfer.TransferAnalysis, cells: list[transfer.Cell]
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
 
-def unmeasured(runs: pd.DataFrame) -> list[str]:
-    """A sentence for each budget that no compared run measured, saying why."""
-    if runs.empty:
-        return []
-    return [
-        f"{name} is not shown: {why}."
-        for column, name, why in MEASURED
-        if pd.to_numeric(runs[column], errors="coerce").isna().all()
-    ]
-
-
-def _notes(analysis: transfer.TransferAnalysis, metric: str | None) -> list[str]:
-    notes = []
-    if not analysis.scratch_runs or not analysis.transfer_runs:
-        notes.append(
-            "A comparison needs at least one completed scratch run and one completed transfer "
-            "run in this project."
-        )
-    for p in analysis.pairs:
-        label = p.transfer.label
-        for s in p.savings:
-            if s.saving_pct < 0:
-                notes.append(
-                    f"{label} did not save on {s.budget}: it used {-s.saving_pct:.0f}% more "
-                    f"than training from scratch ({p.basis})."
-                )
-        value, base = p.transfer.metric(metric), p.scratch_metric(metric)
-        if metric and value is not None and base is not None:
-            notes.append(
-                f"{label}: final {metric} {value:.4g} against {base:.4g} from scratch ({p.basis})."
-            )
-    if analysis.transfer_runs and all(r.cost_usd is None for r in analysis.runs):
-        notes.append("No run could be priced: cost savings and ROI are not shown.")
-    return notes
-
-
 def _analysis(store: Store, prices: PriceTable | None, project: str) -> transfer.TransferAnalysis:
     return transfer.analyse(
         list_runs(store, project=project),
@@ -135,68 +76,91 @@ def _analysis(store: Store, prices: PriceTable | None, project: str) -> transfer
     )
 
 
-def _verdict(analysis: transfer.TransferAnalysis, cells: list[transfer.Cell]) -> str:
-    if cells:
-        counts = ", ".join(f"{sum(c.verdict == v for c in cells)} {v}" for v in VERDICTS)
-        repeats = sorted({len(c.runs) for c in cells})
-        return (
-            f"Measured on this project's runs, {len(cells)} comparisons (width \u00d7 labels "
-            f"\u00d7 strategy, {'/'.join(map(str, repeats))} repeats each, on "
-            f"{cells[0].basis}): {counts}. 'Within noise': the 95% interval holds 0."
-        )
-    if analysis.priced:
-        return (
-            "Measured on this project's runs: transfer cost less than training from scratch in "
-            f"{analysis.cheaper} of {len(analysis.priced)} priced comparisons (single runs, "
-            "no interval: repeat each run to get one)."
-        )
-    return ""
+def _target(analysis: transfer.TransferAnalysis) -> float | None:
+    """The quality target the runs declared (``target_accuracy``, the median), else None."""
+    values = [v for v in (r.metric("target_accuracy") for r in analysis.runs) if v is not None]
+    return float(median(values)) if values else None
 
 
-def transfer_comparison(
-    store: Store, prices: PriceTable, project: str, metric: str | None = None
-) -> dict[str, Any]:
-    """Recorded runs of one project side by side, and what transfer saved against scratch.
+def _to_target(runs: tuple[transfer.RunFigures, ...]) -> float | None:
+    """Median billed cost of the runs that reached their target (None: none did)."""
+    costs = [r.cost_usd for r in runs if r.reached and r.cost_usd is not None]
+    return float(median(costs)) if costs else None
+
+
+def _cell_rows(found: list[quality.Cell]) -> pd.DataFrame:
+    rows = [
+        {**c.as_dict(), "label": c.label,
+         "reached": f"{c.reached()}/{len(c.runs)}",
+         "scratch_reached": f"{c.scratch_reached()}/{len(c.scratch)}",
+         "cost_to_target_usd": _to_target(c.runs),
+         "scratch_cost_to_target_usd": _to_target(c.scratch)}
+        for c in found
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=CELL_COLUMNS)
+
+
+def _frontier(analysis: transfer.TransferAnalysis) -> list[dict[str, Any]]:
+    front = quality.frontier(quality.run_points(analysis.runs))
+    return [asdict(p) for points in front.values() for p in points]
+
+
+def _payback(store: Store, prices: PriceTable | None, project: str) -> list[dict[str, Any]]:
+    """The demo's pretraining payback when the project has its source-task runs, else []."""
+    from costlens.apps import demo
+
+    if prices is None:
+        return []
+    records = transfer.priced_records(list_runs(store, project=project), prices)
+    if not any((r.get("metrics") or {}).get("task") == SOURCE_TASK for r in records):
+        return []
+    return demo.pretraining_payback(records, demo.compare_strategies(records))
+
+
+def _verdict(analysis: transfer.TransferAnalysis, found: list[quality.Cell]) -> str:
+    if not found:
+        if not analysis.priced:
+            return ""
+        return (
+            "No repeated cell: each transfer run against its scratch runs, whole runs (no quality "
+            f"target logged), single runs with no interval: transfer cost less in "
+            f"{analysis.cheaper} of {len(analysis.priced)} priced comparisons."
+        )
+    counts = {v: sum(c.verdict == v for c in found) for v in (*VERDICTS, *REACH_VERDICTS)}
+    said = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    repeats = "/".join(map(str, sorted({len(c.runs) for c in found})))
+    return (
+        f"{len(found)} comparisons (width \u00d7 labels \u00d7 strategy, {repeats} repeats "
+        f"each; {found[0].method}; saving on {found[0].basis}, 95% interval): {said}."
+    )
+
+
+def transfer_comparison(store: Store, prices: PriceTable, project: str) -> dict[str, Any]:
+    """The transfer answer for one project, at equal quality where the runs logged their target.
 
     Only completed runs count, the newest TRANSFER_RUNS_PER_STRATEGY of each strategy. Returns
-    {"runs": DataFrame (RUN_COLUMNS), "savings": DataFrame (SAVING_COLUMNS), "roi": DataFrame
-    (ROI_COLUMNS), "comparisons": DataFrame (COMPARISON_COLUMNS: repeated cells with their
-    interval and verdict, else single pairs), "unmeasured": [str], "notes": [str],
-    "verdict": str, "metric": str|None, "metrics": [str],
-    "excluded": int, "scratch_runs": int, "older": int}.
+    {"summary": str (the answer in a line), "verdict": str (how the cells were compared),
+    "cells": DataFrame (CELL_COLUMNS), "comparisons": DataFrame (COMPARISON_COLUMNS: cells with
+    a saving, else single pairs), "frontier_points": [FrontierPoint as dict], "target": float
+    or None, "metric": str, "payback": [row], "runs_link": str, "excluded", "older",
+    "scratch_runs": int}. Dollars are the runs' bill (as ``costlens cost`` gives them).
     """
     analysis = _analysis(store, prices, project)
-    cells = transfer.cells(analysis.runs)
-    metrics = analysis.metric_names()
-    metric = metric if metric in metrics else (metrics[0] if metrics else None)
-    savings = [
-        {"label": p.transfer.label, "budget": s.budget, "scratch": s.scratch,
-         "transfer": s.transfer, "saving_pct": s.saving_pct, "basis": p.basis}
-        for p in analysis.pairs
-        for s in p.savings
-    ]  # fmt: skip
-    roi = [{"label": p.transfer.label, "savings_usd": p.savings_usd, "roi": p.roi,
-            "basis": p.basis} for p in analysis.pairs if p.roi is not None]  # fmt: skip
-    runs = _runs_frame(analysis, metric, cells)
+    found = quality.cells(analysis.runs)
+    target = _target(analysis)
+    cmp = _comparisons(analysis, found)
     return {
-        "runs": runs,
-        "comparisons": _comparisons(analysis, cells),
-        "unmeasured": unmeasured(runs),
-        "savings": pd.DataFrame(savings, columns=SAVING_COLUMNS),
-        "roi": pd.DataFrame(roi, columns=ROI_COLUMNS),
-        "notes": _notes(analysis, metric),
-        "verdict": _verdict(analysis, cells),
-        "metric": metric,
-        "metrics": metrics,
+        "summary": quality.summary(found, percent(target) if target else "the target")
+        if found else "",
+        "verdict": _verdict(analysis, found),
+        "cells": _cell_rows(found),
+        "comparisons": cmp[pd.to_numeric(cmp["saving_pct"], errors="coerce").notna()],
+        "frontier_points": _frontier(analysis),
+        "target": target,
+        "metric": transfer.TARGET_METRIC,
+        "payback": _payback(store, prices, project),
+        "runs_link": f"/runs?project={quote(project)}",
         "excluded": analysis.excluded,
         "scratch_runs": len(analysis.scratch_runs),
         "older": analysis.older,
-    }
-
-
-def transfer_metrics(store: Store, project: str | None) -> tuple[list[str], str | None]:
-    """(numeric metrics logged by the project's compared runs, the default one)."""
-    if not project:
-        return [], None
-    metrics = _analysis(store, None, project).metric_names()
-    return metrics, (metrics[0] if metrics else None)
+    }  # fmt: skip

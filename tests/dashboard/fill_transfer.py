@@ -15,7 +15,7 @@ PROJECT = "digits-transfer"
 CPU_S = {
     ("scratch", 50): (2.0, 2.2, 1.8),
     ("full-finetune", 50): (0.5, 0.55, 0.45),  # saves
-    ("frozen-features", 50): (1.2, 3.0, 2.0),  # within noise
+    ("frozen-features", 50): (1.2, 3.0, 2.0),  # never reaches the target (NOT_REACHED)
     ("scratch", 200): (1.0, 1.1, 0.9),
     ("full-finetune", 200): (4.0, 4.4, 3.6),  # costs more
     ("frozen-features", 200): (0.2, 0.22, 0.18),  # saves
@@ -29,8 +29,10 @@ def fill_transfer(store) -> list[str]:
         for repeat, cpu in enumerate(cpus, 1):
             rid = f"tr{strategy[:4]}{labels}{repeat}".ljust(24, "0")[:24]
             started = now - timedelta(hours=1, seconds=len(ids))
-            metrics = {"accuracy": 0.95, "epochs": 5, "width": 2, "labelled_samples": labels,
-                       "target_accuracy": 0.95, "reached_target": True, "repeat": repeat,
+            reached = (strategy, labels) != ("frozen-features", 50)
+            metrics = {"accuracy": 0.95 if reached else 0.9 + 0.01 * repeat, "epochs": 5,
+                       "width": 2, "labelled_samples": labels, "target_accuracy": 0.95,
+                       "reached_target": reached, "repeat": repeat,
                        "train_cpu_s": cpu, "task": "digits 5-9"}  # fmt: skip
             insert_run(store, {
                 "id": rid, "project": PROJECT, "status": "completed", "strategy": strategy,

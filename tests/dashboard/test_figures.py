@@ -89,20 +89,17 @@ def test_provider_costs_on_demand_and_spot_cheapest_first():
     assert spot.name == "spot" and list(spot.x)[1] == 12.0
 
 
-def test_transfer_bars_label_each_cell_and_leave_out_unmeasured_budgets():
-    runs = pd.DataFrame(
-        {"cell": ["w2 × 200 labels × scratch", "w2 × 50 labels × scratch",
-                  "w2 × 50 labels × scratch"],
-         "cost_usd": [10.0, 2.0, 4.0], "duration_h": [4, 1, 1],
-         "energy_kwh": [None, None, None], "labelled": [200, 50, 50]}
+def test_the_frontier_is_a_step_line_per_strategy_with_the_target_on_a_dollar_axis():
+    points = pd.DataFrame(
+        {"strategy": ["scratch", "scratch", "frozen-features"], "cost_usd": [1e-5, 2e-5, 3e-6],
+         "value": [0.9, 0.97, 0.94], "run_id": ["a", "b", "c"]}
     )  # fmt: skip
-    fig = figures.transfer_bars(runs)
-    titles = [a.text for a in fig.layout.annotations]
-    assert titles == ["Cost (US$)", "Wall time (h)", "Labelled samples"]  # no empty energy panel
-    cost = fig.data[0]
-    assert cost.orientation == "h"
-    assert list(cost.y) == ["w2 × 50 labels × scratch", "w2 × 200 labels × scratch"]  # as text
-    assert list(cost.x) == [3.0, 10.0]  # the median of each cell's runs
+    fig = figures.frontier_lines(points, target=0.95)
+    assert [t.name for t in fig.data] == ["frozen-features", "scratch"]
+    assert fig.data[1].line.shape == "hv" and list(fig.data[1].y) == [0.9, 0.97]
+    assert fig.layout.xaxis.type == "log" and all("$" in t for t in fig.layout.xaxis.ticktext)
+    (target,) = [sh for sh in fig.layout.shapes if sh.y0 == sh.y1]
+    assert target.y0 == 0.95 and "target accuracy 0.95" in _texts(fig)
 
 
 def test_savings_show_intervals_verdicts_the_claim_and_clip_with_a_mark():
@@ -183,7 +180,7 @@ def test_forecast_band_with_budget_line():
 
 @pytest.mark.parametrize(
     "fn",
-    [figures.transfer_bars, figures.estimate_bars, figures.prices_points, figures.forecast_band],
+    [figures.frontier_lines, figures.estimate_bars, figures.prices_points, figures.forecast_band],
 )
 def test_empty_inputs_give_an_explaining_figure(fn):
     fig = fn(pd.DataFrame())

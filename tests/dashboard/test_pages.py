@@ -117,13 +117,22 @@ def test_transfer_page_and_callbacks(app_ctx):
     _, pages = app_ctx
     layout = pages["transfer"].layout()
     assert {"transfer-claim", "transfer-project", "transfer-body"} <= ids_of(layout)
-    body = pages["transfer"].body("vision", "loss")
+    body = pages["transfer"].body("vision")
     text = text_of(body)
-    assert "final loss" in text and "did not save on energy" in text
-    assert {"transfer-savings-graph", "transfer-table", "transfer-roi"} <= ids_of(body)
-    assert "Choose a project." in text_of(pages["transfer"].body(None, None))
-    metrics, metric = pages["transfer"]._project_changed("vision")
-    assert metric == "accuracy" and "loss" in metrics
+    assert "whole runs (no quality target logged)" in text and "each run's bill" in text
+    assert {"transfer-summary", "transfer-cells", "transfer-frontier-graph",
+            "transfer-savings-graph", "transfer-runs-link"} <= ids_of(body)  # fmt: skip
+    assert "transfer-table" not in ids_of(body)  # per-run rows live in the runs table
+    assert "Choose a project." in text_of(pages["transfer"].body(None))
+
+
+def test_the_runs_page_takes_its_filters_from_the_link(app_ctx):
+    _, pages = app_ctx
+    layout = pages["runs"].layout(project="vision", strategy="nonsense")
+    values = {c.id: c.value for c in walk(layout) if str(getattr(c, "id", "")).startswith(
+        "runs-filter-")}  # fmt: skip
+    assert values == {"runs-filter-project": "vision", "runs-filter-status": None,
+                      "runs-filter-strategy": None}  # fmt: skip
 
 
 def test_estimate_page_result_and_user_errors(app_ctx):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from costlens.apps import transfer
+from costlens.apps import quality, transfer
 
 
 def rec(rid, strategy, *, params=100, labelled=50, cost=1.0, hours=1.0, energy_j=3.6e6,
@@ -119,7 +119,7 @@ def test_cells_group_repeats_and_compare_on_cpu_time_else_cost():
     runs += [run(f"f{i}", "full-finetune", 50, cpu=c) for i, c in enumerate((1.0, 1.1, 0.9))]
     runs += [run("s9", "scratch", 600, cost=4.0), run("l9", "lora", 600, cost=1.0)]
     runs += [run("x9", "lora", 999)]  # no scratch of its size and data: not a cell
-    lora, ft = transfer.cells(runs)  # sorted by width (none first), labels, strategy
+    lora, ft = quality.cells(runs)  # sorted by width (none first), labels, strategy
     assert (ft.strategy, ft.width, ft.labels, len(ft.runs), len(ft.scratch)) == (
         "full-finetune", 2, 50, 3, 3,
     )  # fmt: skip
@@ -127,3 +127,4 @@ def test_cells_group_repeats_and_compare_on_cpu_time_else_cost():
     assert ft.label == "w2 × 50 labels × full-finetune" and ft.as_dict()["repeats"] == 3
     assert lora.basis == "cost" and lora.saving_pct == pytest.approx(75.0)
     assert lora.verdict is None and lora.label == "100 params × 600 labels × lora"
+    assert ft.method == lora.method == transfer.WHOLE_RUNS  # no run logged reached_target
