@@ -220,10 +220,7 @@ def estimate(
         ),
     }
     vs_scratch = vs_scratch if compare else None
-    if target is None and (project is not None or tag):
-        raise UsageError("--project and --tag choose the runs for --target.")
-    if target is not None and not compare:
-        raise UsageError("--target prices every strategy at that quality: add --compare.")
+    _check_target(target, compare, project, tag)
     warnings.filterwarnings("default", category=est.ModelWarning)
     lib = {"model": est.saved_model(db), "prices": PriceTable.load()}
     at = {"project": project, "tags": tag or (), "lib": lib, "vs_scratch": vs_scratch, "fmt": fmt}
@@ -270,6 +267,13 @@ def estimate(
         _emit_compare(est.compare(scenario, **lib, **vs_scratch), fmt)
     else:
         _emit_one({**est.estimate(scenario, **lib).as_dict(), **data}, fmt)
+
+
+def _check_target(target: str | None, compare: bool, project: str | None, tag: Any) -> None:
+    if target is None and (project is not None or tag):
+        raise UsageError("--project and --tag choose the runs for --target.")
+    if target is not None and not compare:
+        raise UsageError("--target prices every strategy at that quality: add --compare.")
 
 
 def _at_target(db: str | None, target: str, at: dict[str, Any], **kw: Any) -> None:

@@ -77,8 +77,9 @@ def emit_target(result: dict[str, Any], fmt: OutputFormat) -> None:
 def _row(r: dict[str, Any], fallback: bool) -> dict[str, Any]:
     reached = r.get("reached_target")
     data = "not reached" if reached is False else _data(r)
+    priced = r.get("total_cost_usd") is not None
     return {
-        "strategy": r["strategy"] + (" *" if r.get("extrapolation") else ""),
+        "strategy": r["strategy"] + (" *" if r.get("extrapolation") and priced else ""),
         "reached": "no runs" if fallback or reached is None else f"{r['runs_reached']}/{r['runs']}",
         "data": data,
         "total_cost_usd": "not reached"
@@ -119,8 +120,9 @@ def _notes(result: dict[str, Any]) -> list[str]:
         lines += _spread(result["strategies"])
     if t.get("anchor_run"):
         lines.append(f"size, hardware and speed of run {t['anchor_run'][:12]}")
-    first = next((r for r in result["strategies"] if r.get("usd_per_gpu_hour")), {})
-    lines.append(f"priced on {priced_on(first)}")
+    first = next((r for r in result["strategies"] if r.get("usd_per_gpu_hour")), None)
+    if first is not None:
+        lines.append(f"priced on {priced_on(first)}")
     tail = {
         k: result.get(k)
         for k in ("compared_strategy", "savings_usd", "roi", "break_even_jobs", "best_strategy")

@@ -69,7 +69,7 @@ def compare(
         elif scratch is not None and e.strategy != "scratch":
             d.update(_savings(scratch, e))
         rows.append(d)
-    pick = _compared_row(rows, s.strategy)
+    pick = _compared_row(rows, "scratch" if s.strategy in blank else s.strategy)
     return {
         "strategies": rows,
         "compared_strategy": pick["strategy"] if pick else None,
