@@ -78,3 +78,14 @@ def test_target_needs_compare_and_project_needs_target(cli, sqlite_url):
     assert r.code == 2 and "add --compare" in r.err
     r = cli("estimate", "--project", "p", "--params", "1e9", "--tokens", "1e9", "--compare")
     assert r.code == 2 and "--target" in r.err
+
+
+def test_a_run_given_sets_the_size_and_the_runs_the_data(cli, sqlite_url, series):
+    _project(sqlite_url, series)
+    r = cli(*TARGET, "--from-run", "scratch-1", "--db", sqlite_url, "--format", "json")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    rows = {row["strategy"]: row for row in out["strategies"]}
+    assert out["target"]["anchor_run"] == "scratch-1" and rows["scratch"]["tokens"] == 51_200
+    r = cli(*TARGET, "--from-run", "scratch-1", "--scale-tokens", "2", "--db", sqlite_url)
+    assert r.code == 2 and "drop --scale-tokens" in r.err
