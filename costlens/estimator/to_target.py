@@ -1,7 +1,7 @@
 """What each strategy needs to reach a quality target, learned from the team's own runs.
 
 For a target (``accuracy>=0.95``, :mod:`costlens.price.target`) and a project's recorded runs
-with metric series (:func:`costlens.store.queries.metric_series`), each run's first evaluation
+with metric series (``metric_series`` of ``costlens.store.series``), each run's first evaluation
 that reached the target gives its steps to target; its samples and tokens to target are that
 share of the run's own samples and tokens (``step / steps``; the run's elapsed-time share when
 the series has no steps). Per strategy: the median over the runs that reached, with a
@@ -151,7 +151,7 @@ def run_reach(record: RunRecord, points: Sequence[Any], target: Any) -> RunReach
     for the first evaluation that reached it)."""
     from costlens.price.target import cost_to_target
 
-    hit = cost_to_target(record, 0.0, list(points), target)
+    hit = cost_to_target(record, None, list(points), target)  # unpriced: where, not what
     strategy = run_strategy(record)
     best = _number(hit.best_value)
     if not hit.reached:
@@ -225,7 +225,8 @@ def project_needs(
     """:func:`strategy_needs` of a project's completed runs (carrying every tag in ``tags``)
     and their series of the target's metric; also the runs read, newest first."""
     from costlens.price.target import parse_target
-    from costlens.store.queries import list_runs, metric_series
+    from costlens.store.queries import list_runs
+    from costlens.store.series import metric_series
 
     target = parse_target(target_text)
     records = [

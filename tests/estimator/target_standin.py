@@ -1,9 +1,8 @@
-"""A local stand-in for the metric-series interface (issue 21, part A) until it lands:
-``costlens.store.queries.metric_series`` and, where the real module is missing,
-``costlens.price.target`` (``parse_target``, ``cost_to_target``), with the agreed signatures.
-
-Series written with :func:`add_series` live in :data:`SERIES` (per test, cleared by the
-fixture). When part A lands, ``add_series`` is the one place to switch to the real series table.
+"""The metric-series interface (issue 21, part A) for the estimator's tests: the real one
+(``costlens.store.series``, ``costlens.price.target``) where it is there, else a local stand-in
+with the same signatures (``metric_series``, ``MetricPoint``, ``parse_target``,
+``cost_to_target``) whose series live in :data:`SERIES` (per test, cleared by the fixture).
+:func:`add_series` writes to whichever is installed.
 """
 
 from __future__ import annotations
@@ -74,23 +73,46 @@ def metric_series(store: Any, run_ids: list[str], name: str | None = None) -> li
     return [p for r in run_ids for p in SERIES.get(r, []) if name is None or p.name == name]
 
 
-def add_series(store: Any, run_id: str, values: list[tuple[int, float]], name="accuracy") -> None:
-    """``(step, value)`` evaluations of ``run_id``, one second apart."""
-    SERIES[run_id] = [MetricPoint(run_id, name, s, 1e9 + i, v) for i, (s, v) in enumerate(values)]
+def add_series(store: Any, run_id: str, points: list[tuple[int, float, float]], name="accuracy"):
+    """``(step, t_unix_s, value)`` evaluations of ``run_id``: the real series table where
+    there is one, else the stand-in's."""
+    if _real("costlens.store.series"):
+        from costlens.store.series import apply_metric_ops
+
+        apply_metric_ops(store, {"run_id": run_id, "rank": 0, "put": [[name, *p] for p in points]})
+    else:
+        SERIES[run_id] = [MetricPoint(run_id, name, *p) for p in points]
+
+
+def _real(module: str) -> bool:
+    return module not in _INSTALLED and importlib.util.find_spec(module) is not None
+
+
+_INSTALLED: set[str] = set()
+
+
+def _install(monkeypatch: pytest.MonkeyPatch, module: str, **names: Any) -> None:
+    import importlib
+
+    mod = types.ModuleType(module)
+    mod.__dict__.update(names)
+    parent, _, leaf = module.rpartition(".")
+    monkeypatch.setitem(sys.modules, module, mod)
+    monkeypatch.setattr(importlib.import_module(parent), leaf, mod, raising=False)
+    _INSTALLED.add(module)
 
 
 @pytest.fixture
 def series(monkeypatch: pytest.MonkeyPatch):
-    """The stand-in installed for one test; yields :func:`add_series`."""
-    import costlens.price
-    import costlens.store.queries as queries
-
+    """The stand-in installed for one test where the real interface is missing; yields
+    :func:`add_series`."""
     SERIES.clear()
-    monkeypatch.setattr(queries, "metric_series", metric_series, raising=False)
-    if importlib.util.find_spec("costlens.price.target") is None:
-        mod = types.ModuleType("costlens.price.target")
-        mod.__dict__.update(parse_target=parse_target, cost_to_target=cost_to_target)
-        monkeypatch.setitem(sys.modules, "costlens.price.target", mod)
-        monkeypatch.setattr(costlens.price, "target", mod, raising=False)
+    if not _real("costlens.store.series"):
+        _install(monkeypatch, "costlens.store.series", metric_series=metric_series,
+                 MetricPoint=MetricPoint)  # fmt: skip
+    if not _real("costlens.price.target"):
+        _install(monkeypatch, "costlens.price.target", parse_target=parse_target,
+                 cost_to_target=cost_to_target)  # fmt: skip
     yield add_series
     SERIES.clear()
+    _INSTALLED.clear()

@@ -4,7 +4,7 @@ data: the steps at which each run reaches 0.95 are chosen here, not measured).""
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -44,7 +44,9 @@ def record_project(store, add_series, project="p", curves=CURVES, with_series=Tr
             },
         )  # fmt: skip
         if with_series:
-            add_series(store, run_id, [(200 * (k + 1), a) for k, a in enumerate(accs)])
+            t0 = start.replace(tzinfo=timezone.utc).timestamp()  # evaluations at steps 200..1000
+            points = [(200 * (k + 1), t0 + 0.6 * 200 * (k + 1), a) for k, a in enumerate(accs)]
+            add_series(store, run_id, points)
 
 
 def test_the_median_interval_is_the_order_statistics_that_cover_it():
