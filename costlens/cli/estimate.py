@@ -111,6 +111,15 @@ FractionOption = Annotated[
 CompareOption = Annotated[
     bool, typer.Option("--compare", help="Every strategy side by side, savings and ROI.")
 ]
+TargetOption = name_option(
+    "--target",
+    "With --compare: price every strategy at this quality (e.g. accuracy>=0.95), each on the "
+    "data its own recorded runs needed to reach it.",
+)
+ProjectOption = name_option("--project", "With --target: the recorded runs of this project.")
+TagOption = name_option(
+    "--tag", "With --target: only runs with this tag (repeat: every tag).", repeatable=True
+)
 
 
 def estimate(
@@ -187,6 +196,9 @@ def estimate(
     compare: CompareOption = False,
     scratch_tokens: ScratchTokensOption = None,
     scratch_labelled_samples: ScratchLabelsOption = None,
+    target: TargetOption = None,
+    project: ProjectOption = None,
+    tag: TagOption = None,
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
@@ -224,8 +236,10 @@ def estimate(
     own = None if from_run and strategy == "scratch" else strategy  # the run's own strategy
     _refuse_ignored(own, trainable_fraction, compare, vs_scratch)
     vs_scratch = vs_scratch if compare else None
+    _check_target(target, compare, project, tag)
     warnings.filterwarnings("default", category=est.ModelWarning)
     lib = {"model": est.saved_model(db), "prices": PriceTable.load()}
+    at = {"project": project, "tags": tag or (), "lib": lib, "vs_scratch": vs_scratch, "fmt": fmt}
     if from_run:
         if any(v is not None for v in (params, tokens, samples, flops_per_sample)):
             raise UsageError(
@@ -235,10 +249,21 @@ def estimate(
         if strategy != "scratch":  # scratch (the default): the run's own strategy
             fields["strategy"] = strategy
         scale = {"scale_tokens": scale_tokens, "scale_params": scale_params}
+        if target is not None:
+            if scale_tokens != 1.0:
+                raise UsageError(
+                    "--target takes each strategy's data from its runs: drop --scale-tokens."
+                )
+            over = {"scale_params": scale_params, **fields}
+            _at_target(db, target, at, from_run=from_run, run_overrides=over)
+            return
         _estimate_run(_recorded_run(db, from_run), {**lib, **scale, **fields}, vs_scratch, fmt)
         return
     data = data_size(tokens, samples, seq_len, epochs, packing, flops_per_sample, params)
     fields["epochs"] = data.get("epochs")
+    if target is not None and params is None and data.get("tokens") is None:
+        _at_target(db, target, at)  # size, hardware and data from the recorded runs
+        return
     if params is None or data.get("tokens") is None:
         raise UsageError(
             "give --params and --tokens, or --params with --samples and --seq-len "
@@ -252,12 +277,27 @@ def estimate(
         strategy=strategy,
         **{k: v for k, v in fields.items() if v is not None},
     )
-    if vs_scratch is not None:
+    if target is not None:
+        _at_target(db, target, at, scenario=scenario)
+    elif vs_scratch is not None:
         _emit_compare(est.compare(scenario, **lib, **vs_scratch), fmt)
     else:
         one = est.estimate(scenario, **lib).as_dict()
         _refuse_unfit(one)
         _emit_one({**one, **data}, fmt)
+
+
+def _check_target(target: str | None, compare: bool, project: str | None, tag: Any) -> None:
+    if target is None and (project is not None or tag):
+        raise UsageError("--project and --tag choose the runs for --target.")
+    if target is not None and not compare:
+        raise UsageError("--target prices every strategy at that quality: add --compare.")
+
+
+def _at_target(db: str | None, target: str, at: dict[str, Any], **kw: Any) -> None:
+    from costlens.cli.estimate_target import estimate_at_target
+
+    estimate_at_target(db, target, **at, **kw)
 
 
 def data_size(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,6 +33,7 @@ def compare(
     scratch_tokens: float | None = None,
     scratch_labelled_samples: float | None = None,
     log_eff_offset: float | None = None,
+    tokens_by_strategy: Mapping[str, float | None] | None = None,
 ) -> dict[str, Any]:
     """Every strategy side by side, with savings_usd and roi of each transfer strategy vs scratch.
 
@@ -43,20 +45,31 @@ def compare(
     Low/high of savings assume both strategies sit at the same efficiency percentile (same
     hardware and software), i.e. comonotone bounds. ``log_eff_offset`` shifts every strategy's
     log FLOP/s (``run_anchor_offset``: anchoring on a recorded run).
+
+    ``tokens_by_strategy`` (equal quality, :mod:`costlens.estimator.to_target`): each listed
+    strategy's own data; one mapped to None cannot reach the quality, so its row has no figures
+    (never a number) and no savings, and nothing saves against a scratch that cannot reach it.
     """
     model = model if model is not None else load_model()
     priors = model.priors_ if hasattr(model, "priors_") else load_priors()
     scen = _strategy_scenarios(s, priors, scratch_tokens, scratch_labelled_samples)
+    own = dict(tokens_by_strategy or {})
+    scen = [dataclasses.replace(c, tokens=own.get(c.strategy) or c.tokens) for c in scen]
     offset = None if log_eff_offset is None else np.full(len(scen), float(log_eff_offset))
     ests = estimate_many(scen, model=model, prices=prices, log_eff_offset=offset)
-    scratch = ests[0]
+    blank = {k for k, v in own.items() if v is None}
+    scratch = None if "scratch" in blank else ests[0]
     rows = []
-    for e in ests:
-        d = e.as_dict()
-        if e.strategy != "scratch":
+    for e, sc in zip(ests, scen, strict=True):
+        d = {**e.as_dict(), "tokens": sc.tokens}  # the data each strategy is priced on
+        if e.strategy in blank:
+            d = {
+                k: v if k == "strategy" or isinstance(v, bool | str) else None for k, v in d.items()
+            }
+        elif scratch is not None and e.strategy != "scratch":
             d.update(_savings(scratch, e))
         rows.append(d)
-    pick = _compared_row(rows, s.strategy)
+    pick = _compared_row(rows, "scratch" if s.strategy in blank else s.strategy)
     return {
         "strategies": rows,
         "compared_strategy": pick["strategy"] if pick else None,
@@ -82,6 +95,7 @@ def compare_from_run(
     prices: PriceTable | None = None,
     scratch_tokens: float | None = None,
     scratch_labelled_samples: float | None = None,
+    tokens_by_strategy: Mapping[str, float | None] | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """:func:`compare` for a recorded run scaled (see ``scenario_from_run``), every strategy
@@ -98,6 +112,7 @@ def compare_from_run(
         scratch_tokens=scratch_tokens,
         scratch_labelled_samples=scratch_labelled_samples,
         log_eff_offset=run_anchor_for(record, s, model=model, prices=prices),
+        tokens_by_strategy=tokens_by_strategy,
     )
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tests.estimator.helpers import synthetic_frame
+from tests.estimator.target_standin import series  # noqa: F401  (a fixture)
 
 
 @pytest.fixture(scope="session")
