@@ -325,6 +325,9 @@ def open_store(
         if found is None and checked:
             found = schema.engine_kind(engine)
             check(mask_url(resolved), found)
+        elif not checked:  # INSPECT (`db info`): a server that is down is said here, clearly
+            with engine.connect():
+                pass
         if mode is OpenMode.WRITE and found is not None and found.kind != schema.CURRENT:
             store.upgraded_from = found.revision
             upgrade(engine)

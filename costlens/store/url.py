@@ -7,7 +7,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from costlens.core import config
 from costlens.core.errors import StoreUnreachableError
