@@ -123,7 +123,7 @@ def test_12_a_price_row_with_1e30_gpus_is_refused(cli, prices_csv):
 
 def test_2_a_billion_laughs_plan_is_refused_at_once(cli, tmp_path):
     levels = ["  - &a " + YAML_JOB % "125M"]
-    for prev, cur in zip("abcdefg", "bcdefgh"):  # 9**7 = 4.8 M jobs once expanded
+    for prev, cur in zip("abcdefg", "bcdefgh", strict=True):  # 9**7 = 4.8 M jobs once expanded
         levels.append(f"  - &{cur} [" + ", ".join([f"*{prev}"] * 9) + "]")
     plan = tmp_path / "laughs.yaml"
     plan.write_text("jobs:\n" + "\n".join(levels) + "\n")
