@@ -116,6 +116,10 @@ DASHBOARD_TOKEN: Setting[str | None] = _declare(
     Setting("COSTLENS_DASHBOARD_TOKEN", "text", None, "Access token of `costlens dashboard` "
             "when `--token` is not given (at least 16 characters).", _text)
 )  # fmt: skip
+DASHBOARD_AUTH: Setting[str | None] = _declare(
+    Setting("COSTLENS_DASHBOARD_AUTH", "text", None, "USER:PASSWORD for the basic auth of "
+            "`costlens dashboard` when `--auth` is not given (kept out of `ps`).", _text)
+)  # fmt: skip
 
 SETTINGS: tuple[Setting[Any], ...] = tuple(_SETTINGS)
 

@@ -315,3 +315,21 @@ def test_the_estimate_flags_at_their_bounds_still_answer(cli):
     out = json.loads(res.out)
     assert out["cost_usd"] is None or out["cost_usd"] > 0
     assert "RuntimeWarning" not in res.err
+
+
+def test_3_dashboard_auth_from_the_environment_or_a_file(tmp_path, monkeypatch):
+    from costlens.cli.dashboard import access_settings
+    from costlens.core.errors import UsageError
+
+    monkeypatch.setenv("COSTLENS_DASHBOARD_AUTH", "alice:from-env")
+    assert access_settings("0.0.0.0", None, None)[0] == ("alice", "from-env")
+    secret = tmp_path / "auth"
+    secret.write_text("bob:from-file\n")
+    assert access_settings("0.0.0.0", f"@{secret}", None)[0] == ("bob", "from-file")
+    monkeypatch.setenv("COSTLENS_DASHBOARD_AUTH", f"@{secret}")
+    assert access_settings("0.0.0.0", None, None)[0] == ("bob", "from-file")
+    token = tmp_path / "token"
+    token.write_text("t" * 20 + "\n")
+    assert access_settings("127.0.0.1", None, f"@{token}")[1] == "t" * 20
+    with pytest.raises(UsageError, match="cannot read"):
+        access_settings("127.0.0.1", f"@{tmp_path / 'missing'}", None)
