@@ -333,3 +333,39 @@ def test_3_dashboard_auth_from_the_environment_or_a_file(tmp_path, monkeypatch):
     assert access_settings("127.0.0.1", None, f"@{token}")[1] == "t" * 20
     with pytest.raises(UsageError, match="cannot read"):
         access_settings("127.0.0.1", f"@{tmp_path / 'missing'}", None)
+
+
+# 9. charts escape user text ------------------------------------------------------------------
+
+PHISH = '<a href="https://evil.example/phish">login again</a>'
+
+
+def _strings(obj):
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _strings(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _strings(v)
+
+
+def test_9_charts_show_html_in_names_as_text():
+    import pandas as pd
+
+    from dashboard import figures
+
+    spend = pd.DataFrame({"day": ["2026-12-01"], "project": [PHISH], "cost_usd": [1.0]})
+    comparisons = pd.DataFrame({"label": ['<span style="font-size:80px">big</span>'],
+                                "saving_pct": [50.0], "saving_pct_low": [40.0],
+                                "saving_pct_high": [60.0], "verdict": ["saves"]})  # fmt: skip
+    figs = [
+        figures.spend_over_time(spend),
+        figures.savings_bars(comparisons, claimed_pct=None),
+        figures.cost_breakdown([(PHISH, 2.0)], title="t"),
+    ]
+    for fig in figs:
+        texts = list(_strings(fig.to_plotly_json()["data"]))
+        assert not any("<a " in t or "<span" in t for t in texts), texts
+        assert any("&lt;a href" in t or "&lt;span" in t for t in texts), texts
