@@ -325,7 +325,7 @@ def open_store(
         if found is None and checked:
             found = schema.engine_kind(engine)
             check(mask_url(resolved), found)
-        elif not checked:  # INSPECT (`db info`): a server that is down is said here, clearly
+        elif not checked and path is None:  # INSPECT a server: one that is down is said here
             with engine.connect():
                 pass
         if mode is OpenMode.WRITE and found is not None and found.kind != schema.CURRENT:
