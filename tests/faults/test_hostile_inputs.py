@@ -369,3 +369,20 @@ def test_9_charts_show_html_in_names_as_text():
         texts = list(_strings(fig.to_plotly_json()["data"]))
         assert not any("<a " in t or "<span" in t for t in texts), texts
         assert any("&lt;a href" in t or "&lt;span" in t for t in texts), texts
+
+
+# 10. dates in any ISO form --------------------------------------------------------------------
+
+
+def test_10_started_at_in_mixed_iso_forms_is_read():
+    import pandas as pd
+
+    from dashboard.views.runs import started_times
+
+    got = started_times(pd.Series(["2026-12-06T08:35:34Z", "2026-12-06T08:35:34.233810Z",
+                                   "2026-12-06T09:35:34.2+01:00", "2026-12-06 08:35:34.5",
+                                   "not a date"]))  # fmt: skip
+    assert [str(t) for t in got[:4]] == ["2026-12-06 08:35:34", "2026-12-06 08:35:34.233810",
+                                         "2026-12-06 08:35:34.200000",
+                                         "2026-12-06 08:35:34.500000"]  # fmt: skip
+    assert pd.isna(got[4])
