@@ -62,7 +62,7 @@ def dashboard(
     auth: name_option(
         "--auth",
         "USER:PASSWORD for HTTP basic auth (required off loopback, or --token); @FILE reads it "
-        f"from the file's first line. Default: ${AUTH_ENV} (neither shows in `ps`).",
+        f"from the file's first line. Default: {AUTH_ENV} (neither shows in `ps`).",
         show_default=False,
     ) = None,
     token: name_option(
