@@ -1,12 +1,15 @@
 """Pure figure functions: DataFrames (from :mod:`dashboard.views`) in, Plotly figures out.
 
 No I/O, no store, no Dash: each function is tested without a browser. Text from the store (run
-names, project names) only ever goes into trace names, axis labels and hover text, which Plotly
-renders as text.
+names, project names, price files) goes into trace names, category axes, text and hover text,
+where Plotly renders a subset of HTML (``<a href>``, ``<span style>``): every figure passes
+through :func:`escape_user_text` before it is returned, so that text is shown, never rendered.
+Our own markup lives only in titles, annotations and hover templates, which take no user text.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +25,30 @@ PALETTE = (
 )  # fmt: skip
 
 
+_TRACE_TEXT = ("name", "legendgroup", "x", "y", "text", "hovertext", "customdata", "labels")
+
+
+def _esc(value: Any) -> Any:
+    if isinstance(value, str):
+        return html.escape(value, quote=False)
+    if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
+        items = value.tolist() if hasattr(value, "tolist") else value
+        if any(isinstance(v, (str, list, tuple)) for v in items):
+            return [_esc(v) for v in items]
+    return value
+
+
+def escape_user_text(fig: go.Figure) -> go.Figure:
+    """Every text of every trace (names, categories, text, hover text, custom data) with ``&``,
+    ``<`` and ``>`` escaped: a run named ``<a href=...>`` is shown as written, not a link."""
+    for trace in fig.data:
+        for key in _TRACE_TEXT:
+            value = getattr(trace, key, None) if key in trace else None
+            if value is not None:
+                trace[key] = _esc(value)
+    return fig
+
+
 def _base(title: str, *, height: int = 340) -> go.Figure:
     fig = go.Figure()
     fig.update_layout(
@@ -32,7 +59,7 @@ def _base(title: str, *, height: int = 340) -> go.Figure:
         legend={"orientation": "h", "y": -0.2},
         colorway=list(PALETTE),
     )
-    return fig
+    return escape_user_text(fig)
 
 
 def usd_axis(fig: go.Figure, axis: str, values: Any, *, log: bool = False) -> None:
@@ -58,7 +85,7 @@ def empty(message: str, *, title: str = "", height: int = 260) -> go.Figure:
     )  # fmt: skip
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    return fig
+    return escape_user_text(fig)
 
 
 def spend_over_time(spend: pd.DataFrame) -> go.Figure:
@@ -80,7 +107,7 @@ def spend_over_time(spend: pd.DataFrame) -> go.Figure:
                       legend_title_text="project")  # fmt: skip
     fig.update_xaxes(type="category", categoryorder="category ascending")
     usd_axis(fig, "y", spend.groupby("day")["cost_usd"].sum())
-    return fig
+    return escape_user_text(fig)
 
 
 def timeline(
@@ -108,7 +135,7 @@ def timeline(
         )  # fmt: skip
     fig.update_layout(xaxis_title=f"{t_unit} since first reading", yaxis_title=unit)
     fig.update_yaxes(rangemode="tozero")
-    return fig
+    return escape_user_text(fig)
 
 
 def cost_breakdown(
@@ -126,7 +153,7 @@ def cost_breakdown(
     )  # fmt: skip
     fig.update_layout(yaxis={"autorange": "reversed"}, xaxis_title="US$", showlegend=False)
     usd_axis(fig, "x", [p[1] for p in parts])
-    return fig
+    return escape_user_text(fig)
 
 
 def provider_costs(alts: pd.DataFrame, *, current_provider: str | None = None) -> go.Figure:
@@ -152,7 +179,7 @@ def provider_costs(alts: pd.DataFrame, *, current_provider: str | None = None) -
         )  # fmt: skip
     fig.update_layout(yaxis={"autorange": "reversed"}, xaxis_title="US$", barmode="group")
     usd_axis(fig, "x", [*alts["cost_usd"], *alts["spot_cost_usd"]])
-    return fig
+    return escape_user_text(fig)
 
 
 def frontier_lines(
@@ -186,7 +213,7 @@ def frontier_lines(
     fig.update_yaxes(title_text=metric)
     fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1,
                               "xanchor": "right"}, margin={"t": 80})  # fmt: skip
-    return fig
+    return escape_user_text(fig)
 
 
 SAVING_AXIS_MIN_PCT = -100.0  # savings below are drawn at the edge, with their value written
@@ -241,7 +268,7 @@ def savings_bars(comparisons: pd.DataFrame, *, claimed_pct: float | None) -> go.
     fig.update_yaxes(automargin=True, autorange="reversed")
     fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1,
                               "xanchor": "right"}, margin={"t": 80})  # fmt: skip
-    return fig
+    return escape_user_text(fig)
 
 
 def estimate_bars(est: pd.DataFrame) -> go.Figure:
@@ -273,7 +300,7 @@ def estimate_bars(est: pd.DataFrame) -> go.Figure:
     # ticks in US$ that never crowd: 1-2-5 within a narrow range, one per decade beyond
     fig.update_yaxes(type="log")
     usd_axis(fig, "y", [*est["total_cost_usd_low"], *est["total_cost_usd_high"]], log=True)
-    return fig
+    return escape_user_text(fig)
 
 
 def prices_points(offers: pd.DataFrame) -> go.Figure:
@@ -315,7 +342,7 @@ def prices_points(offers: pd.DataFrame) -> go.Figure:
     fig.update_yaxes(type="log")
     prices = [*offers["usd_per_gpu_hour"], *offers.get("spot_usd_per_gpu_hour", [])]
     usd_axis(fig, "y", prices, log=True)
-    return fig
+    return escape_user_text(fig)
 
 
 def forecast_band(
@@ -352,4 +379,4 @@ def forecast_band(
         yaxis_title="US$", yaxis_rangemode="tozero", xaxis_title=None, xaxis_type="category"
     )
     usd_axis(fig, "y", [*m["cost_usd_high"], *([budget_usd] if budget_usd else [])])
-    return fig
+    return escape_user_text(fig)

@@ -229,11 +229,15 @@ def emit(
 
 
 def _csv_cell(value: Any) -> Any:
+    """A CSV cell: lists joined, tables as JSON, text never a spreadsheet formula (run names,
+    price files: :func:`costlens.core.fmt.csv_text`); numbers as they are."""
+    from costlens.core.fmt import csv_text
+
     if isinstance(value, (list, tuple)):
-        return ";".join(str(v) for v in value)
+        return csv_text(";".join(str(v) for v in value))
     if isinstance(value, dict):
-        return json.dumps(value, separators=(",", ":"))
-    return value
+        return csv_text(json.dumps(value, separators=(",", ":")))
+    return csv_text(value)
 
 
 def emit_record(

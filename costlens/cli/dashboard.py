@@ -8,6 +8,24 @@ from costlens.cli.common import DbOption, name_option, port_option
 from costlens.core import config
 
 TOKEN_ENV = config.DASHBOARD_TOKEN.name
+AUTH_ENV = config.DASHBOARD_AUTH.name
+
+
+def secret_from(value: str | None, what: str) -> str | None:
+    """A secret given as ``@FILE`` is the file's first line (so it is not in ``ps``); other
+    values are returned as they are."""
+    from costlens.core.errors import UsageError
+
+    if value is None or not value.startswith("@"):
+        return value
+    try:
+        with open(value[1:], encoding="utf-8") as fh:
+            line = fh.readline(4096).strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{what}: cannot read {value[1:]}: {exc}") from None
+    if not line:
+        raise UsageError(f"{what}: {value[1:]} is empty; write the secret on its first line.")
+    return line
 
 
 def access_settings(
@@ -21,8 +39,9 @@ def access_settings(
     from costlens.core.errors import UsageError
     from dashboard.app import is_loopback, parse_auth
 
+    auth = secret_from(auth, "--auth") or secret_from(config.DASHBOARD_AUTH.get(), AUTH_ENV)
     pair = parse_auth(auth) if auth is not None else None
-    token = token or config.DASHBOARD_TOKEN.get()
+    token = secret_from(token, "--token") or secret_from(config.DASHBOARD_TOKEN.get(), TOKEN_ENV)
     if token is not None and len(token) < 16:
         raise UsageError(
             f"the dashboard token must be at least 16 characters (--token or {TOKEN_ENV})."
@@ -41,11 +60,15 @@ def dashboard(
     host: name_option("--host", "Address to bind (loopback by default).") = "127.0.0.1",
     port: port_option("Port to listen on.") = 8050,
     auth: name_option(
-        "--auth", "USER:PASSWORD for HTTP basic auth (required off loopback, or --token)."
+        "--auth",
+        "USER:PASSWORD for HTTP basic auth (required off loopback, or --token); @FILE reads it "
+        f"from the file's first line. Default: {AUTH_ENV} (neither shows in `ps`).",
+        show_default=False,
     ) = None,
     token: name_option(
         "--token",
-        f"Access token (Bearer header, or ?token= once in the browser). Default: ${TOKEN_ENV}.",
+        "Access token (Bearer header, or ?token= once in the browser); @FILE reads it from "
+        f"the file's first line. Default: ${TOKEN_ENV}.",
         show_default=False,
     ) = None,
 ) -> None:

@@ -164,6 +164,10 @@ NO_INSTANCE_DETECTION: Setting[bool] = _declare(
     Setting("COSTLENS_NO_INSTANCE_DETECTION", "boolean", False, "Never read DMI or ask a "
             "cloud metadata service for the instance a run runs on.", validate.boolean)
 )  # fmt: skip
+DASHBOARD_AUTH: Setting[str | None] = _declare(
+    Setting("COSTLENS_DASHBOARD_AUTH", "text", None, "USER:PASSWORD for the basic auth of "
+            "`costlens dashboard` when `--auth` is not given (kept out of `ps`).", _text)
+)  # fmt: skip
 
 SETTINGS: tuple[Setting[Any], ...] = tuple(_SETTINGS)
 

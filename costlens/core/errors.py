@@ -54,6 +54,10 @@ class RunNotFoundError(StoreError):
     """No run matches the id (or id prefix) given."""
 
 
+class TrackerError(CostlensError):
+    """An experiment tracker (MLflow, W&B) refused what it was sent (its URI, its run id)."""
+
+
 class DataTableError(CostlensError):
     """A reference or user table (prices, specs, priors, plans) is malformed.
 

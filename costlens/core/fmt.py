@@ -230,3 +230,17 @@ def usd_ticks(low: float, high: float, *, log: bool = False) -> tuple[list[float
         first = math.floor(lo / step)
         values = [round(i * step, 12) for i in range(first, math.ceil(hi / step) + 1)]
     return values, [money(v) for v in values]
+
+
+# OWASP's CSV-injection rule: a cell starting with one of these is read as a formula by a
+# spreadsheet (tab and carriage return too, which some spreadsheets strip before reading).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: Any) -> Any:
+    """A value for a CSV cell that a spreadsheet never runs: text starting like a formula gets a
+    leading ``'`` (shown as text, the rest unchanged); anything else (numbers included) is
+    returned as it is."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value

@@ -14,9 +14,15 @@ from typing import Any
 from costlens.core.errors import InputError
 
 SUFFIXES: dict[str, float] = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
+# ASCII digits only (``٣`` is not 3); commas only as thousands groups (``1,2,3`` is not 123);
+# underscores between digits (``1_000``); at most 400 characters (a 5000-digit integer is refused
+# before any conversion).
 _NUMBER_RE = re.compile(
-    r"^\s*([-+]?(?:\d[\d_,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([kKmMbBgGtT]?)\s*$"
+    r"^\s*([-+]?(?:(?:\d{1,3}(?:,\d{3})+|\d+(?:_\d+)*)(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
+    r"\s*([kKmMbBgGtT]?)\s*$",
+    re.ASCII,
 )
+MAX_NUMBER_CHARS = 400
 
 
 class NumberError(InputError):
@@ -28,9 +34,18 @@ def parse_number(value: Any, what: str = "value") -> float:
     if isinstance(value, bool):
         raise NumberError(f"{what}: expected a number, got {value!r}.")
     if isinstance(value, (int, float)):
-        out = float(value)
+        try:
+            out = float(value)
+        except OverflowError:  # an int beyond a float's range (a 5000-digit YAML integer)
+            raise NumberError(
+                f"{what}: a number of about {int(value.bit_length() * 0.30103) + 1} digits is "
+                "beyond any plausible value."
+            ) from None
     else:
-        m = _NUMBER_RE.match(str(value))
+        text = str(value)
+        if len(text) > MAX_NUMBER_CHARS:
+            raise NumberError(f"{what}: a {len(text)}-character value is not a number.")
+        m = _NUMBER_RE.match(text)
         if not m:
             raise NumberError(
                 f"{what}: expected a number (e.g. 7B, 1.5e9, 125M, 2,000), got {value!r}."

@@ -41,10 +41,37 @@ from costlens.core.numbers import NumberError, is_blank, parse_number
 MAX_INPUT_FILE_BYTES = 50 * 1024 * 1024  # plans, price tables and catalogs larger are refused
 MAX_SEED = 2**63 - 1
 MAX_GPUS = 1_000_000  # GPUs in one job: more than any cluster built (a typo guard, not a limit)
-_DIGITS_RE = re.compile(r"^\s*[-+]?\d+\s*$")
-_DATE_RE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
-_TARGET_RE = re.compile(r"^\s*([A-Za-z0-9_./-]{1,200})\s*(>=|<=)\s*(\S+)\s*$")
+MAX_QUANTITY = 1e18  # any other count or amount without a bound of its own (a typo guard)
+# Typo guards for the sizes of a training job, far above any run built or planned (the largest
+# published runs: ~2e12 parameters, ~3e13 tokens, 1e7-token contexts): a value above is a slip
+# (``--params 1e40``, ``--seq-len 9223372036854775808``), refused naming the field.
+PLAUSIBLE_MAX: dict[str, float] = {
+    "params": 1e15, "tokens": 1e17, "samples": 1e15, "labelled_samples": 1e15,
+    "scratch_tokens": 1e17, "scratch_labelled_samples": 1e15, "transfer_tokens": 1e17,
+    "tokens_per_step": 1e12, "seq_len": 1e8, "epochs": 1e6, "n_layers": 1e5, "d_model": 1e7,
+    "scale_tokens": 1e6, "scale_params": 1e6, "gpus": MAX_GPUS, "gpu_count": MAX_GPUS,
+}  # fmt: skip
+_ALIASES = {"parameters": "params", "seq_len_tokens": "seq_len", "gpu_s": "gpus"}
+_DIGITS_RE = re.compile(r"^\s*[-+]?\d+\s*$", re.ASCII)
+_DATE_RE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$", re.ASCII)
+_TARGET_RE = re.compile(r"^\s*([A-Za-z0-9_./-]{1,200})\s*(>=|<=)\s*(\S+)\s*$", re.ASCII)
 TARGET_FORM = "METRIC>=THRESHOLD or METRIC<=THRESHOLD, e.g. accuracy>=0.95 or loss<=0.3"
+
+
+def upper_bound(what: str) -> float:
+    """The largest value accepted for ``what`` (a flag ``--seq-len``, a plan column
+    ``seq_len``, a form label ``seq len``): :data:`PLAUSIBLE_MAX`, else :data:`MAX_QUANTITY`."""
+    key = re.sub(r"[^a-z]+", "_", what.lower()).strip("_")
+    key = _ALIASES.get(key, key)
+    return PLAUSIBLE_MAX.get(key, MAX_QUANTITY)
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` short enough for a message (a 5000-digit value is not echoed whole)."""
+    if isinstance(value, int) and value.bit_length() > 200:
+        return f"a {int(value.bit_length() * 0.30103) + 1}-digit number"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:60] + "...'"
 
 
 def number(
@@ -58,15 +85,16 @@ def number(
 ) -> float:
     """A finite number (suffixes allowed) in ``[minimum, maximum]`` (strictly above ``minimum``
     if ``above``), whole if ``integer``; a :class:`~costlens.core.numbers.NumberError` (an
-    :class:`InputError`) otherwise."""
+    :class:`InputError`) otherwise. Without ``maximum`` the bound is :func:`upper_bound`."""
     out = parse_number(value, what)
+    top = upper_bound(what) if maximum is None else maximum
     if minimum is not None and (out < minimum or (above and out == minimum)):
         rel = "greater than" if above else "at least"
-        raise NumberError(f"{what} must be {rel} {minimum:g} (got {value!r}).")
-    if maximum is not None and out > maximum:
-        raise NumberError(f"{what} must be at most {maximum:g} (got {value!r}).")
+        raise NumberError(f"{what} must be {rel} {minimum:g} (got {shown(value)}).")
+    if out > top:
+        raise NumberError(f"{what} must be at most {top:g} (got {shown(value)}).")
     if integer and not out.is_integer():
-        raise NumberError(f"{what} must be a whole number (got {value!r}).")
+        raise NumberError(f"{what} must be a whole number (got {shown(value)}).")
     return out
 
 
@@ -95,10 +123,14 @@ def whole(value: Any, what: str, *, minimum: int = 0, maximum: float | None = No
     if (isinstance(value, int) and not isinstance(value, bool)) or (
         isinstance(value, str) and _DIGITS_RE.match(value)
     ):
+        if len(str(value).strip()) > 30:  # beyond 2**63: no int() of a 5000-digit text
+            return int(number(value, what, minimum=minimum, maximum=maximum, integer=True))
         out = int(value)
-        if out < minimum or (maximum is not None and out > maximum):
-            top = "" if maximum is None else f" and at most {maximum:g}"
-            raise InputError(f"{what} must be at least {minimum}{top} (got {value!r}).")
+        bound = upper_bound(what) if maximum is None else maximum
+        if out < minimum or out > bound:
+            raise InputError(
+                f"{what} must be at least {minimum} and at most {bound:g} (got {shown(value)})."
+            )
         return out
     return int(number(value, what, minimum=minimum, maximum=maximum, integer=True))
 
@@ -183,9 +215,13 @@ def check_memory(n_bytes: float, what: str) -> None:
         )
 
 
+_CONTROL = ("Cc", "Cf", "Zl", "Zp", "Cs")
+
+
 def has_control(text: str) -> bool:
-    """Any control or format character (newline, escape, NUL, bidi overrides...)."""
-    return any(unicodedata.category(c) in ("Cc", "Cf") for c in text)
+    """Any control or format character (newline, escape, NUL, bidi overrides...), a line or
+    paragraph separator (U+2028, U+2029) or a lone surrogate."""
+    return any(unicodedata.category(c) in _CONTROL for c in text)
 
 
 def name(value: Any, what: str) -> str:

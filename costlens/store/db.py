@@ -29,7 +29,7 @@ from sqlalchemy.exc import (
 
 from costlens.core import config
 from costlens.core.errors import StoreError, StoreUnreachableError
-from costlens.store.url import mask_url, resolve_db_url
+from costlens.store.url import check_store_url, mask_url, redact, resolve_db_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -257,7 +257,7 @@ def _unreachable(url: str, exc: BaseException) -> StoreError:
             f"store {masked} is not a costlens database (the file is corrupt or of another kind). "
             "Move it aside or pass another --db."
         )
-    detail = str(getattr(exc, "orig", exc) or exc).strip().splitlines()
+    detail = redact(str(getattr(exc, "orig", exc) or exc), url).strip().splitlines()
     reason = detail[0] if detail else type(exc).__name__
     return StoreUnreachableError(
         f"cannot reach store {masked}: {reason}. Check that the server is running and the URL "
@@ -274,11 +274,8 @@ def require_existing(url: str | None) -> None:
     resolved = resolve_db_url(explicit)
     if not resolved.startswith("sqlite"):
         return
+    check_store_url(resolved)
     path = resolved.split(":///", 1)[-1]
-    if not path or path == ":memory:":
-        raise StoreUnreachableError(
-            f"store URL {mask_url(resolved)} names no file: use sqlite:///PATH/costlens.db."
-        )
     if not os.path.exists(path):
         raise StoreUnreachableError(
             f"no store at {path}: check --db or COSTLENS_DB. A store is created when a run is "
@@ -311,6 +308,7 @@ def open_store(
     checked = mode is not OpenMode.INSPECT
     check = schema.require_current if mode is OpenMode.READ else schema.refuse_foreign
     resolved = resolve_db_url(url)
+    check_store_url(resolved)
     path = _sqlite_file(resolved)
     found = schema.sqlite_kind(path) if path else None
     if found is not None and checked:
@@ -327,6 +325,9 @@ def open_store(
         if found is None and checked:
             found = schema.engine_kind(engine)
             check(mask_url(resolved), found)
+        elif not checked and path is None:  # INSPECT a server: one that is down is said here
+            with engine.connect():
+                pass
         if mode is OpenMode.WRITE and found is not None and found.kind != schema.CURRENT:
             store.upgraded_from = found.revision
             upgrade(engine)
@@ -335,10 +336,14 @@ def open_store(
         raise _unreachable(resolved, exc) from exc
     except SQLAlchemyError as exc:
         engine.dispose()
-        raise StoreError(f"store {mask_url(resolved)} failed: {exc}") from exc
+        raise StoreError(
+            f"store {mask_url(resolved)} failed: {redact(str(exc), resolved)}"
+        ) from exc
     except OSError as exc:
         engine.dispose()
-        raise StoreUnreachableError(f"cannot open store {mask_url(resolved)}: {exc}") from exc
+        raise StoreUnreachableError(
+            f"cannot open store {mask_url(resolved)}: {redact(str(exc), resolved)}"
+        ) from exc
     except BaseException:
         engine.dispose()
         raise
@@ -351,6 +356,7 @@ def kind_at(url: str | None):
     from costlens.store import schema
 
     resolved = resolve_db_url(url)
+    check_store_url(resolved)
     path = _sqlite_file(resolved)
     if path:
         return schema.sqlite_kind(path)

@@ -66,6 +66,9 @@ def choose_plan(
     return upload, f"uploaded plan: {upload['name']}"
 
 
+UPLOAD_MAX_JOBS = 2_000  # jobs in a plan uploaded to the page: bounded work per request
+
+
 def _uploaded_jobs(upload: dict[str, str], prices: PriceTable) -> Any:
     """The jobs of an uploaded plan, read from a temporary copy; errors name the user's file."""
     raw = decode_upload(upload["contents"], upload["name"])
@@ -74,7 +77,7 @@ def _uploaded_jobs(upload: dict[str, str], prices: PriceTable) -> Any:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
-        return forecast.load_plan(path, prices=prices)
+        return forecast.load_plan(path, prices=prices, max_jobs=UPLOAD_MAX_JOBS)
     except CostlensError as exc:
         raise type(exc)(str(exc).replace(str(path), upload["name"])) from None
     finally:

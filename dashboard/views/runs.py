@@ -54,10 +54,18 @@ def runs_frame(
     df = pd.DataFrame(records)
     if df.empty:
         return pd.DataFrame(columns=[*RUN_KEYS, *COST_KEYS, "started"])
-    df["started"] = pd.to_datetime(df["started_at"].str.rstrip("Z"))
+    df["started"] = started_times(df["started_at"])
     for col in NUMERIC_COST_KEYS:
         df[col] = pd.to_numeric(df[col], errors="coerce") if col in df else float("nan")
     return df
+
+
+def started_times(values: pd.Series) -> pd.Series:
+    """Naive UTC times from ISO 8601 text in any form the store may hold (with or without
+    microseconds, ``Z``, ``+00:00`` or no zone, mixed in one column); text that is no date
+    becomes NaT rather than a blank page."""
+    out = pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
+    return out.dt.tz_localize(None)
 
 
 def filter_options(store: Store) -> dict[str, list[str]]:

@@ -12,11 +12,12 @@ from typing import Any
 
 from costlens.apps.tracking.figures import final_figures
 from costlens.apps.tracking.trackers import log_to_mlflow, log_to_wandb
-from costlens.core.errors import MissingPackageError
+from costlens.core.errors import MissingPackageError, TrackerError
 from costlens.price import cost_breakdown
 from costlens.price.tables import PriceTable
 from costlens.store.db import Store
 from costlens.store.queries import get_run
+from costlens.store.url import mask_url
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,15 @@ def to_mlflow(
     MLflow run named after the costlens run, in ``experiment`` (default: its project)."""
     mlflow = _need("mlflow", "mlflow-skinny")
     record, metrics, facts = _figures(store, run_id, prices)
+    try:
+        return _send_mlflow(mlflow, record, metrics, facts, tracking_uri, experiment, mlflow_run_id)
+    except mlflow.exceptions.MlflowException as exc:  # its URI, store or run refused: say so
+        where = mask_url(tracking_uri) if tracking_uri else "the default tracking URI"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrackerError(f"MLflow at {where} refused the export: {first}") from None
+
+
+def _send_mlflow(mlflow, record, metrics, facts, tracking_uri, experiment, mlflow_run_id):
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     client = mlflow.tracking.MlflowClient()

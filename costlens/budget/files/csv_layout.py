@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from costlens.core.atomicio import atomic_path
+from costlens.core.fmt import csv_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from costlens.budget.forecast import Forecast, WhatIf
@@ -66,7 +67,7 @@ def _csv_value(value: Any) -> Any:
         return ""
     if isinstance(value, float):
         return repr(value)  # round-trips exactly
-    return value
+    return csv_text(value)  # a name from the plan never runs as a formula
 
 
 def to_csv(fc: Forecast, handle: Any) -> None:

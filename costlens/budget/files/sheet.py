@@ -76,6 +76,20 @@ def cell_value(value: Any) -> Any:
     return value
 
 
+def text_not_formula(cell: Any, value: Any) -> Any:
+    """Keep a data cell whose text starts with ``=`` (a plan's job name) a string: openpyxl
+    would store it as a formula that the spreadsheet runs."""
+    if isinstance(value, str) and value.startswith("="):
+        cell.data_type = "s"
+    return cell
+
+
+def put(ws: Any, row: int, column: int, value: Any) -> Any:
+    """``ws.cell(row, column, value)`` with :func:`cell_value` and never a formula."""
+    value = cell_value(value)
+    return text_not_formula(ws.cell(row=row, column=column, value=value), value)
+
+
 class Sheet:
     """A tiny row writer that knows formats and keeps track of the current row."""
 
@@ -89,13 +103,13 @@ class Sheet:
         self.fill = PatternFill("solid", fgColor="DDEBF7")
 
     def title(self, text: str, size: str = "section") -> None:
-        cell = self.ws.cell(row=self.row, column=1, value=text)
+        cell = put(self.ws, self.row, 1, text)
         cell.font = self.title_font if size == "title" else self.bold
         self.row += 1
 
     def line(self, *values: Any) -> None:
         for i, v in enumerate(values, start=1):
-            self.ws.cell(row=self.row, column=i, value=cell_value(v))
+            put(self.ws, self.row, i, v)
         self.row += 1
 
     def table(
@@ -111,7 +125,7 @@ class Sheet:
         heads = heads or {}
         head_row = self.row
         for i, c in enumerate(columns, start=1):
-            cell = self.ws.cell(row=self.row, column=i, value=heads.get(c) or head(c))
+            cell = put(self.ws, self.row, i, heads.get(c) or head(c))
             cell.font = self.bold
             cell.fill = self.fill
         self.row += 1
@@ -127,7 +141,7 @@ class Sheet:
 
     def _row(self, columns: list[str], rec: dict[str, Any], bold: bool = False) -> None:
         for i, c in enumerate(columns, start=1):
-            cell = self.ws.cell(row=self.row, column=i, value=cell_value(rec.get(c)))
+            cell = put(self.ws, self.row, i, rec.get(c))
             fmt = number_format(c)
             if fmt:
                 cell.number_format = fmt

@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from costlens.budget.files.csv_layout import what_if_figures
-from costlens.budget.files.sheet import USD_FORMAT, Sheet, cell_value, head, number_format
+from costlens.budget.files.sheet import (
+    USD_FORMAT,
+    Sheet,
+    cell_value,
+    head,
+    number_format,
+    text_not_formula,
+)
 from costlens.budget.forecast.distribution import QUANTITIES, SUFFIXES
 from costlens.core.atomicio import atomic_path
 
@@ -168,7 +175,11 @@ def _jobs_sheet(wb: Any, fc: Forecast) -> None:
     wb.remove(scratch)
     # itertuples is far faster than to_dict for 10,000 rows
     for r, tup in enumerate(fc.jobs.itertuples(index=False, name=None), start=2):
-        ws.append([cell_value(v) for v in tup])
+        values = [cell_value(v) for v in tup]
+        ws.append(values)
+        for i, v in enumerate(values):
+            if isinstance(v, str) and v.startswith("="):  # a job name: text, never a formula
+                text_not_formula(ws.cell(row=r, column=i + 1), v)
         for i, style in styles.items():
             ws.cell(row=r, column=i + 1)._style = copy.copy(style)
     ws.freeze_panes = "C2"

@@ -49,9 +49,10 @@ class Validator:
     ``prices`` checks accelerators, providers and that each job has a price row.
     """
 
-    def __init__(self, path: str, prices: PriceTable) -> None:
+    def __init__(self, path: str, prices: PriceTable, max_jobs: int = 100_000) -> None:
         self.path = path
         self.prices = prices
+        self.max_jobs = max_jobs  # the readers stop past it (readers.MAX_PLAN_JOBS)
         self.problems: list[Problem] = []
         self._providers = {str(r["provider"]).lower() for r in prices.rows}
 

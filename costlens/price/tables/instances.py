@@ -69,7 +69,8 @@ def _gpu_cell(row: dict[str, str], path: Path, line: int, accelerators: Accelera
 
 
 def _price_row(row: dict[str, str], path: Path, line: int, acc: Accelerators) -> dict[str, Any]:
-    rec: dict[str, Any] = {c: cell_text(row, c, path, line) for c in (*PRICE_KEY, "source")}
+    rec: dict[str, Any] = {c: cell_text(row, c, path, line, key=True) for c in PRICE_KEY}
+    rec["source"] = cell_text(row, "source", path, line)
     rec["provider"] = rec["provider"].lower()
     rec["gpu"] = _gpu_cell(row, path, line, acc)
     rec["gpu_count"] = int(cell_number(row, "gpu_count", path, line, integer=True) or 0)

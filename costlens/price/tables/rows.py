@@ -8,13 +8,14 @@ the file, the line (1 = header) and the column.
 from __future__ import annotations
 
 import csv
-import math
 from pathlib import Path
 
+from costlens.core import validate
 from costlens.core.errors import DataTableError, InputError
 from costlens.core.validate import calendar_date, has_control, oversize
 
 Row = dict[str, str]
+FORMULA_STARTS = "=+-@"  # OWASP CSV injection: what a spreadsheet reads as a formula
 
 
 def file_stamp(path: Path) -> int:
@@ -99,29 +100,29 @@ def cell_number(
         if required:
             raise DataTableError("a value is required", **where)
         return None
-    try:
-        value = float(raw.replace("_", ""))
-    except ValueError:
-        raise DataTableError(f"{raw!r} is not a number", **where) from None
-    if not math.isfinite(value):
-        raise DataTableError(f"{raw!r} is not a finite number", **where)
-    if value < 0 or (positive and value == 0):
-        raise DataTableError(
-            f"{raw!r} must be {'positive' if positive else 'zero or more'}", **where
-        )
-    if integer and value != int(value):
-        raise DataTableError(f"{raw!r} must be a whole number", **where)
-    return value
+    try:  # the one number parser and its bounds (a gpu_count of 1e30 is refused)
+        return validate.number(raw, col, minimum=0.0, above=positive, integer=integer)
+    except InputError as exc:
+        raise DataTableError(str(exc), **where) from None
 
 
-def cell_text(row: Row, col: str, path: Path, line: int) -> str:
-    """A non-empty text cell without control characters."""
+def cell_text(row: Row, col: str, path: Path, line: int, *, key: bool = False) -> str:
+    """A non-empty text cell without control characters; a ``key`` (provider, instance type,
+    region) also must not start like a spreadsheet formula (``=cmd`` is not a provider)."""
     value = row.get(col, "")
     if not value:
         raise DataTableError("a value is required", path=str(path), line=line, column=col)
     if has_control(value):
         raise DataTableError(
             f"{value!r} contains control characters", path=str(path), line=line, column=col
+        )
+    if key and value[0] in FORMULA_STARTS:
+        raise DataTableError(
+            f"{value!r} starts like a spreadsheet formula ({value[0]!r}); a name starts with a "
+            "letter or digit",
+            path=str(path),
+            line=line,
+            column=col,
         )
     return value
 

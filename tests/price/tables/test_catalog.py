@@ -278,7 +278,10 @@ GOOD_ROW = {
 NUMERIC = ("gpu_count", "vcpus", "memory_gb", "price_usd_hour", "spot_price_usd_hour")
 PRICE_COLS = ("price_usd_hour", "spot_price_usd_hour")
 
-names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-.", min_size=1, max_size=12)
+# a name never starts like a spreadsheet formula (a leading '-' is refused: rows.FORMULA_STARTS)
+names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-.", min_size=1, max_size=12).filter(
+    lambda s: s[0] != "-"
+)
 
 
 def _table(rows: list[dict[str, str]], columns: list[str]) -> str:
