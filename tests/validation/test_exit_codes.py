@@ -143,6 +143,7 @@ def _runtime_errors(tmp_path, sqlite_url) -> dict[str, list[str]]:
         "fit": ["fit", "--db", str(tmp_path / "missing.db")],
         "forecast": ["forecast", str(tmp_path / "missing.csv")],
         "dashboard": ["dashboard", "--db", str(tmp_path / "missing.db")],
+        "exporter": ["exporter", "--db", str(tmp_path / "missing.db"), "--port", "19999"],
         "demo": ["demo", "--db", missing_db, "--no-serve", "--quick"],
         "prices": ["prices", "--prices", str(tmp_path / "missing.csv")],
         "prices import": ["prices", "import", str(tmp_path / "missing.csv")],
