@@ -18,38 +18,18 @@ from costlens.cli.common import (
     OutputFormat,
     checked,
     count_parser,
-    emit,
-    emit_record,
     name_option,
     quantity_parser,
-    stdout_console,
     vocab_check,
 )
-from costlens.cli.tables import ID, NUM, Col, cell_text, kind_of
+from costlens.cli.estimate_output import emit_compare, emit_one
 from costlens.core import validate
 from costlens.core.errors import UsageError
-from costlens.core.fmt import interval_of, number
 from costlens.core.validate import quantity
 from costlens.core.vocab import ESTIMABLE_STRATEGIES, normalize_precision, normalize_strategy
 
 if TYPE_CHECKING:
     from costlens.store.models import RunRecord
-
-TABLE_FIELDS = (
-    "strategy", "flops", "wall_hours", "wall_hours_low", "wall_hours_high", "gpu_hours",
-    "gpu_hours_low", "gpu_hours_high", "cost_usd", "cost_usd_low", "cost_usd_high",
-    "energy_kwh", "label_cost_usd", "total_cost_usd", "mfu_assumed", "extrapolation",
-    "precision", "tokens", "tokens_basis", "flops_basis", "memory_gb_per_gpu", "min_gpus",
-    "memory_basis",
-)  # fmt: skip
-COMPARE_LAYOUT = (
-    Col("strategy", "strategy", 0, ID),
-    Col("gpu_hours", "GPU-h (80%)", 1, ID),
-    Col("cost_usd", "compute $ (80%)", 0, ID),
-    Col("total_cost_usd", "total $ (80%)", 2, ID),
-    Col("savings_usd", "saves $", 1, NUM),
-    Col("roi", "ROI", 3, NUM),
-)
 
 
 def _count(flag: str, help_text: str, *, above: bool = True) -> Any:
@@ -241,23 +221,8 @@ def estimate(
     lib = {"model": est.saved_model(db), "prices": PriceTable.load()}
     at = {"project": project, "tags": tag or (), "lib": lib, "vs_scratch": vs_scratch, "fmt": fmt}
     if from_run:
-        if any(v is not None for v in (params, tokens, samples, flops_per_sample)):
-            raise UsageError(
-                "--from-run takes the size and data from the run: use --scale-params and "
-                "--scale-tokens instead of --params, --tokens and --samples."
-            )
-        if strategy != "scratch":  # scratch (the default): the run's own strategy
-            fields["strategy"] = strategy
-        scale = {"scale_tokens": scale_tokens, "scale_params": scale_params}
-        if target is not None:
-            if scale_tokens != 1.0:
-                raise UsageError(
-                    "--target takes each strategy's data from its runs: drop --scale-tokens."
-                )
-            over = {"scale_params": scale_params, **fields}
-            _at_target(db, target, at, from_run=from_run, run_overrides=over)
-            return
-        _estimate_run(_recorded_run(db, from_run), {**lib, **scale, **fields}, vs_scratch, fmt)
+        sized = (params, tokens, samples, flops_per_sample)
+        _from_run(db, from_run, strategy, sized, fields, at, target, scale_tokens, scale_params)
         return
     data = data_size(tokens, samples, seq_len, epochs, packing, flops_per_sample, params)
     fields["epochs"] = data.get("epochs")
@@ -280,11 +245,37 @@ def estimate(
     if target is not None:
         _at_target(db, target, at, scenario=scenario)
     elif vs_scratch is not None:
-        _emit_compare(est.compare(scenario, **lib, **vs_scratch), fmt)
+        emit_compare(est.compare(scenario, **lib, **vs_scratch), fmt)
     else:
         one = est.estimate(scenario, **lib).as_dict()
         _refuse_unfit(one)
-        _emit_one({**one, **data}, fmt)
+        emit_one({**one, **data}, fmt)
+
+
+def _from_run(
+    db: str | None, from_run: str, strategy: str, sized: tuple, fields: dict[str, Any],
+    at: dict[str, Any], target: str | None, scale_tokens: float, scale_params: float,
+) -> None:  # fmt: skip
+    """``--from-run``: the recorded run scaled, or every strategy at ``target``."""
+    if any(v is not None for v in sized):
+        raise UsageError(
+            "--from-run takes the size and data from the run: use --scale-params and "
+            "--scale-tokens instead of --params, --tokens and --samples."
+        )
+    if strategy != "scratch":  # scratch (the default): the run's own strategy
+        fields["strategy"] = strategy
+    scale = {"scale_tokens": scale_tokens, "scale_params": scale_params}
+    if target is not None:
+        if scale_tokens != 1.0:
+            raise UsageError(
+                "--target takes each strategy's data from its runs: drop --scale-tokens."
+            )
+        over = {"scale_params": scale_params, **fields}
+        _at_target(db, target, at, from_run=from_run, run_overrides=over)
+        return
+    _estimate_run(
+        _recorded_run(db, from_run), {**at["lib"], **scale, **fields}, at["vs_scratch"], at["fmt"]
+    )
 
 
 def _check_target(target: str | None, compare: bool, project: str | None, tag: Any) -> None:
@@ -344,11 +335,11 @@ def _estimate_run(
     from costlens import estimator as est
 
     if vs_scratch is not None:
-        _emit_compare(est.compare_from_run(record, **kw, **vs_scratch), fmt)
+        emit_compare(est.compare_from_run(record, **kw, **vs_scratch), fmt)
     else:
         result = est.estimate_from_run(record, **kw).as_dict()
         _refuse_unfit(result)
-        _emit_one({**result, "from_run": record["id"]}, fmt)
+        emit_one({**result, "from_run": record["id"]}, fmt)
 
 
 def _optimizer(value: str | None) -> str | None:
@@ -381,51 +372,6 @@ def _recorded_run(db: str | None, run_id: str) -> RunRecord:
 
     with open_cli_store(db) as store:
         return get_run(store, run_id)
-
-
-def _emit_one(record: dict[str, Any], fmt: OutputFormat) -> None:
-    if fmt is OutputFormat.table:
-        shown = {k: record.get(k) for k in TABLE_FIELDS}
-        from costlens.cli.costview import priced_on
-
-        shown["priced_on"] = priced_on(record)
-        emit_record(
-            shown, fmt, title=f"estimate ({record['gpus']} x {record['gpu']}), 80% interval"
-        )
-    else:
-        emit_record(record, fmt)
-
-
-def _emit_compare(result: dict[str, Any], fmt: OutputFormat) -> None:
-    if fmt is OutputFormat.json:
-        emit_record(result, fmt)
-        return
-    if fmt is OutputFormat.csv:
-        emit(result["strategies"], fmt)
-        return
-    rows = [
-        {
-            "strategy": r["strategy"] + (" *" if r["extrapolation"] else ""),
-            "gpu_hours": interval_of(r, "gpu_hours", number, level=None),
-            "cost_usd": interval_of(r, "cost_usd", level=None),
-            "total_cost_usd": interval_of(r, "total_cost_usd", level=None),
-            "savings_usd": r.get("savings_usd"),
-            "roi": r.get("roi"),
-        }
-        for r in result["strategies"]
-    ]
-    emit(rows, fmt, layout=COMPARE_LAYOUT, title="value (80% interval); * extrapolation")
-    from costlens.cli.costview import priced_on
-
-    first = result["strategies"][0] if result["strategies"] else {}
-    stdout_console().print(f"priced on {priced_on(first)}", markup=False, highlight=False)
-
-    tail = {
-        k: result.get(k)
-        for k in ("compared_strategy", "savings_usd", "roi", "break_even_jobs", "best_strategy")
-    }
-    text = "  ".join(f"{k}={cell_text(v, kind_of(k))}" for k, v in tail.items())
-    stdout_console().print(text, markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -59,5 +59,6 @@ def test_fine_tune_fields_and_the_gpus_default_precision(prices, model):
     rows = res["strategies"].set_index("strategy")
     assert set(rows["precision"]) == {"fp16"}
     assert rows.loc["scratch", "flops"] > rows.loc["full-finetune", "flops"]  # 10B tokens
-    with pytest.raises(UsageError, match="seq_len"):
-        view.scenario_from_form({**form, "seq_len": ""})
+    # no seq_len: a model without sequences, priced on samples x epochs as the CLI does
+    flat = view.scenario_from_form({**form, "seq_len": ""})
+    assert flat.tokens == pytest.approx(52e3 * 3) and flat.seq_len is None
