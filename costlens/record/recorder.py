@@ -48,6 +48,16 @@ def flush_interval_s() -> float:
     return min(max(config.FLUSH_INTERVAL_S.safe_get(), 0.05), FLUSH_INTERVAL_S)
 
 
+def _store_label(db: str | None) -> str | None:
+    """The store the run is recorded for, as its journal names it (None: not resolvable)."""
+    from costlens.store.url import store_label
+
+    try:
+        return store_label(db)
+    except Exception:  # the writer reports a bad URL; the journal then names no store
+        return None
+
+
 def utcnow() -> datetime:
     """Naive UTC now (what the store keeps)."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
@@ -88,7 +98,8 @@ class Recorder:
         self._make_samplers = make_samplers
         self._samplers: list[Sampler] = []
         self._rows: list[tuple] = []
-        self._journal = Journal(self.run_id, rank, header=self._header())
+        self.store_label = _store_label(db)
+        self._journal = Journal(self.run_id, rank, header=self._header(), store=self.store_label)
         self._writer = StoreWriter(
             db=db,
             journal=self._journal,
@@ -186,9 +197,10 @@ class Recorder:
         else:
             why = f"the store did not take the run within {END_WAIT_S:g} s"
         where = f" in {self._journal.path}" if self._journal.path else ""
+        store = f" to {self.store_label}" if self.store_label else ""
         return (
             f"costlens: {why}: the run ({rows} samples) is kept in the local journal{where}; "
-            "`costlens sync` writes it"
+            f"`costlens sync` writes it{store}"
         )
 
     # ------------------------------------------------------------------ the sampling thread
