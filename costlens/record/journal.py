@@ -252,7 +252,7 @@ def _replay_stream(
     from sqlalchemy.exc import DataError, IntegrityError
 
     for number, raw, whole in _lines(fh, limit):
-        if progress is not None and number % 1000 == 0:
+        if progress is not None:
             progress(fh.tell())
         if not raw.strip():
             if raw:
