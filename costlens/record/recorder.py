@@ -22,7 +22,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from costlens.core import config
-from costlens.core.units import MJ_PER_J
 from costlens.core.vocab import STEADY_AFTER_STEPS
 from costlens.record.journal import Journal
 from costlens.record.telemetry import Sampler
@@ -105,7 +104,7 @@ class Recorder:
             journal=self._journal,
             header=self._header,
             is_owner=is_owner,
-            multinode_energy=self._multinode_energy if is_owner and self.nodes > 1 else None,
+            multinode_energy=(lambda: self.energy_source) if is_owner and self.nodes > 1 else None,
             warn=self._log_once,
             retry_every_s=min(RECONNECT_EVERY_S, 3 * self.flush_every_s),
         )
@@ -192,7 +191,7 @@ class Recorder:
         rows = self._journal.sample_rows
         if w.gone:
             why = f"the store file changed during the run ({w.gone})"
-        elif w.store is None:
+        elif not w.opened_once:
             why = "the store could not be opened"
         else:
             why = f"the store did not take the run within {END_WAIT_S:g} s"
@@ -360,20 +359,6 @@ class Recorder:
             self._journal.update(self.run_id, values)
         except Exception as exc:
             self._log_once("journal", exc, "cannot write the local journal")
-
-    def _multinode_energy(self, store: Any) -> dict[str, Any]:
-        """Energy of every node: the last per-device reading in the store (rank 0, at the end;
-        called by the writer)."""
-        try:
-            from costlens.store.progress import devices_energy_mj
-
-            got = devices_energy_mj(store, self.run_id)
-            if got is None:
-                return {}
-            return {"energy_j": got / MJ_PER_J, "energy_source": self.energy_source}
-        except Exception as exc:
-            self._log_once("energy", exc)
-            return {}
 
     # ------------------------------------------------------------------ helpers
 
