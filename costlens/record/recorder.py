@@ -206,6 +206,7 @@ class Recorder:
 
     def _main(self) -> None:
         try:
+            self._writer.side.prestart()  # a child's imports overlap the samplers' set-up
             self._setup()
             next_sample = time.monotonic() + self.sample_interval_s
             next_flush = time.monotonic() + self.flush_every_s

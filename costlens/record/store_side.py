@@ -51,6 +51,9 @@ class LocalSide:
     def opened(self) -> bool:
         return self.store is not None
 
+    def prestart(self) -> None:
+        """Nothing to start in this process."""
+
     def open(self, header: dict[str, Any], is_owner: bool, identity: Any = None) -> Any:
         """Open (once), check the file is the one first opened, make sure the run row exists;
         returns the file's identity (``st_dev``, ``st_ino``) or None (not a SQLite file)."""
@@ -152,6 +155,7 @@ class ChildSide:
         self.identity: tuple[int, int] | None = None
         self.opened = False
         self.died: str | None = None  # how the last child ended, when it died
+        self._init_pending = False  # "init" sent, its answer not read yet
 
     def _start(self) -> subprocess.Popen:
         root = str(Path(__file__).resolve().parents[2])
@@ -168,11 +172,24 @@ class ChildSide:
             close_fds=True,
         )
 
+    def prestart(self) -> None:
+        """Start the child now (its imports overlap the samplers' set-up); never raises."""
+        try:
+            if self.proc is None:
+                self.proc = self._start()
+                self._send("init", self.db, self.write_timeout_s)
+                self._init_pending = True
+        except Exception:
+            self.proc = None
+
     def _call(self, op: str, *args: Any) -> Any:
         if self.proc is None or self.proc.poll() is not None:
             self.opened = False
             self.proc = self._start()
             self._send("init", self.db, self.write_timeout_s)
+            self._init_pending = True
+        if self._init_pending:
+            self._init_pending = False
             self._receive(self.write_timeout_s + ANSWER_GRACE_S)
         self._send(op, *args)
         return self._receive(self.write_timeout_s + ANSWER_GRACE_S)
@@ -202,6 +219,7 @@ class ChildSide:
     def _lost(self, why: str) -> SideFailed:
         """The child died or hung: end it, say how (a signal by name: SIGBUS...)."""
         proc, self.proc, self.opened = self.proc, None, False
+        self._init_pending = False
         code = None
         if proc is not None:
             try:
@@ -232,6 +250,7 @@ class ChildSide:
 
     def close(self) -> None:
         proc, self.proc, self.opened = self.proc, None, False
+        self._init_pending = False
         if proc is None:
             return
         try:
