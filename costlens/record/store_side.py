@@ -10,7 +10,7 @@ child. PostgreSQL maps nothing, and writes in this process (:class:`LocalSide`).
 Both sides offer the same operations (``open``, ``replay_head``, ``write``, ``check_identity``,
 ``close``); the child runs a :class:`LocalSide` and answers each call over a pipe (pickled,
 length-prefixed). The child ignores SIGINT and SIGTERM (the final write still happens after a
-Ctrl-C or a preemption), exits when its pipe closes and dies with its parent (PR_SET_PDEATHSIG).
+Ctrl-C or a preemption) and exits when its pipe closes (the parent ended, however it ended).
 """
 
 from __future__ import annotations
@@ -277,22 +277,12 @@ def _read_exactly(fd: int, n: int, deadline: float) -> bytes | None:
     return b"".join(chunks)
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGKILL this process when its parent dies (elsewhere the pipe's EOF ends it)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def child_main() -> None:
     """The child: answer calls on stdin with a :class:`LocalSide` until stdin closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the run ends
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _die_with_parent()
+    # No PR_SET_PDEATHSIG: it fires when the *thread* that started the child ends (the recorder's
+    # thread ends before the writer's last write). The pipe's end of file ends the child.
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     side: LocalSide | None = None
     while True:
