@@ -83,3 +83,30 @@ def test_sigkill_to_costlens_run_leaves_no_orphan(tmp_path: Path):
     if alive:
         os.kill(sleeper, signal.SIGKILL)
     assert not alive, "the command outlived costlens run (an orphan)"
+
+
+def test_failed_logins_of_another_local_process_never_lock_out_a_logged_in_user(sqlite_url):
+    """On a loopback dashboard every local process is 127.0.0.1: 10 bad tries from any of them
+    locked the real user out for 60 s. A correct login now gets a session cookie (random, this
+    server's), and a request carrying it is never throttled; a new login waits out the window."""
+    import base64
+
+    from dashboard.app import LoginThrottle, create_app, install_access_control
+
+    def basic(password: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"ann:{password}".encode()).decode()}
+
+    open_store(sqlite_url).dispose()
+    app = create_app(sqlite_url)
+    install_access_control(app.server, auth=("ann", "pw"), token=None, throttle=LoginThrottle())
+    user = app.server.test_client()  # the real user's browser, logged in first
+    assert user.get("/", headers=basic("pw")).status_code == 200
+    attacker = app.server.test_client()  # another local process, same address
+    codes = [attacker.get("/", headers=basic(f"guess{i}")).status_code for i in range(12)]
+    assert codes == [401] * 10 + [429] * 2
+    assert user.get("/", headers=basic("pw")).status_code == 200  # was 429 for 60 s
+    assert user.get("/").status_code == 200  # the session cookie alone is enough
+    assert attacker.get("/", headers=basic("pw")).status_code == 429  # no oracle for guesses
+    forged = app.server.test_client()
+    forged.set_cookie("costlens_session", "guess")
+    assert forged.get("/").status_code == 429
