@@ -25,6 +25,7 @@ from costlens.record.journal import Journal
 from costlens.record.store_side import ChildSide, LocalSide, StoreGone, uses_child
 
 WRITE_TIMEOUT_S = 5.0
+FINAL_RETRY_S = 1.8  # the last batch is retried this long (the end of a run waits 2 s)
 QUEUE_BATCHES = 32  # flushes waiting for the store before the journal alone holds them
 
 
@@ -109,10 +110,11 @@ class StoreWriter:
                     continue
                 if self.behind:
                     final = (batch is not None and batch.final) or self._closing.is_set()
-                    if self._catch_up(force=final) and final:
-                        self.final_written.set()
                     if final:
+                        if self._final_catch_up():
+                            self.final_written.set()
                         return
+                    self._catch_up()
                     continue
                 if batch is not None and self._write(batch) and batch.final:
                     self._check_identity_after_final()
@@ -125,6 +127,16 @@ class StoreWriter:
                 self.side.close()
             except Exception as exc:
                 self._warn("writer-close", exc, "store writer did not close cleanly")
+
+    def _final_catch_up(self) -> bool:
+        """The last batch: catch up, retried for ``FINAL_RETRY_S`` while the store fails (a
+        connection cut every 0.3 s), so a flaky store does not leave the run to `sync`."""
+        deadline = time.monotonic() + FINAL_RETRY_S
+        while not self._catch_up(force=True):
+            if self.gone is not None or time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def _open(self) -> None:
         self.side.open(self._header(), self.is_owner)
