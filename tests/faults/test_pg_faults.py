@@ -102,7 +102,8 @@ def test_server_that_never_answers(silent_server, sqlite_url, cli):
     out = profiled(silent_server)
     assert out.end_s < 3.0, f"the end waited {out.end_s:.1f} s for a silent server"
     assert "store unreachable" in out.err and "could not be opened" in out.err
-    _sync(cli, sqlite_url, "--create")  # kept for whichever store answers
+    res = cli("sync", "--into", sqlite_url, "--create")  # into whichever store answers, if told
+    assert res.code == 0, res.err
     assert_all_kept("PostgreSQL server accepts and never answers", open_store(sqlite_url), out)
 
 
