@@ -24,6 +24,7 @@ import typer
 
 from costlens.cli.common import DbOption, checked
 from costlens.cli.launch import start_run
+from costlens.core import validate
 from costlens.record.options import OPTIONS, Option
 
 __all__ = ["run", "sync"]
@@ -88,6 +89,7 @@ def sync(
         str | None,
         typer.Option(
             "--into",
+            parser=checked("--into", validate.url),
             help="Write every journal into this store, also those recorded for another store.",
             metavar="URL",
         ),
