@@ -14,6 +14,7 @@ import binascii
 import hmac
 import ipaddress
 import logging
+import secrets
 import threading
 import time
 from collections import deque
@@ -33,6 +34,7 @@ log = logging.getLogger("costlens")
 
 HERE = Path(__file__).resolve().parent
 TOKEN_COOKIE = "costlens_token"
+SESSION_COOKIE = "costlens_session"  # proof of an earlier correct login: never throttled
 THREADS = 8  # waitress worker threads
 # The largest request body: an upload of MAX_UPLOAD_BYTES, base64-encoded (4/3) in a callback's
 # JSON, plus 1 MiB for the rest of the callback. Larger is refused from Content-Length (413).
@@ -226,8 +228,13 @@ def install_access_control(
 
     throttle = throttle or LoginThrottle()
     server.extensions["costlens_login_throttle"] = throttle
+    session = secrets.token_urlsafe(32)  # this server's; a guess is one in 2**256
 
     def guard() -> Any:
+        # A browser that logged in correctly holds the session cookie: failed logins of other
+        # processes on the same address (every local process is 127.0.0.1) never lock it out.
+        if _same(flask.request.cookies.get(SESSION_COOKIE, ""), session):
+            return None
         client = flask.request.remote_addr or "unknown"
         wait = throttle.retry_after_s(client)
         if wait:
@@ -240,6 +247,7 @@ def install_access_control(
             token=token,
         )
         if allowed:
+            flask.g.costlens_new_session = True
             if set_cookie:
                 flask.g.costlens_set_token_cookie = True
             return None
@@ -253,6 +261,8 @@ def install_access_control(
     def remember(resp: Any) -> Any:
         if flask.g.get("costlens_set_token_cookie") and token is not None:
             resp.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
+        if flask.g.get("costlens_new_session"):
+            resp.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="Strict")
         return resp
 
     # First, before Dash's own hooks: nothing runs for a request that is not allowed.

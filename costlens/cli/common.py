@@ -178,10 +178,24 @@ def open_cli_store(db: str | None, mode: OpenMode | str = "read") -> Store:
     elif mode is OpenMode.WRITE:
         try:
             replay_pending(store)
-        except BaseException:
+        except BaseException as exc:
             store.dispose()
+            _raise_write_failure(store.url, exc)
             raise
     return store
+
+
+def _raise_write_failure(url: str, exc: BaseException) -> None:
+    """A journal replay the store failed: one clear message (a full disk said as such)."""
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from costlens.record.journal import journal_dir
+    from costlens.store.failures import write_failure
+
+    if isinstance(exc, (SQLAlchemyError, sqlite3.Error, OSError)):
+        raise write_failure(url, exc, f"the journal stays in {journal_dir()}") from exc
 
 
 def dumps_json(data: Any) -> str:

@@ -118,6 +118,28 @@ def run_python(kind: str, target: str, args: list[str], options) -> int:
     return code
 
 
+def _ends_with_us():
+    """A ``preexec_fn`` that has the child sent SIGTERM when ``costlens run`` dies, even of a
+    SIGKILL (Linux ``PR_SET_PDEATHSIG``); None elsewhere. libc is loaded before the fork, and the
+    child only makes two system calls."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # costlens died before the call: end now
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
 def run_command(cmd: list[str], options) -> int:
     """Run any command as a child process, recording telemetry only; returns its exit code."""
     import subprocess
@@ -126,7 +148,7 @@ def run_command(cmd: list[str], options) -> int:
 
     run = ProfiledRun(options, default_name=os.path.basename(cmd[0]))
     try:
-        proc = subprocess.Popen(cmd)
+        proc = subprocess.Popen(cmd, preexec_fn=_ends_with_us())  # before any thread
     except OSError as exc:
         from costlens.core.errors import UsageError
 

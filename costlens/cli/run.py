@@ -24,6 +24,7 @@ import typer
 
 from costlens.cli.common import DbOption, checked
 from costlens.cli.launch import start_run
+from costlens.core import validate
 from costlens.record.options import OPTIONS, Option
 
 __all__ = ["run", "sync"]
@@ -84,6 +85,15 @@ run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
 
 def sync(
     db: DbOption = None,
+    into: Annotated[
+        str | None,
+        typer.Option(
+            "--into",
+            parser=checked("--into", validate.url),
+            help="Write every journal into this store, also those recorded for another store.",
+            metavar="URL",
+        ),
+    ] = None,
     create: Annotated[
         bool,
         typer.Option(
@@ -91,29 +101,106 @@ def sync(
         ),
     ] = False,
 ) -> None:
-    """Write the runs recorded while the store was unreachable (the local journal) to the store."""
-    from costlens.core.errors import StoreUnreachableError
-    from costlens.record.journal import closed_files, journal_dir, replay_pending
-    from costlens.store import schema
-    from costlens.store.db import OpenMode, kind_at, open_store
-    from costlens.store.url import mask_url, resolve_db_url
+    """Write the runs recorded while their store was unreachable (the local journal) to it.
 
-    target = mask_url(resolve_db_url(db))
-    if not closed_files():
+    Each journal goes to the store its run was recorded for; `--db STORE` writes only the
+    journals of STORE (others are refused, naming both stores); `--into STORE` writes them all
+    into STORE."""
+    from costlens.core.errors import StoreError, UsageError
+    from costlens.record.journal import closed_files, journal_dir
+    from costlens.record.journal_files import by_store
+    from costlens.store.url import store_label
+
+    if db and into:
+        raise UsageError("give --db (the journals of that store) or --into (all of them), not both")
+    files = closed_files()
+    target = store_label(into or db)
+    if not files:
         typer.echo(f"nothing to sync: no journal files wait in {journal_dir()} (store {target})")
         return
-    found = kind_at(db)
-    schema.refuse_foreign(target, found)
-    if found.kind in (schema.MISSING, schema.EMPTY) and not create:
+    groups = {target: files} if into else by_store(files, target)
+    urls = {target: into or db}
+    problems = []
+    if db:  # only this store's journals; the others are refused, naming both stores
+        for label, paths in groups.items():
+            if label != target:
+                problems.append(
+                    f"{len(paths)} journal file(s) ({paths[0].name}...) were recorded for store "
+                    f"{label}, not {target}: `costlens sync` writes them to {label}; "
+                    f"`costlens sync --into {target}` writes them into {target}"
+                )
+        groups = {target: groups[target]} if target in groups else {}
+    for label, paths in groups.items():
+        try:
+            _sync_store(urls.get(label, label), label, paths, create)
+        except StoreError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise StoreError("; ".join(problems))
+
+
+def _sync_store(url: str | None, label: str, paths: list, create: bool) -> None:
+    """Replay ``paths`` into the store at ``url`` (``label``: how it is shown); one line out."""
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from costlens.core.errors import StoreUnreachableError
+    from costlens.record.journal import journal_dir, replay_files
+    from costlens.store import schema
+    from costlens.store.db import OpenMode, kind_at, open_store
+    from costlens.store.failures import write_failure
+
+    if url is not None and "***" in url:  # a journal names a store whose password is masked
         raise StoreUnreachableError(
-            f"there is no costlens store at {target} yet: `costlens sync` writes the journal "
+            f"{len(paths)} journal file(s) were recorded for store {label}: give its URL with "
+            "the password, `costlens sync --db URL`"
+        )
+    found = kind_at(url)
+    schema.refuse_foreign(label, found)
+    made = found.kind in (schema.MISSING, schema.EMPTY)
+    if made and not create:
+        raise StoreUnreachableError(
+            f"there is no costlens store at {label} yet: `costlens sync` writes the journal "
             "into an existing store. Check --db (or COSTLENS_DB), or pass --create to make "
             "a new store there."
         )
-    with open_store(db, OpenMode.WRITE) as store:
-        n = replay_pending(store)
-    made = " (created)" if found.kind in (schema.MISSING, schema.EMPTY) else ""
-    typer.echo(f"synced {n} journal record{'s' if n != 1 else ''} to {store.display_url}{made}")
+    with open_store(url, OpenMode.WRITE) as store:
+        try:
+            n = replay_files(store, paths, progress=_progress_line())
+        except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+            raise write_failure(
+                store.url, exc, f"the journal stays in {journal_dir()}; counts never move back"
+            ) from exc
+    typer.echo(
+        f"synced {n} journal record{'s' if n != 1 else ''} to {label}{' (created)' if made else ''}"
+    )
+
+
+PROGRESS_FROM_BYTES = 16 * 2**20  # a journal this large says how far its sync has come
+
+
+def _progress_line():
+    """A ``progress(path, done, size)`` that writes a line on stderr at each tenth of a large
+    journal."""
+    import sys
+
+    from costlens.core import fmt
+
+    shown: dict[str, int] = {}
+
+    def progress(path, done: int, size: int) -> None:
+        if size < PROGRESS_FROM_BYTES:
+            return
+        tenth = min(done * 10 // size, 10)
+        if tenth > shown.get(path.name, 0):
+            shown[path.name] = tenth
+            sys.stderr.write(
+                f"costlens: syncing {path.name}: {fmt.percent(done / size)} of "
+                f"{fmt.number(size / 2**20, 'MiB')}\n"
+            )
+
+    return progress
 
 
 def register(app: typer.Typer) -> None:

@@ -16,31 +16,45 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import logging
 import os
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from costlens.core.paths import home_dir
-from costlens.record.journal_records import DATETIME_KEYS, check_record
+from costlens.record.journal_files import (
+    MAX_LINE_BYTES,
+    SUFFIX,
+    _held,
+    closed_files,
+    file_store,
+    journal_dir,
+    pending_files,
+    pending_note,
+)
+from costlens.record.journal_records import DATETIME_KEYS, check_record, record_run_ids
 
 log = logging.getLogger("costlens")
 
-SUFFIX = ".jsonl"
+#: The journal's names, its files' included (:mod:`costlens.record.journal_files`).
+__all__ = [
+    "Journal",
+    "closed_files",
+    "file_store",
+    "journal_dir",
+    "pending_files",
+    "pending_note",
+    "quarantine_dir",
+    "replay_files",
+    "replay_pending",
+]
+
 QUARANTINE = "quarantine"
-
-
-def journal_dir(create: bool = False) -> Path:
-    """``<home>/journal``."""
-    path = home_dir(create=create) / "journal"
-    if create:
-        path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _encode(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -58,10 +72,17 @@ def _decode(values: Mapping[str, Any]) -> dict[str, Any]:
 class Journal:
     """One process's journal file, opened on the first append and locked while open."""
 
-    def __init__(self, run_id: str, rank: int = 0, header: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        run_id: str,
+        rank: int = 0,
+        header: Mapping[str, Any] | None = None,
+        store: str | None = None,
+    ):
         self.run_id = run_id
         self.rank = rank
         self.header = dict(header or {})  # the run row, written first so a file replays alone
+        self.store = store  # the store it is for (``store_label``), named on the first record
         self.path: Path | None = None
         self._fh: Any = None
         self._lock = threading.Lock()  # the recorder's thread and its end-of-run fallback
@@ -77,7 +98,8 @@ class Journal:
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (held open on purpose)
         fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX)
         if self.header:
-            self._write({"k": "run", "v": _encode(self.header), "owner": self.rank == 0})
+            first = {"k": "run", "v": _encode(self.header), "owner": self.rank == 0}
+            self._write({**first, **({"store": self.store} if self.store else {})})
 
     def _write(self, *records: Mapping[str, Any]) -> None:
         """Append whole lines and fsync once."""
@@ -164,41 +186,97 @@ class Journal:
         if self.path is None or size <= 0:
             return 0
         with open(self.path, "rb") as fh:
-            data = fh.read(size)
-        return _replay_records(store, _parse(data, self.path).records)
+            return _replay_stream(store, fh, self.path, _Parsed(), limit=size)
 
 
 class _Parsed:
-    """A journal file's records and what could not be read of it."""
+    """What was read of a journal file: its run, its store, its records and its bad lines."""
 
     def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
+        self.run_id: str | None = None  # the run the file writes to (its first record's)
+        self.store: str | None = None  # the store it was recorded for (None: an older journal)
+        self.records = 0  # records replayed
         self.bad = 0  # lines that are not records (not counting a torn last line)
         self.torn = False  # the last line was cut short (SIGKILL mid-write): expected
         self.first_problem = ""
 
-
-def _parse(data: bytes, path: Path) -> _Parsed:
-    out = _Parsed()
-    lines = data.split(b"\n")
-    last = len(lines) - 1
-    for i, raw in enumerate(lines):
-        raw = raw.strip()
-        if not raw:
-            continue
+    def check(self, raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+        """(record, None) or (record or None, what is wrong with the line)."""
         try:
             rec = json.loads(raw.decode("utf-8"))
             problem = check_record(rec)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            rec, problem = None, "not UTF-8 JSON"
-        if problem is None:
-            out.records.append(rec)
-        elif i == last and not data.endswith(b"\n") and rec is None:
-            out.torn = True
+        except (UnicodeDecodeError, RecursionError, ValueError):  # ValueError: 5000 digits
+            return None, "not UTF-8 JSON"
+        if problem is not None:
+            return rec, problem
+        runs = record_run_ids(rec)
+        if self.run_id is None and len(runs) == 1:
+            self.run_id = next(iter(runs))
+            if rec.get("k") == "run":
+                self.store = rec.get("store") or None
+        if runs and runs != {self.run_id}:
+            other = sorted(runs - {self.run_id} or runs)[0]
+            return rec, f"it writes to run {other!r}, not to this journal's run {self.run_id!r}"
+        return rec, None
+
+
+def _lines(fh: Any, limit: int | None) -> Any:
+    """(line number, line, whole) of a binary file, each line at most MAX_LINE_BYTES read into
+    memory (a longer one is skipped to its end and yielded as b"" , not whole)."""
+    read = 0
+    for number in itertools.count(1):
+        if limit is not None and read >= limit:
+            return
+        cap = MAX_LINE_BYTES + 1 if limit is None else min(MAX_LINE_BYTES + 1, limit - read)
+        raw = fh.readline(cap)
+        if not raw:
+            return
+        read += len(raw)
+        if len(raw) > MAX_LINE_BYTES:  # a monster line: skip to its end, never hold it whole
+            while raw and not raw.endswith(b"\n"):
+                raw = fh.readline(MAX_LINE_BYTES)
+                read += len(raw)
+            yield number, b"", False
+            continue
+        yield number, raw, raw.endswith(b"\n")
+
+
+def _replay_stream(
+    store: Any,
+    fh: Any,
+    path: Path,
+    parsed: _Parsed,
+    *,
+    limit: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Check and replay a journal line by line, in bounded memory; bad lines are counted in
+    ``parsed`` (the caller quarantines the file), the rest is applied in order."""
+    from sqlalchemy.exc import DataError, IntegrityError
+
+    for number, raw, whole in _lines(fh, limit):
+        if progress is not None:
+            progress(fh.tell())
+        if not raw.strip():
+            if raw:
+                continue
+            rec, problem = None, f"longer than {MAX_LINE_BYTES} bytes"
         else:
-            out.bad += 1
-            out.first_problem = out.first_problem or f"line {i + 1}: {problem}"
-    return out
+            rec, problem = parsed.check(raw.strip())
+        if problem is not None:
+            if not whole and rec is None and limit is None and raw:
+                parsed.torn = True  # the last line, cut short
+            else:
+                parsed.bad += 1
+                parsed.first_problem = parsed.first_problem or f"line {number}: {problem}"
+            continue
+        try:
+            _apply(store, rec)  # type: ignore[arg-type]
+            parsed.records += 1
+        except (IntegrityError, DataError) as exc:
+            parsed.bad += 1
+            parsed.first_problem = parsed.first_problem or f"line {number}: refused ({exc.orig})"
+    return parsed.records
 
 
 def _apply(store: Any, rec: Mapping[str, Any]) -> None:
@@ -221,33 +299,16 @@ def _apply(store: Any, rec: Mapping[str, Any]) -> None:
             update_run_facts(store, run_id, values)
     elif kind == "samples":
         replace_samples(store, rec["rows"])
-    elif kind == "rank":
+    elif kind == "rank":  # counts only move forward: a replay stopped half-way rewinds nothing
         values = _decode(rec["v"])
-        upsert_rank(store, values)
-        update_run(store, values["run_id"], rank_sums(values["run_id"]))
+        upsert_rank(store, values, forward_only=True)
+        update_run(store, values["run_id"], rank_sums(values["run_id"]), forward_only=True)
     elif kind == "update":
-        update_run(store, rec["run_id"], _decode(rec["v"]))
+        update_run(store, rec["run_id"], _decode(rec["v"]), forward_only=True)
     elif kind == "metrics":
         from costlens.store.series import apply_metric_ops
 
         apply_metric_ops(store, rec)
-
-
-def _replay_records(store: Any, records: Sequence[Mapping[str, Any]]) -> int:
-    """Apply records in order; a record the store refuses (a sample of a run that has no row,
-    a value out of range) is skipped and counted. A store that fails raises (the file is kept)."""
-    from sqlalchemy.exc import DataError, IntegrityError
-
-    n = 0
-    for rec in records:
-        try:
-            _apply(store, rec)
-            n += 1
-        except (IntegrityError, DataError) as exc:
-            log.warning(
-                "costlens: a journal record was refused by the store and skipped (%s)", exc.orig
-            )
-    return n
 
 
 def quarantine_dir() -> Path:
@@ -264,7 +325,7 @@ def _quarantine(path: Path, parsed: _Parsed) -> None:
     except OSError as exc:
         target = path
         log.warning("costlens: cannot move journal %s to quarantine (%s)", path, exc)
-    kept = len(parsed.records)
+    kept = parsed.records
     log.warning(
         "costlens: journal %s is damaged or not a costlens journal (%s): %d unreadable line%s "
         "lost, %d record%s replayed; the file is kept as %s",
@@ -278,53 +339,13 @@ def _quarantine(path: Path, parsed: _Parsed) -> None:
     )
 
 
-def pending_files() -> list[Path]:
-    """Journal files on disk, oldest first (empty when there is no journal folder)."""
-    folder = journal_dir(create=False)
-    if not folder.is_dir():
-        return []
-    files = [p for p in folder.iterdir() if p.suffix == SUFFIX and p.is_file()]
-    return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
-
-
-def _held(fh: Any) -> bool:
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:  # a live run is writing it
-        return True
-    return False
-
-
-def closed_files() -> list[Path]:
-    """Journal files no live process holds: what `costlens sync` would write."""
-    out = []
-    with contextlib.suppress(OSError):
-        for path in pending_files():
-            try:
-                with open(path, "rb") as fh:
-                    if not _held(fh):
-                        out.append(path)
-            except OSError:
-                continue
-    return out
-
-
-def pending_note() -> str | None:
-    """One line about closed journals waiting for `costlens sync`, or None."""
-    files = closed_files()
-    if not files:
-        return None
-    n = len(files)
-    return (
-        f"costlens: {n} journal file{'s' if n != 1 else ''} of runs recorded while their store "
-        f"was unreachable wait{'s' if n == 1 else ''} in {journal_dir()}: "
-        "`costlens sync --db STORE` writes them."
-    )
-
-
-def _replay_file(store: Any, path: Path, fh: Any) -> int:
-    parsed = _parse(fh.read(), path)
-    n = _replay_records(store, parsed.records)
+def _replay_file(
+    store: Any, path: Path, fh: Any, progress: Callable[[Path, int, int], None] | None
+) -> int:
+    parsed = _Parsed()
+    size = os.fstat(fh.fileno()).st_size
+    tick = None if progress is None else (lambda done: progress(path, done, size))
+    n = _replay_stream(store, fh, path, parsed, progress=tick)
     if parsed.bad:
         _quarantine(path, parsed)
         return n
@@ -334,17 +355,18 @@ def _replay_file(store: Any, path: Path, fh: Any) -> int:
     return n
 
 
-def replay_pending(store: Any) -> int:
-    """Replay every closed journal into ``store`` and remove it; returns the records replayed.
+def replay_files(
+    store: Any,
+    files: Sequence[Path],
+    progress: Callable[[Path, int, int], None] | None = None,
+) -> int:
+    """Replay journal ``files`` into ``store`` and remove each; returns the records replayed.
 
     A journal whose writer is still alive (it holds the file's lock) is skipped. A journal that
     fails half-way because the store failed is kept and replayed again next time (replay is
-    idempotent); a damaged or foreign one is quarantined after its readable records are replayed.
+    idempotent, counts never move back); a damaged or foreign one is quarantined after its
+    readable records are replayed. ``progress(path, bytes done, bytes)`` is called as it goes.
     """
-    try:
-        files = pending_files()
-    except OSError:
-        return 0
     total = 0
     for path in files:
         try:
@@ -354,7 +376,20 @@ def replay_pending(store: Any) -> int:
         try:
             if _held(fh) or not path.exists():  # live, or another replayer finished it
                 continue
-            total += _replay_file(store, path, fh)
+            total += _replay_file(store, path, fh, progress)
         finally:
             fh.close()
     return total
+
+
+def replay_pending(store: Any) -> int:
+    """Replay every closed journal meant for ``store`` (or naming no store) into it; journals
+    recorded for another store are left for `costlens sync`. Returns the records replayed."""
+    from costlens.store.url import store_label
+
+    try:
+        files = closed_files()
+    except OSError:
+        return 0
+    here = store_label(store.url)
+    return replay_files(store, [p for p in files if file_store(p) in (None, here)])

@@ -21,7 +21,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from costlens.core import config
-from costlens.core.units import MJ_PER_J
 from costlens.record.journal import Journal
 from costlens.record.series import SeriesBuffer
 from costlens.record.steady import SteadyWindow
@@ -46,6 +45,16 @@ def flush_interval_s() -> float:
     ``0``, text) is warned of and 5 is used: the recorder never stops a training run
     (``costlens run`` and ``profile()`` refuse it before training starts)."""
     return min(max(config.FLUSH_INTERVAL_S.safe_get(), 0.05), FLUSH_INTERVAL_S)
+
+
+def _store_label(db: str | None) -> str | None:
+    """The store the run is recorded for, as its journal names it (None: not resolvable)."""
+    from costlens.store.url import store_label
+
+    try:
+        return store_label(db)
+    except Exception:  # the writer reports a bad URL; the journal then names no store
+        return None
 
 
 def utcnow() -> datetime:
@@ -92,13 +101,14 @@ class Recorder:
         self._detection = detection  # a cloud.Detection (owner only): instance columns when done
         self._samplers: list[Sampler] = []
         self._rows: list[tuple] = []
-        self._journal = Journal(self.run_id, rank, header=self._header())
+        self.store_label = _store_label(db)
+        self._journal = Journal(self.run_id, rank, header=self._header(), store=self.store_label)
         self._writer = StoreWriter(
             db=db,
             journal=self._journal,
             header=self._header,
             is_owner=is_owner,
-            multinode_energy=self._multinode_energy if is_owner and self.nodes > 1 else None,
+            multinode_energy=(lambda: self.energy_source) if is_owner and self.nodes > 1 else None,
             warn=self._log_once,
             retry_every_s=min(RECONNECT_EVERY_S, 3 * self.flush_every_s),
         )
@@ -189,20 +199,22 @@ class Recorder:
         rows = self._journal.sample_rows
         if w.gone:
             why = f"the store file changed during the run ({w.gone})"
-        elif w.store is None:
+        elif not w.opened_once:
             why = "the store could not be opened"
         else:
             why = f"the store did not take the run within {END_WAIT_S:g} s"
         where = f" in {self._journal.path}" if self._journal.path else ""
+        store = f" to {self.store_label}" if self.store_label else ""
         return (
             f"costlens: {why}: the run ({rows} samples) is kept in the local journal{where}; "
-            "`costlens sync` writes it"
+            f"`costlens sync` writes it{store}"
         )
 
     # ------------------------------------------------------------------ the sampling thread
 
     def _main(self) -> None:
         try:
+            self._writer.side.prestart()  # a child's imports overlap the samplers' set-up
             self._setup()
             next_sample = time.monotonic() + self.sample_interval_s
             next_flush = time.monotonic() + self.flush_every_s
@@ -368,20 +380,6 @@ class Recorder:
             self._journal.update(self.run_id, values)
         except Exception as exc:
             self._log_once("journal", exc, "cannot write the local journal")
-
-    def _multinode_energy(self, store: Any) -> dict[str, Any]:
-        """Energy of every node: the last per-device reading in the store (rank 0, at the end;
-        called by the writer)."""
-        try:
-            from costlens.store.progress import devices_energy_mj
-
-            got = devices_energy_mj(store, self.run_id)
-            if got is None:
-                return {}
-            return {"energy_j": got / MJ_PER_J, "energy_source": self.energy_source}
-        except Exception as exc:
-            self._log_once("energy", exc)
-            return {}
 
     # ------------------------------------------------------------------ helpers
 

@@ -273,13 +273,9 @@ class ProfiledRun:
             tokens, flops, precision = tokens or s.tokens, float(s.flops or 0.0), s.precision
         latest = dict(rec.latest) if rec is not None else {}
         uuids = rec.device_uuids if rec is not None else {}
-        labels = {
-            "run_id": self.id,
-            "project": str(values.get("project") or ""),
-            "strategy": str(values.get("strategy") or ""),
-            "instance_type": str(o.instance or ""),
-            "hostname": str(values.get("host") or ""),
-        }
+        named = {"project": "project", "strategy": "strategy", "hostname": "host"}
+        labels = {"run_id": self.id, "instance_type": str(o.instance or "")}
+        labels |= {label: str(values.get(key) or "") for label, key in named.items()}
         return {
             "labels": labels,
             "tokens": int(tokens or 0),

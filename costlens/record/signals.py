@@ -8,11 +8,18 @@ A guard of costlens's own (``--max-usd``, ``--stop-when-idle``) stops the traini
 then the script's own SIGTERM handler runs if it has one (it may save a checkpoint and exit);
 otherwise ``SystemExit(STOPPED_EXIT_CODE)`` is raised in the main thread, so ``finally`` blocks
 and context managers of the training run, and the process exits with that code (3).
+
+``os._exit(code)`` skips atexit, ``finally`` and every handler, so while a run is active
+``os._exit`` is wrapped: in the process that started the run (never in a forked worker) the runs
+end first (completed for 0, else failed, with the exit code; saved within 2 s), then the real
+``os._exit`` runs with the same code. A SIGKILL cannot be observed from inside the process: that
+run reads as ``lost`` once its heartbeat is stale.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import sys
@@ -44,14 +51,21 @@ SIGTERM_FLUSH_TIMEOUT_S = 1.5  # the run is saved within 2 s of SIGTERM
 _active: list[EndableRun] = []
 _prev_sigterm: Any = None
 _handler_installed = False
+_real_os_exit = os._exit
+_owner_pid: int | None = None  # the process whose runs the os._exit wrapper ends
 
 
 def register(run: EndableRun) -> None:
-    """A run started: end it on SIGTERM or at exit (handlers installed with the first run)."""
+    """A run started: end it on SIGTERM, at exit or at os._exit (handlers installed with the first
+    run)."""
+    global _owner_pid
     _active.append(run)
     if len(_active) == 1:
         _install_sigterm()
         atexit.register(_atexit_end)
+        _owner_pid = os.getpid()
+        if os._exit is _real_os_exit:  # never stacked on someone else's wrapper
+            os._exit = _os_exit
 
 
 def current_run() -> Any:
@@ -66,6 +80,8 @@ def unregister(run: EndableRun) -> None:
     if not _active:
         _uninstall_sigterm()
         atexit.unregister(_atexit_end)
+        if os._exit is _os_exit:
+            os._exit = _real_os_exit
 
 
 def _install_sigterm() -> None:
@@ -136,3 +152,21 @@ def _on_sigterm(signum: int, frame: Any) -> Any:
 def _atexit_end() -> None:
     for run in list(reversed(_active)):
         run.end(status="completed")
+
+
+def _os_exit(code: int) -> None:
+    """``os._exit`` while a run is active: end the runs with ``code`` (in the process that started
+    them only), then exit as asked; nothing of ours can stop the exit."""
+    try:
+        if os.getpid() == _owner_pid:
+            for run in list(reversed(_active)):
+                run.end(
+                    status="completed" if code == 0 else "failed",
+                    exit_code=code,
+                    timeout_s=SIGTERM_FLUSH_TIMEOUT_S,
+                )
+    except BaseException as exc:  # the exit goes ahead whatever happened
+        with contextlib.suppress(BaseException):
+            log_once("os-exit", exc)
+    finally:
+        _real_os_exit(code)

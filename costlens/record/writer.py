@@ -7,12 +7,13 @@ behind and, when the store answers again, replays the journal (idempotent) to ca
 run under ``WRITE_TIMEOUT_S`` (PostgreSQL statement and lock timeouts, SQLite's busy timeout).
 A SQLite file deleted, moved or replaced during the run (its ``st_dev``/``st_ino`` checked before
 each write and after the last) is a dead store: the run is no longer in it, so the whole journal
-is kept for ``costlens sync``.
+is kept for ``costlens sync``. The store work itself runs on a "side"
+(:mod:`costlens.record.store_side`): a child process for a SQLite file, so no failure of the
+store's files (a SIGBUS on its shared-memory map) can kill the training; this process otherwise.
 """
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
@@ -21,8 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from costlens.record.journal import Journal
+from costlens.record.store_side import ChildSide, LocalSide, StoreGone, uses_child
 
 WRITE_TIMEOUT_S = 5.0
+FINAL_RETRY_S = 1.8  # the last batch is retried this long (the end of a run waits 2 s)
 QUEUE_BATCHES = 32  # flushes waiting for the store before the journal alone holds them
 
 
@@ -38,10 +41,6 @@ class Batch:
     metrics: dict[str, Any] | None = None  # metric series ops (costlens.store.series)
 
 
-class StoreGone(Exception):
-    """The SQLite file the run was written to is no longer the file at its path."""
-
-
 class StoreWriter:
     """Writes batches to the store from its own thread; knows what the store really holds."""
 
@@ -52,7 +51,7 @@ class StoreWriter:
         journal: Journal,
         header: Callable[[], dict[str, Any]],
         is_owner: bool,
-        multinode_energy: Callable[[Any], dict[str, Any]] | None,
+        multinode_energy: Callable[[], str | None] | None,
         warn: Callable[[str, BaseException, str], None],
         retry_every_s: float,
     ) -> None:
@@ -60,19 +59,19 @@ class StoreWriter:
         self.journal = journal
         self._header = header
         self.is_owner = is_owner
-        self._multinode_energy = multinode_energy
+        self._multinode_energy = multinode_energy  # the energy source, for a multi-node owner
         self._warn = warn
         self.retry_every_s = retry_every_s
         self._queue: queue.Queue[Batch] = queue.Queue(maxsize=QUEUE_BATCHES)
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
-        self.store: Any = None
+        side = ChildSide if uses_child(db) else LocalSide
+        self.side: ChildSide | LocalSide = side(db, WRITE_TIMEOUT_S)
         self.behind = True  # nothing confirmed yet: the store has not been opened
         self.gone: str | None = None  # why the store no longer holds the run
         self.rows_confirmed = 0  # sample rows known to be in the store
         self.final_written = threading.Event()
-        self._identity: tuple[int, int] | None = None
-        self._opened = False
+        self.opened_once = False  # the store was opened at least once
         self.opening = True  # the first open is under way (not failed, not done)
         self._replace = False  # after a catch-up a batch may be there already: write it once
         self._next_try = 0.0
@@ -112,10 +111,11 @@ class StoreWriter:
                     continue
                 if self.behind:
                     final = (batch is not None and batch.final) or self._closing.is_set()
-                    if self._catch_up(force=final) and final:
-                        self.final_written.set()
                     if final:
+                        if self._final_catch_up():
+                            self.final_written.set()
                         return
+                    self._catch_up()
                     continue
                 if batch is not None and self._write(batch) and batch.final:
                     self._check_identity_after_final()
@@ -124,38 +124,24 @@ class StoreWriter:
             self._warn("writer", exc, "store writer stopped, the local journal keeps the run")
         finally:
             self.opening = False
+            try:
+                self.side.close()
+            except Exception as exc:
+                self._warn("writer-close", exc, "store writer did not close cleanly")
+
+    def _final_catch_up(self) -> bool:
+        """The last batch: catch up, retried for ``FINAL_RETRY_S`` while the store fails (a
+        connection cut every 0.3 s), so a flaky store does not leave the run to `sync`."""
+        deadline = time.monotonic() + FINAL_RETRY_S
+        while not self._catch_up(force=True):
+            if self.gone is not None or time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def _open(self) -> None:
-        from costlens.store.db import OpenMode, open_store, sqlite_path
-        from costlens.store.ingest import ensure_run
-
-        if self.store is None:
-            store = open_store(self.db, OpenMode.WRITE, write_timeout_s=WRITE_TIMEOUT_S)
-            path = sqlite_path(store)
-            if path and path != ":memory:":
-                try:
-                    st = os.stat(path)
-                except OSError as exc:
-                    store.dispose()
-                    raise StoreGone(f"{path} was deleted or its folder removed") from exc
-                self._identity = (st.st_dev, st.st_ino)
-            self.store = store
-        self._check_identity()
-        ensure_run(self.store, self._header(), update_facts=self.is_owner)
-        self._opened = True
-
-    def _check_identity(self) -> None:
-        if self._identity is None:
-            return
-        from costlens.store.db import sqlite_path
-
-        path = sqlite_path(self.store)
-        try:
-            st = os.stat(path)  # type: ignore[arg-type]
-        except OSError as exc:
-            raise StoreGone(f"{path} was deleted or its folder removed") from exc
-        if (st.st_dev, st.st_ino) != self._identity:
-            raise StoreGone(f"{path} was replaced or moved")
+        self.side.open(self._header(), self.is_owner)
+        self.opened_once = True
 
     def _lose_store(self, exc: StoreGone) -> None:
         self.gone = str(exc)
@@ -166,9 +152,7 @@ class StoreWriter:
             "the store file changed under the run: the whole run is kept in the local journal; "
             "`costlens sync` writes it",
         )
-        store, self.store = self.store, None
-        if store is not None:
-            store.dispose()
+        self.side.close()
 
     def _catch_up(self, force: bool = False) -> bool:
         """Open the store if needed and replay the journal so far; True when caught up."""
@@ -192,7 +176,8 @@ class StoreWriter:
         try:
             self._open()
             size, rows = self.journal.mark()
-            self.journal.replay_head(self.store, size)
+            if size > 0 and self.journal.path is not None:
+                self.side.replay_head(str(self.journal.path), size)
         except StoreGone as exc:
             self._lose_store(exc)
             return False
@@ -209,25 +194,11 @@ class StoreWriter:
         return True
 
     def _write(self, b: Batch) -> bool:
-        from costlens.store.ingest import insert_samples, replace_samples, update_run, upsert_rank
-        from costlens.store.progress import rank_sums
-        from costlens.store.series import apply_metric_ops
-
         try:
-            self._check_identity()
-            if b.rows:
-                (replace_samples if self._replace else insert_samples)(self.store, b.rows)
-            if b.metrics:
-                apply_metric_ops(self.store, b.metrics)  # idempotent: deletes its keys first
-            run_update = b.run_update
+            source = None
             if b.final and self._multinode_energy is not None:
-                run_update = {**run_update, **self._multinode_energy(self.store)}
-            upsert_rank(self.store, b.rank_values)
-            update_run(
-                self.store,
-                b.rank_values["run_id"],
-                {**rank_sums(b.rank_values["run_id"]), **run_update},
-            )
+                source = self._multinode_energy() or ""
+            self.side.write(b.rows, b.rank_values, b.run_update, self._replace, source, b.metrics)
         except StoreGone as exc:
             self._lose_store(exc)
             return False
@@ -243,7 +214,7 @@ class StoreWriter:
 
     def _check_identity_after_final(self) -> None:
         try:
-            self._check_identity()
+            self.side.check_identity()
         except StoreGone as exc:
             self.final_written.clear()
             self._lose_store(exc)

@@ -7,9 +7,10 @@ SQLite, ``COPY`` on PostgreSQL). See ``benchmarks/ingest.py`` and BENCHMARKS.md.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import case, delete, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 
 from costlens.store.db import Store
@@ -73,24 +74,58 @@ def insert_run(store: Store, values: Mapping[str, Any]) -> None:
         conn.execute(insert(Run.__table__).values(**_defaults(values)))
 
 
-def update_run(store: Store, run_id: str, values: Mapping[str, Any]) -> int:
-    """Update columns of a run; returns the number of rows changed (0: no such run)."""
+#: Columns that only move forward when a journal is replayed (counts, the heartbeat): a replay
+#: from the start, stopped half-way (a full disk, Ctrl-C), never leaves a run with fewer steps.
+FORWARD_ONLY_KEYS = frozenset(
+    {"steps", "samples", "tokens", "tokens_real", "flops", "steady_flops", "steady_s"}
+    | {"heartbeat_at", "updated_at"}
+)
+
+
+def _forward(table: Any, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with each :data:`FORWARD_ONLY_KEYS` column set to the larger of the stored
+    value and the new one (a plain value never lowers it; None keeps what is stored)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in FORWARD_ONLY_KEYS:
+            out[key] = value
+        elif isinstance(value, (int, float, datetime)):
+            col = table.c[key]
+            out[key] = case((or_(col.is_(None), col < value), value), else_=col)
+        elif value is not None:  # an SQL expression (the sums over ranks): already forward
+            out[key] = value
+    return out
+
+
+def update_run(
+    store: Store, run_id: str, values: Mapping[str, Any], *, forward_only: bool = False
+) -> int:
+    """Update columns of a run (never its id); returns the number of rows changed (0: no such
+    run). ``forward_only`` (journal replay): counts and the heartbeat never move back."""
+    values = {k: v for k, v in values.items() if k != "id"}
     if not values:
         return 0
     table = Run.__table__
+    if forward_only:
+        values = _forward(table, values)
     with store.engine.begin() as conn:
         res = conn.execute(update(table).where(table.c.id == run_id).values(**values))
         return res.rowcount or 0
 
 
-def upsert_rank(store: Store, values: Mapping[str, Any]) -> None:
-    """Insert or replace one rank's progress of a run."""
+def upsert_rank(store: Store, values: Mapping[str, Any], *, forward_only: bool = False) -> None:
+    """Insert or replace one rank's progress of a run; ``forward_only`` (journal replay): its
+    counts never move back."""
     table = RunRank.__table__
+    key = {k: values[k] for k in ("run_id", "rank")}
+    changes = {k: v for k, v in values.items() if k not in key}
+    if forward_only:
+        changes = _forward(table, changes)
     with store.engine.begin() as conn:
         res = conn.execute(
             update(table)
-            .where(table.c.run_id == values["run_id"], table.c.rank == values["rank"])
-            .values(**values)
+            .where(table.c.run_id == key["run_id"], table.c.rank == key["rank"])
+            .values(**changes)
         )
         if not res.rowcount:
             conn.execute(insert(table).values(**values))

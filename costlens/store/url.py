@@ -128,3 +128,15 @@ def check_store_url(resolved: str) -> None:
         raise StoreUnreachableError(
             f"store {path} is {kind}, not a store file: pass --db sqlite:///PATH/costlens.db."
         )
+
+
+def store_label(url: str | None = None) -> str:
+    """Which store ``url`` is, safe to print and to compare: the resolved URL, masked, a SQLite
+    file by its real absolute path (``a.db``, ``./a.db`` and ``sqlite:///$PWD/a.db`` are one
+    store). A journal names the store its run was recorded for with it."""
+    resolved = resolve_db_url(url)
+    if resolved.startswith("sqlite:///"):
+        path = resolved[len("sqlite:///") :].split("?", 1)[0]
+        if path and path != ":memory:":
+            resolved = f"sqlite:///{os.path.realpath(os.path.expanduser(path))}"
+    return mask_url(resolved)

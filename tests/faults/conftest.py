@@ -69,6 +69,7 @@ def profiled(
             for i in range(steps):
                 run.step(samples=2)
                 if fault is not None and i == at:
+                    _wait_first_open(run)
                     fault()
                 time.sleep(STEP_S)
             t0 = time.monotonic()
@@ -77,6 +78,14 @@ def profiled(
         sys.stderr = saved_err
         logger.removeHandler(handler)
     return Outcome(run, run._recorder.samples_taken, end_s, buf.getvalue())
+
+
+def _wait_first_open(run, timeout_s: float = 20.0) -> None:
+    """The fault strikes a run whose store writer has made its first try (the writer starts a
+    child process for a SQLite store: on a loaded machine that takes a moment)."""
+    deadline = time.monotonic() + timeout_s
+    while run._recorder._writer.opening and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def report(fault: str, expected: int, kept: int) -> None:

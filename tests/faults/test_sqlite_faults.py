@@ -1,17 +1,20 @@
-"""SQLite faults mid-run: the file deleted, its folder removed, made read-only, the disk full."""
+"""SQLite faults mid-run: the file deleted, its folder removed, made read-only, the disk full,
+its shared-memory file broken."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from costlens.record import journal
 from costlens.store import open_store
-from costlens.store.queries import count_samples
-from tests.faults.conftest import assert_all_kept, profiled, tmpfs, told
+from costlens.store.queries import count_samples, get_run
+from tests.faults.conftest import assert_all_kept, profiled, report, tmpfs, told
 
 
 def _sync(cli, url: str, *extra: str):
@@ -94,10 +97,10 @@ def test_read_only_file(tmp_path: Path, cli):
 
 
 def test_full_disk(tmp_path: Path, cli):
-    """The disk under the SQLite file fills up mid-run (a 1 MiB tmpfs, else simulated ENOSPC);
+    """The disk under the SQLite file fills up mid-run (a 2 MiB tmpfs, else simulated ENOSPC);
     the journal, on another disk, keeps the run."""
     mnt = tmp_path / "mnt"
-    with tmpfs(mnt, size="1m") as mounted, pytest.MonkeyPatch.context() as mp:
+    with tmpfs(mnt, size="2m") as mounted, pytest.MonkeyPatch.context() as mp:
         url = f"sqlite:///{mnt / 'runs.db'}"
         open_store(url).dispose()
         filler = mnt / "filler"
@@ -128,12 +131,16 @@ class _no_space:
 
 
 def _failing_writes(mp: pytest.MonkeyPatch, message: str):
-    """Make every later store write fail as SQLite does (where no mount is possible)."""
+    """Make every later store write fail as SQLite does (where no mount is possible); the writer
+    writes in this process, so that the patch reaches it."""
     import sqlite3
 
     from sqlalchemy.exc import OperationalError
 
+    from costlens.record import writer
     from costlens.store import ingest
+
+    mp.setattr(writer, "uses_child", lambda db: False)
 
     def failing(*_a, **_k):
         raise OperationalError("INSERT", {}, sqlite3.OperationalError(message))
@@ -143,3 +150,62 @@ def _failing_writes(mp: pytest.MonkeyPatch, message: str):
             mp.setattr(ingest, name, failing)
 
     return fault
+
+
+SHM_TRAIN = """
+import os, sys, time
+import costlens
+with costlens.profile(project="faults", db=os.environ["DB"], sample_interval_s=0.02) as run:
+    deadline = time.monotonic() + 30
+    while run._recorder._writer.opening and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for i in range(60):
+        run.step(samples=2)
+        if i == 5:
+            print("ready", flush=True)
+            sys.stdin.readline()  # the test breaks the store's -shm file
+        time.sleep(0.02)
+print("trained", run.id, flush=True)
+"""
+
+
+def _break_shm(shm: Path) -> str:
+    """Truncate the store's shared-memory file and make it immutable (chattr +i, as the attack
+    did) where the file system allows: the next access to SQLite's map of it is a SIGBUS."""
+    os.truncate(shm, 0)
+    if subprocess.run(["chattr", "+i", str(shm)], capture_output=True).returncode == 0:
+        return "truncated and made immutable"
+    return "truncated"
+
+
+def test_broken_shm_file_never_kills_the_training(tmp_path: Path, cli):
+    """Issue 24, failure 8: with the -shm file made immutable mid-run the training died of
+    SIGBUS. The store is written from a child process: the child may die, the training not."""
+    db = tmp_path / "runs.db"
+    url = f"sqlite:///{db}"
+    open_store(url).dispose()
+    script = tmp_path / "train.py"
+    script.write_text(SHM_TRAIN)
+    env = {**os.environ, "DB": url, "COSTLENS_FLUSH_INTERVAL_S": "0.1", "COSTLENS_QUIET": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout.readline().strip() == b"ready"
+    shm = Path(f"{db}-shm")
+    how = _break_shm(shm)
+    proc.stdin.write(b"go\n")
+    proc.stdin.flush()
+    out, err = proc.communicate(timeout=120)
+    subprocess.run(["chattr", "-i", str(shm)], capture_output=True)
+    assert proc.returncode == 0, (proc.returncode, err.decode()[-3000:])  # was -7 (SIGBUS)
+    run_id = out.decode().split()[-1]
+    assert b"store writer process stopped" in err and b"SIGBUS" in err, err.decode()[-3000:]
+    _sync(cli, url)
+    with open_store(url) as store:
+        rec = get_run(store, run_id)
+        assert rec["status"] == "completed" and rec["steps"] == 60
+        report(f"SQLite -shm file {how} mid-run", 120, rec["samples"])

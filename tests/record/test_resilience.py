@@ -174,6 +174,9 @@ def test_dead_store_mid_run_goes_to_the_journal_and_sync_loses_nothing(
     def dead(*a, **k):
         raise OperationalError("UPDATE", {}, Exception("server closed the connection"))
 
+    from costlens.record import writer
+
+    monkeypatch.setattr(writer, "uses_child", lambda db: False)  # the patches below reach it
     with monkeypatch.context() as m, costlens.profile(db=sqlite_url, sample_interval_s=0.02) as run:
         time.sleep(0.3)
         m.setattr(ingest, "insert_samples", flaky_insert)
@@ -205,7 +208,9 @@ def test_unreachable_store_from_the_start_then_sync(tmp_path, store, sqlite_url,
             run.step(samples=3)
         time.sleep(0.1)
     assert count_samples(store) == 0
-    res = cli("sync", "--db", sqlite_url)
+    res = cli("sync", "--db", sqlite_url)  # recorded for another store: refused, naming both
+    assert res.code == 1 and "--into" in res.err
+    res = cli("sync", "--into", sqlite_url)
     assert res.code == 0, res.err
     rec = get_run(store, run.id)
     assert rec["project"] == "offline" and rec["status"] == "completed" and rec["steps"] == 5
