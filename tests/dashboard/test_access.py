@@ -22,9 +22,11 @@ def test_basic_auth_and_token_guard_every_path(store, sqlite_url):  # the store 
     good = "Basic " + base64.b64encode(b"ann:s3cret:pw").decode()
     bad = "Basic " + base64.b64encode(b"ann:wrong").decode()
     assert c.get("/", headers={"Authorization": good}).status_code == 200
+    assert c.get("/", headers={"Authorization": bad}).status_code == 200  # its session cookie
+    c = app.server.test_client()  # a browser that never logged in
     assert c.get("/", headers={"Authorization": bad}).status_code == 401
-    assert c.get("/", headers={"Authorization": "Bearer " + "t" * 20}).status_code == 200
     assert c.get("/", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert c.get("/", headers={"Authorization": "Bearer " + "t" * 20}).status_code == 200
     fresh = app.server.test_client()
     resp = fresh.get("/?token=" + "t" * 20)
     assert resp.status_code == 200 and TOKEN_COOKIE in resp.headers.get("Set-Cookie", "")

@@ -119,11 +119,11 @@ def test_a_store_down_during_the_run_keeps_the_series_in_the_journal_for_sync(
         for i in range(30):
             run.log(acc=i / 30, step=i)
     assert journal.pending_files() and metric_series(store, [run.id]) == []
-    res = cli("sync", "--db", sqlite_url)
+    res = cli("sync", "--into", sqlite_url)
     assert res.code == 0, res.err
     got = metric_series(store, [run.id], "acc")
     assert [p.step for p in got] == list(range(30))  # each once
-    assert cli("sync", "--db", sqlite_url).code == 0
+    assert cli("sync", "--into", sqlite_url).code == 0
     assert len(metric_series(store, [run.id], "acc")) == 30
 
 
