@@ -51,6 +51,15 @@ def utc_text(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def started(record: dict[str, Any]) -> datetime:
+    """A run record's start as a naive UTC datetime (records carry ISO text)."""
+    value = record["started_at"]
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment
+
+
 def month_bounds(moment: datetime) -> tuple[datetime, datetime]:
     """The calendar month (UTC) holding ``moment``: inclusive start, exclusive end."""
     start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -65,9 +74,9 @@ def _parties(cost: dict[str, Any]) -> str:
 
 def run_row(record: dict[str, Any], cost: dict[str, Any], account: str) -> dict[str, Any]:
     """One FOCUS row for a priced run (``cost``: :func:`costlens.price.run_cost`)."""
-    started: datetime = record["started_at"]
-    ended = started + timedelta(seconds=float(cost["duration_s"] or 0.0))
-    period_start, period_end = month_bounds(started)
+    start = started(record)
+    ended = start + timedelta(seconds=float(cost["duration_s"] or 0.0))
+    period_start, period_end = month_bounds(start)
     quote = cost.get("quote") or {}
     provider = _parties(cost)
     usd = float(cost["cost_usd"])
@@ -84,7 +93,7 @@ def run_row(record: dict[str, Any], cost: dict[str, Any], account: str) -> dict[
         "ChargeCategory": "Usage", "ChargeClass": None,
         "ChargeDescription": f"costlens run {record['id']}: {record.get('strategy')} on {devices} "
                              f"({quote.get('instance_type') or 'instance unknown'})",
-        "ChargePeriodEnd": utc_text(ended), "ChargePeriodStart": utc_text(started),
+        "ChargePeriodEnd": utc_text(ended), "ChargePeriodStart": utc_text(start),
         "ContractedCost": usd, "EffectiveCost": usd, "InvoiceIssuerName": provider,
         "ListCost": usd, "PricingQuantity": pricing_qty, "PricingUnit": pricing_unit,
         "ProviderName": provider, "PublisherName": provider,
@@ -133,7 +142,7 @@ def focus_rows(
 ) -> FocusExport:
     """FOCUS rows for ``records`` (public run records), oldest first; unpriced runs skipped."""
     out = FocusExport()
-    for record in sorted(records, key=lambda r: r["started_at"]):
+    for record in sorted(records, key=started):
         try:
             cost = run_cost(record, prices=prices, alternatives=False)
         except CostlensError as exc:

@@ -29,6 +29,7 @@ from costlens.core import fmt
 from costlens.core.errors import CostlensError
 from costlens.price.bill import BillLine
 from costlens.price.breakdown import run_cost
+from costlens.price.focus import started
 from costlens.price.tables import PriceTable
 
 COMPUTE_SERVICES = ("Compute", "AI and Machine Learning")
@@ -80,7 +81,7 @@ def _priced_runs(runs: Iterable[dict[str, Any]], prices: PriceTable) -> dict[str
         seconds = cost.get("duration_s")
         if seconds is None:
             continue
-        start = record["started_at"]
+        start = started(record)
         out[record["instance_id"]].append(
             _Run(record, start, start + timedelta(seconds=seconds), cost.get("cost_usd"),
                  cost.get("quote") or {})
