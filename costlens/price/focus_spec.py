@@ -76,18 +76,65 @@ OPTIONAL: tuple[Column, ...] = (
 COLUMNS: dict[str, Column] = {c.name: c for c in MANDATORY + OPTIONAL}
 # Every column id FOCUS 1.2 defines (the ``Column ID`` of each file under specification/columns).
 ALL_COLUMN_IDS = frozenset(
-    "AvailabilityZone BilledCost BillingAccountId BillingAccountName BillingAccountType "
-    "BillingCurrency BillingPeriodEnd BillingPeriodStart CapacityReservationId "
-    "CapacityReservationStatus ChargeCategory ChargeClass ChargeDescription ChargeFrequency "
-    "ChargePeriodEnd ChargePeriodStart CommitmentDiscountCategory CommitmentDiscountId "
-    "CommitmentDiscountName CommitmentDiscountQuantity CommitmentDiscountStatus "
-    "CommitmentDiscountType CommitmentDiscountUnit ConsumedQuantity ConsumedUnit ContractedCost "
-    "ContractedUnitPrice EffectiveCost InvoiceId InvoiceIssuerName ListCost ListUnitPrice "
-    "PricingCategory PricingCurrency PricingCurrencyContractedUnitPrice "
-    "PricingCurrencyEffectiveCost PricingCurrencyListUnitPrice PricingQuantity PricingUnit "
-    "ProviderName PublisherName RegionId RegionName ResourceId ResourceName ResourceType "
-    "ServiceCategory ServiceName ServiceSubcategory SkuId SkuMeter SkuPriceDetails SkuPriceId "
-    "SubAccountId SubAccountName SubAccountType Tags".split()
+    [
+        "AvailabilityZone",
+        "BilledCost",
+        "BillingAccountId",
+        "BillingAccountName",
+        "BillingAccountType",
+        "BillingCurrency",
+        "BillingPeriodEnd",
+        "BillingPeriodStart",
+        "CapacityReservationId",
+        "CapacityReservationStatus",
+        "ChargeCategory",
+        "ChargeClass",
+        "ChargeDescription",
+        "ChargeFrequency",
+        "ChargePeriodEnd",
+        "ChargePeriodStart",
+        "CommitmentDiscountCategory",
+        "CommitmentDiscountId",
+        "CommitmentDiscountName",
+        "CommitmentDiscountQuantity",
+        "CommitmentDiscountStatus",
+        "CommitmentDiscountType",
+        "CommitmentDiscountUnit",
+        "ConsumedQuantity",
+        "ConsumedUnit",
+        "ContractedCost",
+        "ContractedUnitPrice",
+        "EffectiveCost",
+        "InvoiceId",
+        "InvoiceIssuerName",
+        "ListCost",
+        "ListUnitPrice",
+        "PricingCategory",
+        "PricingCurrency",
+        "PricingCurrencyContractedUnitPrice",
+        "PricingCurrencyEffectiveCost",
+        "PricingCurrencyListUnitPrice",
+        "PricingQuantity",
+        "PricingUnit",
+        "ProviderName",
+        "PublisherName",
+        "RegionId",
+        "RegionName",
+        "ResourceId",
+        "ResourceName",
+        "ResourceType",
+        "ServiceCategory",
+        "ServiceName",
+        "ServiceSubcategory",
+        "SkuId",
+        "SkuMeter",
+        "SkuPriceDetails",
+        "SkuPriceId",
+        "SubAccountId",
+        "SubAccountName",
+        "SubAccountType",
+        "Tags",
+    ]
 )
 
 DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
