@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "exporter",
     "demo",
     "trackers",
+    "focus",
 )
 
 app = typer.Typer(
