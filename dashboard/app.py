@@ -26,7 +26,7 @@ from typing import Any
 import dash
 from dash import html
 
-from dashboard import components
+from dashboard import components, unreachable
 from dashboard.views import state
 from dashboard.views.forecast import MAX_UPLOAD_BYTES
 
@@ -61,12 +61,18 @@ def create_app(
         title="costlens",
         suppress_callback_exceptions=True,
         update_title=None,
+        on_error=unreachable.on_callback_error,  # a store that cannot be reached: a notice
     )
     state.attach_store(app.server, db_url)
     if auth is not None or token is not None:
         install_access_control(app.server, auth=auth, token=token)
     install_request_limit(app.server)
     app.layout = _shell
+    # A store notice in the shell (from a callback with no place for it) lasts until the next page.
+    app.callback(
+        dash.Output(unreachable.NOTICE_ID, "children"),
+        dash.Input("_pages_location", "pathname"),
+    )(lambda _path: None)
     return app
 
 
@@ -75,9 +81,10 @@ def _shell() -> html.Div:
     return html.Div(
         [
             components.navbar(dash.page_registry.values()),
+            html.Div(id=unreachable.NOTICE_ID),
             html.Main(dash.page_container, className="page"),
             html.Footer(
-                ["store: ", html.Code(state.current().store.display_url)],
+                ["store: ", html.Code(state.current().display_url)],
                 className="footer",
             ),
         ],
