@@ -26,7 +26,7 @@ from typing import Any
 import dash
 from dash import html
 
-from dashboard import components
+from dashboard import components, unreachable
 from dashboard.views import state
 from dashboard.views.forecast import MAX_UPLOAD_BYTES
 
@@ -39,7 +39,8 @@ THREADS = 8  # waitress worker threads
 # The largest request body: an upload of MAX_UPLOAD_BYTES, base64-encoded (4/3) in a callback's
 # JSON, plus 1 MiB for the rest of the callback. Larger is refused from Content-Length (413).
 MAX_REQUEST_BYTES = MAX_UPLOAD_BYTES * 4 // 3 + 2**20
-LOGIN_FAILURES_PER_MINUTE = 10  # failed logins per client address before it is throttled (429)
+LOGIN_FAILURES_PER_MINUTE = 10  # failed logins per address and user name before a 429
+ADDRESS_FAILURES_PER_MINUTE = 100  # failed logins per address over all user names
 
 
 def create_app(
@@ -61,12 +62,18 @@ def create_app(
         title="costlens",
         suppress_callback_exceptions=True,
         update_title=None,
+        on_error=unreachable.on_callback_error,  # a store that cannot be reached: a notice
     )
     state.attach_store(app.server, db_url)
     if auth is not None or token is not None:
         install_access_control(app.server, auth=auth, token=token)
     install_request_limit(app.server)
     app.layout = _shell
+    # A store notice in the shell (from a callback with no place for it) lasts until the next page.
+    app.callback(
+        dash.Output(unreachable.NOTICE_ID, "children"),
+        dash.Input("_pages_location", "pathname"),
+    )(lambda _path: None)
     return app
 
 
@@ -75,9 +82,10 @@ def _shell() -> html.Div:
     return html.Div(
         [
             components.navbar(dash.page_registry.values()),
+            html.Div(id=unreachable.NOTICE_ID),
             html.Main(dash.page_container, className="page"),
             html.Footer(
-                ["store: ", html.Code(state.current().store.display_url)],
+                ["store: ", html.Code(state.current().display_url)],
                 className="footer",
             ),
         ],
@@ -204,6 +212,17 @@ def _offers_credentials(request: Any) -> bool:
     )
 
 
+def _offered_user(request: Any) -> str:
+    """The user name of a basic-auth header ("" for a token or none; "?" when undecodable)."""
+    header = request.headers.get("Authorization", "")
+    if header[:6].lower() != "basic ":
+        return ""
+    try:
+        return base64.b64decode(header[6:]).decode("utf-8").partition(":")[0][:200]
+    except (binascii.Error, UnicodeDecodeError):
+        return "?"
+
+
 def _too_many(retry_after_s: float) -> Any:
     import flask
 
@@ -227,6 +246,9 @@ def install_access_control(
     import flask
 
     throttle = throttle or LoginThrottle()
+    address_throttle = LoginThrottle(
+        ADDRESS_FAILURES_PER_MINUTE, throttle.window_s, clock=throttle.clock
+    )
     server.extensions["costlens_login_throttle"] = throttle
     session = secrets.token_urlsafe(32)  # this server's; a guess is one in 2**256
 
@@ -235,8 +257,13 @@ def install_access_control(
         # processes on the same address (every local process is 127.0.0.1) never lock it out.
         if _same(flask.request.cookies.get(SESSION_COOKIE, ""), session):
             return None
-        client = flask.request.remote_addr or "unknown"
-        wait = throttle.retry_after_s(client)
+        address = flask.request.remote_addr or "unknown"
+        # Failures count per address AND user name offered: guesses at one name lock out that
+        # name only (10 a minute), so another local process guessing cannot lock the real user
+        # out unless it guesses the real name; every address also has a cap over all names
+        # (ADDRESS_FAILURES_PER_MINUTE), so rotating names buys no unbounded guessing.
+        client = f"{address} user={_offered_user(flask.request)}"
+        wait = max(throttle.retry_after_s(client), address_throttle.retry_after_s(address))
         if wait:
             return _too_many(wait)
         allowed, set_cookie = check_request(
@@ -253,6 +280,7 @@ def install_access_control(
             return None
         if _offers_credentials(flask.request):
             throttle.failed(client)
+            address_throttle.failed(address)
         resp = flask.Response("costlens dashboard: authentication required.\n", status=401)
         if auth is not None:
             resp.headers["WWW-Authenticate"] = 'Basic realm="costlens", charset="UTF-8"'

@@ -7,6 +7,9 @@ import base64
 import binascii
 import os
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
@@ -96,9 +99,54 @@ def run_forecast(
     of the shipped example plan, with the estimator ``model`` and the price table ``prices``."""
     if budget_usd is not None and not budget_usd > 0:
         budget_usd = None
-    plan = example_plan_path() if not upload else _uploaded_jobs(upload, prices)
     options = forecast.ForecastOptions(budget_usd=budget_usd, budget_period=budget_period)
-    return forecast.forecast(plan, options, prices=prices, model=model)
+    if not upload:
+        return forecast.forecast(example_plan_path(), options, prices=prices, model=model)
+
+    def work() -> forecast.Forecast:
+        plan = _uploaded_jobs(upload, prices)
+        return forecast.forecast(plan, options, prices=prices, model=model)
+
+    return within_upload_budget(work, upload["name"])
+
+
+# An uploaded plan is read and forecast on one worker thread, and the request waits for it at
+# most UPLOAD_BUDGET_S: one upload at a time holds at most one core, a request never hangs, and
+# an upload that takes longer is answered with what to do instead. (The worker finishes its
+# bounded work, at most UPLOAD_MAX_JOBS jobs, in the background.)
+UPLOAD_BUDGET_S = 30.0
+_UPLOAD_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="costlens-upload")
+_UPLOAD_SLOT = threading.Semaphore(1)
+
+
+def within_upload_budget(work: Any, name: str, budget_s: float | None = None) -> Any:
+    """``work()`` on the upload worker, waited for at most ``budget_s`` (``UPLOAD_BUDGET_S``);
+    a UsageError when over it, or when another upload still holds the worker."""
+    budget_s = UPLOAD_BUDGET_S if budget_s is None else budget_s
+    if not _UPLOAD_SLOT.acquire(blocking=False):
+        raise UsageError(
+            f"{name}: another uploaded plan is still being forecast; try again in a moment."
+        )
+
+    def run() -> Any:
+        try:
+            return work()
+        finally:
+            _UPLOAD_SLOT.release()
+
+    try:
+        future = _UPLOAD_WORKER.submit(run)
+    except BaseException:
+        _UPLOAD_SLOT.release()
+        raise
+    try:
+        return future.result(timeout=budget_s)
+    except FutureTimeout:
+        raise UsageError(
+            f"{name}: the forecast of this plan took more than {budget_s:g} s, the dashboard's "
+            "limit for an upload. Make the plan smaller, or run `costlens forecast PLAN` on the "
+            "command line, which has no such limit."
+        ) from None
 
 
 def forecast_with_budget(

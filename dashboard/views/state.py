@@ -8,12 +8,14 @@ lock; readers get an immutable object and never wait for a reload they do not ne
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from costlens.core.errors import StoreUnreachableError
 from costlens.price.tables import PriceTable
-from costlens.store.db import OpenMode, Store, open_store
+from costlens.store.db import OpenMode, Store, open_store, sqlite_path
 from costlens.store.queries import count_runs
 
 STATE_KEY = "costlens"
@@ -54,16 +56,49 @@ def _load_model(db_url: str) -> tuple[Any, float | None]:
     return estimator.saved_model(db_url), stamp
 
 
+def _identity(path: str) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of a readable SQLite file; None when it is gone or unreadable."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if os.access(path, os.R_OK) else None
+
+
 class AppState:
-    """The store of an app, its price table and its estimator model (see the module doc)."""
+    """The store of an app, its price table and its estimator model (see the module doc).
+
+    ``store`` checks a SQLite file before every use: a file deleted or made unreadable after the
+    dashboard started raises :class:`StoreUnreachableError` (never a read from the deleted file's
+    stale connections, never a new empty file); a file put back (a new inode) is read afresh.
+    """
 
     def __init__(self, store: Store) -> None:
-        self.store = store
+        self._store = store
+        self.display_url, self.store_url = store.display_url, store.url
+        self._path = sqlite_path(store)
+        self._seen = _identity(self._path) if self._path else None
         self._prices: Current[PriceTable] = Current(PriceTable.load, PriceTable.is_current)
         url = store.url
         self._model: Current[tuple[Any, float | None]] = Current(
             lambda: _load_model(url), lambda loaded: loaded[1] == _model_stamp(url)
         )
+
+    @property
+    def store(self) -> Store:
+        if self._path is None:
+            return self._store
+        seen = _identity(self._path)
+        if seen is None:
+            self._store.dispose()  # no pooled connection keeps reading a deleted file
+            raise StoreUnreachableError(
+                f"cannot read store {self.display_url}: the file {self._path} is missing or "
+                "unreadable. Check that the file exists and is readable."
+            )
+        if seen != self._seen:  # put back or replaced: drop connections to the old file
+            self._store.dispose()
+            self._seen = seen
+        return self._store
 
     @property
     def prices(self) -> PriceTable:

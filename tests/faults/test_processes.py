@@ -109,4 +109,40 @@ def test_failed_logins_of_another_local_process_never_lock_out_a_logged_in_user(
     assert attacker.get("/", headers=basic("pw")).status_code == 429  # no oracle for guesses
     forged = app.server.test_client()
     forged.set_cookie("costlens_session", "guess")
-    assert forged.get("/").status_code == 429
+    assert forged.get("/").status_code == 401  # a forged cookie is no login (and no guess at ann)
+
+
+def test_a_new_correct_login_passes_a_lockout_on_another_name_and_guessing_stays_bounded(
+    sqlite_url,
+):
+    """Failures count per address and user name (plus a cap per address over all names): a
+    brand-new correct login is not held by another local process's guesses at other names;
+    guesses at the real name still lock it (no oracle), and rotating names is capped."""
+    import base64
+
+    from dashboard.app import (
+        ADDRESS_FAILURES_PER_MINUTE,
+        LoginThrottle,
+        create_app,
+        install_access_control,
+    )
+
+    def basic(user: str, password: str) -> dict[str, str]:
+        return {
+            "Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        }
+
+    open_store(sqlite_url).dispose()
+    app = create_app(sqlite_url)
+    install_access_control(app.server, auth=("ann", "pw"), token=None, throttle=LoginThrottle())
+    attacker = app.server.test_client()
+    codes = [attacker.get("/", headers=basic("admin", f"g{i}")).status_code for i in range(12)]
+    assert codes == [401] * 10 + [429] * 2
+    assert app.server.test_client().get("/", headers=basic("ann", "pw")).status_code == 200
+    codes = [attacker.get("/", headers=basic("ann", f"g{i}")).status_code for i in range(11)]
+    assert codes == [401] * 10 + [429]
+    assert attacker.get("/", headers=basic("ann", "pw")).status_code == 429  # no oracle
+    # rotating names: at most ADDRESS_FAILURES_PER_MINUTE failures from one address a minute
+    n = ADDRESS_FAILURES_PER_MINUTE + 5
+    codes = [attacker.get("/", headers=basic(f"u{i}", "x")).status_code for i in range(n)]
+    assert codes.count(401) == ADDRESS_FAILURES_PER_MINUTE - 20 and codes[-1] == 429
