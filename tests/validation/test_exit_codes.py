@@ -15,7 +15,9 @@ import pytest
 import typer
 
 BAD = "bad\x07value"  # refused by every value-taking option: numbers, names, paths, choices
-PLACEHOLDER = {"run_id": "x", "plan": "plan.csv", "path": "vms.csv", "command": "true"}
+PLACEHOLDER = {
+    "run_id": "x", "plan": "plan.csv", "path": "vms.csv", "command": "true", "bill": "bill.csv",
+}  # fmt: skip
 
 
 def _commands() -> Iterator[tuple[tuple[str, ...], object]]:
@@ -153,6 +155,8 @@ def _runtime_errors(tmp_path, sqlite_url) -> dict[str, list[str]]:
         "export mlflow": ["export", "mlflow", "nosuchrun", "--db", sqlite_url,
                           "--tracking-uri", f"file://{tmp_path / 'mlruns'}"],
         "export wandb": ["export", "wandb", "nosuchrun", "--db", sqlite_url],
+        "export focus": ["export", "focus", "--db", str(tmp_path / "missing.db")],
+        "reconcile": ["reconcile", str(tmp_path / "missing-bill.csv"), "--db", sqlite_url],
         # last: a journal file waits (made below), and there is no store to write it into
         "sync": ["sync", "--db", missing_db],
     }  # fmt: skip
