@@ -123,3 +123,29 @@ def test_the_demo_cells_and_frontier_rest_on_the_series(demo_db):
     assert max(p.value for p in front["full-finetune"]) == pytest.approx(
         max(best[f.id] for f in target if f.strategy == "full-finetune")
     )
+
+
+def test_the_transfer_page_holds_the_runs_to_their_declared_target_as_the_demo_does(demo_db):
+    from costlens.apps.demo import compare_strategies, priced_experiment
+    from costlens.price.tables import PriceTable
+    from costlens.store import OpenMode, open_store
+    from dashboard.views import transfer as transfer_view
+
+    url, outcomes, _best = demo_db
+    prices = PriceTable.load()
+    with open_store(url, OpenMode.READ) as store:
+        page = transfer_view.transfer_comparison(store, prices, PROJECT)
+    records = priced_experiment(url, outcomes, prices)  # the declared target, accuracy>=0.95
+    bills = {r["id"]: r["cost_usd"] for r in records}
+    points = page["frontier_points"]
+    assert all(p["cost_usd"] <= bills[p["run_id"]] + 1e-15 for p in points)
+    assert any(p["cost_usd"] < bills[p["run_id"]] * 0.999 for p in points)  # an evaluation's
+    demo_rows = {(r["labels"], r["strategy"]): r for r in compare_strategies(records)
+                 if r["verdict"] is not None}  # fmt: skip
+    cells = page["cells"].to_dict("records")
+    assert len(cells) == len(demo_rows)
+    for c in cells:
+        labels = int(c["label"].split(" \u00d7 ")[1].split()[0])
+        row = demo_rows[(labels, c["strategy"])]
+        assert c["verdict"] == row["verdict"]
+        assert c["reached"] == f"{row['reached_target']}/{row['repeats']}"
