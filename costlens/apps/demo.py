@@ -74,13 +74,17 @@ def _cell_row(strategy: str, runs: list[dict[str, Any]], cell: Any = None) -> di
     """One table row: a cell's medians over its repeats and, for transfer, its verdict. Dollars
     are the runs' billed cost (wall time on the instance, as ``costlens cost`` gives it);
     ``cpu_s``, the training thread's CPU seconds, is the separate figure the verdicts rest on.
-    ``cost_to_target_usd``: the median billed cost of the runs that reached the target (each
-    stops at the first evaluation that reaches it)."""
-    from costlens.apps.transfer import CPU_TIME_METRIC
+    ``cost_to_target_usd``: the median, over the runs that reached the target, of each run's
+    billed cost up to its first evaluation that reached it (its series held to the target,
+    :func:`costlens.price.target.cost_to_target`; a run without a series: its whole cost)."""
+    from costlens.apps.transfer import CPU_TIME_METRIC, RunFigures
 
     m = runs[0]["metrics"]
-    reached = [r for r in runs if r["metrics"].get("reached_target") is True]
-    accuracy = [a for a in (r["metrics"].get("accuracy") for r in runs) if a is not None]
+    figures = [RunFigures.from_record(r) for r in runs]
+    reached = [f for f in figures if f.reached is True]
+    to_target = [f.cost_to_target_usd if f.series_reached else f.cost_usd for f in reached]
+    accuracy = [a for a in (f.series_best if f.series_best is not None else f.metric("accuracy")
+                            for f in figures) if a is not None]  # fmt: skip
     row = {
         "width": int(m.get("width", 0)),
         "labels": int(m.get("labelled_samples", 0)),
@@ -94,7 +98,7 @@ def _cell_row(strategy: str, runs: list[dict[str, Any]], cell: Any = None) -> di
         "wall_s": _median_of(runs, lambda r: r.get("duration_s")),
         "flops": _median_of(runs, lambda r: r.get("flops")),
         "cost_usd": _median_of(runs, lambda r: r.get("cost_usd")),
-        "cost_to_target_usd": _median_of(reached, lambda r: r.get("cost_usd")),
+        "cost_to_target_usd": _median_of(to_target, lambda c: c),
         "saving_pct": None, "saving_pct_low": None, "saving_pct_high": None,
         "verdict": None, "basis": None, "method": None,
     }  # fmt: skip
@@ -224,17 +228,21 @@ def write_forecast(out_dir: Path, db_url: str) -> tuple[list[Path], dict[str, fl
 
 
 def priced_experiment(
-    db_url: str, outcomes: list[RunOutcome], prices: PriceTable
+    db_url: str, outcomes: list[RunOutcome], prices: PriceTable, target: str | None = None
 ) -> list[dict[str, Any]]:
-    """The recorded runs of ``outcomes``, read back from the store and priced."""
+    """The recorded runs of ``outcomes``, read back from the store, priced, and held to the
+    experiment's declared ``target`` (default: :attr:`ExperimentConfig.target`) over their
+    metric series (:func:`costlens.price.target.with_target`, with the frontier's points)."""
     from costlens.apps.transfer import priced_records
+    from costlens.price.target import parse_target, with_target
     from costlens.store import OpenMode, open_store
     from costlens.store.queries import list_runs
 
+    goal = parse_target(target or ExperimentConfig().target)
     with open_store(db_url, OpenMode.WRITE) as store:
         ids = {o.run_id for o in outcomes}
         recorded = [r for r in list_runs(store, project=PROJECT) if r["id"] in ids]
-    return priced_records(recorded, prices)
+        return with_target(store, priced_records(recorded, prices), goal, series=True)
 
 
 def run_demo(
@@ -254,7 +262,7 @@ def run_demo(
     outcomes = record_experiment(db_url, cfg, on_run=on_run, on_start=on_start)
     stage("pricing the runs on the shipped cloud tables")
     prices = PriceTable.load()
-    rows = priced_experiment(db_url, outcomes, prices)
+    rows = priced_experiment(db_url, outcomes, prices, cfg.target)
     comparison = compare_strategies(rows)
     result = DemoResult(
         db_url=db_url,

@@ -2,12 +2,15 @@
 cost-quality frontier, and the one-line summary a reader can trust.
 
 A cell is one transfer strategy on one model size and labelled budget against scratch on the
-same. When the runs logged whether they reached their quality target (``reached_target``),
+same. Whether a run reached the quality target is read from its metric series held to the
+target (:func:`costlens.price.target.with_target`: the first evaluation that met it) where the
+run has one, else from what it logged (``reached_target``). When every run of a cell says,
 only runs that reached it are compared, on the noise-robust basis of
 :func:`costlens.apps.transfer.basis_of` (the demo: training-thread CPU time), and the reach rate
 stands beside the saving: a strategy that does not reach the target is never said to save.
 The demo's runs stop at the first evaluation that reaches the target, so a reached run's whole
-figure is its cost to target. No pandas, no torch.
+CPU time is its CPU time to target. The frontier prices each evaluation of a series at the
+billed cost spent up to it. No pandas, no torch.
 """
 
 from __future__ import annotations
@@ -65,15 +68,21 @@ class Cell:
         return f"{size} \u00d7 {labels} \u00d7 {self.strategy}"
 
     def reached(self) -> int:
-        """How many of the transfer runs logged ``reached_target`` true."""
+        """How many of the transfer runs reached the target (by series, else as logged)."""
         return sum(1 for r in self.runs if r.reached is True)
 
     def scratch_reached(self) -> int:
         return sum(1 for r in self.scratch if r.reached is True)
 
     def best(self, metric: str = TARGET_METRIC) -> float | None:
-        """The best final ``metric`` the transfer runs reached (None when none logged it)."""
-        values = [v for v in (r.metric(metric) for r in self.runs) if v is not None]
+        """The best ``metric`` the transfer runs reached: the best of each run's series held
+        to the target where it has one, else its final value (None when none logged it)."""
+        values = [
+            v
+            for v in (r.series_best if r.series_best is not None else r.metric(metric)
+                      for r in self.runs)
+            if v is not None
+        ]  # fmt: skip
         return max(values) if values else None
 
     def as_dict(self) -> dict[str, Any]:
@@ -177,8 +186,16 @@ def frontier(
 def run_points(
     runs: Iterable[RunFigures], metric: str = TARGET_METRIC
 ) -> list[tuple[str, float | None, float | None, str]]:
-    """(strategy, billed cost US$, final ``metric``, run id) of each run: the frontier's input."""
-    return [(r.strategy, r.cost_usd, r.metric(metric), r.id) for r in runs]
+    """The frontier's input, (strategy, billed cost US$, ``metric``, run id): each evaluation of
+    a run's series (priced at the cost spent up to it) where the run has one, else its final
+    value at its whole cost."""
+    out: list[tuple[str, float | None, float | None, str]] = []
+    for r in runs:
+        if r.series:
+            out.extend((r.strategy, cost, value, r.id) for cost, value in r.series)
+        else:
+            out.append((r.strategy, r.cost_usd, r.metric(metric), r.id))
+    return out
 
 
 # ----------------------------------------------------------------- the summary line

@@ -55,6 +55,13 @@ class RunFigures:
     labelled: float | None  # labelled samples: the logged metric, else samples seen
     params: int | None
     metrics: dict[str, Any]
+    # From its metric series held to a target (costlens.price.target.with_target), where the
+    # run has one: whether any evaluation reached it, the billed cost to the first that did,
+    # the best value of the series, and (cost US$ so far, value) at each evaluation.
+    series_reached: bool | None = None
+    cost_to_target_usd: float | None = None
+    series_best: float | None = None
+    series: tuple[tuple[float, float], ...] = ()
 
     @property
     def label(self) -> str:
@@ -62,7 +69,10 @@ class RunFigures:
 
     @property
     def reached(self) -> bool | None:
-        """Whether the run logged that it reached its quality target (None: not logged)."""
+        """Whether the run reached its quality target: by its metric series where it has one,
+        else as it logged (``reached_target``); None when neither says."""
+        if self.series_reached is not None:
+            return self.series_reached
         value = self.metrics.get("reached_target")
         return value if isinstance(value, bool) else None
 
@@ -79,6 +89,7 @@ class RunFigures:
             energy = float(r["energy_j"]) / J_PER_KWH
         duration = finite_or_none(r.get("duration_s"))
         labelled = number(metrics.get(LABELLED_METRIC, r.get("samples")))
+        has_series = r.get("target_best_value") is not None  # held to a target, with a series
         return cls(
             id=str(r["id"]),
             name=str(r.get("name") or ""),
@@ -89,6 +100,10 @@ class RunFigures:
             labelled=labelled,
             params=r.get("params_total") or None,
             metrics=dict(metrics),
+            series_reached=bool(r["target_reached"]) if has_series else None,
+            cost_to_target_usd=finite_or_none(r.get("cost_to_target_usd")),
+            series_best=finite_or_none(r.get("target_best_value")),
+            series=tuple((float(c), float(v)) for c, v in r.get("target_series") or ()),
         )
 
 
@@ -267,8 +282,7 @@ DESCRIPTOR_METRICS = frozenset(
         "target_accuracy",
         "repeat",
         "seed",
-        "step",
-    }  # step: an evaluation's step, logged beside its metric
+    }
 )
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "cost_to_target",
     "costs_to_target",
     "parse_target",
+    "priced_series",
     "project_target",
     "target_keys",
     "target_text",
@@ -143,6 +144,23 @@ def cost_to_target(
     return TargetCost(True, cost_usd * share, first.step, t_s, first.value, best, basis, **common)
 
 
+def priced_series(
+    record: Mapping[str, Any], cost_usd: float | None, points: Sequence[MetricPoint], metric: str
+) -> list[tuple[float, float]]:
+    """(billed cost US$ spent up to the point, value) of each point of ``record``'s ``metric``
+    series (by name, else ``eval_``/``val_``), priced as :func:`cost_to_target` prices the point
+    that reached: the run's cost x (seconds from its start / its duration). [] when the run has
+    no price, start, duration or series."""
+    _, series = _series(points, record["id"], metric)
+    start, run_s = _unix_s(record.get("started_at")), record.get("duration_s")
+    if cost_usd is None or start is None or not run_s or run_s <= 0:
+        return []
+    return [
+        (cost_usd * min(max(p.t_unix_s - start, 0.0) / run_s, 1.0), p.value)
+        for p in sorted(series, key=lambda p: (p.t_unix_s, p.step))
+    ]
+
+
 def costs_to_target(
     store: Any, records: Sequence[Mapping[str, Any]], target: Target
 ) -> dict[str, TargetCost]:
@@ -156,13 +174,24 @@ def costs_to_target(
 
 
 def with_target(
-    store: Any, records: list[dict[str, Any]], target: Target | None
+    store: Any, records: list[dict[str, Any]], target: Target | None, *, series: bool = False
 ) -> list[dict[str, Any]]:
-    """Priced run records with the :data:`TARGET_KEYS` added (None when no target is set)."""
+    """Priced run records with the :data:`TARGET_KEYS` added (None when no target is set);
+    with ``series``, also ``target_series``: the run's :func:`priced_series` of the target's
+    metric (the cost-quality frontier's points)."""
     if target is None:
         return records
     costs = costs_to_target(store, records, target)
-    return [{**r, **target_keys(costs[r["id"]])} for r in records]
+    out = [{**r, **target_keys(costs[r["id"]])} for r in records]
+    if series:
+        from costlens.store.series import metric_series
+
+        ids = [r["id"] for r in records]
+        names = [prefix + target.metric for prefix in _PREFIXES]
+        points = [p for name in names for p in metric_series(store, ids, name)]
+        for r in out:
+            r["target_series"] = priced_series(r, r.get("cost_usd"), points, target.metric)
+    return out
 
 
 def target_text(tc: TargetCost) -> str:

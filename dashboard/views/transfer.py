@@ -69,11 +69,23 @@ def _comparisons(analysis: transfer.TransferAnalysis, cells: list[quality.Cell])
 
 
 def _analysis(store: Store, prices: PriceTable | None, project: str) -> transfer.TransferAnalysis:
-    return transfer.analyse(
-        list_runs(store, project=project),
-        prices=prices,
-        newest_per_strategy=TRANSFER_RUNS_PER_STRATEGY,
-    )
+    """The project's runs analysed; priced ones held to the target they declared
+    (``target_accuracy``) over their metric series, as the demo holds them
+    (:func:`costlens.price.target.with_target`: reach, cost to target, frontier points)."""
+    from costlens.price.target import Target, with_target
+
+    records = list_runs(store, project=project)
+    if prices is None:
+        return transfer.analyse(records, newest_per_strategy=TRANSFER_RUNS_PER_STRATEGY)
+    kept, excluded, older = transfer.select_runs(records, TRANSFER_RUNS_PER_STRATEGY)
+    priced = transfer.priced_records(kept, prices)
+    declared = [(r.get("metrics") or {}).get("target_accuracy") for r in priced]
+    levels = [float(v) for v in declared if transfer.number(v) is not None]
+    if levels:
+        goal = Target(transfer.TARGET_METRIC, ">=", float(median(levels)))
+        priced = with_target(store, priced, goal, series=True)
+    analysis = transfer.analyse(priced)  # already selected and priced
+    return transfer.TransferAnalysis(analysis.runs, analysis.pairs, excluded, older)
 
 
 def _target(analysis: transfer.TransferAnalysis) -> float | None:
@@ -83,8 +95,11 @@ def _target(analysis: transfer.TransferAnalysis) -> float | None:
 
 
 def _to_target(runs: tuple[transfer.RunFigures, ...]) -> float | None:
-    """Median billed cost of the runs that reached their target (None: none did)."""
-    costs = [r.cost_usd for r in runs if r.reached and r.cost_usd is not None]
+    """Median billed cost to target of the runs that reached it (up to the first evaluation
+    that reached it where the run has a series, else its whole cost; None: none did)."""
+    to_target = [r.cost_to_target_usd if r.series_reached else r.cost_usd for r in runs
+                 if r.reached]  # fmt: skip
+    costs = [c for c in to_target if c is not None]
     return float(median(costs)) if costs else None
 
 

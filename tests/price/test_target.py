@@ -8,7 +8,13 @@ from datetime import datetime, timedelta
 import pytest
 
 from costlens.core.errors import InputError
-from costlens.price.target import Target, cost_to_target, parse_target, target_text
+from costlens.price.target import (
+    Target,
+    cost_to_target,
+    parse_target,
+    priced_series,
+    target_text,
+)
 from costlens.store import insert_run, open_store
 from costlens.store.series import MetricPoint, apply_metric_ops
 
@@ -31,6 +37,14 @@ def test_cost_to_target_against_a_hand_computation():
     assert (tc.step, tc.t_s, tc.value, tc.best_value) == (300, pytest.approx(30.0), 0.96, 0.97)
     assert "billed cost $2.00" in tc.basis and "x 30.0 s" in tc.basis and "30%" in tc.basis
     assert target_text(tc) == "$0.60 (step 300, 30.0 s)"
+
+
+def test_each_point_of_a_series_is_priced_as_the_point_that_reached():
+    # the frontier's points: $2.00 x (10, 30, 50, 90) / 100 s, this run's points only
+    got = priced_series(RECORD, 2.0, POINTS, "accuracy")
+    assert got == [pytest.approx((0.2, 0.5)), pytest.approx((0.6, 0.96)),
+                   pytest.approx((1.0, 0.94)), pytest.approx((1.8, 0.97))]  # fmt: skip
+    assert priced_series(RECORD, None, POINTS, "accuracy") == []  # no price: no points
 
 
 def test_not_reached_is_censored_never_a_number():

@@ -84,3 +84,40 @@ def test_the_summary_line_says_where_it_saves_and_what_never_reaches():
     line = quality.summary(quality.cells([*SCRATCH, *scratch600, *ft, *frozen]), "95%")
     assert line == ("frozen-features never reaches 95% at any budget here: best 0.94; "
                     "full-finetune reaches 95% for 50% less at w2 × 600 labels.")  # fmt: skip
+
+
+def _held(record_id, strategy, cpu, logged, *, reached, best, to_target, series=()):
+    """A run record held to a target through its series (price.target.with_target's keys)."""
+    return transfer.RunFigures.from_record({
+        "id": record_id, "name": record_id, "strategy": strategy, "params_total": 100,
+        "cost_usd": 1.0, "duration_s": 10.0, "target_reached": reached,
+        "target_best_value": best, "cost_to_target_usd": to_target, "target_series": series,
+        "metrics": {"labelled_samples": 50, "width": 2, "train_cpu_s": cpu,
+                    "reached_target": logged, "accuracy": 0.5},
+    })  # fmt: skip
+
+
+def test_a_series_held_to_the_target_decides_reach_over_the_logged_flag():
+    # the runs logged reached_target False (at their own target), but their series reached this
+    # one: the series decides; the best is the series' best, not the final value
+    ft = [_held(f"f{i}", "full-finetune", 1.0, False, reached=True, best=0.97, to_target=0.4)
+          for i in range(3)]  # fmt: skip
+    scratch = [_held(f"s{i}", "scratch", c, False, reached=False, best=0.9, to_target=None)
+               for i, c in enumerate((2.0, 2.1, 1.9))]  # fmt: skip
+    c = cell_of(scratch, ft)
+    assert c.reached() == 3 and c.scratch_reached() == 0 and c.verdict == ONLY_TRANSFER_REACHES
+    assert c.best() == pytest.approx(0.97) and ft[0].cost_to_target_usd == 0.4
+    # a record without a series (no target_best_value) keeps its logged flag
+    bare = _held("b", "scratch", 1.0, True, reached=False, best=None, to_target=None)
+    assert bare.reached is True and bare.series_reached is None
+
+
+def test_the_frontier_gets_a_point_per_evaluation_of_a_series():
+    r = _held("f", "full-finetune", 1.0, True, reached=True, best=0.96, to_target=0.6,
+              series=((0.2, 0.5), (0.6, 0.96), (1.0, 0.93)))  # fmt: skip
+    plain = run("p", "scratch", 1.0, True, accuracy=0.9, cost=2.0)
+    points = quality.run_points([r, plain])
+    assert points == [("full-finetune", 0.2, 0.5, "f"), ("full-finetune", 0.6, 0.96, "f"),
+                      ("full-finetune", 1.0, 0.93, "f"), ("scratch", 2.0, 0.9, "p")]  # fmt: skip
+    front = quality.frontier(points)
+    assert [(p.cost_usd, p.value) for p in front["full-finetune"]] == [(0.2, 0.5), (0.6, 0.96)]
