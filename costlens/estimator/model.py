@@ -264,7 +264,9 @@ class CostModel(RegressorMixin, BaseEstimator):
         has_peak = np.isfinite(peaks) & (peaks > 0)
         if has_peak.any():
             sub = frame[has_peak]
-            mid, c_lo, c_hi, why = cold_start_for(self).predict_interval(
+            cold = cold_start_for(self)
+            archs = getattr(cold, "archs_", {})
+            mid, c_lo, c_hi, why = cold.predict_interval(
                 cold_features(
                     peak_flops_per_s=peaks[has_peak], precision=sub["precision"].to_numpy(),
                     strategy=np.where(
@@ -274,6 +276,7 @@ class CostModel(RegressorMixin, BaseEstimator):
                     params=sub["params"].to_numpy(), gpus=sub["world_size"].to_numpy(),
                     tokens=sub["tokens"].to_numpy(), seq_len=sub["seq_len"].to_numpy(),
                     trainable_fraction=sub["trainable_fraction"].to_numpy(),
+                    architecture=[archs.get(k) for k in sub["accelerator"].to_numpy()],
                 )
             )  # fmt: skip
             anchor[has_peak] = mid + np.log(peaks[has_peak])

@@ -63,7 +63,8 @@ def test_efficiency_depends_on_the_job_not_only_the_gpu():
     cold = shipped_cold_start()
     X = cold_features(peak_flops_per_s=312e12, precision="bf16",
                       strategy=["scratch", "full-finetune"], params=[70e9, 7e9],
-                      gpus=[2048, 8], tokens=[2e12, 80e6], seq_len=[4096, 512])  # fmt: skip
+                      gpus=[2048, 8], tokens=[2e12, 80e6], seq_len=[4096, 512],
+                      architecture="Ampere")  # fmt: skip
     mid, lo, hi, why = cold.predict_interval(X)
     assert mid[0] > mid[1] + 0.3  # a small fine-tune runs well below a large pretraining job
     assert np.all(lo < mid) and np.all(mid < hi)
@@ -114,3 +115,34 @@ def test_the_fit_is_cached_beside_the_store_and_keyed(tmp_path, monkeypatch):
     coldstart._shipped.cache_clear()
     assert coldstart.shipped_cold_start().predict(X) == pytest.approx(first.predict(X))
     coldstart._shipped.cache_clear()
+
+
+def test_every_gpu_in_the_spec_table_names_its_generation():
+    specs = shipped_accelerators().specs
+    assert all(s.architecture for s in specs if s.key != "CPU")
+    assert {s.architecture for s in specs} >= {"Volta", "Ampere", "Hopper", "CDNA 3"}
+
+
+def test_the_gpu_generation_is_its_own_effect():
+    """Published V100 runs imply 5-14% MFU: the same job on a V100 is predicted below the A100's
+    MFU (the peak alone once gave the older GPU the higher MFU), and the interval says how few
+    published runs are on that generation."""
+    cold = fit_cold_start(published_runs(), shipped_accelerators())
+    job = dict(precision="fp16", strategy="scratch", params=1.1e9, gpus=96, tokens=236e9,
+               seq_len=2048)  # fmt: skip
+    v100 = cold_features(peak_flops_per_s=125e12, architecture="Volta", **job)
+    a100 = cold_features(peak_flops_per_s=312e12, architecture="Ampere", **job)
+    mid_v, _, _, why_v = cold.predict_interval(v100)
+    mid_a, _, _, why_a = cold.predict_interval(a100)
+    assert mid_v[0] < mid_a[0] - 0.3
+    assert "arch Volta" in why_v[0] and "arch" not in why_a[0]
+
+
+def test_the_trainable_share_does_not_extrapolate_from_one_lora():
+    """One LoRA row in the table sets no trend: a small share cannot double the predicted MFU."""
+    cold = fit_cold_start(published_runs(), shipped_accelerators())
+    X = cold_features(peak_flops_per_s=312e12, precision="bf16", strategy="lora",
+                      params=[7e9] * 3, gpus=1, tokens=1e8, seq_len=512,
+                      trainable_fraction=[1.0, 0.0024, 1e-5], architecture="Ampere")  # fmt: skip
+    mid = cold.predict(X)
+    assert np.ptp(mid) < np.log(1.2)
