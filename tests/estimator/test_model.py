@@ -149,7 +149,7 @@ def test_no_runs_gives_the_cold_start_and_its_interval():
     cold = shipped_cold_start()
     c_mid, c_lo, c_hi, why = cold.predict_interval(
         cold_features(peak_flops_per_s=312e12, precision="bf16", strategy="scratch", params=7e9,
-                      gpus=8.0, tokens=np.nan)
+                      gpus=8.0, tokens=np.nan, architecture="Ampere")
     )  # fmt: skip
     assert math.exp(mid[0]) / 312e12 == pytest.approx(math.exp(c_mid[0]))
     assert math.exp(lo[0]) / 312e12 == pytest.approx(math.exp(c_lo[0]))
