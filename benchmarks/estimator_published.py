@@ -35,10 +35,15 @@ BASELINE_MFU = 0.4
 SECTION = "## Estimator on published runs (cold start, leave-one-family-out)"
 # Cold-start variants compared (ColdStart parameters); the first is the shipped default.
 ALTERNATIVES: dict[str, dict[str, object]] = {
-    "generation one-hot + share clipped (shipped)": {},
+    "generation one-hot (words x3) + share clipped (shipped)": {},
+    "generation one-hot (words x1, as numbers)": {"cat_scale": 1.0},
+    "generation one-hot (words x5)": {"cat_scale": 5.0},
     "generation one-hot, share unclipped": {"clipped": ("log_peak", *RANGED)},
+    "+ includes as an input (points predicted as wall-clock bills)": {
+        "categories": ("strategy", "arch", "includes"),
+    },
     "no generation, share unclipped (before issue 23)": {
-        "categories": ("strategy",), "clipped": ("log_peak", *RANGED),
+        "categories": ("strategy",), "clipped": ("log_peak", *RANGED), "cat_scale": 1.0,
     },
 }  # fmt: skip
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ def _write(tmp_path: Path, cells: dict[str, str]) -> Path:
     ("cells", "column"),
     [({"gpu": "H1000"}, "gpu"), ({"precision": "fp8"}, "gpu"), ({"strategy": "magic"}, "strategy"),
      ({"tokens": ""}, "tokens"), ({"gpu_hours": "-1"}, "gpu_hours"),
-     ({"as_of": "2024-02-30"}, "as_of")],
+     ({"as_of": "2024-02-30"}, "as_of"), ({"includes": "restarts"}, "includes")],
 )  # fmt: skip
 def test_a_bad_row_names_its_line_and_column(tmp_path, cells, column):
     with pytest.raises(DataTableError) as info:
@@ -146,3 +147,22 @@ def test_the_trainable_share_does_not_extrapolate_from_one_lora():
                       trainable_fraction=[1.0, 0.0024, 1e-5], architecture="Ampere")  # fmt: skip
     mid = cold.predict(X)
     assert np.ptp(mid) < np.log(1.2)
+
+
+def test_each_published_figure_says_what_it_includes():
+    runs = published_runs()
+    assert {r.includes for r in runs} <= {"wall-clock", "compute", "unknown"}
+    assert sum(r.includes == "wall-clock" for r in runs) >= 15  # GPUs x elapsed time, as sourced
+
+
+def test_the_bill_over_compute_overhead_is_learned_from_the_rows_that_say():
+    """Where the table holds wall-clock and compute-only rows, the overhead is the learned
+    difference between them, never below 1; where it holds no compute-only row, 1 (unknown)."""
+    runs = published_runs()
+    cold = fit_cold_start(runs, shipped_accelerators())
+    assert cold.overhead_ >= 1.0
+    slow = [replace(r, gpu_hours=r.gpu_hours * 2) if r.includes == "wall-clock" else r
+            for r in runs]  # fmt: skip
+    assert fit_cold_start(slow, shipped_accelerators()).overhead_ > 1.3
+    none = [replace(r, includes="unknown") if r.includes == "compute" else r for r in slow]
+    assert fit_cold_start(none, shipped_accelerators()).overhead_ == 1.0
