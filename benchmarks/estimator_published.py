@@ -108,13 +108,42 @@ def summary(res: dict[str, np.ndarray]) -> list[dict[str, object]]:
     return rows
 
 
+def goals(res: dict[str, np.ndarray]) -> list[str]:
+    """Issue 23's goals against the measured figures, each said met or not met."""
+
+    def med(mask: np.ndarray, key: str = "pred") -> float:
+        return float(np.median(np.exp(np.abs(np.log(res[key][mask] / res["actual"][mask])))))
+
+    def cover(mask: np.ndarray) -> float:
+        a = res["actual"][mask]
+        return float(np.mean((res["low"][mask] <= a) & (a <= res["high"][mask])))
+
+    ft, every, volta = res["fine_tune"], np.ones_like(res["fine_tune"]), res["arch"] == "Volta"
+    bias = float(np.median(res["pred"] / res["actual"]))
+    checks = [
+        ("median error at most x1.35 overall", f"x{med(every):.2f}", med(every) <= 1.35),
+        ("beats 6ND@40% on pretraining", f"x{med(~ft):.2f} vs x{med(~ft, 'base'):.2f}",
+         med(~ft) < med(~ft, "base")),
+        ("beats 6ND@40% on fine-tuning", f"x{med(ft):.2f} vs x{med(ft, 'base'):.2f}",
+         med(ft) < med(ft, "base")),
+        ("V100 (Volta) no worse than x2", f"x{med(volta):.2f}", med(volta) <= 2.0),
+        ("coverage 75-90%, pretraining", f"{cover(~ft):.0%}", 0.75 <= cover(~ft) <= 0.9),
+        ("coverage 75-90%, fine-tuning", f"{cover(ft):.0%} of {ft.sum()}",
+         0.75 <= cover(ft) <= 0.9),
+        ("bias (median predicted/published) 0.8-1.25", f"{bias:.2f}", 0.8 <= bias <= 1.25),
+    ]  # fmt: skip
+    return [f"- {g}: {v} ({'met' if ok else 'NOT met'})" for g, v, ok in checks]
+
+
 def table(rows: list[dict[str, object]]) -> list[str]:
     cols = list(rows[0])
     return ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols),
             *("| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows)]  # fmt: skip
 
 
-def markdown(rows: list[dict[str, object]], seconds: float, alts: list[dict[str, object]]) -> str:
+def markdown(
+    rows: list[dict[str, object]], seconds: float, alts: list[dict[str, object]], checks: list[str]
+) -> str:
     lines = [
         SECTION, "",
         f"{dt.date.today().isoformat()}, {platform.machine()} ({platform.processor() or 'cpu'}), "
@@ -122,7 +151,8 @@ def markdown(rows: list[dict[str, object]], seconds: float, alts: list[dict[str,
         f"({seconds:.0f} s). Every figure is leave-one-family-out: the held-out family's runs take "
         "no part in the fit nor in the interval's calibration. Runs without a published GPU count "
         "are priced at the training fold's median tokens per GPU.", "",
-        *table(rows), "", "Alternatives tried for the cold start, same folds (shipped first):", "",
+        *table(rows), "", "Issue 23's goals, as measured here:", "", *checks, "",
+        "Alternatives tried for the cold start, same folds (shipped first):", "",
         *table(alts), "",
     ]  # fmt: skip
     return "\n".join(lines)
@@ -152,7 +182,7 @@ def main() -> None:
             f"{r['set'].split(' (')[0]} {k}": r[k] for r in rows[:3]
             for k in ("costlens median", "80% interval holds", "bias (pred/published)")
         }})  # fmt: skip
-    text = markdown(summary(res), time.perf_counter() - t0, alts)
+    text = markdown(summary(res), time.perf_counter() - t0, alts, goals(res))
     print(text)
     if args.write:
         write(text)
