@@ -338,7 +338,10 @@ def cold_start_for(model: CostModel) -> ColdStart:
     benchmark holding a family out); a model saved before the cold start was fitted state
     (``tests/fixtures/estimator_model_v1.pkl``) takes the one of the shipped table in force."""
     own = getattr(model, "cold_start_", None)
-    return own if own is not None else shipped_cold_start()
+    # A model saved by an older costlens carries a cold start without today's inputs (GPU
+    # generation, bounded share): the shipped one stands in rather than a failed prediction.
+    current = own is not None and hasattr(own, "cat_scale")
+    return own if current else shipped_cold_start()
 
 
 def _prior_anchor(
