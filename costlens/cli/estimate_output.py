@@ -11,7 +11,8 @@ from costlens.core.fmt import interval_of, number
 
 TABLE_FIELDS = (
     "strategy", "flops", "wall_hours", "wall_hours_low", "wall_hours_high", "gpu_hours",
-    "gpu_hours_low", "gpu_hours_high", "cost_usd", "cost_usd_low", "cost_usd_high",
+    "gpu_hours_low", "gpu_hours_high", "gpu_hours_compute", "cost_usd", "cost_usd_low",
+    "cost_usd_high",
     "energy_kwh", "label_cost_usd", "total_cost_usd", "mfu_assumed", "extrapolation",
     "precision", "tokens", "tokens_basis", "flops_basis", "memory_gb_per_gpu", "min_gpus",
     "memory_basis",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from costlens.core.errors import EstimatorError
@@ -40,10 +40,22 @@ from costlens.core.vocab import COVERAGE
 from costlens.price.tables.published import PublishedRun
 
 NUMERIC = ("log_peak", "log_params", "log_tokens_per_gpu", "log_seq_len", "share")
-CATEGORIES = ("strategy",)  # model inputs; precision enters through the peak (log_peak)
-SUPPORT = ("precision", "strategy", "job")  # thin categories widen the interval
+# Model inputs; precision enters through the peak (log_peak), the GPU generation (``arch``, the
+# spec table's ``architecture``) as its own effect: one-hot under the ridge penalty, so a
+# generation with few published runs is shrunk towards the mean of all of them.
+CATEGORIES = ("strategy", "arch")
+# ``includes`` (what a published figure counts) is learned in a second fit, for the overhead of
+# a bill over compute (``overhead_``); as an input it made the benchmark worse (BENCHMARKS.md).
+BILLED, COMPUTE = "wall-clock", "compute"
+SUPPORT = ("precision", "strategy", "job", "arch")  # thin categories widen the interval
 RANGED = ("log_params", "log_tokens_per_gpu")  # outside the runs' range: widen
-CLIPPED = ("log_peak", *RANGED)  # held at the runs' range when predicting (no extrapolated trend)
+# Held at the runs' range when predicting (no extrapolated trend): a trainable share below any
+# published run's does not raise the MFU further.
+CLIPPED = ("log_peak", *RANGED, "share")
+UNKNOWN_ARCH = "unknown"
+# One-hot columns scaled by this before the ridge (a generation shrunk less than a number); chosen
+# on the leave-one-family-out benchmark among 1, 2, 3, 5 (not nested: slightly optimistic).
+CAT_SCALE = 3.0
 ALPHAS = tuple(np.logspace(-2, 3, 11))
 FINITE_SAMPLE = False
 MIN_SUPPORT = 5  # fewer published runs with this GPU peak / precision / strategy: widen
@@ -59,10 +71,13 @@ def cold_features(
     tokens: Any,
     seq_len: Any = None,
     trainable_fraction: Any = None,
+    architecture: Any = None,
+    includes: Any = BILLED,
 ) -> pd.DataFrame:
     """The cold start's inputs, one row per job (NaN where unknown: the training median).
     Full fine-tuning counts as scratch (the same computation); ``share`` is the trainable share
-    (1 when all parameters train)."""
+    (1 when all parameters train); ``architecture`` the GPU generation (None: unknown);
+    ``includes`` what the hours count (``BILLED``: what a bill shows)."""
     n = len(np.atleast_1d(np.asarray(params, dtype=float)))
 
     def arr(v: Any, fill: float = np.nan) -> np.ndarray:
@@ -82,11 +97,19 @@ def cold_features(
                 "share": np.where(np.isfinite(arr(trainable_fraction)), arr(trainable_fraction), 1),
                 "precision": np.broadcast_to(np.asarray(precision, dtype=object), (n,)),
                 "strategy": np.broadcast_to(np.asarray(strategy, dtype=object), (n,)),
+                "includes": np.broadcast_to(np.asarray(includes, dtype=object), (n,)),
+                "arch": np.broadcast_to(
+                    np.asarray(
+                        UNKNOWN_ARCH if architecture is None else architecture, dtype=object
+                    ),
+                    (n,),
+                ),
             }
         )
     frame["job"] = np.where(frame["strategy"].astype(str) == "scratch", "pretraining", "fine-tune")
     frame["strategy"] = frame["strategy"].astype(str).replace("full-finetune", "scratch")
     frame["precision"] = frame["precision"].astype(str)
+    frame["arch"] = [str(a) if a else UNKNOWN_ARCH for a in frame["arch"]]
     num = frame[list(NUMERIC)].to_numpy()
     frame[list(NUMERIC)] = np.where(np.isfinite(num), num, np.nan)
     return frame
@@ -116,7 +139,7 @@ def unknown_gpu_count(run: PublishedRun, runs: Sequence[PublishedRun]) -> int:
 
 
 def published_training_data(
-    runs: Sequence[PublishedRun], peaks: dict[str, float]
+    runs: Sequence[PublishedRun], peaks: dict[str, float], archs: dict[str, str] | None = None
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """(features, log MFU, family) of published runs; ``peaks`` maps ``gpu|precision`` to the
     dense peak FLOP/s. A run without a GPU count has NaN tokens per GPU: the fit imputes the
@@ -129,20 +152,32 @@ def published_training_data(
     X = cold_features(
         peak_flops_per_s=peak, precision=[r.precision for r in runs], strategy=attr["strategy"],
         params=attr["params"], gpus=gpus, tokens=attr["tokens"], seq_len=seq,
-        trainable_fraction=share,
+        trainable_fraction=share, architecture=[(archs or {}).get(r.gpu) for r in runs],
+        includes=[getattr(r, "includes", "unknown") for r in runs],
     )  # fmt: skip
     flops = job_flops(attr["params"], attr["tokens"], attr["strategy"], seq, share)
     gpu_s = np.array([r.gpu_hours for r in runs]) * S_PER_H
     return X, np.log(flops / (gpu_s * peak)), np.array([r.family for r in runs], dtype=object)
 
 
-def _pipeline(alphas: Sequence[float]) -> Pipeline:
+def _scaled(x: Any, scale: float) -> Any:
+    return x * scale
+
+
+def _pipeline(
+    alphas: Sequence[float], categories: Sequence[str] = CATEGORIES, cat_scale: float = 1.0
+) -> Pipeline:
+    """Ridge on scaled numbers and one-hot words; ``cat_scale`` > 1 shrinks the words' effects
+    (a generation, a strategy) less than the penalty shrinks the numbers'."""
     numbers = make_pipeline(
         SimpleImputer(strategy="median", keep_empty_features=True),
         StandardScaler(),
     )
-    words = OneHotEncoder(handle_unknown="ignore")
-    prep = ColumnTransformer([("num", numbers, list(NUMERIC)), ("cat", words, list(CATEGORIES))])
+    words = make_pipeline(
+        OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+        FunctionTransformer(partial(_scaled, scale=cat_scale)),
+    )
+    prep = ColumnTransformer([("num", numbers, list(NUMERIC)), ("cat", words, list(categories))])
     return Pipeline([("prep", prep), ("ridge", RidgeCV(alphas=list(alphas)))])
 
 
@@ -162,6 +197,12 @@ def conformal_tails(resid: np.ndarray, coverage: float) -> tuple[float, float]:
     return float(r[k_lo]), float(r[k_hi])
 
 
+def _supported_low(values: np.ndarray, min_support: int) -> float:
+    """The lowest value that ``min_support`` runs reach (their largest value when fewer do)."""
+    v = np.sort(values[np.isfinite(values)])
+    return float(v[min(min_support, len(v)) - 1]) if len(v) else math.nan
+
+
 class ColdStart(RegressorMixin, BaseEstimator):
     """Log MFU of a training job from its shape, learned from published runs (see module doc).
 
@@ -179,21 +220,27 @@ class ColdStart(RegressorMixin, BaseEstimator):
         alphas: Sequence[float] = ALPHAS,
         min_support: int = MIN_SUPPORT,
         widen: float = 0.5,
+        categories: Sequence[str] = CATEGORIES,
+        clipped: Sequence[str] = CLIPPED,
+        cat_scale: float = CAT_SCALE,
     ) -> None:
         self.coverage = coverage
         self.alphas = alphas
         self.min_support = min_support
         self.widen = widen
+        self.categories = categories  # the benchmark compares alternatives through these two
+        self.clipped = clipped
+        self.cat_scale = cat_scale
 
     def fit(self, X: pd.DataFrame, y: Any, groups: Any) -> ColdStart:
         y = np.asarray(y, dtype=float)
         groups = np.asarray(groups, dtype=object)
         if not np.all(np.isfinite(y)):
             raise EstimatorError("log MFU of the published runs must be finite.")
-        self.pipeline_ = _pipeline(self.alphas).fit(X, y)
+        self.pipeline_ = _pipeline(self.alphas, self.categories, self.cat_scale).fit(X, y)
         if len(set(groups)) >= 3:
-            loo = cross_val_predict(_pipeline(self.alphas), X, y, groups=groups,
-                                    cv=LeaveOneGroupOut())  # fmt: skip
+            pipe = _pipeline(self.alphas, self.categories, self.cat_scale)
+            loo = cross_val_predict(pipe, X, y, groups=groups, cv=LeaveOneGroupOut())
         else:
             loo = np.full(len(y), y.mean())
         self.loo_residuals_ = y - loo
@@ -207,22 +254,38 @@ class ColdStart(RegressorMixin, BaseEstimator):
         )
         self.peaks_ = np.round(X["log_peak"].to_numpy(), 2)
         self.counts_ = {c: X[c].value_counts().to_dict() for c in SUPPORT}
-        ranged = X[list(CLIPPED)].to_numpy()
+        ranged = X[list(self.clipped)].to_numpy()
         self.lo_ = np.nanmin(ranged, axis=0)
         self.hi_ = np.nanmax(ranged, axis=0)
+        if "share" in self.clipped:  # bounded where min_support runs are: one LoRA sets no trend
+            j = list(self.clipped).index("share")
+            self.lo_[j] = _supported_low(X["share"].to_numpy(dtype=float), self.min_support)
         self.n_runs_ = len(y)
+        self.overhead_ = self._overhead(X, y)
         # No prediction is more efficient than the best tenth of the published runs (robust to
         # one outlying row, e.g. a token count that counts repeated epochs).
         self.log_mfu_cap_ = float(np.quantile(y, MFU_CAP_QUANTILE))
         self.log_mfu_max_ = float(y.max())  # nor is any interval's high end above the best run
         return self
 
+    def _overhead(self, X: pd.DataFrame, y: np.ndarray) -> float:
+        """Billed over compute-only hours (>= 1): the learned ``includes`` effect, wall-clock
+        figures against compute-only ones (shrunk by the ridge where few rows say)."""
+        if "includes" not in X or not {BILLED, COMPUTE} <= set(X["includes"]):
+            return 1.0  # the table does not say which figures are compute only
+        cats = (*self.categories, *(() if "includes" in self.categories else ("includes",)))
+        fit = self.pipeline_ if cats == tuple(self.categories) else (
+            _pipeline(self.alphas, cats, self.cat_scale).fit(X, y))  # fmt: skip
+        row = X.iloc[:1].copy()
+        billed, compute = (float(fit.predict(row.assign(includes=v))[0]) for v in (BILLED, COMPUTE))
+        return max(1.0, math.exp(compute - billed))
+
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Log MFU; :data:`CLIPPED` features are held at the published runs' range (beyond it
         the learned trend is not followed; the interval widens instead)."""
         check_is_fitted(self, "pipeline_")
         held = X.copy()
-        for j, col in enumerate(CLIPPED):
+        for j, col in enumerate(self.clipped):
             held[col] = np.clip(X[col].to_numpy(dtype=float), self.lo_[j], self.hi_[j])
         return self.pipeline_.predict(held)
 
@@ -246,8 +309,8 @@ class ColdStart(RegressorMixin, BaseEstimator):
                 if n < self.min_support:
                     factor[i] += self.widen
                     reasons[i].append(f"{n} published runs with {col} {v}")
-        vals = X[list(CLIPPED)].to_numpy(dtype=float)
-        for j, col in enumerate(CLIPPED):
+        vals = X[list(self.clipped)].to_numpy(dtype=float)
+        for j, col in enumerate(self.clipped):
             if col not in RANGED:
                 continue
             out = np.nan_to_num(np.clip(self.lo_[j] - vals[:, j], 0, None)
@@ -278,14 +341,22 @@ def peak_table(accelerators: Any) -> dict[str, float]:
     return {f"{s.key}|{p}": v for s in accelerators.specs for p, v in s.peak_flops_per_s.items()}
 
 
+def arch_table(accelerators: Any) -> dict[str, str]:
+    """Accelerator key -> GPU generation (the spec table's ``architecture``; "" where none)."""
+    return {s.key: getattr(s, "architecture", "") for s in accelerators.specs}
+
+
 def fit_cold_start(runs: Sequence[PublishedRun], accelerators: Any, **params: Any) -> ColdStart:
-    """A :class:`ColdStart` fitted on ``runs``."""
-    X, y, groups = published_training_data(runs, peak_table(accelerators))
-    return ColdStart(**params).fit(X, y, groups)
+    """A :class:`ColdStart` fitted on ``runs``; it keeps the key -> generation map (``archs_``)."""
+    archs = arch_table(accelerators)
+    X, y, groups = published_training_data(runs, peak_table(accelerators), archs)
+    model = ColdStart(**params).fit(X, y, groups)
+    model.archs_ = archs
+    return model
 
 
 COLD_START_FILE = "cold_start.pkl"  # in the costlens home: the fitted cold start, keyed
-COLD_START_VERSION = 2  # part of the cache key: bump when the fitted object changes
+COLD_START_VERSION = 7  # part of the cache key: bump when the fitted object changes
 MFU_CAP_QUANTILE = 0.9  # predictions are held at this quantile of the published runs' MFU
 
 

@@ -264,7 +264,9 @@ class CostModel(RegressorMixin, BaseEstimator):
         has_peak = np.isfinite(peaks) & (peaks > 0)
         if has_peak.any():
             sub = frame[has_peak]
-            mid, c_lo, c_hi, why = cold_start_for(self).predict_interval(
+            cold = cold_start_for(self)
+            archs = getattr(cold, "archs_", {})
+            mid, c_lo, c_hi, why = cold.predict_interval(
                 cold_features(
                     peak_flops_per_s=peaks[has_peak], precision=sub["precision"].to_numpy(),
                     strategy=np.where(
@@ -274,6 +276,7 @@ class CostModel(RegressorMixin, BaseEstimator):
                     params=sub["params"].to_numpy(), gpus=sub["world_size"].to_numpy(),
                     tokens=sub["tokens"].to_numpy(), seq_len=sub["seq_len"].to_numpy(),
                     trainable_fraction=sub["trainable_fraction"].to_numpy(),
+                    architecture=[archs.get(k) for k in sub["accelerator"].to_numpy()],
                 )
             )  # fmt: skip
             anchor[has_peak] = mid + np.log(peaks[has_peak])
@@ -335,7 +338,10 @@ def cold_start_for(model: CostModel) -> ColdStart:
     benchmark holding a family out); a model saved before the cold start was fitted state
     (``tests/fixtures/estimator_model_v1.pkl``) takes the one of the shipped table in force."""
     own = getattr(model, "cold_start_", None)
-    return own if own is not None else shipped_cold_start()
+    # A model saved by an older costlens carries a cold start without today's inputs (GPU
+    # generation, bounded share): the shipped one stands in rather than a failed prediction.
+    current = own is not None and hasattr(own, "cat_scale")
+    return own if current else shipped_cold_start()
 
 
 def _prior_anchor(

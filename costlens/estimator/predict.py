@@ -63,6 +63,8 @@ def estimate_many(
     cols["energy_kwh"], cols["energy_basis"] = _energy(model, gl, c, total, cols["wall_hours"])
     cols.update(_feasibility(c, shares["trainable_fraction"], gl, cols))
     has_peak = np.isfinite(gl["peak"])
+    cols["billed_overhead"] = np.where(has_peak, _billed_overhead(model), 1.0)
+    cols["gpu_hours_compute"] = cols["gpu_hours"][0] / cols["billed_overhead"]
     cols.update(
         strategy=c["strategy"],
         flops=total,
@@ -86,6 +88,13 @@ def estimate(
 ) -> Estimate:
     """One scenario's estimate (see :func:`estimate_many`)."""
     return estimate_many([s], model=model, prices=prices)[0]
+
+
+def _billed_overhead(model: CostModel) -> float:
+    """The cold start's learned bill-over-compute factor (1 for a model saved without one)."""
+    from costlens.estimator.model import cold_start_for
+
+    return float(getattr(cold_start_for(model), "overhead_", 1.0))
 
 
 def with_default_precision(scenarios: Sequence[Scenario], prices: PriceTable) -> list[Scenario]:

@@ -166,6 +166,11 @@ class Estimate:
     min_gpus: int = 1
     memory_basis: str = ""
     single_gpu_instances: bool = False
+    # ``gpu_hours`` is what a bill shows (published runs' hours, restarts and evaluation in);
+    # ``gpu_hours_compute`` the compute alone: gpu_hours / ``billed_overhead``, the overhead
+    # learned from the published rows that say what they include (1 where they cannot tell).
+    gpu_hours_compute: float = float("nan")
+    billed_overhead: float = 1.0
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-safe dict (:func:`flatten`: ``cost_usd``, ``cost_usd_low``,

@@ -25,6 +25,9 @@ def test_estimate_json_has_the_stable_keys(cli):
     assert out["flops"] == pytest.approx(6 * 7e9 * 2e12)
     assert out["gpu_hours_low"] < out["gpu_hours"] < out["gpu_hours_high"]
     assert out["cost_usd"] == pytest.approx(out["gpu_hours"] * out["usd_per_gpu_hour"])
+    # what the bill shows, and the compute alone beside it (the learned overhead between them)
+    assert out["billed_overhead"] >= 1.0
+    assert out["gpu_hours_compute"] == pytest.approx(out["gpu_hours"] / out["billed_overhead"])
     # no runs recorded: the cold start, inside the published runs' range (A100, bf16, 7B)
     assert 0 < out["mfu_assumed"] < 1 and out["extrapolation"] is False
     lora = cli("estimate", "--params", "7e9", "--tokens", "2e9", "--gpu", "V100", "--strategy",

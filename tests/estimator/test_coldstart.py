@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ def _write(tmp_path: Path, cells: dict[str, str]) -> Path:
     ("cells", "column"),
     [({"gpu": "H1000"}, "gpu"), ({"precision": "fp8"}, "gpu"), ({"strategy": "magic"}, "strategy"),
      ({"tokens": ""}, "tokens"), ({"gpu_hours": "-1"}, "gpu_hours"),
-     ({"as_of": "2024-02-30"}, "as_of")],
+     ({"as_of": "2024-02-30"}, "as_of"), ({"includes": "restarts"}, "includes")],
 )  # fmt: skip
 def test_a_bad_row_names_its_line_and_column(tmp_path, cells, column):
     with pytest.raises(DataTableError) as info:
@@ -63,7 +64,8 @@ def test_efficiency_depends_on_the_job_not_only_the_gpu():
     cold = shipped_cold_start()
     X = cold_features(peak_flops_per_s=312e12, precision="bf16",
                       strategy=["scratch", "full-finetune"], params=[70e9, 7e9],
-                      gpus=[2048, 8], tokens=[2e12, 80e6], seq_len=[4096, 512])  # fmt: skip
+                      gpus=[2048, 8], tokens=[2e12, 80e6], seq_len=[4096, 512],
+                      architecture="Ampere")  # fmt: skip
     mid, lo, hi, why = cold.predict_interval(X)
     assert mid[0] > mid[1] + 0.3  # a small fine-tune runs well below a large pretraining job
     assert np.all(lo < mid) and np.all(mid < hi)
@@ -114,3 +116,53 @@ def test_the_fit_is_cached_beside_the_store_and_keyed(tmp_path, monkeypatch):
     coldstart._shipped.cache_clear()
     assert coldstart.shipped_cold_start().predict(X) == pytest.approx(first.predict(X))
     coldstart._shipped.cache_clear()
+
+
+def test_every_gpu_in_the_spec_table_names_its_generation():
+    specs = shipped_accelerators().specs
+    assert all(s.architecture for s in specs if s.key != "CPU")
+    assert {s.architecture for s in specs} >= {"Volta", "Ampere", "Hopper", "CDNA 3"}
+
+
+def test_the_gpu_generation_is_its_own_effect():
+    """Published V100 runs imply 5-14% MFU: the same job on a V100 is predicted below the A100's
+    MFU (the peak alone once gave the older GPU the higher MFU), and the interval says how few
+    published runs are on that generation."""
+    cold = fit_cold_start(published_runs(), shipped_accelerators())
+    job = dict(precision="fp16", strategy="scratch", params=1.1e9, gpus=96, tokens=236e9,
+               seq_len=2048)  # fmt: skip
+    v100 = cold_features(peak_flops_per_s=125e12, architecture="Volta", **job)
+    a100 = cold_features(peak_flops_per_s=312e12, architecture="Ampere", **job)
+    mid_v, _, _, why_v = cold.predict_interval(v100)
+    mid_a, _, _, why_a = cold.predict_interval(a100)
+    assert mid_v[0] < mid_a[0] - 0.3
+    assert "arch Volta" in why_v[0] and "arch" not in why_a[0]
+
+
+def test_the_trainable_share_does_not_extrapolate_from_one_lora():
+    """One LoRA row in the table sets no trend: a small share cannot double the predicted MFU."""
+    cold = fit_cold_start(published_runs(), shipped_accelerators())
+    X = cold_features(peak_flops_per_s=312e12, precision="bf16", strategy="lora",
+                      params=[7e9] * 3, gpus=1, tokens=1e8, seq_len=512,
+                      trainable_fraction=[1.0, 0.0024, 1e-5], architecture="Ampere")  # fmt: skip
+    mid = cold.predict(X)
+    assert np.ptp(mid) < np.log(1.2)
+
+
+def test_each_published_figure_says_what_it_includes():
+    runs = published_runs()
+    assert {r.includes for r in runs} <= {"wall-clock", "compute", "unknown"}
+    assert sum(r.includes == "wall-clock" for r in runs) >= 15  # GPUs x elapsed time, as sourced
+
+
+def test_the_bill_over_compute_overhead_is_learned_from_the_rows_that_say():
+    """Where the table holds wall-clock and compute-only rows, the overhead is the learned
+    difference between them, never below 1; where it holds no compute-only row, 1 (unknown)."""
+    runs = published_runs()
+    cold = fit_cold_start(runs, shipped_accelerators())
+    assert cold.overhead_ >= 1.0
+    slow = [replace(r, gpu_hours=r.gpu_hours * 2) if r.includes == "wall-clock" else r
+            for r in runs]  # fmt: skip
+    assert fit_cold_start(slow, shipped_accelerators()).overhead_ > 1.3
+    none = [replace(r, includes="unknown") if r.includes == "compute" else r for r in slow]
+    assert fit_cold_start(none, shipped_accelerators()).overhead_ == 1.0

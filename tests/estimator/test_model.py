@@ -149,10 +149,28 @@ def test_no_runs_gives_the_cold_start_and_its_interval():
     cold = shipped_cold_start()
     c_mid, c_lo, c_hi, why = cold.predict_interval(
         cold_features(peak_flops_per_s=312e12, precision="bf16", strategy="scratch", params=7e9,
-                      gpus=8.0, tokens=np.nan)
+                      gpus=8.0, tokens=np.nan, architecture="Ampere")
     )  # fmt: skip
     assert math.exp(mid[0]) / 312e12 == pytest.approx(math.exp(c_mid[0]))
     assert math.exp(lo[0]) / 312e12 == pytest.approx(math.exp(c_lo[0]))
     assert math.exp(hi[0]) / 312e12 == pytest.approx(math.exp(c_hi[0]))
     assert 0.05 < math.exp(c_mid[0]) < 0.8 and c_lo[0] < c_mid[0] < c_hi[0]
     assert bool(extrap[0]) == bool(why[0])
+
+
+def test_a_model_saved_with_an_older_cold_start_still_predicts():
+    """A saved model whose cold start predates the GPU generation and the bounded share (no
+    ``cat_scale``, ``clipped``, ``archs_``) is priced with the shipped cold start, not a crash."""
+    import copy
+
+    from costlens.estimator.coldstart import shipped_cold_start
+    from costlens.estimator.model import cold_start_for
+
+    m = est.prior_model()
+    old = copy.copy(shipped_cold_start())
+    for name in ("cat_scale", "clipped", "categories", "archs_"):
+        old.__dict__.pop(name, None)
+    m.cold_start_ = old
+    assert cold_start_for(m) is shipped_cold_start()
+    e = est.estimate(est.Scenario(params=7e9, tokens=1e10, gpu="A100-80GB-SXM", gpus=8), model=m)
+    assert e.gpu_hours.low < e.gpu_hours.point < e.gpu_hours.high

@@ -23,7 +23,7 @@ ESTIMATE_KEYS = (
     "flops_per_s_per_device", "energy_basis", "efficiency_basis", "instance_gpus",
     "usd_per_instance_hour", "price_confirmed", "model_flops", "flops_basis",
     "extrapolation_reason", "memory_gb_per_gpu", "fits", "min_gpus", "memory_basis",
-    "single_gpu_instances",
+    "single_gpu_instances", "gpu_hours_compute", "billed_overhead",
 )  # fmt: skip
 
 

@@ -65,6 +65,7 @@ class GpuSpec:
     as_of: str = ""
     note: str = ""
     default_precision: str = DEFAULT_PRECISION
+    architecture: str = ""  # the vendor's generation name (Volta, Ampere, Hopper, CDNA 3...)
 
     @property
     def precisions(self) -> tuple[str, ...]:
@@ -106,6 +107,7 @@ class GpuSpec:
         for p in PRECISIONS:
             out[f"peak_{p}_flops_per_s"] = self.peak_flops_per_s.get(p)
         out["default_precision"] = self.default_precision
+        out["architecture"] = self.architecture
         out.update(source=self.source, as_of=self.as_of, note=self.note)
         return out
 
@@ -157,6 +159,7 @@ def _read_specs(path: Path) -> tuple[GpuSpec, ...]:
                 as_of=cell_date(row, "as_of", path, line),
                 note=row.get("note", ""),
                 default_precision=default,
+                architecture=row.get("architecture", "").strip(),
             )
         )
     if not any(s.key == CPU_KEY for s in specs):

@@ -22,8 +22,12 @@ PUBLISHED_FILE = "published_runs.csv"
 PUBLISHED_COLUMNS: tuple[str, ...] = (
     "model", "family", "strategy", "params", "trainable_params", "tokens", "samples", "seq_len",
     "epochs", "gpu", "gpu_count", "gpu_hours", "published_as", "precision", "source", "as_of",
-    "confidence",
+    "confidence", "includes",
 )  # fmt: skip
+# What a row's GPU-hours include (optional column ``includes``): "wall-clock" where the source
+# gives GPUs x elapsed time or says restarts are in; "compute" where it counts steady-state
+# compute only; "unknown" where it does not say.
+INCLUDES = ("wall-clock", "compute", "unknown")
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class PublishedRun:
     epochs: float | None = None
     trainable_params: float | None = None
     line: int = 0
+    includes: str = "unknown"  # one of INCLUDES
 
     @property
     def trainable_fraction(self) -> float | None:
@@ -102,7 +107,18 @@ def _row(row: dict[str, str], path: Path, line: int, acc: Accelerators) -> Publi
         epochs=epochs,
         trainable_params=num("trainable_params"),
         line=line,
+        includes=_includes(row, path, line),
     )
+
+
+def _includes(row: dict[str, str], path: Path, line: int) -> str:
+    value = (row.get("includes") or "unknown").strip().lower()
+    if value not in INCLUDES:
+        raise DataTableError(
+            f"includes {value!r} must be one of {', '.join(INCLUDES)}",
+            path=str(path), line=line, column="includes",
+        )  # fmt: skip
+    return value
 
 
 def read_published_runs(
