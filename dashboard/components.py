@@ -161,7 +161,9 @@ def runs_table(*, id: str, page_size: int = 25, hide: Sequence[str] = ()) -> Any
         col.update(RUN_COLUMN_SIZES.get(key, {}))
         if key == "run":
             col.update(cellRenderer="markdown", sortable=False, minWidth=130)
-        elif key in ("duration", "device_hours", "cost_usd"):
+        elif key == "device_hours":  # "0.00094 inst-h": the unit must not be cut
+            col.update(type="rightAligned", minWidth=130, maxWidth=150)
+        elif key in ("duration", "cost_usd"):
             col.update(type="rightAligned", maxWidth=120)
         elif key == "status":
             col["cellStyle"] = {"styleConditions": [

@@ -29,6 +29,7 @@ from costlens.apps.transfer import (
     saving_interval,
     verdict,
 )
+from costlens.core.fmt import score
 from costlens.core.vocab import (
     NEITHER_REACHES,
     NOT_REACHED,
@@ -209,7 +210,7 @@ def _strategy_sentence(strategy: str, group: list[Cell], target: str) -> str:
     saves = sorted((c for c in group if c.verdict == SAVES), key=lambda c: -(c.saving_pct or 0))
     if all(c.reached() == 0 for c in group):
         best = max((b for b in (c.best() for c in group) if b is not None), default=None)
-        tail = "" if best is None else f": best {best:.2f}"
+        tail = "" if best is None else f": best {score(best)}"
         return f"{strategy} never reaches {target} at any budget here{tail}"
     if saves:
         top = saves[0]

@@ -19,7 +19,7 @@ from costlens.cli.common import (
     stdout_console,
 )
 from costlens.cli.tables import ID, NUM, Col, print_table
-from costlens.core.fmt import interval_of
+from costlens.core.fmt import interval_of, score
 from costlens.core.fmt import money as _usd
 from costlens.core.vocab import REACH_VERDICTS, VERDICTS
 
@@ -213,7 +213,7 @@ def _comparison_rows(result: Any) -> list[dict[str, Any]]:
             "labels": r["labels"],
             "strategy": r["strategy"],
             "reached": f"{r['reached_target']}/{r['repeats']}",
-            "accuracy": "" if r["best_accuracy"] is None else f"{r['best_accuracy']:.2f}",
+            "accuracy": "" if r["best_accuracy"] is None else score(r["best_accuracy"]),
             "cpu_s": _seconds(r["cpu_s"]),
             "cost": _usd(r["cost_usd"]),
             "to_target": _usd(r["cost_to_target_usd"]) if r["reached_target"] else "not reached",

@@ -148,6 +148,16 @@ def number(value: Any, unit: str = "", *, sig: int = 3) -> str:
     return f"{sign}{text} {unit}" if unit else f"{sign}{text}"
 
 
+def score(value: Any, *, digits: int = 2) -> str:
+    """A metric reached (accuracy 0.9496 -> ``0.94``), rounded down, so that a value written
+    never claims a threshold the run did not reach ("best 0.95" for 0.9496 under a 0.95 target)."""
+    v = finite(value)
+    if v is None:
+        return MISSING
+    scale = 10**digits
+    return f"{math.floor(v * scale + 1e-9) / scale:.{digits}f}"
+
+
 def percent(fraction: Any, *, digits: int = 0, signed: bool = False) -> str:
     """A fraction as a percentage: 0.873 -> ``87%`` (``digits`` decimals; ``signed``: ``+12%``)."""
     v = finite(fraction)

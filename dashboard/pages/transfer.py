@@ -7,6 +7,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, callback, dcc, html
 
+from costlens.core.fmt import score
 from dashboard import components, figures
 from dashboard.views import state
 from dashboard.views import transfer as view
@@ -54,7 +55,7 @@ CELL_TABLE = (
 def _cell_rows(cells: pd.DataFrame) -> list[dict]:
     return [
         {"label": r["label"], "reached": r["reached"], "scratch_reached": r["scratch_reached"],
-         "best": f"{r['best_accuracy']:.2f}" if _known(r["best_accuracy"]) else None,
+         "best": score(r["best_accuracy"]) if _known(r["best_accuracy"]) else None,
          "to_target": components.money(r["cost_to_target_usd"])
          if _known(r["cost_to_target_usd"]) else "not reached",
          "scratch_to_target": components.money(r["scratch_cost_to_target_usd"])

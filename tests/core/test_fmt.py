@@ -150,3 +150,10 @@ def test_fmt_imports_nothing_heavy():
     modules = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert modules <= {"__future__", "math", "collections.abc", "typing", "costlens.core.units"}
+
+
+def test_a_score_never_claims_a_threshold_it_did_not_reach():
+    # the transfer page said "never reaches 95% ... best 0.95" for a best of 0.9496
+    assert fmt.score(0.9496) == "0.94" and fmt.score(0.95) == "0.95"
+    assert fmt.score(0.958) == "0.95" and fmt.score(1.0) == "1.00"
+    assert fmt.score(None) == fmt.MISSING and fmt.score(float("nan")) == fmt.MISSING
