@@ -70,3 +70,49 @@ def test_reaching_costlens_profile_loads_no_pricing_or_sql(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
     )
     assert out.stdout.strip() == "[]", out.stderr
+
+
+COLD_START = """
+import sys, threading
+
+main_imports = []
+
+
+class Watch:  # records what the training (main) thread imports; finds nothing itself
+    def find_spec(self, name, path=None, target=None):
+        if threading.current_thread() is threading.main_thread():
+            main_imports.append(name)
+        return None
+
+
+sys.meta_path.insert(0, Watch())
+import costlens
+
+run = costlens.profile(db=sys.argv[1]).__enter__()
+heavy = ("sqlalchemy", "alembic", "sqlmodel", "pandas", "psutil", "costlens.store.db",
+         "costlens.price")
+print(sorted({m for m in main_imports if m.split(".")[0] in heavy or m in heavy}))
+print(sorted(m for m in ("sqlalchemy", "alembic", "pandas") if m in sys.modules))
+"""
+
+
+def test_cold_start_of_costlens_profile_imports_nothing_heavy_on_the_training_thread(tmp_path):
+    """A fresh interpreter: `import costlens; costlens.profile(...).__enter__()` loads no SQL,
+    migrations, pricing, pandas or psutil on the training thread (the recorder's thread and the
+    SQLite store's child process do that); SQLAlchemy, alembic and pandas are not in the
+    process at all when the run has started."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COSTLENS_HOME": str(tmp_path), "COSTLENS_QUIET": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", COLD_START, f"sqlite:///{tmp_path}/cold.db"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
+    assert out.stdout.splitlines()[:2] == ["[]", "[]"], out.stdout + out.stderr
