@@ -116,3 +116,23 @@ def test_cold_start_of_costlens_profile_imports_nothing_heavy_on_the_training_th
         timeout=120,
     )
     assert out.stdout.splitlines()[:2] == ["[]", "[]"], out.stdout + out.stderr
+
+
+def test_the_live_price_loads_no_sql():
+    """The live thread prices the run from its facts (the cost line, the spend guard): that loads
+    no SQLAlchemy, SQLModel or pydantic into the training process (about 0.5 s of CPU sharing
+    the GIL with training); what reads the store loads on first use."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from costlens.apps.tracking.rate import hourly_rate; "
+        "rate = hourly_rate({'device_count': 0, 'host_cpu_count': 2}); "
+        "sql = sorted(m for m in ('sqlalchemy', 'sqlmodel', 'pydantic') if m in sys.modules); "
+        "from costlens.price import cost_breakdown, price_rows, COST_KEYS; "
+        "print(rate.usd_per_hour > 0, sql, callable(cost_breakdown))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert out.stdout.strip() == "True [] True", out.stdout + out.stderr
