@@ -85,6 +85,7 @@ def main() -> None:
         "COSTLENS_QUIET": "1",
         "HF_HUB_OFFLINE": "1",
     }
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed package has its bytecode cached
     bare = [sys.executable, str(script)]
 
     def under(url: str) -> list[str]:
