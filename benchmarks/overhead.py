@@ -249,8 +249,8 @@ def main() -> None:
             "",
             f"Start-up of `costlens.profile` (torch already imported): median "
             f"{statistics.median(starts) * 1e3:.1f} ms; cold (fresh interpreter: `import costlens` "
-            f"+ start a run, bytecode cached): {cold * 1e3:.0f} ms. Target: under 100 ms. End of run (last sample "
-            f"and flush): median {statistics.median(ends) * 1e3:.0f} ms.",
+            f"+ start a run, bytecode cached): {cold * 1e3:.0f} ms. Target: under 100 ms. "
+            f"End of run (last sample and flush): median {statistics.median(ends) * 1e3:.0f} ms.",
             "",
         ]
     )
