@@ -25,12 +25,31 @@ Modules: :mod:`~costlens.price.billing` (which instance, and why), :mod:`~costle
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from costlens.price.alternatives import alternatives
 from costlens.price.billing import choose_quote, quote_source
 from costlens.price.breakdown import duration_s, is_cpu_run, run_cost
-from costlens.price.columns import COST_KEYS, add_cost_columns, cost_breakdown
-from costlens.price.idle import sample_summary
-from costlens.price.listing import PRICE_KEYS, price_rows
+
+# What reads the store (SQLAlchemy and the table models) loads on first use: pricing a run's
+# facts (the live cost line, the spend guard: ``run_cost``) does not import SQL.
+_LAZY = {
+    "COST_KEYS": "costlens.price.columns",
+    "add_cost_columns": "costlens.price.columns",
+    "cost_breakdown": "costlens.price.columns",
+    "sample_summary": "costlens.price.idle",
+    "PRICE_KEYS": "costlens.price.listing",
+    "price_rows": "costlens.price.listing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'costlens.price' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "COST_KEYS",

@@ -24,7 +24,7 @@ from costlens.core import config
 from costlens.record.journal import Journal
 from costlens.record.series import SeriesBuffer
 from costlens.record.steady import SteadyWindow
-from costlens.record.telemetry import Reading, Sampler
+from costlens.record.telemetry import Reading, Sampler, host_facts
 from costlens.record.writer import Batch, StoreWriter
 
 log = logging.getLogger("costlens")
@@ -241,7 +241,8 @@ class Recorder:
             self._done.set()
 
     def _setup(self) -> None:
-        """Samplers, the first reading at once, then the writer (which opens the store)."""
+        """Host facts (psutil: off the training thread), samplers, a first reading, the writer."""
+        self.run_values.update({k: v for k, v in host_facts().items() if k not in self.run_values})
         try:
             self._samplers = self._make_samplers()
         except Exception as exc:
@@ -258,7 +259,7 @@ class Recorder:
             self.run_values["mig_profile"] = next(
                 (s.mig_profile() for s in self._samplers if s.kind == "nvml"), None
             )
-            self._journal.header = self._header()
+        self._journal.header = self._header()
         self._safe(self._sample, "sample")  # first reading: energy baseline, primes cpu_percent
         self._ready.set()
         self._writer.start()

@@ -159,9 +159,8 @@ class ProfiledRun:
         return self
 
     def _run_values(self) -> dict[str, Any]:
-        """The run row's facts at start (what the user declared and where it runs)."""
-        from costlens.record.telemetry import host_facts
-
+        """The run row's facts at start (what the user declared and where it runs). The host's
+        memory (psutil) is read on the recorder's thread, not here on the training thread."""
         o, d = self.options, self.dist
         strategy = o.strategy or OTHER_STRATEGY
         if strategy not in STRATEGIES:
@@ -193,7 +192,7 @@ class ProfiledRun:
             "instance_type": o.instance,
             "region": o.region,
             "expected_steps": self.expected_steps,
-            **host_facts(),
+            "host_cpu_count": os.cpu_count(),
         }
 
     def _start(self) -> None:

@@ -290,6 +290,11 @@ def child_main() -> None:
     # thread ends before the writer's last write). The pipe's end of file ends the child.
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     side: LocalSide | None = None
+    try:  # the store's imports now, while the parent sets its samplers up, not once "open" comes
+        import costlens.store.db
+        import costlens.store.ingest  # noqa: F401
+    except Exception:  # the "open" call that needs them says what is wrong
+        pass
     while True:
         head = inp.read(_HEADER.size)
         if len(head) < _HEADER.size:

@@ -70,3 +70,69 @@ def test_reaching_costlens_profile_loads_no_pricing_or_sql(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
     )
     assert out.stdout.strip() == "[]", out.stderr
+
+
+COLD_START = """
+import sys, threading
+
+main_imports = []
+
+
+class Watch:  # records what the training (main) thread imports; finds nothing itself
+    def find_spec(self, name, path=None, target=None):
+        if threading.current_thread() is threading.main_thread():
+            main_imports.append(name)
+        return None
+
+
+sys.meta_path.insert(0, Watch())
+import costlens
+
+run = costlens.profile(db=sys.argv[1]).__enter__()
+heavy = ("sqlalchemy", "alembic", "sqlmodel", "pandas", "psutil", "costlens.store.db",
+         "costlens.price")
+print(sorted({m for m in main_imports if m.split(".")[0] in heavy or m in heavy}))
+print(sorted(m for m in ("sqlalchemy", "alembic", "pandas") if m in sys.modules))
+"""
+
+
+def test_cold_start_of_costlens_profile_imports_nothing_heavy_on_the_training_thread(tmp_path):
+    """A fresh interpreter: `import costlens; costlens.profile(...).__enter__()` loads no SQL,
+    migrations, pricing, pandas or psutil on the training thread (the recorder's thread and the
+    SQLite store's child process do that); SQLAlchemy, alembic and pandas are not in the
+    process at all when the run has started."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COSTLENS_HOME": str(tmp_path), "COSTLENS_QUIET": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", COLD_START, f"sqlite:///{tmp_path}/cold.db"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
+    assert out.stdout.splitlines()[:2] == ["[]", "[]"], out.stdout + out.stderr
+
+
+def test_the_live_price_loads_no_sql():
+    """The live thread prices the run from its facts (the cost line, the spend guard): that loads
+    no SQLAlchemy, SQLModel or pydantic into the training process (about 0.5 s of CPU sharing
+    the GIL with training); what reads the store loads on first use."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from costlens.apps.tracking.rate import hourly_rate; "
+        "rate = hourly_rate({'device_count': 0, 'host_cpu_count': 2}); "
+        "sql = sorted(m for m in ('sqlalchemy', 'sqlmodel', 'pydantic') if m in sys.modules); "
+        "from costlens.price import cost_breakdown, price_rows, COST_KEYS; "
+        "print(rate.usd_per_hour > 0, sql, callable(cost_breakdown))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert out.stdout.strip() == "True [] True", out.stdout + out.stderr
