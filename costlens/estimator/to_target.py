@@ -215,6 +215,25 @@ def strategy_needs(
     return TargetNeeds(target_text, needs)
 
 
+def same_task(records: list[RunRecord]) -> list[RunRecord]:
+    """The runs of the task transfer is aimed at, where runs log their ``task`` (the demo's
+    pretraining runs are ``scratch`` on the source task: never counted as scratch on the
+    target task). That task is the one most transfer runs logged; runs that log no task stay."""
+    from collections import Counter
+
+    from costlens.core.vocab import TRANSFER_STRATEGIES
+
+    def task(r: RunRecord) -> Any:
+        return (r.get("metrics") or {}).get("task")
+
+    tasks = Counter(task(r) for r in records if r.get("strategy") in TRANSFER_STRATEGIES)
+    tasks.pop(None, None)
+    if not tasks:
+        return records
+    aimed = tasks.most_common(1)[0][0]
+    return [r for r in records if task(r) in (None, aimed)]
+
+
 def project_needs(
     store: Store,
     target_text: str,
@@ -229,11 +248,11 @@ def project_needs(
     from costlens.store.series import metric_series
 
     target = parse_target(target_text)
-    records = [
+    records = same_task([
         r
         for r in list_runs(store, project=project, status="completed")
         if all(t in (r.get("tags") or ()) for t in tags)
-    ]
+    ])  # fmt: skip
     points: dict[str, list[Any]] = {}
     for p in metric_series(store, [r["id"] for r in records]) if records else ():
         points.setdefault(p.run_id, []).append(p)

@@ -44,12 +44,17 @@ def test_estimate_compare_target_prices_each_strategy_at_equal_quality(cli, demo
     out = json.loads(r.out)
     assert out["target"]["basis"] == "runs" and out["target"]["target"] == TARGET
     rows = {row["strategy"]: row for row in out["strategies"]}
+    pretraining = {o.run_id for o in outcomes if o.metrics.get("task") == "source"}
+    assert pretraining  # scratch on the source task: never scratch on the target task
     for strategy in ("scratch", "full-finetune", "frozen-features"):
-        runs = [o.run_id for o in outcomes if o.strategy == strategy]
+        runs = [
+            o.run_id for o in outcomes if o.strategy == strategy and o.run_id not in pretraining
+        ]
         reached = [i for i in runs if best[i] >= THRESHOLD]
         row = rows[strategy]
         assert row["runs"] == len(runs) and row["runs_reached"] == len(reached), strategy
         assert set(row["reached_run_ids"]) == set(reached)
+        assert not pretraining & set(row["reached_run_ids"])
     for strategy in ("scratch", "full-finetune"):  # reached: priced on its own data to target
         row = rows[strategy]
         assert row["runs_reached"] >= 1 and row["reached_target"] is True
