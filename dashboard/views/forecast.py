@@ -119,14 +119,21 @@ _UPLOAD_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="costlens-
 _UPLOAD_SLOT = threading.Semaphore(1)
 
 
-def within_upload_budget(work: Any, name: str, budget_s: float | None = None) -> Any:
+def within_upload_budget(
+    work: Any,
+    name: str,
+    budget_s: float | None = None,
+    *,
+    busy: str = "another uploaded plan is still being forecast",
+    task: str = "the forecast of this plan",
+    cli: str = "costlens forecast PLAN",
+) -> Any:
     """``work()`` on the upload worker, waited for at most ``budget_s`` (``UPLOAD_BUDGET_S``);
-    a UsageError when over it, or when another upload still holds the worker."""
+    a UsageError when over it, or when another upload still holds the worker (``busy``,
+    ``task`` and ``cli`` word the messages for the page's kind of upload)."""
     budget_s = UPLOAD_BUDGET_S if budget_s is None else budget_s
     if not _UPLOAD_SLOT.acquire(blocking=False):
-        raise UsageError(
-            f"{name}: another uploaded plan is still being forecast; try again in a moment."
-        )
+        raise UsageError(f"{name}: {busy}; try again in a moment.")
 
     def run() -> Any:
         try:
@@ -143,9 +150,9 @@ def within_upload_budget(work: Any, name: str, budget_s: float | None = None) ->
         return future.result(timeout=budget_s)
     except FutureTimeout:
         raise UsageError(
-            f"{name}: the forecast of this plan took more than {budget_s:g} s, the dashboard's "
-            "limit for an upload. Make the plan smaller, or run `costlens forecast PLAN` on the "
-            "command line, which has no such limit."
+            f"{name}: {task} took more than {budget_s:g} s, the dashboard's limit for an "
+            f"upload. Make the file smaller, or run `{cli}` on the command line, which has no "
+            "such limit."
         ) from None
 
 

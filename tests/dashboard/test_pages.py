@@ -47,7 +47,7 @@ def app_ctx(filled, sqlite_url):
 
     _, ids = filled
     app = create_app(sqlite_url)
-    names = ("overview", "runs", "run", "transfer", "estimate", "forecast", "prices")
+    names = ("overview", "runs", "run", "transfer", "estimate", "forecast", "prices", "reconcile")
     pages = {n: importlib.import_module(f"dashboard.pages.{n}") for n in names}
     with app.server.test_request_context("/"):
         yield ids, pages
@@ -176,6 +176,20 @@ def test_forecast_page_result_upload_and_download(app_ctx):
     assert EXAMPLE_PLAN_LABEL in text_of(pages["forecast"].layout())
 
 
+def test_reconcile_page_layout_result_and_bad_bill(app_ctx):
+    from tests.price.test_reconcile import BILL
+
+    _, pages = app_ctx
+    page = pages["reconcile"]
+    assert {"reconcile-upload", "reconcile-hint"} <= ids_of(page.layout())
+    out = page.result({"name": "bill.csv", "contents": data_url(BILL.read_text())})
+    assert error_notices(out) == []
+    assert {"reconcile-instances", "reconcile-projects", "reconcile-out-of-scope"} <= ids_of(out)
+    assert "Explained by runs" in text_of(out) and "Tax charges" in text_of(out)
+    bad = page.result({"name": "b.csv", "contents": data_url("BilledCost\n1\n")})
+    assert error_notices(bad)[0].startswith("b.csv:1 column 'BillingCurrency'")
+
+
 def test_prices_page(app_ctx):
     _, pages = app_ctx
     layout = pages["prices"].layout()
@@ -208,6 +222,7 @@ PAGES = {
     "/estimate": "est-go",
     "/prices": "prices-table",
     "/forecast": "forecast-upload",
+    "/reconcile": "reconcile-upload",
 }
 
 
@@ -273,3 +288,23 @@ def test_empty_store_pages_show_how_to_record_a_first_run(store, sqlite_url):
         assert "No runs recorded yet" in text
         assert "costlens run -- python train.py" in text and "@costlens.profile" in text
         assert "with costlens.profile" in text
+
+
+def test_reconcile_callbacks_through_dash(filled, sqlite_url):
+    from dashboard.app import create_app
+    from tests.price.test_reconcile import BILL
+
+    client = create_app(sqlite_url).server.test_client()
+    outputs = [("reconcile-bill", "data"), ("reconcile-source", "children")]
+    inputs = [("reconcile-upload", "contents", data_url(BILL.read_text()))]
+    chosen = _callback(client, outputs, inputs, [("reconcile-upload", "filename", "jan.csv")])
+    assert chosen["reconcile-source"]["children"] == "bill: jan.csv"
+    refused = _callback(client, outputs, inputs, [("reconcile-upload", "filename", "x.exe")])
+    assert refused["reconcile-source"]["children"].startswith("upload refused: x.exe")
+    result = _callback(
+        client,
+        [("reconcile-result", "children")],
+        [("reconcile-bill", "data", chosen["reconcile-bill"]["data"])],
+    )
+    text = json.dumps(result)
+    assert "reconcile-instances" in text and "notice-error" not in text
