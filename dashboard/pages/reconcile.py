@@ -42,8 +42,10 @@ def result(upload: dict | None) -> list:
             view.instance_rows(rec), id="reconcile-instances",
         ),
         html.H2("Per project"),
-        components.simple_table([("project", "project"), ("instances", "instances"), *FIGURES],
-                                view.project_rows(rec), id="reconcile-projects"),
+        components.simple_table(
+            [("project", "project"), ("instances", "instances it alone used"), *FIGURES],
+            view.project_rows(rec), id="reconcile-projects",
+        ),
         html.H2("Out of scope"),
         components.simple_table([("reason", "reason"), ("lines", "lines"), ("billed", "billed")],
                                 view.out_of_scope_rows(rec), id="reconcile-out-of-scope"),
