@@ -40,11 +40,15 @@ def export_focus(
         "--billing-account", "BillingAccountId to write (default: costlens)."
     ) = None,
     prices_file: PricesFileOption = None,
+    plan: path_option(
+        "--plan", "Also write this plan's forecast as planned cost (x_CostKind planned)."
+    ) = None,
     db: DbOption = None,
 ) -> None:
     """Write recorded runs as FOCUS 1.2 cost-and-usage rows (CSV): Usage, "AI and Machine
     Learning", the instance id as ResourceId, GPU-hours as ConsumedQuantity, costlens's own
-    figures as x_ columns. Runs without a price are left out and counted on stderr."""
+    figures as x_ columns. Runs without a price are left out and counted on stderr. With
+    ``--plan``, the plan's forecast follows as planned cost, one row per job and month."""
     import csv
     import io
 
@@ -58,15 +62,24 @@ def export_focus(
     with open_cli_store(db) as store:
         records = list_runs(store, project=project, since=since)
     done = focus_rows(records, prices=prices, account=account or "costlens")
+    rows, columns = list(done.rows), FOCUS_COLUMNS
+    if plan is not None:
+        from costlens.budget.files.focus_plan import PLAN_COLUMNS, planned_rows
+        from costlens.budget.forecast import forecast
+        from costlens.budget.forecast.result import records as frame_records
+
+        planned = forecast(plan).jobs
+        rows += planned_rows(frame_records(planned), account or "costlens")
+        columns = PLAN_COLUMNS
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(FOCUS_COLUMNS), lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n", restval="")
     writer.writeheader()
-    writer.writerows(csv_cells(row) for row in done.rows)
+    writer.writerows(csv_cells(row) for row in rows)
     if out is None:
         typer.echo(buf.getvalue(), nl=False)
     else:
         write_bytes_atomic(out, buf.getvalue().encode("utf-8"))
-        stderr(f"wrote {len(done.rows)} FOCUS 1.2 rows to {out}")
+        stderr(f"wrote {len(rows)} FOCUS 1.2 rows to {out}")
     for run_id, why in done.skipped:
         stderr(f"left out run {run_id}: {why}")
 

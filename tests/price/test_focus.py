@@ -93,3 +93,26 @@ def test_the_rules_catch_what_the_spec_forbids():
 def test_the_sample_bill_passes_the_rules():
     for row in csv.DictReader((FIXTURES / "focus_bill.csv").open()):
         assert row_problems(row) == [], row
+
+
+def test_cli_writes_a_plans_forecast_as_planned_cost_after_the_runs(
+    store, sqlite_url, cli, tmp_path
+):
+    from tests.conftest import REPO
+
+    _runs(store)
+    out = tmp_path / "focus.csv"
+    plan = REPO / "data" / "example_plan.csv"
+    r = cli("export", "focus", "--db", sqlite_url, "--prices", str(SMALL), "--plan", str(plan),
+            "--out", str(out))  # fmt: skip
+    assert r.code == 0, r.err
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    planned = [row for row in rows if row["x_CostKind"] == "planned"]
+    assert len(rows) - len(planned) == 2 and len(planned) >= 10  # the runs, then the plan's jobs
+    for row in rows:
+        assert row_problems({k: v for k, v in row.items() if not k.startswith("x_") or v}) == [], (
+            row
+        )
+    assert all(float(p["x_CostLowUsd"]) <= float(p["BilledCost"]) <= float(p["x_CostHighUsd"])
+               for p in planned)  # fmt: skip
+    assert cli("export", "focus", "--db", sqlite_url, "--plan", str(tmp_path / "no.csv")).code == 1
