@@ -166,7 +166,8 @@ def open_cli_store(db: str | None, mode: OpenMode | str = "read") -> Store:
     that record runs): the store is created or upgraded, and the offline journal is replayed
     into it first.
     """
-    from costlens.record.journal import pending_note, replay_pending
+    from costlens.record.journal import replay_pending
+    from costlens.record.journal_files import pending_note
     from costlens.store.db import OpenMode, open_store
 
     mode = OpenMode(mode)
@@ -191,7 +192,7 @@ def _raise_write_failure(url: str, exc: BaseException) -> None:
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from costlens.record.journal import journal_dir
+    from costlens.record.journal_files import journal_dir
     from costlens.store.failures import write_failure
 
     if isinstance(exc, (SQLAlchemyError, sqlite3.Error, OSError)):

@@ -107,8 +107,7 @@ def sync(
     journals of STORE (others are refused, naming both stores); `--into STORE` writes them all
     into STORE."""
     from costlens.core.errors import StoreError, UsageError
-    from costlens.record.journal import closed_files, journal_dir
-    from costlens.record.journal_files import by_store
+    from costlens.record.journal_files import by_store, closed_files, journal_dir
     from costlens.store.url import store_label
 
     if db and into:
@@ -146,7 +145,8 @@ def _sync_store(url: str | None, label: str, paths: list, create: bool) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from costlens.core.errors import StoreUnreachableError
-    from costlens.record.journal import journal_dir, replay_files
+    from costlens.record.journal import replay_files
+    from costlens.record.journal_files import journal_dir
     from costlens.store import schema
     from costlens.store.db import OpenMode, kind_at, open_store
     from costlens.store.failures import write_failure

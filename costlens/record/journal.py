@@ -34,25 +34,10 @@ from costlens.record.journal_files import (
     closed_files,
     file_store,
     journal_dir,
-    pending_files,
-    pending_note,
 )
 from costlens.record.journal_records import DATETIME_KEYS, check_record, record_run_ids
 
 log = logging.getLogger("costlens")
-
-#: The journal's names, its files' included (:mod:`costlens.record.journal_files`).
-__all__ = [
-    "Journal",
-    "closed_files",
-    "file_store",
-    "journal_dir",
-    "pending_files",
-    "pending_note",
-    "quarantine_dir",
-    "replay_files",
-    "replay_pending",
-]
 
 QUARANTINE = "quarantine"
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import costlens
-from costlens.record import journal
+from costlens.record import journal_files
 from costlens.store.queries import count_samples, get_run
 from tests.conftest import PG_ADMIN_URL, _pg_admin, create_database
 
@@ -105,7 +105,7 @@ def assert_all_kept(
     assert out.taken > 0
     assert kept == out.taken, f"{fault}: {out.taken} samples taken, {kept} kept"
     assert rec["status"] == status and rec["steps"] == steps and rec["samples"] == 2 * steps
-    assert not journal.pending_files(), "sync leaves no journal behind"
+    assert not journal_files.pending_files(), "sync leaves no journal behind"
 
 
 def told(out: Outcome) -> None:

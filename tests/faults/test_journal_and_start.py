@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from costlens.record import journal
+from costlens.record import journal, journal_files
 from costlens.store import open_store
 from costlens.store.queries import count_samples, get_run, list_runs
 from tests.faults.conftest import STEPS, assert_all_kept, profiled, report
@@ -42,7 +42,7 @@ def _foreign_files() -> dict[str, bytes]:
 
 def test_corrupt_and_foreign_journals_are_quarantined_and_no_command_fails(store, cli, caplog):
     good = _good_journal()
-    folder = journal.journal_dir()
+    folder = journal_files.journal_dir()
     bad = _foreign_files()
     for name, data in bad.items():
         (folder / name).write_bytes(data)
@@ -55,7 +55,7 @@ def test_corrupt_and_foreign_journals_are_quarantined_and_no_command_fails(store
     assert "synced 3 journal records" in res.out  # the good file, whole (run, samples, update)
     quarantined = sorted(p.name for p in journal.quarantine_dir().iterdir())
     assert quarantined == sorted(bad)
-    assert not good.exists() and not journal.pending_files()
+    assert not good.exists() and not journal_files.pending_files()
     text = caplog.text  # one warning each, naming the file and what was lost
     assert all(text.count(f"journal {name} is damaged") == 1 for name in bad)
     assert "unreadable line" in text and "kept as" in text
@@ -122,7 +122,7 @@ def test_sigterm_during_a_hung_write(scratch_pg, tmp_path, cli):
     locker.close()
     assert proc.returncode == -signal.SIGTERM and exit_s < 2.5, (exit_s, err[-2000:])
     assert b"kept in the local journal" in err
-    (path,) = journal.pending_files()
+    (path,) = journal_files.pending_files()
     expected = sum(
         len(rec["rows"])
         for rec in map(json.loads, path.read_text().splitlines())
@@ -174,5 +174,5 @@ def test_store_back_mid_run_is_caught_up_and_the_summary_stays_true(tmp_path, cl
     out = profiled(url, folder.mkdir)
     assert "store unreachable" in out.err  # told when it failed...
     assert "kept in the local journal" not in out.err  # ...and not told a stale story at the end
-    assert out.run._recorder.journalled == 0 and not journal.pending_files()
+    assert out.run._recorder.journalled == 0 and not journal_files.pending_files()
     assert_all_kept("store unreachable at the start, back mid-run", open_store(url), out)

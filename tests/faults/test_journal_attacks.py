@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from costlens.core.errors import RunNotFoundError
-from costlens.record import journal
+from costlens.record import journal, journal_files
 from costlens.store import open_store
 from costlens.store.ingest import insert_run, insert_samples
 from costlens.store.queries import count_samples, get_run
@@ -65,7 +65,7 @@ def test_a_line_out_of_bounds_is_quarantined_and_the_rest_replayed(bad, store, c
     res = cli("sync", "--db", store.url)
     _ok(res)
     assert res.code == 0 and "synced 8 journal records" in res.out, res.out + res.err
-    assert (journal.quarantine_dir() / path.name).exists() and not journal.pending_files()
+    assert (journal.quarantine_dir() / path.name).exists() and not journal_files.pending_files()
     assert "line 4:" in caplog.text and str(journal.quarantine_dir()) in caplog.text
     rec = get_run(store, "r4")
     assert rec["status"] == "completed" and rec["steps"] == 4 and rec["samples"] == 8
@@ -111,7 +111,7 @@ def test_a_journal_goes_to_the_store_it_was_recorded_for(tmp_path: Path, cli):
     open_store(url_b).dispose()
     out = profiled(url_a)  # a's folder does not exist yet: the run stays in the journal
     assert f"`costlens sync` writes it to {store_label(url_a)}" in out.err  # the note names it
-    (path,) = journal.pending_files()
+    (path,) = journal_files.pending_files()
     res = cli("sync", "--db", url_b)  # the wrong store: refused, naming both
     _ok(res)
     assert res.code == 1 and store_label(url_a) in res.err and store_label(url_b) in res.err

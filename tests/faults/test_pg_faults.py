@@ -9,7 +9,7 @@ import threading
 import psycopg
 import pytest
 
-from costlens.record import journal
+from costlens.record import journal_files
 from costlens.store import open_store
 from tests.conftest import create_database
 from tests.faults.conftest import assert_all_kept, largest_gap_s, profiled, report, told
@@ -32,7 +32,7 @@ def test_locked_tables_never_stop_sampling_and_the_end_waits_2s(scratch_pg, cli)
     try:
         assert out.end_s < 2.6, f"the end waited {out.end_s:.1f} s for a hung store"
         told(out)
-        assert journal.pending_files()
+        assert journal_files.pending_files()
     finally:
         locker.rollback()
         locker.close()
@@ -134,5 +134,5 @@ def test_connections_terminated_every_0_3_s_need_no_sync(scratch_pg):
 
     kept = count_samples(open_store(url), out.run.id)
     report("PostgreSQL backends terminated every 0.3 s, no sync", out.taken, kept)
-    assert not journal.pending_files(), out.err  # nothing left for `sync`
+    assert not journal_files.pending_files(), out.err  # nothing left for `sync`
     assert_all_kept("PostgreSQL backends terminated every 0.3 s", open_store(url), out)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from costlens.record import journal
+from costlens.record import journal_files
 from costlens.store import open_store
 from costlens.store.queries import count_samples, get_run
 from tests.faults.conftest import assert_all_kept, profiled, report, tmpfs, told
@@ -31,7 +31,7 @@ def test_deleted_file_keeps_the_whole_run_and_sync_asks_for_create(tmp_path: Pat
     assert "store file changed under the run" in out.err  # warned once, at the flush
     assert out.err.count("store file changed under the run") == 1
     assert "kept in the local journal" in out.err and "costlens sync" in out.err
-    assert not db.exists() and journal.pending_files()
+    assert not db.exists() and journal_files.pending_files()
     refused = cli("sync", "--db", url)
     assert refused.code == 1 and "--create" in refused.err and str(db) in refused.err
     assert not db.exists(), "sync never creates a store silently"

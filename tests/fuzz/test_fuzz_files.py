@@ -158,7 +158,7 @@ journal_content = st.one_of(
 @fuzz_settings(20, phases=[Phase.explicit, Phase.generate])  # no shrinking: stays cheap
 @given(content=journal_content)
 def test_a_foreign_journal_file_never_breaks_a_reading_command(cli, store, sqlite_url, content):
-    from costlens.record.journal import journal_dir
+    from costlens.record.journal_files import journal_dir
 
     folder = journal_dir(create=True)
     (folder / "fuzz.jsonl").write_bytes(content)

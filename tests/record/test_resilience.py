@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 import costlens
-from costlens.record import journal
+from costlens.record import journal_files
 from costlens.store import ingest
 from costlens.store.queries import count_samples, get_run, list_runs
 
@@ -188,13 +188,13 @@ def test_dead_store_mid_run_goes_to_the_journal_and_sync_loses_nothing(
         run.log(acc=0.75)
     taken = run._recorder.samples_taken
     assert run._recorder.journalled > 0
-    assert journal.pending_files(), "records must be in the journal"
+    assert journal_files.pending_files(), "records must be in the journal"
     in_store_before = count_samples(store, run.id)
     assert in_store_before < taken
     res = cli("sync", "--db", sqlite_url)
     assert res.code == 0, res.err
     assert "synced" in res.out
-    assert not journal.pending_files()
+    assert not journal_files.pending_files()
     rec = get_run(store, run.id)
     assert count_samples(store, run.id) == taken  # zero records lost, none twice
     assert rec["status"] == "completed" and rec["steps"] == 40 and rec["samples"] == 80

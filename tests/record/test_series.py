@@ -8,7 +8,7 @@ import time
 import pytest
 
 import costlens
-from costlens.record import journal
+from costlens.record import journal_files
 from costlens.record.distributed import DistInfo
 from costlens.record.journal_records import check_record
 from costlens.record.options import run_options
@@ -118,7 +118,7 @@ def test_a_store_down_during_the_run_keeps_the_series_in_the_journal_for_sync(
     with costlens.profile(db=bad, sample_interval_s=0.02, quiet=True) as run:
         for i in range(30):
             run.log(acc=i / 30, step=i)
-    assert journal.pending_files() and metric_series(store, [run.id]) == []
+    assert journal_files.pending_files() and metric_series(store, [run.id]) == []
     res = cli("sync", "--into", sqlite_url)
     assert res.code == 0, res.err
     got = metric_series(store, [run.id], "acc")

@@ -75,14 +75,14 @@ def test_a_foreign_sqlite_file_is_refused_untouched_by_every_command(tmp_path, c
 
 def test_a_recording_run_refuses_a_foreign_file_and_keeps_the_run(tmp_path, cli):
     import costlens
-    from costlens.record import journal
+    from costlens.record import journal_files
 
     path = _other_app(tmp_path / "app.db")
     before = _digest(path)
     with costlens.profile(db=f"sqlite:///{path}", sample_interval_s=0.02) as run:
         run.step()
     assert _digest(path) == before
-    assert journal.pending_files() and "kept in the local journal" in run._recorder.store_note
+    assert journal_files.pending_files() and "kept in the local journal" in run._recorder.store_note
 
 
 def test_an_older_store_is_told_to_upgrade_and_left_as_it_is(tmp_path, cli):

@@ -167,7 +167,7 @@ def test_runtime_errors_are_exit_1_on_every_command(cli, tmp_path, sqlite_url):
     assert set(cases) == {" ".join(p) for p in COMMANDS}, "add a runtime-error case"
     for name, argv in cases.items():
         if name == "sync":
-            from costlens.record.journal import journal_dir
+            from costlens.record.journal_files import journal_dir
 
             (journal_dir(create=True) / "waiting.jsonl").write_text("{}\n")
         res = cli(*argv, env={"COSTLENS_QUIET": "1"})
