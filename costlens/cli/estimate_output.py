@@ -40,12 +40,18 @@ def emit_one(record: dict[str, Any], fmt: OutputFormat) -> None:
         emit_record(record, fmt)
 
 
-def emit_compare(result: dict[str, Any], fmt: OutputFormat) -> None:
+def emit_raw(result: dict[str, Any], fmt: OutputFormat) -> bool:
+    """A comparison in a machine format (JSON whole, CSV one row per strategy): True when
+    written, False for the table (the caller lays it out)."""
     if fmt is OutputFormat.json:
         emit_record(result, fmt)
-        return
-    if fmt is OutputFormat.csv:
+    elif fmt is OutputFormat.csv:
         emit(result["strategies"], fmt)
+    return fmt is not OutputFormat.table
+
+
+def emit_compare(result: dict[str, Any], fmt: OutputFormat) -> None:
+    if emit_raw(result, fmt):
         return
     rows = [
         {

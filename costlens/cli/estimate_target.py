@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from costlens.cli.common import OutputFormat, emit, emit_record, stdout_console
+from costlens.cli.common import OutputFormat, emit, stdout_console
 from costlens.cli.tables import ID, NUM, Col, cell_text, kind_of
 from costlens.core import fmt as f
 
@@ -55,11 +55,9 @@ def estimate_at_target(
 
 def emit_target(result: dict[str, Any], fmt: OutputFormat) -> None:
     """The comparison at equal quality: JSON and CSV raw, the table through core/fmt."""
-    if fmt is OutputFormat.json:
-        emit_record(result, fmt)
-        return
-    if fmt is OutputFormat.csv:
-        emit(result["strategies"], fmt)
+    from costlens.cli.estimate_output import emit_raw
+
+    if emit_raw(result, fmt):
         return
     t = result["target"]
     fallback = t["basis"] == "fallback"

@@ -20,9 +20,9 @@ so ``from costlens.estimator import Scenario`` stays light. No torch: this is th
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from costlens.core.lazy import lazy_exports
 from costlens.core.physics import strategy_flops
 from costlens.core.vocab import COVERAGE, ESTIMABLE_STRATEGIES, PRECISIONS
 from costlens.estimator.persistence import (
@@ -86,14 +86,7 @@ _LAZY: dict[str, str] = {
     "compare_from_run": "comparison",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

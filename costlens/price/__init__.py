@@ -25,9 +25,7 @@ Modules: :mod:`~costlens.price.billing` (which instance, and why), :mod:`~costle
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from costlens.core.lazy import lazy_exports
 from costlens.price.alternatives import alternatives
 from costlens.price.billing import choose_quote, quote_source
 from costlens.price.breakdown import duration_s, is_cpu_run, run_cost
@@ -35,20 +33,15 @@ from costlens.price.breakdown import duration_s, is_cpu_run, run_cost
 # What reads the store (SQLAlchemy and the table models) loads on first use: pricing a run's
 # facts (the live cost line, the spend guard: ``run_cost``) does not import SQL.
 _LAZY = {
-    "COST_KEYS": "costlens.price.columns",
-    "add_cost_columns": "costlens.price.columns",
-    "cost_breakdown": "costlens.price.columns",
-    "sample_summary": "costlens.price.idle",
-    "PRICE_KEYS": "costlens.price.listing",
-    "price_rows": "costlens.price.listing",
+    "COST_KEYS": "columns",
+    "add_cost_columns": "columns",
+    "cost_breakdown": "columns",
+    "sample_summary": "idle",
+    "PRICE_KEYS": "listing",
+    "price_rows": "listing",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'costlens.price' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

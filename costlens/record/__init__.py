@@ -20,26 +20,20 @@ The names below load on first use, so importing one module of this package (the 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from costlens.core.lazy import lazy_exports
 
 _EXPORTS = {
-    "NORMAL_END_TIMEOUT_S": "costlens.record.run",
-    "ProfiledRun": "costlens.record.run",
-    "exit_code_for": "costlens.record.run",
-    "status_for": "costlens.record.run",
-    "RunOptions": "costlens.record.options",
-    "DistInfo": "costlens.record.distributed",
-    "dist_info": "costlens.record.distributed",
-    "make_run_id": "costlens.record.distributed",
-    "SIGTERM_FLUSH_TIMEOUT_S": "costlens.record.signals",
+    "NORMAL_END_TIMEOUT_S": "run",
+    "ProfiledRun": "run",
+    "exit_code_for": "run",
+    "status_for": "run",
+    "RunOptions": "options",
+    "DistInfo": "distributed",
+    "dist_info": "distributed",
+    "make_run_id": "distributed",
+    "SIGTERM_FLUSH_TIMEOUT_S": "signals",
 }
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'costlens.record' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

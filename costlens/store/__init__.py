@@ -7,8 +7,7 @@ Importing the package is cheap (``url`` needs no SQLAlchemy); the names below lo
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from costlens.core.lazy import lazy_exports
 
 _LAZY = {
     "OpenMode": "db",
@@ -25,9 +24,4 @@ _LAZY = {
 }
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'costlens.store' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"costlens.store.{module}"), name)
+__getattr__ = lazy_exports(__name__, _LAZY)
